@@ -1,0 +1,1 @@
+"""The command-line layer (Typer + rich). Thin: every command wraps one library call."""

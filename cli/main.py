@@ -1,0 +1,46 @@
+"""The `exprtool` application: one module per command, each registering itself here.
+
+Command modules import heavy libraries (rich, datafusion, pyarrow) inside their functions, so that
+`exprtool inspect --json` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="exprtool",
+    help="Inspect, check, re-encode and replay serialized Apache DataFusion expressions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+COMMAND_MODULES = (
+    "inspect_cmd",
+    "eval_cmd",
+    "check_cmd",
+    "explain_cmd",
+    "diff_cmd",
+    "reencode_cmd",
+    "encode_cmd",
+)
+
+for _name in COMMAND_MODULES:
+    try:
+        _mod = importlib.import_module(f"datafusion_exprtool.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a command not written yet
+        if exc.name != f"datafusion_exprtool.cli.{_name}":
+            raise
+        continue
+    _mod.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

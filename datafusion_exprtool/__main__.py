@@ -1,0 +1,3 @@
+from datafusion_exprtool.cli.main import main
+
+main()

@@ -1,0 +1,145 @@
+"""The neutral decoded model: what a blob holds, with no knowledge of consoles or JSON.
+
+Data flows one way: bytes -> layer decoders -> these objects -> reports -> renderers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: bump when a key of the JSON output changes meaning or disappears
+SCHEMA_VERSION = 1
+
+LAYERS = ("container", "pickle", "protobuf", "dfpy", "cloudpickle", "arrow-ipc")
+
+
+@dataclass
+class InputInfo:
+    path: str  # "-" for stdin
+    size: int  # bytes as read (before base64/hex decoding)
+    sha256: str  # of the bytes as read
+    container: str  # "pickle" | "protobuf"
+    text_encoding: str | None = None  # None | "base64" | "hex"
+    pickle_protocol: int | None = None
+
+
+@dataclass
+class Finding:
+    """One fact the safety, check or inspect reports want a human to see."""
+
+    id: str  # stable kebab-case identifier, e.g. "suspicious-global"
+    severity: str  # "info" | "warning" | "error"
+    layer: str  # one of LAYERS
+    offset: int | None  # absolute byte offset in the decoded input
+    message: str
+    verdict: str | None = None  # the safety verdict this finding implies: None | "code" | "suspicious"
+    function: str | None = None  # the UDF it concerns, when there is one
+
+
+@dataclass
+class SafetyReport:
+    status: str  # "complete" (every layer read) | "partial" (something stayed opaque)
+    verdict: str  # "data" | "code" | "suspicious"
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class ClosureValue:
+    """A captured closure cell or by-value global: summarized, never rebuilt."""
+
+    name: str | None
+    type: str  # "str", "int", "dict", "function", "module:numpy", ...
+    size: int | None  # len() for containers/strings/bytes, None otherwise
+    preview: str  # short, printable
+
+
+@dataclass
+class CallableInfo:
+    """What the worker needs to rebuild the UDF's callable, read from the cloudpickle stream."""
+
+    by_value: bool  # True: code travels in the blob; False: a module.qualname reference
+    kind: str  # "function" | "class" | "reference" | "unknown"
+    qualname: str | None = None
+    module: str | None = None
+    filename: str | None = None  # co_filename: the sender's absolute path
+    firstlineno: int | None = None
+    co_names: list[str] = field(default_factory=list)
+    closure: list[ClosureValue] = field(default_factory=list)
+    globals: list[ClosureValue] = field(default_factory=list)  # by-value globals (func.__globals__ subset)
+    references: list[str] = field(default_factory=list)  # "module.qualname" globals (by reference)
+    subimports: list[str] = field(default_factory=list)  # cloudpickle subimport('<module>')
+    code_imports: list[str] = field(default_factory=list)  # IMPORT_NAME targets in the bytecode
+    methods: list[str] = field(default_factory=list)  # for by-value classes: method names
+
+
+@dataclass
+class FunctionInfo:
+    """One function the blob calls, and how it travels."""
+
+    name: str
+    kind: str  # "scalar" | "aggregate" | "window"
+    transport: str  # "inline" | "by_name" | "builtin"
+    node: str  # protobuf message that carries it, e.g. "ScalarUDFExprNode"
+    occurrences: int = 1
+    offset: int | None = None  # absolute offset of the fun_definition bytes (or of the node)
+    payload_size: int | None = None
+    family: str | None = None  # "DFPYUDF" | "DFPYUDA" | "DFPYUDW"
+    wire_version: int | None = None
+    python: str | None = None  # "3.11"
+    codec_id: str | None = None  # set when wrapped in a DFPYCHN envelope
+    envelope_version: int | None = None
+    volatility: str | None = None
+    input_types: list[str] | None = None  # pyarrow type strings, e.g. "int64"
+    return_type: str | None = None
+    return_field: dict[str, Any] | None = None  # {"name", "nullable", "metadata"}
+    state_types: list[str] | None = None
+    callable: CallableInfo | None = None
+    imports: list[str] = field(default_factory=list)  # top-level modules the worker must import
+    payload_sha256: str | None = None
+
+
+@dataclass
+class Sensitive:
+    """Content that travels in clear text."""
+
+    kind: str  # "path" | "captured-value" | "literal" | "table-rows" | "statistics" | "environment"
+    layer: str
+    offset: int | None
+    text: str
+    function: str | None = None
+
+
+@dataclass
+class Payload:
+    """One protobuf message found in the input (a pickle may hold several Exprs)."""
+
+    message: str  # "LogicalExprNode" | "LogicalPlanNode" | "PhysicalPlanNode"
+    offset: int  # absolute offset of the protobuf bytes in the decoded input
+    size: int
+    rendered: str
+    depth: int
+    root: Any = None  # proto.msg.Msg, the lazy root view (not serialized)
+
+
+@dataclass
+class Inspection:
+    input: InputInfo
+    payloads: list[Payload]
+    functions: list[FunctionInfo]
+    safety: SafetyReport
+    warnings: list[Finding] = field(default_factory=list)
+    sensitive: list[Sensitive] = field(default_factory=list)
+    unknown_fields: list[Finding] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        return self.payloads[0].message if self.payloads else ""
+
+    @property
+    def rendered(self) -> str:
+        return "\n".join(p.rendered for p in self.payloads)
+
+    @property
+    def depth(self) -> int:
+        return max((p.depth for p in self.payloads), default=0)

@@ -1,0 +1,1 @@
+"""The protobuf layer: field tables (data), a wire reader, lazy message views and a validating scan."""

@@ -1,0 +1,1 @@
+"""Turn decoded messages into text: canonical expression names, tree views, plan outlines."""
