@@ -1,0 +1,29 @@
+"""Shared bits of the command layer: exit codes, one-line errors, console selection."""
+
+from __future__ import annotations
+
+import sys
+from enum import IntEnum
+
+import typer
+
+
+class Exit(IntEnum):
+    OK = 0
+    FINDINGS = 1
+    USAGE = 2
+    UNDECODABLE = 3
+    EVAL_FAILED = 4
+
+
+def fail(message: str, code: int = Exit.USAGE) -> typer.Exit:
+    """Print one line on stderr and return the Exit to raise."""
+    print(f"exprtool: {message}", file=sys.stderr)
+    return typer.Exit(int(code))
+
+
+def console(stderr: bool = False):
+    """A rich console; colour only on a terminal (rich decides from isatty and NO_COLOR)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)

@@ -1,0 +1,89 @@
+"""`exprtool inspect`: read every layer of a blob without running any of it."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from .common import Exit, fail
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    ndjson = "ndjson"
+
+
+class FailOn(str, Enum):
+    code = "code"
+    suspicious = "suspicious"
+
+
+def inspect(
+    paths: Annotated[list[str], typer.Argument(help="Blob files, directories (every blob inside) or - for stdin.")],
+    json_: Annotated[bool, typer.Option("--json", help="One JSON object per input (an array for several).")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json or ndjson (one object per line).")] = Format.text,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
+    ] = None,
+    fail_on: Annotated[
+        FailOn | None, typer.Option("--fail-on", help="Exit 1 when the verdict is at least this (CI gate).")
+    ] = None,
+    tree: Annotated[bool, typer.Option("--tree/--no-tree", help="Show the expression tree (text output).")] = True,
+) -> None:
+    """Decode pickle -> protobuf -> DFPY frame -> cloudpickle -> Arrow IPC, statically.
+
+    Shows the expression as datafusion prints it, its tree, every function and how it
+    travels, what a worker must import, a safety verdict and what leaks in clear text.
+
+    Example:  exprtool inspect fixtures/blobs/udf_scalar_inline.pkl --fail-on suspicious
+    """
+    from datafusion_exprtool.errors import DecodeError
+    from datafusion_exprtool.inputs import expand_sources, load_input
+    from datafusion_exprtool.inspection import inspect_loaded, resolve_message
+    from datafusion_exprtool.render.json_out import error_document, inspection_document, write_json
+    from datafusion_exprtool.safety import crosses
+
+    if json_:
+        fmt = Format.json
+    try:
+        resolve_message(message)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    sources = list(expand_sources(paths))
+    if not sources:
+        raise fail("no blobs found in " + ", ".join(paths))
+    status = Exit.OK
+    docs: list[dict] = []
+    for source in sources:
+        try:
+            insp = inspect_loaded(load_input(source), message=message)
+        except DecodeError as err:
+            status = Exit.UNDECODABLE
+            print(f"exprtool: {source}: cannot decode: {err}", file=sys.stderr)
+            if fmt is not Format.text:
+                docs.append(error_document(source, err))
+            continue
+        if crosses(insp.safety.verdict, fail_on.value if fail_on else None) and status == Exit.OK:
+            status = Exit.FINDINGS
+        if fmt is Format.text:
+            from .terminal import print_inspection
+
+            print_inspection(insp, show_tree=tree)
+        else:
+            docs.append(inspection_document(insp))
+        if fmt is Format.ndjson and docs:
+            write_json(docs.pop(), sys.stdout, pretty=False)
+    if fmt is Format.json and docs:
+        write_json(docs[0] if len(docs) == 1 and len(sources) == 1 else docs, sys.stdout)  # type: ignore[arg-type]
+    elif fmt is Format.ndjson:
+        for d in docs:
+            write_json(d, sys.stdout, pretty=False)
+    raise typer.Exit(int(status))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inspect")(inspect)

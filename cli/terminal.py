@@ -1,0 +1,120 @@
+"""Rich rendering of an Inspection. The model knows nothing of the console; this module only reads it."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from datafusion_exprtool.model import Inspection
+
+VERDICT_STYLE = {"data": "bold green", "code": "bold yellow", "suspicious": "bold red"}
+SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "error": "red"}
+MAX_RENDERED = 4000
+
+
+def _header(insp: Inspection) -> Text:
+    i = insp.input
+    container = i.container + (f" (protocol {i.pickle_protocol})" if i.pickle_protocol is not None else "")
+    if i.text_encoding:
+        container = f"{i.text_encoding} text → {container}"
+    t = Text()
+    t.append(i.path, style="bold")
+    t.append(f"  {i.size:,} B  {container}  ", style="dim")
+    t.append(insp.message or "no datafusion payload", style="bold")
+    t.append(f"  depth {insp.depth}  sha256 {i.sha256[:16]}…", style="dim")
+    return t
+
+
+def _rendered(text: str) -> Text:
+    if len(text) > MAX_RENDERED:
+        more = len(text) - MAX_RENDERED
+        return Text(text[:MAX_RENDERED]) + Text(f" … ({more:,} more characters; --json prints all)", style="dim")
+    return Text(text)
+
+
+def _tree(insp: Inspection) -> Tree | None:
+    from datafusion_exprtool.render.tree import build_tree
+
+    if not insp.payloads or insp.payloads[0].root is None:
+        return None
+    node = build_tree(insp.payloads[0].root)
+    root = Tree(Text(node.label), guide_style="dim")
+    stack = [(root, c) for c in reversed(node.children)]
+    while stack:
+        parent, n = stack.pop()
+        label = Text(n.label)
+        if n.note:
+            label.append(f"  {n.note}", style="dim")
+        branch = parent.add(label)
+        stack.extend((branch, c) for c in reversed(n.children))
+    return root
+
+
+def _functions(insp: Inspection) -> Table:
+    t = Table(title="Functions", title_justify="left", show_lines=False, expand=False)
+    for col in ("name", "kind", "transport", "python", "volatility", "types", "callable", "worker imports"):
+        t.add_column(col, overflow="fold")
+    for f in insp.functions:
+        transport = f.transport + (f" via codec {f.codec_id}" if f.codec_id else "")
+        style = {"inline": "yellow", "by_name": "magenta", "builtin": "green"}[f.transport]
+        types = ""
+        if f.input_types is not None:
+            types = f"({', '.join(f.input_types)}) → {f.return_type}"
+            if f.state_types:
+                types += f"  state ({', '.join(f.state_types)})"
+        c = f.callable
+        where = ""
+        if c is not None:
+            if c.by_value:
+                where = f"{c.qualname} by value"
+                if c.filename:
+                    where += f"\n{c.filename}:{c.firstlineno}"
+                if c.closure:
+                    where += "\ncloses over " + ", ".join(f"{v.name or '?'}: {v.type}" for v in c.closure)
+            else:
+                where = f"{c.module}.{c.qualname} by reference"
+        count = f" ×{f.occurrences}" if f.occurrences > 1 else ""
+        t.add_row(
+            escape(f.name) + count, f.kind, Text(transport, style=style), f.python or "", f.volatility or "",
+            escape(types), escape(where), escape(", ".join(f.imports)),
+        )
+    return t
+
+
+def print_inspection(insp: Inspection, *, show_tree: bool = True, console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    console.rule(_header(insp), align="left")
+    for p in insp.payloads:
+        title = "Expression" if p.message == "LogicalExprNode" else "Plan"
+        console.print(Panel(_rendered(p.rendered), title=title, title_align="left", expand=False))
+    if show_tree and insp.payloads:
+        tree = _tree(insp)
+        if tree is not None:
+            console.print(Panel(tree, title="Tree", title_align="left", expand=False))
+    if insp.functions:
+        console.print(_functions(insp))
+    s = insp.safety
+    lines = [Text.assemble(("Safety: ", "bold"), (s.verdict, VERDICT_STYLE[s.verdict]), f"  ({s.status} reading)")]
+    for f in s.findings:
+        where = f"{f.layer}" + (f" @{f.offset}" if f.offset is not None else "")
+        lines.append(Text.assemble(("  • ", "dim"), (f"[{f.id}] ", SEVERITY_STYLE.get(f.severity, "")), f.message,
+                                   (f"  ({where})", "dim")))
+    console.print(Group(*lines))
+    notes = insp.warnings + insp.unknown_fields
+    if notes:
+        console.print(Text("Warnings", style="bold"))
+        for f in notes:
+            where = f"{f.layer}" + (f" @{f.offset}" if f.offset is not None else "")
+            console.print(Text.assemble(("  • ", "dim"), (f"[{f.id}] ", SEVERITY_STYLE.get(f.severity, "")), f.message,
+                                        (f"  ({where})", "dim")))
+    if insp.sensitive:
+        console.print(Text("Travels in clear text", style="bold"))
+        for item in insp.sensitive[:50]:
+            fn = f" [{item.function}]" if item.function else ""
+            console.print(Text.assemble(("  • ", "dim"), (f"{item.kind}{fn}: ", "magenta"), item.text[:200]))
+        if len(insp.sensitive) > 50:
+            console.print(Text(f"  … {len(insp.sensitive) - 50} more (--json lists all)", style="dim"))

@@ -1,0 +1,129 @@
+"""Inputs: paths, directories and stdin, and the container each blob travels in.
+
+A blob is a pickle (protocols 0-5) or a bare protobuf message, either of them possibly pasted from a
+CI log as base64 or hex text (whitespace and line breaks tolerated) or as a Python bytes literal.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import hashlib
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DecodeError
+from .model import InputInfo
+
+#: file endings a directory scan passes over: they are never blobs
+NOT_BLOBS = {".json", ".parquet", ".md", ".py", ".pyc", ".csv", ".ndjson", ".arrow", ".txt~"}
+
+_HEX = re.compile(rb"\A(?:0x)?[0-9a-fA-F\s]+\Z")
+_B64 = re.compile(rb"\A[A-Za-z0-9+/=\-_\s]+\Z")
+_PROTO0_FIRST = b"c(]}lI" + b"SVFNTLp"  # first opcodes a protocol 0/1 pickle of an Expr can start with
+
+
+@dataclass
+class LoadedInput:
+    info: InputInfo
+    data: bytes  # the blob itself: base64/hex undone
+
+
+def detect_container(raw: bytes) -> tuple[str, str | None, bytes]:
+    """Return (container, text_encoding, decoded bytes) for one blob as read."""
+    if not raw:
+        return "protobuf", None, raw
+    if _looks_like_pickle(raw):
+        return "pickle", None, raw
+    stripped = raw.strip()
+    if stripped[:2] in (b"b'", b'b"') and stripped[-1:] in (b"'", b'"'):
+        try:
+            value = ast.literal_eval(stripped.decode("ascii"))  # a literal, never evaluated code
+        except (ValueError, SyntaxError, UnicodeDecodeError):
+            value = None
+        if isinstance(value, bytes):
+            return _nested(value, "python-bytes")
+    if stripped and _HEX.match(stripped):
+        text = re.sub(rb"\s+", b"", stripped)
+        if text[:2] in (b"0x", b"0X"):
+            text = text[2:]
+        if len(text) % 2 == 0:
+            return _nested(binascii.unhexlify(text), "hex")
+    if stripped and _B64.match(stripped):
+        text = re.sub(rb"\s+", b"", stripped)
+        try:
+            if b"-" in text or b"_" in text:
+                decoded = base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+            else:
+                decoded = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            decoded = None
+        if decoded:
+            return _nested(decoded, "base64")
+    return "protobuf", None, raw
+
+
+def _nested(decoded: bytes, encoding: str) -> tuple[str, str | None, bytes]:
+    return ("pickle" if _looks_like_pickle(decoded) else "protobuf"), encoding, decoded
+
+
+def _looks_like_pickle(data: bytes) -> bool:
+    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        return True
+    # protocols 0 and 1 have no PROTO opcode; they end with STOP ('.') and start with an opcode
+    return len(data) >= 4 and data.rstrip(b"\r\n")[-1:] == b"." and data[:1] in _PROTO0_FIRST and (
+        b"\n" in data[:64] or data[:1] in b"(]}"
+    )
+
+
+def load_bytes(raw: bytes, path: str = "-") -> LoadedInput:
+    container, encoding, data = detect_container(raw)
+    info = InputInfo(
+        path=path,
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        container=container,
+        text_encoding=encoding,
+        pickle_protocol=(data[1] if container == "pickle" and data[:1] == b"\x80" else None),
+    )
+    return LoadedInput(info, data)
+
+
+def load_input(source: str) -> LoadedInput:
+    """Read one blob: a file path, or "-" for stdin."""
+    if source == "-":
+        return load_bytes(sys.stdin.buffer.read(), "-")
+    path = Path(source)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DecodeError("container", None, f"{source}: no such file", "check the path") from None
+    except IsADirectoryError:
+        raise DecodeError("container", None, f"{source} is a directory", "use iter_inputs()") from None
+    except OSError as exc:
+        raise DecodeError("container", None, f"{source}: {exc.strerror or exc}") from None
+    return load_bytes(raw, str(source))
+
+
+def expand_sources(sources: Iterable[str]) -> Iterator[str]:
+    """Paths as given; a directory becomes every blob file in it (sorted, recursively, hidden skipped)."""
+    for source in sources:
+        if source != "-" and os.path.isdir(source):
+            for root, dirs, files in os.walk(source):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith(".") or Path(name).suffix.lower() in NOT_BLOBS:
+                        continue
+                    yield os.path.join(root, name)
+        else:
+            yield source
+
+
+def iter_inputs(sources: Iterable[str]) -> Iterator[LoadedInput]:
+    for source in expand_sources(sources):
+        yield load_input(source)

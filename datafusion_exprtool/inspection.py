@@ -1,0 +1,144 @@
+"""Static inspection: bytes in, an Inspection out; nothing in the blob is ever executed.
+
+    pickle VM -> Expr payloads -> protobuf scan -> function sites -> DFPY frame -> cloudpickle
+    -> Arrow IPC schemas, then the manifest, the safety report and the renderings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from . import expr_pickle, pickle_safety, pickle_vm
+from .errors import DecodeError
+from .inputs import LoadedInput, load_bytes, load_input
+from .manifest import build_manifest, python_mismatches
+from .model import Finding, InputInfo, Inspection, Payload
+from .proto import scan as proto_scan
+from .proto.msg import Msg
+from .safety import safety_report
+
+MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
+MESSAGE_ALIASES = {
+    "expr": "LogicalExprNode", "logical": "LogicalPlanNode", "physical": "PhysicalPlanNode",
+    "logical-plan": "LogicalPlanNode", "physical-plan": "PhysicalPlanNode",
+}
+MAX_UNKNOWN_REPORTED = 50
+
+
+def resolve_message(name: str | None) -> str | None:
+    if name is None:
+        return None
+    resolved = MESSAGE_ALIASES.get(name.lower(), name)
+    if resolved not in MESSAGES:
+        raise ValueError(f"unknown message {name!r}: use one of {', '.join(MESSAGES)} (or expr/logical/physical)")
+    return resolved
+
+
+def inspect_path(source: str, *, message: str | None = None) -> Inspection:
+    """Inspect one file (or "-" for stdin)."""
+    return inspect_loaded(load_input(source), message=message)
+
+
+def inspect_bytes(data: bytes, info: InputInfo | None = None, *, message: str | None = None) -> Inspection:
+    """Inspect a blob held in memory. ``data`` may be a pickle, protobuf, base64 or hex text."""
+    if info is None:
+        return inspect_loaded(load_bytes(data), message=message)
+    return inspect_loaded(LoadedInput(info, data), message=message)
+
+
+def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspection:
+    info, data = loaded.info, loaded.data
+    message = resolve_message(message)
+    findings: list[Finding] = []
+    warnings: list[Finding] = []
+    complete = True
+    blobs: list[tuple[bytes, int]] = []
+    if info.container == "pickle":
+        result = pickle_vm.run(data, 0, layer="pickle")
+        info.pickle_protocol = result.protocol
+        findings += pickle_safety.classify(result, "expr", "pickle")
+        found = expr_pickle.find_expr_payloads(result)
+        if not found and not any(f.verdict == "suspicious" for f in findings):
+            raise DecodeError(
+                "pickle", None, "this pickle holds no datafusion Expr "
+                "(no getattr(datafusion.expr.Expr, '_reconstruct') call)",
+                "is it a pickle of something else? `python -m pickletools FILE` lists its opcodes",
+            )
+        for p in found:
+            blobs.append((p.data, p.offset if p.offset is not None else 0))
+    else:
+        blobs.append((data, 0))
+
+    payloads: list[Payload] = []
+    sites: list = []
+    sensitive = []
+    unknown: list[Finding] = []
+    for blob, origin in blobs:
+        if message is not None:
+            kind, scanned = message, proto_scan.scan(blob, message, origin)
+        else:
+            kind, scanned = proto_scan.detect_message(blob, origin)
+        root = Msg(kind, blob, 0, len(blob), origin)
+        payloads.append(
+            Payload(message=kind, offset=origin, size=len(blob), rendered=_render(root), depth=scanned.depth, root=root)
+        )
+        sites += scanned.functions
+        sensitive += scanned.sensitive
+        if scanned.opaque:
+            complete = False
+        for u in scanned.unknown[:MAX_UNKNOWN_REPORTED]:
+            unknown.append(
+                Finding("unknown-field", "warning", "protobuf", u.offset,
+                        f"{u.path or u.type}: unknown field {u.number} (wire type {u.wire}); "
+                        "kept as raw bytes — a blob from another datafusion version?")
+            )
+        if scanned.unknown:
+            complete = False
+        if scanned.exceeds_limit:
+            warnings.append(
+                Finding("too-deep", "error", "protobuf", origin,
+                        f"nesting depth {scanned.depth} exceeds datafusion's decode limit "
+                        f"({proto_scan.DATAFUSION_DECODE_DEPTH_LIMIT} nested messages): datafusion will refuse "
+                        "this blob with 'recursion limit reached'",
+                        )
+            )
+
+    manifest = build_manifest(sites)
+    findings += manifest.findings
+    warnings += manifest.warnings
+    sensitive += manifest.sensitive
+    complete = complete and manifest.complete
+    for fn in python_mismatches(manifest.functions):
+        warnings.append(
+            Finding("python-mismatch", "warning", "dfpy", fn.offset,
+                    f"{fn.kind} UDF '{fn.name}' was pickled on Python {fn.python}; this interpreter is "
+                    f"{_running()} — a worker on another minor version refuses it", function=fn.name)
+        )
+    return Inspection(
+        input=info,
+        payloads=payloads,
+        functions=manifest.functions,
+        safety=safety_report(findings, manifest.functions, complete=complete),
+        warnings=warnings,
+        sensitive=sensitive,
+        unknown_fields=unknown,
+    )
+
+
+def _running() -> str:
+    import sys
+
+    return "%d.%d" % sys.version_info[:2]
+
+
+def _render(root: Msg) -> str:
+    from .render.canonical import render_expr
+    from .render.plan import render_plan
+
+    if root.type == "LogicalExprNode":
+        return render_expr(root)
+    return render_plan(root)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

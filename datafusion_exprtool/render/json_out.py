@@ -1,0 +1,61 @@
+"""JSON documents for scripts and CI: one object per input, keys documented in the README."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, TextIO
+
+from ..errors import DecodeError
+from ..model import SCHEMA_VERSION, Inspection
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, bytes):
+        return obj.hex()
+    return obj
+
+
+def inspection_document(insp: Inspection) -> dict[str, Any]:
+    """The `inspect --json` object (schema_version 1)."""
+    functions = []
+    for f in insp.functions:
+        d = _plain(f)
+        functions.append(d)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "input": _plain(insp.input),
+        "message": insp.message,
+        "rendered": insp.rendered,
+        "depth": insp.depth,
+        "payloads": [
+            {"message": p.message, "offset": p.offset, "size": p.size, "depth": p.depth, "rendered": p.rendered}
+            for p in insp.payloads
+        ],
+        "functions": functions,
+        "safety": _plain(insp.safety),
+        "sensitive": _plain(insp.sensitive),
+        "unknown_fields": _plain(insp.unknown_fields),
+        "warnings": _plain(insp.warnings),
+    }
+
+
+def error_document(path: str, err: DecodeError, partial: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The object printed for an input that cannot be decoded (exit status 3)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "input": {"path": path},
+        "error": {"layer": err.layer, "offset": err.offset, "message": err.message, "hint": err.hint},
+        "partial": partial or {},
+    }
+
+
+def write_json(doc: dict[str, Any], out: TextIO, *, pretty: bool = True) -> None:
+    json.dump(doc, out, indent=2 if pretty else None, ensure_ascii=False, default=str)
+    out.write("\n")
