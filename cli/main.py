@@ -18,6 +18,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Inspect, check, re-encode and replay serialized Apache DataFusion expressions.
+
+    Exit codes: 0 ok, 1 findings, 2 usage, 3 input that cannot be decoded, 4 evaluation failed.
+    """
+
+
 COMMAND_MODULES = (
     "inspect_cmd",
     "eval_cmd",
