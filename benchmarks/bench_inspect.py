@@ -1,0 +1,108 @@
+"""Benchmark `exprtool inspect --json` against datafusion's own decode, as whole processes.
+
+    python benchmarks/bench_inspect.py [--runs 7] [--big-n 1000000]
+
+1. A ~1 KB inline-UDF pickle: `exprtool inspect --json` vs `python -c "import datafusion; pickle.loads(blob)"`.
+   Target: ratio < 1 (inspect must not import datafusion or pyarrow).
+2. A ~10 MB pickle (an IN list of 1M int64 literals): `exprtool inspect --json` vs a process that decodes
+   with datafusion and calls canonical_name(). Target: ratio <= 3; peak RSS increase < 10x the blob.
+Blobs are built with the installed datafusion and cached under benchmarks/.cache/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+PY = sys.executable
+EXPRTOOL = shutil.which("exprtool", path=os.path.dirname(PY)) or "exprtool"
+
+
+def build_udf_blob() -> Path:
+    path = CACHE / "udf_1kb.pkl"
+    if not path.exists():
+        import pyarrow as pa
+        from datafusion import col, udf
+
+        double = udf(lambda a: pa.compute.multiply(a, 2), [pa.int64()], pa.int64(), "immutable", "double_it")
+        path.write_bytes(pickle.dumps(double(col("a"))))
+    return path
+
+
+def build_big_blob(n: int) -> Path:
+    path = CACHE / f"in_list_{n}.pkl"
+    if not path.exists():
+        import pyarrow as pa
+        from datafusion import Expr, SessionContext
+
+        ctx = SessionContext()
+        ctx.register_record_batches("t", [[pa.record_batch({"a": pa.array([1], pa.int64())})]])
+        sql = "select a in (" + ",".join(map(str, range(n))) + ") from t"
+        raw = ctx.sql(sql).logical_plan().to_variant().projections()[0]
+        path.write_bytes(pickle.dumps(Expr(raw)))
+    return path
+
+
+def run(cmd: list[str]) -> tuple[float, int]:
+    """Wall time (s) and peak RSS (KiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss
+
+
+def measure(cmd: list[str], runs: int) -> tuple[float, int]:
+    results = [run(cmd) for _ in range(runs)]
+    return statistics.median(r[0] for r in results), max(r[1] for r in results)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--big-runs", type=int, default=3)
+    ap.add_argument("--big-n", type=int, default=1_000_000)
+    args = ap.parse_args()
+    CACHE.mkdir(exist_ok=True)
+
+    small = build_udf_blob()
+    df_cmd = [PY, "-c", f"import pickle, datafusion; pickle.loads(open({str(small)!r}, 'rb').read())"]
+    ours = [EXPRTOOL, "inspect", "--json", str(small)]
+    run(ours)
+    run(df_cmd)  # warm the page cache
+    t_df, _ = measure(df_cmd, args.runs)
+    t_ours, _ = measure(ours, args.runs)
+    print(f"small UDF pickle ({small.stat().st_size} B), median of {args.runs} whole-process runs")
+    print(f"  datafusion import + decode : {t_df * 1000:7.1f} ms")
+    print(f"  exprtool inspect --json    : {t_ours * 1000:7.1f} ms")
+    print(f"  ratio exprtool / datafusion: {t_ours / t_df:.2f}  (target < 1)")
+
+    big = build_big_blob(args.big_n)
+    size = big.stat().st_size
+    df_big = [PY, "-c", f"import pickle, datafusion; pickle.loads(open({str(big)!r}, 'rb').read()).canonical_name()"]
+    ours_big = [EXPRTOOL, "inspect", "--json", str(big)]
+    _, base_rss = measure([PY, "-c", "pass"], 3)
+    t_df, rss_df = measure(df_big, args.big_runs)
+    t_ours, rss_ours = measure(ours_big, args.big_runs)
+    print(f"\nIN list of {args.big_n:,} literals ({size / 1e6:.1f} MB pickle), median of {args.big_runs} runs")
+    print(f"  datafusion decode + canonical_name: {t_df:6.2f} s  peak RSS {rss_df / 1024:7.1f} MiB")
+    print(f"  exprtool inspect --json           : {t_ours:6.2f} s  peak RSS {rss_ours / 1024:7.1f} MiB")
+    print(f"  ratio exprtool / datafusion       : {t_ours / t_df:.2f}  (target <= 3)")
+    increase = (rss_ours - base_rss) * 1024
+    print(f"  exprtool peak RSS above a bare interpreter: {increase / size:.1f}x the blob  (target < 10x)")
+    print(f"  exprtool peak RSS, whole process:          {rss_ours * 1024 / size:.1f}x the blob")
+
+
+if __name__ == "__main__":
+    main()
