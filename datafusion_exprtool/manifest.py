@@ -57,7 +57,7 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
     info.payload_size = len(payload)
     info.payload_sha256 = hashlib.sha256(payload).hexdigest()
     try:
-        fd = dfpy.parse_fun_definition(payload, site.payload_offset or 0)
+        fd = dfpy.parse_fun_definition(payload, site.payload_offset or 0, site.kind)
     except DecodeError as err:
         out.complete = False
         out.warnings.append(_from_error(err, site.name))
@@ -72,12 +72,12 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
         # a foreign codec's bytes: kept opaque, but a pickle inside is still read for safety
         out.complete = False
         out.warnings.append(
-            Finding("opaque-payload", "warning", "dfpy", fd.stream_offset,
+            Finding("opaque-payload", "warning", "dfpy", fd.inner_offset,
                     f"{site.kind} function '{site.name}': payload written by codec "
                     f"'{info.codec_id}' is not a DFPY frame; its {len(fd.inner)} bytes stay opaque",
                     function=site.name)
         )
-        _classify_foreign(fd.inner, fd.stream_offset, site.name, out)
+        _classify_foreign(fd.inner, fd.inner_offset, site.name, out)
         return info
     info.family = fd.family
     info.wire_version = fd.wire_version
