@@ -29,15 +29,15 @@ def read_varint(buf: bytes, pos: int, end: int, origin: int = 0) -> tuple[int, i
         pos += 1
         result |= (b & 0x7F) << shift
         if b < 0x80:
+            if shift == 63 and b > 1:  # prost: the 10th byte may only hold the top bit of a u64
+                raise DecodeError("protobuf", origin + start, "invalid varint (more than 64 bits)")
             return result, pos
         shift += 7
-        if shift >= 70:
+        if shift > 63:
             raise DecodeError("protobuf", origin + start, "invalid varint (more than 10 bytes)")
 
 
-def iter_raw(
-    buf: bytes, start: int, end: int, origin: int = 0
-) -> Iterator[tuple[int, int, int, int, int]]:
+def iter_raw(buf: bytes, start: int, end: int, origin: int = 0) -> Iterator[tuple[int, int, int, int, int]]:
     """Yield (field number, wire type, value-or-start, value-end, tag position) per field of a body.
 
     For VARINT the third item is the integer and the fourth is the position after it; for LEN,
@@ -52,6 +52,8 @@ def iter_raw(
             pos += 1
         else:
             key, pos = read_varint(buf, pos, end, origin)
+            if key > 0xFFFFFFFF:
+                raise DecodeError("protobuf", origin + tag_pos, f"invalid key value: {key}")
         number = key >> 3
         wire = key & 7
         if number == 0:
@@ -61,7 +63,8 @@ def iter_raw(
             stop = pos + length
             if stop > end:
                 raise DecodeError(
-                    "protobuf", origin + tag_pos,
+                    "protobuf",
+                    origin + tag_pos,
                     f"field {number}: length {length} runs past the end of its message (buffer underflow)",
                 )
             yield number, wire, pos, stop, tag_pos
@@ -79,7 +82,48 @@ def iter_raw(
                 raise DecodeError("protobuf", origin + tag_pos, f"field {number}: truncated 32-bit value")
             yield number, wire, pos, pos + 4, tag_pos
             pos += 4
+        elif wire == SGROUP:  # a (deprecated) group: prost skips it as an unknown field; so do we
+            content = pos
+            pos, stop = skip_group(buf, pos, end, number, origin, tag_pos)
+            yield number, wire, content, stop, tag_pos
+        elif wire == EGROUP:
+            raise DecodeError("protobuf", origin + tag_pos, f"field {number}: unexpected end group tag")
         else:
             raise DecodeError(
-                "protobuf", origin + tag_pos, f"field {number}: unsupported wire type {wire} ({WIRE_NAMES.get(wire, '?')})"
+                "protobuf", origin + tag_pos, f"field {number}: invalid wire type value: {wire}"
+            )
+
+
+def skip_group(
+    buf: bytes, pos: int, end: int, number: int, origin: int = 0, tag_pos: int = 0
+) -> tuple[int, int]:
+    """Skip a group body that starts at pos; return (position after the end tag, position of the end tag)."""
+    open_groups = [number]
+    while True:
+        if pos >= end:
+            raise DecodeError(
+                "protobuf", origin + tag_pos, f"field {number}: unterminated group (buffer underflow)"
+            )
+        inner = pos
+        key, pos = read_varint(buf, pos, end, origin)
+        wire = key & 7
+        if key > 0xFFFFFFFF or key >> 3 == 0 or wire > 5:
+            raise DecodeError("protobuf", origin + inner, f"invalid field key {key} inside a group")
+        if wire == EGROUP:
+            if key >> 3 != open_groups.pop():
+                raise DecodeError("protobuf", origin + inner, "unexpected end group tag")
+            if not open_groups:
+                return pos, inner
+        elif wire == SGROUP:
+            open_groups.append(key >> 3)
+        elif wire == VARINT:
+            _v, pos = read_varint(buf, pos, end, origin)
+        elif wire == LEN:
+            n, pos = read_varint(buf, pos, end, origin)
+            pos += n
+        else:
+            pos += 8 if wire == I64 else 4
+        if pos > end:
+            raise DecodeError(
+                "protobuf", origin + inner, "field inside a group runs past the end (buffer underflow)"
             )

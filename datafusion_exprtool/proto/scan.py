@@ -1,0 +1,527 @@
+"""One validating pass over a whole protobuf message tree, and detection of which message a blob is.
+
+The walk is a linear sweep of the byte position with a stack of enclosing messages: children of a message
+are contiguous in its body, so a pre-order walk never jumps. No Python recursion, no ``Msg`` per node.
+It checks the wire format the way prost (datafusion's decoder) does, and refuses what prost refuses:
+truncation, bad varints/tags/wire types, wrong wire types on known fields, invalid UTF-8 in strings.
+Field numbers the tables do not know are skipped and recorded (prost skips them too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import DecodeError
+from ..model import Sensitive
+from .msg import Msg
+from .tables import MESSAGES
+from .wire import EGROUP, I32, I64, LEN, SGROUP, VARINT, WIRE_NAMES, iter_raw, read_varint
+
+#: the largest ``ScanResult.depth`` datafusion 55 decodes (prost's recursion limit of 100 lets the root
+#: plus 100 nested levels through). Verified with real datafusion at 101 (decodes) and 102 (refused).
+DATAFUSION_DECODE_DEPTH_LIMIT = 101
+
+#: the message types a serialized datafusion object can be (fact sheet §0), in tie-break order
+ROOT_MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
+
+MAX_SENSITIVE = 200
+MAX_UNKNOWN = 1000
+MAX_OPAQUE = 1000
+
+# --- precomputed dispatch tables --------------------------------------------------------------------
+# act per tag key (number << 3 | wire): an int code, a str (special field), or a tuple (message field)
+_SKIP_VARINT, _SKIP_I64, _SKIP_LEN, _SKIP_I32, _STRING = 0, 1, 2, 5, 6
+_PACKED_VARINT, _PACKED_I32, _PACKED_I64 = 10, 11, 12
+_WIRE = {
+    "double": I64, "fixed64": I64, "sfixed64": I64,
+    "float": I32, "fixed32": I32, "sfixed32": I32,
+    "string": LEN, "bytes": LEN, "message": LEN, "map": LEN,
+}  # fmt: skip
+_SCALAR_CODE = {VARINT: _SKIP_VARINT, I64: _SKIP_I64, I32: _SKIP_I32}
+_PACKED_CODE = {VARINT: _PACKED_VARINT, I64: _PACKED_I64, I32: _PACKED_I32}
+
+#: function-call nodes (fact sheet §2.1): kind, name field numbers, fun_definition field number
+SITE_NODES: dict[str, tuple[str, tuple[int, ...], int]] = {
+    "ScalarUDFExprNode": ("scalar", (1,), 3),
+    "AggregateUDFExprNode": ("aggregate", (1,), 6),
+    "WindowExprNode": ("window", (9, 3), 10),  # udwf, udaf (an aggregate used as a window function)
+    "PhysicalScalarUdfNode": ("scalar", (1,), 3),
+    "PhysicalAggregateExprNode": ("aggregate", (4,), 7),
+    "PhysicalWindowExprNode": ("window", (10, 3), 9),
+    "HigherOrderUDFExprNode": ("scalar", (1,), 3),
+}
+_UDAF_AS_WINDOW = {("WindowExprNode", 3), ("PhysicalWindowExprNode", 3)}
+
+#: clear-text fields (fact sheet §5.4): (message, field number) -> handler
+_SENSITIVE_FIELDS = {
+    ("ListingTableScanNode", 2): "path",
+    ("PartitionedFile", 1): "path",
+    ("CopyToNode", 2): "path",
+    ("FileScanExecConf", 8): "url",
+    ("MemoryScanExecNode", 1): "rows",
+}
+_STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
+
+#: the oneof a root message must set, and what datafusion says when it is missing (fact sheet §2.8)
+_ROOT_ONEOF = {
+    "LogicalExprNode": ("expr_type", "Missing required field expr_type"),
+    "LogicalPlanNode": ("LogicalPlanType", "Unsupported logical plan: no logical_plan_type is set"),
+    "PhysicalPlanNode": ("PhysicalPlanType", "Unsupported physical plan: no physical_plan_type is set"),
+}
+
+_MAP_TYPE = "map<string,string>"
+
+
+def _build_tables() -> dict[str, dict[int, object]]:
+    tags: dict[str, dict[int, object]] = {t: {} for t in MESSAGES}
+    tags["EmptyMessage"] = {}  # referenced, fieldless: known, so content in it is unknown, not opaque
+    tags[_MAP_TYPE] = {1 << 3 | LEN: _STRING, 2 << 3 | LEN: _STRING}
+    for type_name, fields in MESSAGES.items():
+        d = tags[type_name]
+        for number, (name, kind, ref, repeated, _oneof) in fields.items():
+            wire = _WIRE.get(kind, VARINT)
+            key = number << 3 | wire
+            if kind == "message":
+                flag = "site" if ref in SITE_NODES else _STAT_FIELDS.get((type_name, number))
+                d[key] = (ref, tags.get(ref), name, flag)
+            elif kind == "map":
+                d[key] = (_MAP_TYPE, tags[_MAP_TYPE], name, None)
+            elif (type_name, number) in _SENSITIVE_FIELDS:
+                d[key] = _SENSITIVE_FIELDS[(type_name, number)]
+            elif type_name in SITE_NODES and kind in ("string", "bytes"):
+                _kind, names, fundef = SITE_NODES[type_name]
+                if number in names:
+                    d[key] = "udaf" if (type_name, number) in _UDAF_AS_WINDOW else "name"
+                elif number == fundef:
+                    d[key] = "fundef"
+                else:
+                    d[key] = _STRING if kind == "string" else _SKIP_LEN
+            elif kind == "string":
+                d[key] = _STRING
+            elif kind == "bytes":
+                d[key] = _SKIP_LEN
+            else:
+                d[key] = _SCALAR_CODE[wire]
+                if repeated:  # prost accepts packed and unpacked encodings of repeated scalars
+                    d[number << 3 | LEN] = _PACKED_CODE[wire]
+    return tags
+
+
+_TAGS = _build_tables()
+
+
+# --- results ---------------------------------------------------------------------------------------
+@dataclass
+class UnknownField:
+    """A field number the tables do not know (prost skips it; a blob from another version?)."""
+
+    type: str
+    number: int
+    wire: int
+    offset: int  # absolute offset of the tag
+    path: str
+
+
+@dataclass
+class FunctionSite:
+    """One function call node in the tree (fact sheet §2.1)."""
+
+    node: str
+    name: str
+    kind: str  # "scalar" | "aggregate" | "window"
+    fun_definition: bytes | None
+    payload_offset: int | None  # absolute offset of the fun_definition bytes
+    msg: Msg
+    udaf: bool = False  # a window node naming an aggregate (udaf / user_defined_aggr_function)
+
+
+@dataclass
+class ScanResult:
+    message: str
+    size: int
+    depth: int  # nesting as prost counts it: root = 1; map entries and skipped unknown fields count too
+    exceeds_limit: bool  # depth > DATAFUSION_DECODE_DEPTH_LIMIT: datafusion refuses the blob
+    node_count: int  # messages visited (opaque ones count once)
+    root: Msg
+    root_arms: list[str] = field(default_factory=list)  # fields of the root's main oneof, in wire order
+    unknown: list[UnknownField] = field(default_factory=list)  # capped at MAX_UNKNOWN
+    unknown_count: int = 0
+    opaque: list[tuple[str, int, int]] = field(default_factory=list)  # (type, offset, size), capped
+    opaque_count: int = 0
+    functions: list[FunctionSite] = field(default_factory=list)
+    sensitive: list[Sensitive] = field(default_factory=list)  # capped at MAX_SENSITIVE
+    sensitive_dropped: int = 0
+
+    @property
+    def sites(self) -> list[FunctionSite]:
+        return self.functions
+
+    @property
+    def sensible(self) -> bool:
+        """The root sets exactly one arm of its main oneof (what a real blob always does)."""
+        return len(self.root_arms) == 1
+
+
+class _Broken(Exception):
+    """Internal: where and why the wire format broke; scan() adds the field path."""
+
+    def __init__(self, pos: int, text: str):
+        self.pos = pos
+        self.text = text
+
+
+class _TooManyUnknown(Exception):
+    pass
+
+
+def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Multi-byte varint, with prost's rules (at most 10 bytes, the 10th at most 1)."""
+    result = shift = 0
+    start = pos
+    while True:
+        if pos >= end:
+            raise _Broken(start, "truncated varint (buffer underflow)")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            if shift == 63 and b > 1:
+                raise _Broken(start, "invalid varint")
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise _Broken(start, "invalid varint")
+
+
+def _length(buf: bytes, pos: int, end: int, tag_pos: int, where: str) -> tuple[int, int]:
+    """Read a length prefix at pos; return (payload start, payload end) or raise."""
+    if pos >= end:
+        raise _Broken(pos, "truncated length (buffer underflow)")
+    n = buf[pos]
+    if n < 0x80:
+        pos += 1
+    else:
+        n, pos = _varint(buf, pos, end)
+    if pos + n > end:
+        raise _Broken(tag_pos, f"length {n} runs past the end of {where} (buffer underflow)")
+    return pos, pos + n
+
+
+def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tuple[int, int]:
+    """Skip one unknown field whose tag was read; return (next pos, levels prost's limit counts)."""
+    wire = key & 7
+    if wire == VARINT:
+        return _varint(buf, pos, end)[1], 1
+    if wire == LEN:
+        return _length(buf, pos, end, tag_pos, "its message")[1], 1
+    if wire in (I64, I32):
+        stop = pos + (8 if wire == I64 else 4)
+        if stop > end:
+            raise _Broken(tag_pos, f"truncated {WIRE_NAMES[wire]} value (buffer underflow)")
+        return stop, 1
+    if wire == EGROUP:
+        raise _Broken(tag_pos, "unexpected end group tag")
+    if wire != SGROUP:
+        raise _Broken(tag_pos, f"invalid wire type value: {wire}")
+    # a group: skip to its end tag; each field inside is one level deeper (prost's skip_field)
+    open_groups = [key >> 3]
+    levels = 1
+    while open_groups:
+        if pos >= end:
+            raise _Broken(tag_pos, "unterminated group (buffer underflow)")
+        inner_pos = pos
+        k, pos = _varint(buf, pos, end)
+        if k > 0xFFFFFFFF:
+            raise _Broken(inner_pos, f"invalid key value: {k}")
+        if k >> 3 == 0:
+            raise _Broken(inner_pos, "invalid tag value: 0")
+        levels = max(levels, len(open_groups) + 1)
+        w = k & 7
+        if w == EGROUP:
+            if k >> 3 != open_groups.pop():
+                raise _Broken(inner_pos, "unexpected end group tag")
+        elif w == SGROUP:
+            open_groups.append(k >> 3)
+        else:
+            pos, _ = _skip_unknown(buf, pos, end, k, inner_pos)
+    return pos, levels
+
+
+def _utf8(buf: bytes, a: int, b: int) -> str:
+    try:
+        return buf[a:b].decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _Broken(a + err.start, "invalid string value: data is not UTF-8 encoded") from None
+
+
+def _check_packed(buf: bytes, a: int, b: int, code: int) -> None:
+    if code == _PACKED_VARINT:
+        while a < b:
+            a = a + 1 if buf[a] < 0x80 else _varint(buf, a, b)[1]
+    elif (b - a) % (4 if code == _PACKED_I32 else 8):
+        raise _Broken(a, "invalid packed length")
+
+
+# --- the scan --------------------------------------------------------------------------------------
+def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None = None) -> ScanResult:
+    """Validate ``buf`` as one ``message`` and collect depth, unknown fields, function sites, clear text.
+
+    Raises DecodeError('protobuf', absolute offset, "<path>: <what broke>") where prost would refuse the
+    bytes. ``max_unknown`` (for detection) gives up with DecodeError after that many unknown fields.
+    """
+    if not isinstance(buf, bytes):
+        buf = bytes(buf)
+    root_tags = _TAGS.get(message)
+    if root_tags is None:
+        raise ValueError(f"no field table for message type {message!r}")
+    res = ScanResult(message, len(buf), 1, False, 1, Msg(message, buf, 0, len(buf), origin))
+    unknown, opaque = res.unknown, res.opaque
+    sites: dict[int, list] = {}  # body start -> [node, name, fundef start, fundef end, end, udaf]
+    stats: list[tuple[str, int, int]] = []  # (label, body start, body end) of ColumnStats min/max
+    stack: list[tuple] = []
+    push, pop = stack.append, stack.pop
+    cur_type, cur_tags, cur_end, cur_start, cur_via = message, root_tags, len(buf), 0, ""
+    depth = maxdepth = nodes = 1
+    pos = tag_pos = 0
+    try:
+        while True:
+            if pos >= cur_end:
+                if depth == 1:
+                    break
+                cur_type, cur_tags, cur_end, cur_start, cur_via = pop()
+                depth -= 1
+                continue
+            tag_pos = pos
+            key = buf[pos]
+            pos += 1
+            if key >= 0x80:
+                key, pos = _varint(buf, tag_pos, cur_end)
+                if key > 0xFFFFFFFF:
+                    raise _Broken(tag_pos, f"invalid key value: {key}")
+            act = cur_tags.get(key)
+            if act.__class__ is tuple:  # a message field: descend
+                if pos >= cur_end:
+                    raise _Broken(pos, "truncated length (buffer underflow)")
+                n = buf[pos]
+                pos += 1
+                if n >= 0x80:
+                    n, pos = _varint(buf, pos - 1, cur_end)
+                stop = pos + n
+                if stop > cur_end:
+                    raise _Broken(tag_pos, f"length {n} runs past the end of {cur_type} (buffer underflow)")
+                ctype, ctags, via, flag = act
+                nodes += 1
+                if ctags is None:  # opaque: kept, not read
+                    res.opaque_count += 1
+                    if len(opaque) < MAX_OPAQUE:
+                        opaque.append((ctype, origin + pos, n))
+                    if depth + 1 > maxdepth:
+                        maxdepth = depth + 1
+                    pos = stop
+                    continue
+                push((cur_type, cur_tags, cur_end, cur_start, cur_via))
+                cur_type, cur_tags, cur_end, cur_start, cur_via = ctype, ctags, stop, pos, via
+                depth += 1
+                if depth > maxdepth:
+                    maxdepth = depth
+                if flag is not None:
+                    if flag == "site":
+                        sites[pos] = [ctype, "", None, None, stop, False]
+                    else:
+                        stats.append((flag, pos, stop))
+                continue
+            if act == _SKIP_VARINT:
+                if pos >= cur_end:
+                    raise _Broken(pos, "truncated varint (buffer underflow)")
+                if buf[pos] < 0x80:
+                    pos += 1
+                else:
+                    pos = _varint(buf, pos, cur_end)[1]
+            elif act is None:  # unknown number, or a known number with the wrong wire type
+                if key & 7 > 5:
+                    raise _Broken(tag_pos, f"invalid wire type value: {key & 7}")
+                if key >> 3 == 0:
+                    raise _Broken(tag_pos, "invalid tag value: 0")
+                spec = MESSAGES.get(cur_type, {}).get(key >> 3)
+                if spec is not None or (cur_type == _MAP_TYPE and key >> 3 in (1, 2)):
+                    want = _WIRE.get(spec[1], VARINT) if spec else LEN
+                    raise _Broken(
+                        tag_pos,
+                        f"invalid wire type: {WIRE_NAMES.get(key & 7, key & 7)} (expected {WIRE_NAMES[want]})",
+                    )
+                pos, levels = _skip_unknown(buf, pos, cur_end, key, tag_pos)
+                if depth + levels > maxdepth:
+                    maxdepth = depth + levels
+                res.unknown_count += 1
+                if len(unknown) < MAX_UNKNOWN:
+                    unknown.append(
+                        UnknownField(
+                            cur_type, key >> 3, key & 7, origin + tag_pos, _path(stack, cur_via, cur_type)
+                        )
+                    )
+                if max_unknown is not None and res.unknown_count > max_unknown:
+                    raise _TooManyUnknown()
+            elif act == _SKIP_I32 or act == _SKIP_I64:
+                pos += 4 if act == _SKIP_I32 else 8
+                if pos > cur_end:
+                    raise _Broken(tag_pos, "truncated fixed-width value (buffer underflow)")
+            else:  # length-delimited scalars and special fields
+                a, pos = _length(buf, pos, cur_end, tag_pos, cur_type)
+                if act == _STRING:
+                    if pos > a:
+                        _utf8(buf, a, pos)
+                elif act.__class__ is str:
+                    _special(act, buf, a, pos, origin, sites.get(cur_start), res)
+                elif act != _SKIP_LEN:
+                    _check_packed(buf, a, pos, act)
+    except _Broken as err:
+        where = _path(stack, cur_via, cur_type, _field_label(buf, tag_pos, cur_end, cur_type))
+        raise DecodeError("protobuf", origin + err.pos, f"{where}: {err.text}") from None
+    except _TooManyUnknown:
+        raise DecodeError(
+            "protobuf", origin + tag_pos, f"more than {max_unknown} unknown fields: not a {message}"
+        ) from None
+    res.depth = maxdepth
+    res.exceeds_limit = maxdepth > DATAFUSION_DECODE_DEPTH_LIMIT
+    res.node_count = nodes
+    _finish(res, buf, origin, sites, stats)
+    return res
+
+
+def _special(act: str, buf: bytes, a: int, b: int, origin: int, site: list | None, res: ScanResult) -> None:
+    """A function name / payload, or a clear-text field (all length-delimited)."""
+    if act == "fundef":
+        if site is not None:
+            site[2], site[3] = a, b
+        return
+    if act == "rows":
+        _sensitive(res, Sensitive("table-rows", "protobuf", origin + a,
+                                  f"memory-table partition: {b - a} bytes of Arrow IPC with the rows"))  # fmt: skip
+        return
+    text = _utf8(buf, a, b)
+    if act in ("name", "udaf"):
+        if site is not None:
+            site[1], site[5] = text, act == "udaf"
+    elif act == "path" or (act == "url" and text not in ("", "file:///")):
+        _sensitive(res, Sensitive("path", "protobuf", origin + a, text))
+
+
+def _sensitive(res: ScanResult, item: Sensitive) -> None:
+    if len(res.sensitive) < MAX_SENSITIVE:
+        res.sensitive.append(item)
+    else:
+        res.sensitive_dropped += 1
+
+
+def _finish(res: ScanResult, buf: bytes, origin: int, sites: dict[int, list], stats: list) -> None:
+    """After a successful walk: function sites, statistics, version strings, the root oneof."""
+    for start, (node, name, fa, fb, end, udaf) in sites.items():
+        kind = SITE_NODES[node][0]
+        res.functions.append(
+            FunctionSite(
+                node,
+                name,
+                kind,
+                None if fa is None else buf[fa:fb],
+                None if fa is None else origin + fa,
+                Msg(node, buf, start, end, origin),
+                udaf,
+            )  # fmt: skip
+        )
+    for label, a, b in stats:
+        text = _precision_text(buf, a, b)
+        if text is not None:
+            _sensitive(res, Sensitive("statistics", "protobuf", origin + a, f"column {label} = {text}"))
+    for type_name, offset, size in res.opaque:
+        if type_name == "TableParquetOptions":
+            version = _created_by(buf, offset - origin, offset - origin + size)
+            if version:
+                _sensitive(res, Sensitive("environment", "protobuf", origin + version[0], version[1]))
+    oneof, _missing = _ROOT_ONEOF.get(res.message, (None, ""))
+    table = MESSAGES[res.message]
+    for number, _wire, _a, _b, _tag in iter_raw(buf, 0, len(buf)):
+        spec = table.get(number)
+        if spec is not None and spec[4] == oneof:
+            res.root_arms.append(spec[0])
+    if oneof is not None and not res.root_arms:
+        raise DecodeError("protobuf", origin, _missing)
+
+
+def _precision_text(buf: bytes, a: int, b: int) -> str | None:
+    """A Precision{precision_info, val: ScalarValue} that holds a value, as short text; None if absent."""
+    info, val = 0, None
+    for number, wire, x, y, _tag in iter_raw(buf, a, b):
+        if number == 1 and wire == VARINT:
+            info = x
+        elif number == 2 and wire == LEN:
+            val = (x, y)
+    if info == 2 or val is None or val[0] == val[1]:  # ABSENT, or an empty ScalarValue
+        return None
+    for number, wire, x, y, _tag in iter_raw(buf, *val):
+        if wire == LEN and number in (2, 3, 23):  # utf8 / large_utf8 / utf8_view
+            return repr(buf[x:y].decode("utf-8", "replace"))
+        if wire == VARINT:
+            return str(x)
+    return "(a value)"
+
+
+def _created_by(buf: bytes, a: int, b: int) -> tuple[int, str] | None:
+    """TableParquetOptions.global(1) -> ParquetOptions.created_by(16): 'datafusion version 55.2.0'."""
+    try:
+        for number, wire, x, y, _tag in iter_raw(buf, a, b):
+            if number == 1 and wire == LEN:
+                for n2, w2, x2, y2, _t2 in iter_raw(buf, x, y):
+                    if n2 == 16 and w2 == LEN:
+                        return x2, buf[x2:y2].decode("utf-8", "replace")
+    except DecodeError:  # opaque bytes are not validated; a broken probe just finds nothing
+        return None
+    return None
+
+
+def _field_label(buf: bytes, tag_pos: int, end: int, type_name: str) -> str | None:
+    try:
+        key, _ = read_varint(buf, tag_pos, end)
+    except DecodeError:
+        return None
+    spec = MESSAGES.get(type_name, {}).get(key >> 3)
+    return spec[0] if spec else f"#{key >> 3}"
+
+
+def _path(stack: list[tuple], cur_via: str, cur_type: str, last: str | None = None) -> str:
+    """'LogicalExprNode.binary_expr → BinaryExprNode.operands' for the message being read.
+
+    The chain repeats for deep blobs; it is abbreviated in the middle to stay short.
+    """
+    steps = [f"{stack[i][0]}.{stack[i + 1][4] if i + 1 < len(stack) else cur_via}" for i in range(len(stack))]
+    steps.append(f"{cur_type}.{last}" if last else cur_type)
+    if len(steps) > 8:
+        steps = steps[:3] + [f"… {len(steps) - 6} levels …"] + steps[-3:]
+    return " → ".join(steps)
+
+
+# --- detection -------------------------------------------------------------------------------------
+def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
+    """Which of LogicalExprNode / LogicalPlanNode / PhysicalPlanNode the blob is (no header says so).
+
+    Ranking: decodes at all; then a sensible root (exactly one arm of its main oneof); then fewer unknown
+    fields; ties go to the order of ROOT_MESSAGES (an Expr first: the only one that can be pickled).
+    The first candidate with a sensible root and no unknown fields is taken without trying the rest.
+    If none decodes, the error of the candidate that read furthest is raised (earliest in order on ties).
+    """
+    best: tuple[tuple[int, int, int], str, ScanResult] | None = None
+    errors: list[DecodeError] = []
+    for rank, name in enumerate(ROOT_MESSAGES):
+        limit = best[2].unknown_count if best is not None and best[2].sensible else None
+        try:
+            res = scan(buf, name, origin, max_unknown=limit)
+        except DecodeError as err:
+            errors.append(err)
+            continue
+        score = (0 if res.sensible else 1, res.unknown_count, rank)
+        if best is None or score < best[0]:
+            best = (score, name, res)
+        if score[:2] == (0, 0):
+            break
+    if best is None:
+        raise max(errors, key=lambda e: e.offset or 0)  # max() keeps the first of equal offsets
+    return best[1], best[2]
