@@ -20,11 +20,12 @@ _KIND = r"(?P<kind>scalar|aggregate|window)"
 _PYERR = r"PyErr \{ type: <class '(?:builtins\.)?(?:_pickle\.)?"
 
 SET_WORKER_CTX = (
-    "register it on the worker's context and install that context in the pool initializer:\n"
-    "    def init_worker():\n"
-    "        ctx = SessionContext(); ctx.register_udf(<the UDF>)   # register_udaf / register_udwf\n"
+    "\n    def init_worker():\n"
+    "        ctx = SessionContext()\n"
+    "        ctx.register_udf(the_udf)   # register_udaf / register_udwf for the other kinds\n"
     "        datafusion.ipc.set_worker_ctx(ctx)\n"
-    "    Pool(initializer=init_worker)   # Ray: in the actor's __init__; Expr.from_bytes(b, ctx) also works"
+    "    Pool(initializer=init_worker)\n"
+    "(Ray: do it in the actor's __init__; `Expr.from_bytes(b, ctx)` takes the ctx directly.)"
 )
 
 
@@ -68,7 +69,8 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "refuses the payload before unpickling it.",
         "Run the driver and the workers on the same Python minor version (same image / same venv). If they "
         "cannot match, send the function by name instead: `exprtool reencode --by-name BLOB` (or encode with "
-        "`SessionContext().with_python_udf_inlining(enabled=False)`) and on the worker " + SET_WORKER_CTX,
+        "`SessionContext().with_python_udf_inlining(enabled=False)`) and register it on every worker:"
+        + SET_WORKER_CTX,
         "Inline Python {kind} UDF payload was serialized on Python {sender_python} but this process is running "
         "Python {receiver_python}.",
     ),
@@ -111,9 +113,10 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "The blob carries {kind} UDF '{function}' as pickled Python code, and the receiving session was created "
         "with `with_python_udf_inlining(enabled=False)`, so it will not unpickle it.",
         "Either have the sender re-encode with the function by name (`exprtool reencode --by-name BLOB`, or "
-        "`to_bytes(SessionContext().with_python_udf_inlining(enabled=False))`) and on the worker "
+        "`to_bytes(SessionContext().with_python_udf_inlining(enabled=False))`) and register '{function}' on "
+        "every worker:"
         + SET_WORKER_CTX
-        + "\nor enable inlining on the worker (accepting the cloudpickle execution risk).",
+        + "\nOr enable inlining on the worker (accepting the cloudpickle execution risk).",
         "Refusing to deserialize inline Python {kind} UDF '{function}': Python UDF inlining is disabled on this "
         "session.",
     ),
@@ -125,7 +128,9 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "'{function}' travelled by name only (a Python UDF encoded with inlining off, an FFI UDF, or a UDF "
         "whose payload was dropped), and the worker's context has no {kind} function called '{function}'. "
         "Despite the wording, no codec is missing: the function is.",
-        "On the worker, " + SET_WORKER_CTX + "\nOr let the UDF travel inline: encode without "
+        "Register '{function}' on every worker (the pool initializer runs once per process):"
+        + SET_WORKER_CTX
+        + "\nOr let the UDF travel inline: encode without "
         "`with_python_udf_inlining(enabled=False)` (not possible for FFI UDFs).",
         "{codec}ExtensionCodec is not provided for {kind} function {function}",
     ),
