@@ -1,0 +1,93 @@
+"""`exprtool diff`: what two blobs mean differently (tree, functions, safety), not which bytes differ."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .common import Exit, fail
+
+
+def diff(
+    a: Annotated[str, typer.Argument(help="First blob (file or - for stdin).")],
+    b: Annotated[str, typer.Argument(help="Second blob.")],
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON object (schema_version, equal, differences).")
+    ] = False,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
+    ] = None,
+) -> None:
+    """Compare two blobs semantically: expression tree, functions (kind, transport, Python,
+    volatility, types, code, closure values, imports) and the safety verdict.
+
+    A pickle and a raw to_bytes of the same expression are equal; so are two pickles that differ
+    only in cloudpickle's random class-tracker ids (a note says so). Exit 0 equal, 1 different,
+    3 undecodable input.
+
+    Example:  exprtool diff ci/expected.pkl ci/actual.pkl
+    """
+    from datafusion_exprtool.diff import diff_document, diff_inspections
+    from datafusion_exprtool.errors import DecodeError
+    from datafusion_exprtool.inputs import load_input
+    from datafusion_exprtool.inspection import inspect_loaded, resolve_message
+
+    if a == "-" and b == "-":
+        raise fail("only one of the two blobs can come from stdin")
+    try:
+        resolve_message(message)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    inspections = []
+    for source in (a, b):
+        try:
+            inspections.append(inspect_loaded(load_input(source), message=message))
+        except DecodeError as err:
+            raise fail(f"{source}: cannot decode: {err}", Exit.UNDECODABLE) from None
+    result = diff_inspections(*inspections)
+    if json_:
+        from datafusion_exprtool.render.json_out import write_json
+
+        write_json(diff_document(result), sys.stdout)
+    else:
+        _print(result)
+    raise typer.Exit(int(Exit.OK if result.equal else Exit.FINDINGS))
+
+
+def _print(result) -> None:  # type: ignore[no-untyped-def]
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .common import console
+
+    out = console()
+    if result.equal:
+        out.print(f"[green]equal[/green]: {escape(result.a)} and {escape(result.b)} mean the same")
+    else:
+        n = len(result.differences)
+        out.print(
+            f"[red]{n} difference{'s' if n != 1 else ''}[/red] between {escape(result.a)} and {escape(result.b)}"
+        )
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("where")
+        table.add_column("")
+        table.add_column("a")
+        table.add_column("b")
+        for d in result.differences:
+            table.add_row(escape(d.path), d.kind, escape(_short(d.a)), escape(_short(d.b)))
+        out.print(table)
+    for note in result.notes:
+        out.print(f"[dim]note: {escape(note)}[/dim]")
+
+
+def _short(value: object, limit: int = 120) -> str:
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diff")(diff)

@@ -1,0 +1,120 @@
+"""`exprtool reencode`: the same expression in another container, text encoding, protocol or transport."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from .common import Exit, fail
+
+
+class To(str, Enum):
+    pickle = "pickle"
+    bytes = "bytes"
+
+
+class Text(str, Enum):
+    base64 = "base64"
+    hex = "hex"
+
+
+OUT_HELP = "Output file (- for stdout). Its suffix picks the format: .pkl pickle, .bin bytes, .b64, .hex."
+
+
+def reencode(
+    source: Annotated[
+        str, typer.Argument(metavar="IN", help="Blob to convert (file or - for stdin); never modified.")
+    ],
+    out: Annotated[str, typer.Option("--output", "-o", help=OUT_HELP)],
+    to: Annotated[
+        To | None, typer.Option("--to", help="Container: pickle (pickle.dumps) or bytes (to_bytes).")
+    ] = None,
+    text: Annotated[
+        Text | None, typer.Option("--text", help="Write base64 or hex text instead of binary.")
+    ] = None,
+    by_name: Annotated[
+        bool,
+        typer.Option("--by-name", help="Python UDFs travel by name only (inlining off), as a strict sender."),
+    ] = False,
+    protocol: Annotated[int | None, typer.Option("--protocol", help="Pickle protocol (0-5).")] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Decode the output again and compare the renderings.")
+    ] = False,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Decode even a blob the static check calls suspicious.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
+    ] = None,
+) -> None:
+    """Convert a blob between pickle and raw to_bytes, to or from base64/hex, to another pickle
+    protocol, or to by-name transport (what a receiver with inlining disabled accepts).
+
+    This decodes with datafusion, which runs inline UDF payloads: the static check runs first and a
+    suspicious blob is refused unless --trust. Writes are atomic and never replace a file without
+    --force. Exit 0 ok, 1 refused (suspicious), 2 usage, 3 undecodable, 4 datafusion failed.
+
+    Example:  exprtool reencode job.pkl -o job.bin --by-name --verify
+    """
+    from datafusion_exprtool.errors import DecodeError
+    from datafusion_exprtool.inputs import load_input
+    from datafusion_exprtool.reencode import DataFusionFailed, ReencodeError, reencode, resolve_format
+
+    if out != "-" and source != "-" and os.path.exists(out) and os.path.samefile(source, out):
+        raise fail(f"{out} is the input: input files are never modified; choose another output")
+    try:
+        loaded = load_input(source)
+    except DecodeError as err:
+        raise fail(f"{source}: cannot decode: {err}", Exit.UNDECODABLE) from None
+    try:
+        container, text_enc = resolve_format(out, to and to.value, text and text.value, loaded.info.container)
+        if not force and out != "-" and os.path.lexists(out):
+            raise fail(f"{out} already exists (use --force to replace it)")
+        result = reencode(
+            loaded,
+            container=container,
+            text=text_enc,
+            by_name=by_name,
+            protocol=protocol,
+            verify=verify,
+            trust=trust,
+            message=message,
+        )
+    except DecodeError as err:
+        raise fail(f"{source}: cannot decode: {err}", Exit.UNDECODABLE) from None
+    except DataFusionFailed as err:
+        raise fail(str(err), Exit.EVAL_FAILED) from None
+    except ReencodeError as err:
+        raise fail(str(err), err.code) from None
+    except ValueError as err:  # resolve_message
+        raise fail(str(err)) from None
+    write_output(out, result.data, force)
+    kind = f"pickle protocol {result.protocol}" if result.container == "pickle" else "raw to_bytes"
+    done = f"{kind}{' as ' + result.text if result.text else ''}, {len(result.data)} B"
+    checked = " (verified)" if result.verified else ""
+    print(f"exprtool: wrote {out}: {done}{checked}: {result.rendered}", file=sys.stderr)
+    for note in result.notes:
+        print(f"exprtool: note: {note}", file=sys.stderr)
+
+
+def write_output(out: str, data: bytes, force: bool) -> None:
+    """stdout for "-", else an atomic write; a failure is one line and exit status 2."""
+    from datafusion_exprtool.atomic import atomic_write
+
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        atomic_write(out, data, force=force)
+    except OSError as err:
+        raise fail(f"cannot write {out}: {err}") from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reencode")(reencode)
