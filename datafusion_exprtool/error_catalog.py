@@ -147,7 +147,7 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "Install '{module}' on the workers (same version as the driver), or ship it inside the blob: call "
         "`cloudpickle.register_pickle_by_value({module})` on the driver before encoding. "
         "`exprtool inspect BLOB` lists every module the blob needs.",
-        "PyErr { type: <class 'ModuleNotFoundError'>, value: ModuleNotFoundError(\"No module named '{module}'\")",
+        "PyErr {{ type: <class 'ModuleNotFoundError'>, value: ModuleNotFoundError(\"No module named '{module}'\")",
     ),
     CatalogEntry(
         "module-attribute-missing",
@@ -176,7 +176,7 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "sender and worker.",
         "Ship the bytes unchanged (binary-safe channel, no size limit); re-create the blob on the driver and "
         "compare with `exprtool check BLOB`.",
-        "PyErr { type: <class '_pickle.UnpicklingError'>, value: UnpicklingError('pickle data was truncated')",
+        "PyErr {{ type: <class '_pickle.UnpicklingError'>, value: UnpicklingError('pickle data was truncated')",
     ),
     CatalogEntry(
         "cloudpickle-corrupt",
@@ -191,7 +191,7 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "the UDF's own __setstate__/reduce code failed on the worker ({detail}).",
         "Re-create the blob on the driver and ship it as raw bytes; `exprtool check BLOB` reads the cloudpickle "
         "stream statically and points at the damaged offset.",
-        "PyErr { type: <class '{exc_type}'>, value: {detail}, traceback: None }",
+        "PyErr {{ type: <class '{exc_type}'>, value: {detail}, traceback: None }}",
         confidence="likely",
     ),
     CatalogEntry(
@@ -275,7 +275,8 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "Decode with the matching class: Expr.from_bytes for Expr.to_bytes, LogicalPlan.from_bytes(ctx, b) for "
         "LogicalPlan.to_bytes, ExecutionPlan.from_bytes(ctx, b) for ExecutionPlan.to_bytes. "
         "`exprtool inspect BLOB` detects which message the bytes hold.",
-        "Unsupported logical plan 'LogicalPlanNode { logical_plan_type: None }'",
+        "Unsupported logical plan 'LogicalPlanNode {{ logical_plan_type: None }}' | Missing required field in "
+        "protobuf | invalid wire type: … (expected …)",
         confidence="likely",
     ),
     CatalogEntry(
