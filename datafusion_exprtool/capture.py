@@ -152,15 +152,18 @@ def env_path(path: str | Path) -> Path:
     return path if path.name.endswith(ENV_SUFFIX) else path.with_name(path.name + ENV_SUFFIX)
 
 
-def capture(expr_or_bytes: Any, path: str | Path, *, ctx: Any = None, overwrite: bool = False) -> Path:
+def capture(
+    expr_or_bytes: Any, path: str | Path, *, ctx: Any = None, overwrite: bool = False, kind: str | None = None
+) -> Path:
     """Write the blob to ``path`` and its environment fingerprint to ``<path>.env.json``; return ``path``.
 
     An Expr is written as ``pickle.dumps(expr)`` (what a process pool ships; ``ctx`` acts as the sender
     ctx), a LogicalPlan/ExecutionPlan as ``to_bytes(ctx)``, bytes as given. Refuses to replace an
-    existing file unless ``overwrite``.
+    existing file unless ``overwrite``. ``kind`` labels bytes serialized earlier (see ``to_blob``).
     """
     path = Path(path)
-    data, kind = to_blob(expr_or_bytes, ctx)
+    data, found_kind = to_blob(expr_or_bytes, ctx)
+    kind = kind or found_kind
     envp = env_path(path)
     if not overwrite:
         for p in (path, envp):

@@ -126,7 +126,7 @@ def _save(item: pytest.Item, report: pytest.TestReport, root: Path) -> Path | No
         if error is not None:
             (target / f"{stem}.capture-error.txt").write_text(error + "\n", encoding="utf-8")
             continue
-        capture(data, target / f"{stem}{_EXT.get(kind, '.bin')}", overwrite=True)
+        capture(data, target / f"{stem}{_EXT.get(kind, '.bin')}", overwrite=True, kind=kind)
     (target / "failure.txt").write_text(report.longreprtext + "\n", encoding="utf-8")
     return target
 
