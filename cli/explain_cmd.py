@@ -31,9 +31,8 @@ def explain(
 ) -> None:
     """Explain a datafusion serialization error: what caused it and how to fix it.
 
-    Sees through multiprocessing / concurrent.futures / Ray / Dask / joblib re-raises, Rust PyErr
-    nesting, escaped quotes and colour codes. With --blob it names the function, how it travels,
-    its Python stamp and imports, or where a truncated blob ends.
+    Sees through multiprocessing / concurrent.futures / Ray / Dask / joblib re-raises, Rust PyErr nesting, escaped quotes and colour codes. With --blob it names the function, how it travels, its Python stamp and imports, or where a truncated blob ends.
+
     Exit 0 when explained, 1 when nothing matched, 2 on usage errors.
     """
     from datafusion_exprtool.explain import explain as explain_text

@@ -107,7 +107,7 @@ def _context(norm: str, start: int) -> dict[str, str]:
 def _fields(entry_id: str, m: re.Match[str], norm: str) -> dict[str, str]:
     fields = {k: v.strip() for k, v in m.groupdict().items() if v is not None}
     if "path" in fields:
-        segments = [s for s in fields["path"].split(": ") if s]
+        segments = [s.rstrip(":") for s in fields["path"].split(": ") if s.rstrip(":")]
         fields["path"] = _shorten(": ".join(segments), MAX_FIELD)
         if entry_id == "too-deep":
             nested = sum(1 for s in segments if s.startswith(("LogicalExprNode.", "LogicalPlanNode.")))
