@@ -58,7 +58,6 @@ def diff(
 
 def _print(result) -> None:  # type: ignore[no-untyped-def]
     from rich.markup import escape
-    from rich.table import Table
 
     from .common import console
 
@@ -70,19 +69,21 @@ def _print(result) -> None:  # type: ignore[no-untyped-def]
         out.print(
             f"[red]{n} difference{'s' if n != 1 else ''}[/red] between {escape(result.a)} and {escape(result.b)}"
         )
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        table.add_column("where")
-        table.add_column("")
-        table.add_column("a")
-        table.add_column("b")
         for d in result.differences:
-            table.add_row(escape(d.path), d.kind, escape(_short(d.a)), escape(_short(d.b)))
-        out.print(table)
+            mark, style = _MARKS[d.kind]
+            out.print(f"[{style}]{mark}[/{style}] [bold]{escape(d.path)}[/bold]")
+            if d.a is not None:
+                out.print(f"    a: {escape(_short(d.a))}")
+            if d.b is not None:
+                out.print(f"    b: {escape(_short(d.b))}")
     for note in result.notes:
         out.print(f"[dim]note: {escape(note)}[/dim]")
 
 
-def _short(value: object, limit: int = 120) -> str:
+_MARKS = {"changed": ("~", "yellow"), "added": ("+", "green"), "removed": ("-", "red")}
+
+
+def _short(value: object, limit: int = 300) -> str:
     if value is None:
         return "—"
     text = value if isinstance(value, str) else repr(value)

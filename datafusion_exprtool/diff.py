@@ -103,7 +103,17 @@ def diff_inspections(ia: Inspection, ib: Inspection) -> DiffResult:
         if len(res.differences) == before:
             unexplained.append(f"{where}payload")
     fn_diffs = diff_functions(ia.functions, ib.functions)
-    res.differences += [d for d in fn_diffs if not any(x.path == d.path for x in res.differences)]
+    explained = {d.path.split("/")[1] for d in fn_diffs}
+    res.differences = [
+        d
+        for d in res.differences
+        if not (
+            d.path.startswith("functions/")
+            and d.path.endswith("/payload")
+            and d.path.split("/")[1] in explained
+        )
+    ]
+    res.differences += fn_diffs
     res.differences += diff_safety(ia, ib)
     if trackers:
         res.notes.append(
@@ -113,6 +123,13 @@ def diff_inspections(ia: Inspection, ib: Inspection) -> DiffResult:
     for where in unexplained if not res.differences else []:
         res.differences.append(Difference(where, "changed", "bytes differ", "no decoded field explains it"))
     return res
+
+
+def _function_of(path: str) -> str | None:
+    """The function name in a ``…functions/<name>/…`` path."""
+    if "functions/" not in path:
+        return None
+    return path.split("functions/", 1)[1].split("/", 1)[0]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -161,9 +178,10 @@ def _container(info: Any) -> str:
 def _tree(msg: Msg) -> Any:
     try:
         from .render.tree import build_tree
-    except ImportError:  # the tree renderer is optional for the diff: fall back to the raw field tree
+
+        return build_tree(msg)
+    except (ImportError, NotImplementedError):  # tree renderer not there yet: the raw field tree serves
         return _field_tree(msg)
-    return build_tree(msg)
 
 
 @dataclass
@@ -202,13 +220,34 @@ def diff_trees(a: Msg, b: Msg, *, prefix: str = "tree") -> list[Difference]:
         if na.label != nb.label:
             out.append(Difference(path, "changed", na.label, nb.label))
         ca, cb = list(na.children), list(nb.children)
+        names = _segments(ca if len(ca) >= len(cb) else cb)
         for i in range(max(len(ca), len(cb)) - 1, -1, -1):
+            here = f"{path}/{names[i]}"
             if i >= len(ca):
-                out.append(Difference(f"{path}/{i}", "added", None, _summary(cb[i])))
+                out.append(Difference(here, "added", None, _summary(cb[i])))
             elif i >= len(cb):
-                out.append(Difference(f"{path}/{i}", "removed", _summary(ca[i]), None))
+                out.append(Difference(here, "removed", _summary(ca[i]), None))
             else:
-                stack.append((f"{path}/{i}", ca[i], cb[i]))
+                stack.append((here, ca[i], cb[i]))
+    out.reverse()
+    out.sort(key=lambda d: d.path.count("/"))
+    return out
+
+
+def _segments(children: list[Any]) -> list[str]:
+    """Path segments: the label's first word, indexed when siblings share it (``operands[1]``)."""
+    heads = [re.split(r"[\s:(=]", str(c.label), maxsplit=1)[0] or "?" for c in children]
+    counts: dict[str, int] = {}
+    for h in heads:
+        counts[h] = counts.get(h, 0) + 1
+    seen: dict[str, int] = {}
+    out = []
+    for h in heads:
+        if counts[h] > 1:
+            out.append(f"{h}[{seen.get(h, 0)}]")
+            seen[h] = seen.get(h, 0) + 1
+        else:
+            out.append(h)
     return out
 
 
@@ -249,11 +288,13 @@ def diff_functions(fa: list[FunctionInfo], fb: list[FunctionInfo]) -> list[Diffe
                 )
             )
             continue
+        moved = a.transport != b.transport  # fields one transport does not carry are not differences
         for name in _FUNCTION_FIELDS:
             va, vb = getattr(a, name), getattr(b, name)
-            if va != vb:
+            if va != vb and not (moved and name != "transport" and (not va or not vb)):
                 out.append(Difference(f"{base}/{name}", "changed", va, vb))
-        out += _diff_callable(a.callable, b.callable, f"{base}/callable")
+        if not moved or (a.callable and b.callable):
+            out += _diff_callable(a.callable, b.callable, f"{base}/callable")
     return out
 
 
@@ -420,10 +461,13 @@ def diff_safety(ia: Inspection, ib: Inspection) -> list[Difference]:
         out.append(Difference("safety/status", "changed", ia.safety.status, ib.safety.status))
     fa = {(f.id, f.message) for f in ia.safety.findings}
     fb = {(f.id, f.message) for f in ib.safety.findings}
-    for fid, msg in sorted(fa - fb):
-        out.append(Difference(f"safety/findings/{fid}", "removed", msg, None))
-    for fid, msg in sorted(fb - fa):
-        out.append(Difference(f"safety/findings/{fid}", "added", None, msg))
+    gone, new = sorted(fa - fb), sorted(fb - fa)
+    for fid in sorted({i for i, _ in gone} | {i for i, _ in new}):
+        xs, ys = [m for i, m in gone if i == fid], [m for i, m in new if i == fid]
+        for k in range(max(len(xs), len(ys))):
+            x, y = (xs[k] if k < len(xs) else None), (ys[k] if k < len(ys) else None)
+            kind = "changed" if x and y else "removed" if x else "added"
+            out.append(Difference(f"safety/findings/{fid}", kind, x, y))
     return out
 
 
