@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from datafusion import col, lit
 from datafusion.expr import Expr
+from datafusion_exprtool.cli.main import app
 from typer.testing import CliRunner
 
-from datafusion_exprtool.cli.main import app
 from datafusion_exprtool.diff import blank_tracker_ids, diff_paths
 
 # One sender script; {variant} and {k} are filled in, so a body change keeps qualname and line numbers.
-SENDER = '''
+SENDER = """
 import pickle, sys
 import pyarrow as pa, pyarrow.compute as pc
 from datafusion import Accumulator, SessionContext, col, ipc, udaf, udf
@@ -46,7 +46,7 @@ else:
         ipc.set_sender_ctx(SessionContext().with_python_udf_inlining(enabled=False))
     e = udf(body, [pa.int64()], pa.int64(), "immutable", name="body")(col("a"))
 sys.stdout.buffer.write(pickle.dumps(e))
-'''
+"""
 
 
 def _send(directory: Path, name: str, variant: str, k: int = 2) -> Path:
@@ -106,7 +106,9 @@ def test_changed_literal(blobs: dict[str, Path]) -> None:
     result = diff_paths(str(blobs["lit_1"]), str(blobs["lit_2"]))
     assert not result.equal
     expr = next(d for d in result.differences if d.path == "expr")
-    truth = [Expr.from_bytes(p.read_bytes()).canonical_name() for p in (blobs["lit_1_bin"], blobs["lit_2_bin"])]
+    truth = [
+        Expr.from_bytes(p.read_bytes()).canonical_name() for p in (blobs["lit_1_bin"], blobs["lit_2_bin"])
+    ]
     assert [expr.a, expr.b] == truth
     assert any(d.path.startswith("tree/") and d.kind == "changed" for d in result.differences)
     assert run(str(blobs["lit_1"]), str(blobs["lit_2"])).exit_code == 1

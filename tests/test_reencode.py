@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionContext, col, lit, udf
 from datafusion.expr import Expr
+from datafusion_exprtool.cli.main import app
 from typer.testing import CliRunner
 
 from datafusion_exprtool.atomic import OutputExists, atomic_write
-from datafusion_exprtool.cli.main import app
 from datafusion_exprtool.inputs import load_bytes
 from datafusion_exprtool.inspection import inspect_loaded
 from datafusion_exprtool.reencode import Refused, reencode
@@ -85,10 +85,16 @@ def test_text_encodings_and_containers_from_options(tmp_path: Path) -> None:
     expr = EXPRS["udf"]()
     src = tmp_path / "in.pkl"
     src.write_bytes(pickle.dumps(expr))
-    assert cli("reencode", str(src), "-o", str(tmp_path / "o.txt"), "--to", "bytes", "--text", "hex").exit_code == 0
+    assert (
+        cli("reencode", str(src), "-o", str(tmp_path / "o.txt"), "--to", "bytes", "--text", "hex").exit_code
+        == 0
+    )
     info = load_bytes((tmp_path / "o.txt").read_bytes()).info
     assert (info.container, info.text_encoding) == ("protobuf", "hex")
-    assert Expr.from_bytes(bytes.fromhex((tmp_path / "o.txt").read_text())).canonical_name() == expr.canonical_name()
+    assert (
+        Expr.from_bytes(bytes.fromhex((tmp_path / "o.txt").read_text())).canonical_name()
+        == expr.canonical_name()
+    )
 
 
 def test_by_name_drops_fun_definition(tmp_path: Path) -> None:
@@ -102,7 +108,9 @@ def test_by_name_drops_fun_definition(tmp_path: Path) -> None:
     assert out == expr.to_bytes(SessionContext().with_python_udf_inlining(enabled=False))
     fns = inspect_loaded(load_bytes(out)).functions
     assert [f.transport for f in fns if f.name == "triple"] == ["by_name"]
-    with pytest.raises(RuntimeError, match="LogicalExtensionCodec is not provided for scalar function triple"):
+    with pytest.raises(
+        RuntimeError, match="LogicalExtensionCodec is not provided for scalar function triple"
+    ):
         Expr.from_bytes(out)
     receiver = SessionContext()
     receiver.register_udf(TRIPLE)
