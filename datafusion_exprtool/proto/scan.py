@@ -72,20 +72,29 @@ _ROOT_ONEOF = {
 _MAP_TYPE = "map<string,string>"
 
 
-def _build_tables() -> dict[str, dict[int, object]]:
-    tags: dict[str, dict[int, object]] = {t: {} for t in MESSAGES}
-    tags["EmptyMessage"] = {}  # referenced, fieldless: known, so content in it is unknown, not opaque
-    tags[_MAP_TYPE] = {1 << 3 | LEN: _STRING, 2 << 3 | LEN: _STRING}
+_BIG, _NAME = 128, 129  # slots of a tag list after the 128 one-byte keys: {key: act} for all keys, type
+
+
+def _build_tables() -> dict[str, list]:
+    """Per message type a list: act of each one-byte key, then the dict of all keys, then the type name.
+
+    An act is an int code, a str (special field) or a tuple (child tags, field name, flag, child type)
+    for a message field; flag is None, "site", "opaque" or a statistics label.
+    """
+    dicts: dict[str, dict[int, object]] = {t: {} for t in MESSAGES}
+    dicts["EmptyMessage"] = {}  # referenced, fieldless: known, so content in it is unknown, not opaque
+    dicts[_MAP_TYPE] = {1 << 3 | LEN: _STRING, 2 << 3 | LEN: _STRING}
+    tags = {t: [None] * 128 + [d, t] for t, d in dicts.items()}
     for type_name, fields in MESSAGES.items():
-        d = tags[type_name]
+        d = dicts[type_name]
         for number, (name, kind, ref, repeated, _oneof) in fields.items():
             wire = _WIRE.get(kind, VARINT)
             key = number << 3 | wire
             if kind == "message":
                 flag = "site" if ref in SITE_NODES else _STAT_FIELDS.get((type_name, number))
-                d[key] = (ref, tags.get(ref), name, flag)
+                d[key] = (tags.get(ref), name, "opaque" if ref not in tags else flag, ref)
             elif kind == "map":
-                d[key] = (_MAP_TYPE, tags[_MAP_TYPE], name, None)
+                d[key] = (tags[_MAP_TYPE], name, None, _MAP_TYPE)
             elif (type_name, number) in _SENSITIVE_FIELDS:
                 d[key] = _SENSITIVE_FIELDS[(type_name, number)]
             elif type_name in SITE_NODES and kind in ("string", "bytes"):
@@ -104,6 +113,10 @@ def _build_tables() -> dict[str, dict[int, object]]:
                 d[key] = _SCALAR_CODE[wire]
                 if repeated:  # prost accepts packed and unpacked encodings of repeated scalars
                     d[number << 3 | LEN] = _PACKED_CODE[wire]
+    for t, d in dicts.items():
+        for key, act in d.items():
+            if key < 128:
+                tags[t][key] = act
     return tags
 
 
@@ -235,12 +248,13 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
             raise _Broken(inner_pos, f"invalid key value: {k}")
         if k >> 3 == 0:
             raise _Broken(inner_pos, "invalid tag value: 0")
-        levels = max(levels, len(open_groups) + 1)
         w = k & 7
         if w == EGROUP:
             if k >> 3 != open_groups.pop():
                 raise _Broken(inner_pos, "unexpected end group tag")
-        elif w == SGROUP:
+            continue
+        levels = max(levels, len(open_groups) + 1)  # prost checks its limit once per field skipped
+        if w == SGROUP:
             open_groups.append(k >> 3)
         else:
             pos, _ = _skip_unknown(buf, pos, end, k, inner_pos)
@@ -276,11 +290,11 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
         raise ValueError(f"no field table for message type {message!r}")
     res = ScanResult(message, len(buf), 1, False, 1, Msg(message, buf, 0, len(buf), origin))
     unknown, opaque = res.unknown, res.opaque
-    sites: dict[int, list] = {}  # body start -> [node, name, fundef start, fundef end, end, udaf]
+    open_sites: list[list] = []  # [node, name, fundef start, fundef end, body start, body end, udaf]
     stats: list[tuple[str, int, int]] = []  # (label, body start, body end) of ColumnStats min/max
     stack: list[tuple] = []
     push, pop = stack.append, stack.pop
-    cur_type, cur_tags, cur_end, cur_start, cur_via = message, root_tags, len(buf), 0, ""
+    cur_tags, cur_end, cur_via = root_tags, len(buf), ""
     depth = maxdepth = nodes = 1
     pos = tag_pos = 0
     try:
@@ -288,17 +302,19 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
             if pos >= cur_end:
                 if depth == 1:
                     break
-                cur_type, cur_tags, cur_end, cur_start, cur_via = pop()
+                cur_tags, cur_end, cur_via = pop()
                 depth -= 1
                 continue
             tag_pos = pos
             key = buf[pos]
             pos += 1
-            if key >= 0x80:
+            if key < 0x80:
+                act = cur_tags[key]
+            else:
                 key, pos = _varint(buf, tag_pos, cur_end)
                 if key > 0xFFFFFFFF:
                     raise _Broken(tag_pos, f"invalid key value: {key}")
-            act = cur_tags.get(key)
+                act = cur_tags[_BIG].get(key)
             if act.__class__ is tuple:  # a message field: descend
                 if pos >= cur_end:
                     raise _Broken(pos, "truncated length (buffer underflow)")
@@ -308,36 +324,57 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                     n, pos = _varint(buf, pos - 1, cur_end)
                 stop = pos + n
                 if stop > cur_end:
-                    raise _Broken(tag_pos, f"length {n} runs past the end of {cur_type} (buffer underflow)")
-                ctype, ctags, via, flag = act
+                    raise _Broken(
+                        tag_pos, f"length {n} runs past the end of {cur_tags[_NAME]} (buffer underflow)"
+                    )
+                ctags, via, flag, ctype = act
                 nodes += 1
-                if ctags is None:  # opaque: kept, not read
+                if flag is None:
+                    # optimistic: a body of varints only (a literal) is checked here, without push/pop
+                    p = pos
+                    while p < stop:
+                        k = buf[p]
+                        if k >= 0x80 or ctags[k] != 0:
+                            break
+                        p += 1
+                        q = p
+                        while p < stop and buf[p] >= 0x80:
+                            p += 1
+                        if p >= stop or p - q > 8:
+                            break
+                        p += 1
+                    else:
+                        if depth >= maxdepth:
+                            maxdepth = depth + 1
+                        pos = stop
+                        continue
+                elif flag == "opaque":  # kept, not read
                     res.opaque_count += 1
                     if len(opaque) < MAX_OPAQUE:
                         opaque.append((ctype, origin + pos, n))
-                    if depth + 1 > maxdepth:
+                    if depth >= maxdepth:
                         maxdepth = depth + 1
                     pos = stop
                     continue
-                push((cur_type, cur_tags, cur_end, cur_start, cur_via))
-                cur_type, cur_tags, cur_end, cur_start, cur_via = ctype, ctags, stop, pos, via
+                elif flag == "site":
+                    open_sites.append([ctype, "", None, None, pos, stop, False])
+                else:
+                    stats.append((flag, pos, stop))
+                push((cur_tags, cur_end, cur_via))
+                cur_tags, cur_end, cur_via = ctags, stop, via
                 depth += 1
                 if depth > maxdepth:
                     maxdepth = depth
-                if flag is not None:
-                    if flag == "site":
-                        sites[pos] = [ctype, "", None, None, stop, False]
-                    else:
-                        stats.append((flag, pos, stop))
                 continue
             if act == _SKIP_VARINT:
-                if pos >= cur_end:
-                    raise _Broken(pos, "truncated varint (buffer underflow)")
-                if buf[pos] < 0x80:
-                    pos += 1
-                else:
-                    pos = _varint(buf, pos, cur_end)[1]
+                p = pos
+                while p < cur_end and buf[p] >= 0x80:
+                    p += 1
+                if p >= cur_end or p - pos > 8:  # truncated, or long: let the careful reader judge
+                    p = _varint(buf, pos, cur_end)[1] - 1
+                pos = p + 1
             elif act is None:  # unknown number, or a known number with the wrong wire type
+                cur_type = cur_tags[_NAME]
                 if key & 7 > 5:
                     raise _Broken(tag_pos, f"invalid wire type value: {key & 7}")
                 if key >> 3 == 0:
@@ -366,15 +403,16 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 if pos > cur_end:
                     raise _Broken(tag_pos, "truncated fixed-width value (buffer underflow)")
             else:  # length-delimited scalars and special fields
-                a, pos = _length(buf, pos, cur_end, tag_pos, cur_type)
+                a, pos = _length(buf, pos, cur_end, tag_pos, cur_tags[_NAME])
                 if act == _STRING:
                     if pos > a:
                         _utf8(buf, a, pos)
                 elif act.__class__ is str:
-                    _special(act, buf, a, pos, origin, sites.get(cur_start), res)
+                    _special(act, buf, a, pos, origin, open_sites, res)
                 elif act != _SKIP_LEN:
                     _check_packed(buf, a, pos, act)
     except _Broken as err:
+        cur_type = cur_tags[_NAME]
         where = _path(stack, cur_via, cur_type, _field_label(buf, tag_pos, cur_end, cur_type))
         raise DecodeError("protobuf", origin + err.pos, f"{where}: {err.text}") from None
     except _TooManyUnknown:
@@ -384,12 +422,22 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
     res.depth = maxdepth
     res.exceeds_limit = maxdepth > DATAFUSION_DECODE_DEPTH_LIMIT
     res.node_count = nodes
-    _finish(res, buf, origin, sites, stats)
+    _finish(res, buf, origin, open_sites, stats)
     return res
 
 
-def _special(act: str, buf: bytes, a: int, b: int, origin: int, site: list | None, res: ScanResult) -> None:
-    """A function name / payload, or a clear-text field (all length-delimited)."""
+def _special(act: str, buf: bytes, a: int, b: int, origin: int, sites: list[list], res: ScanResult) -> None:
+    """A function name / payload, or a clear-text field (all length-delimited).
+
+    Name and payload fields exist only in function nodes: the node they belong to is the last one
+    entered whose body holds them (sites are appended in pre-order).
+    """
+    site = None
+    if act in ("fundef", "name", "udaf"):
+        i = len(sites) - 1
+        while i >= 0 and sites[i][5] <= a:
+            i -= 1
+        site = sites[i] if i >= 0 else None  # None: the function node is the scanned root itself
     if act == "fundef":
         if site is not None:
             site[2], site[3] = a, b
@@ -401,7 +449,7 @@ def _special(act: str, buf: bytes, a: int, b: int, origin: int, site: list | Non
     text = _utf8(buf, a, b)
     if act in ("name", "udaf"):
         if site is not None:
-            site[1], site[5] = text, act == "udaf"
+            site[1], site[6] = text, act == "udaf"
     elif act == "path" or (act == "url" and text not in ("", "file:///")):
         _sensitive(res, Sensitive("path", "protobuf", origin + a, text))
 
@@ -413,9 +461,9 @@ def _sensitive(res: ScanResult, item: Sensitive) -> None:
         res.sensitive_dropped += 1
 
 
-def _finish(res: ScanResult, buf: bytes, origin: int, sites: dict[int, list], stats: list) -> None:
+def _finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: list) -> None:
     """After a successful walk: function sites, statistics, version strings, the root oneof."""
-    for start, (node, name, fa, fb, end, udaf) in sites.items():
+    for node, name, fa, fb, start, end, udaf in sites:
         kind = SITE_NODES[node][0]
         res.functions.append(
             FunctionSite(
@@ -492,7 +540,10 @@ def _path(stack: list[tuple], cur_via: str, cur_type: str, last: str | None = No
 
     The chain repeats for deep blobs; it is abbreviated in the middle to stay short.
     """
-    steps = [f"{stack[i][0]}.{stack[i + 1][4] if i + 1 < len(stack) else cur_via}" for i in range(len(stack))]
+    steps = [
+        f"{stack[i][0][_NAME]}.{stack[i + 1][2] if i + 1 < len(stack) else cur_via}"
+        for i in range(len(stack))
+    ]
     steps.append(f"{cur_type}.{last}" if last else cur_type)
     if len(steps) > 8:
         steps = steps[:3] + [f"… {len(steps) - 6} levels …"] + steps[-3:]
