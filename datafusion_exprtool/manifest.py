@@ -45,11 +45,12 @@ def build_manifest(sites: list) -> ManifestResult:
 
 def _function_info(site, out: ManifestResult) -> FunctionInfo:
     payload = site.fun_definition
-    info = FunctionInfo(name=site.name, kind=site.kind, transport="by_name", node=site.node)
+    # an aggregate used as a window function is an aggregate UDF: that is what a worker registers
+    kind = "aggregate" if getattr(site, "udaf", False) else site.kind
+    info = FunctionInfo(name=site.name, kind=kind, transport="by_name", node=site.node)
     if payload is None:
         info.offset = site.msg.offset if site.msg is not None else None
-        builtin_kind = "aggregate" if getattr(site, "udaf", False) else site.kind
-        if is_builtin(site.name, builtin_kind):
+        if is_builtin(site.name, kind):
             info.transport = "builtin"
         return info
     info.transport = "inline"
@@ -57,7 +58,7 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
     info.payload_size = len(payload)
     info.payload_sha256 = hashlib.sha256(payload).hexdigest()
     try:
-        fd = dfpy.parse_fun_definition(payload, site.payload_offset or 0, site.kind)
+        fd = dfpy.parse_fun_definition(payload, site.payload_offset or 0, kind)
     except DecodeError as err:
         out.complete = False
         out.warnings.append(_from_error(err, site.name))
