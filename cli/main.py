@@ -49,7 +49,32 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    """Run the app; an unexpected exception is one line, never a traceback (EXPRTOOL_DEBUG=1 shows it)."""
+    import os
+    import sys
+
+    try:
+        app(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("exprtool: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of principle 3
+        if os.environ.get("EXPRTOOL_DEBUG"):
+            raise
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" in {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+        print(
+            f"exprtool: internal error{where}: {type(exc).__name__}: {exc}. The input could not be "
+            "processed; please report it with the blob (EXPRTOOL_DEBUG=1 shows the traceback).",
+            file=sys.stderr,
+        )
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":
