@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from typing import Annotated
@@ -53,6 +54,9 @@ def inspect(
         resolve_message(message)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    missing = [p for p in paths if p != "-" and not os.path.exists(p)]
+    if missing:
+        raise fail(f"no such file: {', '.join(missing)}")
     sources = list(expand_sources(paths))
     if not sources:
         raise fail("no blobs found in " + ", ".join(paths))
