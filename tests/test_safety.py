@@ -1,0 +1,128 @@
+"""An attacker's payload hidden in any layer is `suspicious`; ordinary datafusion output never is.
+
+The crafted blobs are built here and never loaded: only exprtool's static reading sees them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+
+import pyarrow as pa
+import pytest
+from datafusion import col, udf
+
+from datafusion_exprtool.inspection import inspect_bytes
+
+
+class Evil:
+    """Pickles as a call to os.system: the classic attacker gadget."""
+
+    def __reduce__(self):
+        return (os.system, ("echo owned",))
+
+
+class NestedUnpickler:
+    def __reduce__(self):
+        return (pickle.loads, (b"\x80\x04K\x01.",))
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number: int, payload: bytes) -> bytes:
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def scalar_udf_expr(name: str, fun_definition: bytes) -> bytes:
+    """A LogicalExprNode{scalar_udf_expr: {fun_name, args: [col a], fun_definition}}."""
+    arg = field(1, field(1, b"a"))  # LogicalExprNode.column{name: "a"}
+    node = field(1, name.encode()) + field(2, arg) + field(3, fun_definition)
+    return field(20, node)
+
+
+def real_udf_blob() -> bytes:
+    double = udf(lambda a: pa.compute.multiply(a, 2), [pa.int64()], pa.int64(), "immutable", "double_it")
+    return double(col("a")).to_bytes()
+
+
+def header(family: bytes = b"DFPYUDF") -> bytes:
+    return family + bytes([1, sys.version_info.major, sys.version_info.minor])
+
+
+def test_real_inline_udf_is_code_not_suspicious():
+    insp = inspect_bytes(real_udf_blob())
+    assert insp.safety.verdict == "code"
+    assert not [f for f in insp.safety.findings if f.verdict == "suspicious"]
+
+
+def test_os_system_in_the_outer_pickle():
+    blob = pickle.dumps([col("a") + 1, Evil()])
+    insp = inspect_bytes(blob)
+    assert insp.safety.verdict == "suspicious"
+    hits = [f for f in insp.safety.findings if f.verdict == "suspicious"]
+    assert hits and all(f.layer == "pickle" for f in hits)
+    assert any("system" in f.message for f in hits)
+    # the offset points at the opcode that resolves the global (STACK_GLOBAL, just after its name)
+    assert any(f.offset is not None and b"system" in blob[max(0, f.offset - 16) : f.offset + 1] for f in hits)
+    assert insp.rendered == "a + Int64(1)"  # the real Expr is still read
+
+
+def test_pickle_with_no_expr_but_a_gadget_is_still_reported():
+    insp = inspect_bytes(pickle.dumps(Evil()))
+    assert insp.safety.verdict == "suspicious"
+    assert insp.payloads == []
+
+
+def test_os_system_inside_a_udf_cloudpickle_stream():
+    stream = pickle.dumps(("double_it", Evil(), b"", b"", "immutable"), protocol=5)
+    blob = scalar_udf_expr("double_it", header() + stream)
+    insp = inspect_bytes(blob)
+    assert insp.safety.verdict == "suspicious"
+    hits = [f for f in insp.safety.findings if f.verdict == "suspicious"]
+    assert any(f.layer == "cloudpickle" and f.function == "double_it" for f in hits)
+    start = blob.index(stream)
+    assert all(start <= f.offset < start + len(stream) for f in hits if f.layer == "cloudpickle")
+
+
+def test_nested_unpickler_inside_a_udf_stream():
+    stream = pickle.dumps(("f", NestedUnpickler(), b"", b"", "immutable"), protocol=5)
+    insp = inspect_bytes(scalar_udf_expr("f", header() + stream))
+    assert insp.safety.verdict == "suspicious"
+
+
+def test_gadget_behind_a_codec_envelope():
+    codec_id = b"evil.Codec"
+    inner = pickle.dumps(Evil(), protocol=5)
+    envelope = b"DFPYCHN" + bytes([1]) + len(codec_id).to_bytes(4, "little") + codec_id + inner
+    insp = inspect_bytes(scalar_udf_expr("f", envelope))
+    assert insp.safety.verdict == "suspicious"
+    assert insp.safety.status == "partial"
+    assert insp.functions[0].codec_id == "evil.Codec"
+
+
+def test_fail_on_suspicious_exit_status(tmp_path):
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps([col("a"), Evil()]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "datafusion_exprtool", "inspect", "--fail-on", "suspicious", str(path)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "suspicious" in proc.stdout
+    assert "owned" not in proc.stdout.replace("echo owned", "")  # nothing ran
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 5])
+def test_gadget_found_at_every_protocol(protocol):
+    insp = inspect_bytes(pickle.dumps([col("a"), Evil()], protocol=protocol))
+    assert insp.safety.verdict == "suspicious"
