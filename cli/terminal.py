@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -54,40 +52,56 @@ def _tree(insp: Inspection) -> Tree | None:
     return root
 
 
-def _functions(insp: Inspection) -> Table:
-    t = Table(title="Functions", title_justify="left", show_lines=False, expand=False)
-    for col in ("name", "kind", "transport", "python", "volatility", "types", "callable", "worker imports"):
-        t.add_column(col, overflow="fold")
+def _functions(insp: Inspection) -> Group:
+    """One block per function: a headline, then the facts a worker needs (narrow terminals stay readable)."""
+    lines: list[Text] = [Text("Functions", style="bold")]
     for f in insp.functions:
-        transport = f.transport + (f" via codec {f.codec_id}" if f.codec_id else "")
         style = {"inline": "yellow", "by_name": "magenta", "builtin": "green"}[f.transport]
-        types = ""
+        head = Text("  ")
+        head.append(f.name, style="bold")
+        if f.occurrences > 1:
+            head.append(f" ×{f.occurrences}", style="dim")
+        head.append(f"  {f.kind} · ")
+        head.append(f.transport, style=style)
+        if f.family:
+            head.append(f" ({f.family} v{f.wire_version}, Python {f.python})", style="dim")
+        if f.codec_id:
+            head.append(f" via codec {f.codec_id}", style="dim")
+        if f.volatility:
+            head.append(f" · {f.volatility}")
+        lines.append(head)
+
+        def fact(label: str, value: str) -> None:
+            lines.append(Text.assemble(("      " + label.ljust(15), "dim"), value))
+
+        if f.transport == "by_name":
+            fact("receiver", "must have it registered (datafusion.ipc.set_worker_ctx)")
         if f.input_types is not None:
-            types = f"({', '.join(f.input_types)}) → {f.return_type}"
-            if f.state_types:
-                types += f"  state ({', '.join(f.state_types)})"
+            fact("types", f"({', '.join(f.input_types)}) → {f.return_type}")
+        if f.state_types:
+            fact("state", ", ".join(f.state_types))
         c = f.callable
-        where = ""
         if c is not None:
             if c.by_value:
-                where = f"{c.qualname} by value"
-                if c.filename:
-                    where += f"\n{c.filename}:{c.firstlineno}"
-                if c.closure:
-                    where += "\ncloses over " + ", ".join(f"{v.name or '?'}: {v.type}" for v in c.closure)
+                where = f"{c.filename}:{c.firstlineno}" if c.filename else f"line {c.firstlineno}"
+                fact("callable", f"{c.kind} {c.qualname} by value ({where})")
             else:
-                where = f"{c.module}.{c.qualname} by reference"
-        count = f" ×{f.occurrences}" if f.occurrences > 1 else ""
-        t.add_row(
-            escape(f.name) + count, f.kind, Text(transport, style=style), f.python or "", f.volatility or "",
-            escape(types), escape(where), escape(", ".join(f.imports)),
-        )
-    return t
+                fact("callable", f"{c.module}.{c.qualname} by reference")
+            if c.closure:
+                fact("closes over", ", ".join(f"{v.name or '?'}: {v.type}" for v in c.closure))
+            if c.references:
+                fact("references", ", ".join(c.references))
+        if f.imports:
+            fact("worker imports", ", ".join(f.imports))
+        if f.payload_size:
+            fact("payload", f"{f.payload_size:,} B at byte {f.offset}")
+    return Group(*lines)
 
 
 def print_inspection(insp: Inspection, *, show_tree: bool = True, console: Console | None = None) -> None:
     console = console or Console(highlight=False)
-    console.rule(_header(insp), align="left")
+    console.print()
+    console.print(_header(insp))
     for p in insp.payloads:
         title = "Expression" if p.message == "LogicalExprNode" else "Plan"
         console.print(Panel(_rendered(p.rendered), title=title, title_align="left", expand=False))
