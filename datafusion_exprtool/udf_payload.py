@@ -86,7 +86,9 @@ def read_udf_stream(stream: bytes, origin: int, family: str, python_minor: int |
                     f"{family} payload should hold a {len(shape)}-item tuple {shape}, found {got}")
         )  # fmt: skip
         if isinstance(value, tuple) and value:  # best effort: name first, volatility last
-            items = {"name": value[0], "volatility": value[-1]}
+            items = {"name": value[0]}
+            if value[-1] in VOLATILITIES:
+                items["volatility"] = value[-1]
             if len(value) > 1:
                 items["func"] = value[1]
     else:
@@ -228,7 +230,9 @@ class _Reader:
             if info.qualname is None and sub.qualname and sub.qualname.endswith("." + key):
                 info.qualname = sub.qualname[: -len(key) - 1]
             info.filename = info.filename or sub.filename
-            if sub.firstlineno is not None and (info.firstlineno is None or sub.firstlineno < info.firstlineno):
+            if sub.firstlineno is not None and (
+                info.firstlineno is None or sub.firstlineno < info.firstlineno
+            ):
                 info.firstlineno = sub.firstlineno
             _extend(info.co_names, sub.co_names)
             _extend(info.code_imports, sub.code_imports)
@@ -252,7 +256,9 @@ class _Reader:
         if _cp_call(value, "_make_function"):
             sub = CallableInfo(by_value=True, kind="function")
             args, pos = self.code_args(value)
-            sub.qualname = _str(self.slotstate(value).get("__qualname__")) or _str(args[pos["name"]] if pos else None)
+            sub.qualname = _str(self.slotstate(value).get("__qualname__")) or _str(
+                args[pos["name"]] if pos else None
+            )
             return ClosureValue(name, "function", None, sub.qualname or "?")
         if _cp_call(value, "_make_skeleton_class", "_make_skeleton_enum"):
             return ClosureValue(name, "class", None, _str(value.args[1]) if len(value.args) > 1 else "?")
@@ -279,7 +285,9 @@ def describe_callable(result: PickleResult, func: Any, python_minor: int | None 
         info = CallableInfo(by_value=False, kind="reference", qualname=func.name, module=func.module)
     elif _is_getattr_ref(func):
         owner, attr = func.args
-        info = CallableInfo(by_value=False, kind="reference", qualname=f"{owner.name}.{attr}", module=owner.module)
+        info = CallableInfo(
+            by_value=False, kind="reference", qualname=f"{owner.name}.{attr}", module=owner.module
+        )
     else:
         by_value = any(_cp_call(c, "_make_function", "_make_skeleton_class") for c in result.calls)
         info = CallableInfo(by_value=by_value, kind="unknown")
