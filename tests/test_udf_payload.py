@@ -294,3 +294,16 @@ def test_cloudpickle_internals_cover_what_cloudpickle_writes():
         used = {g.name for g in u.result.globals if g.module == "cloudpickle.cloudpickle"}
         assert used <= CLOUDPICKLE_INTERNALS
         assert all(hasattr(cloudpickle.cloudpickle, name) for name in used)
+
+
+def test_truncated_stream_is_a_cloudpickle_decode_error():
+    from datafusion_exprtool.errors import DecodeError
+
+    stream, origin, family, minor = fun_definition(
+        udf(make_closure(), [pa.int64()], pa.int64(), "stable")(col("a"))
+    )
+    with pytest.raises(DecodeError) as info:
+        read_udf_stream(stream[:-40], origin, family, minor)
+    assert info.value.layer == "cloudpickle"
+    assert origin <= info.value.offset <= origin + len(stream)
+    assert "truncated at opcode" in info.value.message
