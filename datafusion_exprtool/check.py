@@ -1,0 +1,548 @@
+"""Pre-flight check: every failure a receiver would hit decoding this blob, predicted without running it.
+
+``check_inspection(insp, target)`` compares a static ``Inspection`` with a ``Target`` (the receiving
+interpreter and worker context) and returns one ``CheckFinding`` per problem, each carrying the text
+datafusion 55 would raise (built by ``dfpy``'s message builders and ``error_catalog`` templates), the
+catalog id ``explain`` gives that text, and the fix. Nothing in the blob is executed; only building a
+Target from a worker ctx imports datafusion (and the user's factory module).
+
+Findings are listed per payload in the order a receiver meets them: protobuf decoding first (a blob too
+deep or cut short fails before any function is looked at), then each function by byte offset, each in
+datafusion's own order (codec envelope, wire version, Python stamp, strict receiver, cloudpickle imports).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import dfpy
+from .builtin_functions import DATAFUSION_VERSION, is_builtin
+from .error_catalog import CATALOG, render
+from .errors import DecodeError
+from .model import FunctionInfo, Inspection
+from .proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
+
+SEVERITIES = ("info", "warning", "error")
+KINDS = ("scalar", "aggregate", "window")
+#: information_schema.routines function_type -> FunctionInfo.kind
+ROUTINE_KINDS = {"SCALAR": "scalar", "AGGREGATE": "aggregate", "WINDOW": "window"}
+#: the oneof prost names in its error path for each top-level message
+TOP_ONEOF = {
+    "LogicalExprNode": "expr_type",
+    "LogicalPlanNode": "logical_plan_type",
+    "PhysicalPlanNode": "physical_plan_type",
+}
+#: dfpy framing problems (inspection warnings) -> catalog id; the rest keep their dfpy id
+DFPY_IDS = {
+    "dfpy-wire-version": "wire-version-unsupported",
+    "dfpy-envelope-version": "envelope-version-unsupported",
+    "dfpy-truncated": "header-truncated",
+    "dfpy-envelope-truncated": "envelope-truncated",
+    "dfpy-envelope-codec-id": "envelope-codec-id-invalid",
+    "dfpy-family-mismatch": "family-mismatch",
+    "dfpy-envelope-depth": "envelope-too-deep",
+}
+#: sensitive kinds reported as warnings (literals and version strings are in nearly every blob)
+SENSITIVE_KINDS = {
+    "path": "an absolute path",
+    "captured-value": "a value captured by a UDF (closure / global)",
+    "table-rows": "table rows",
+    "statistics": "column statistics (min/max values)",
+}
+POOL_NOTE = (
+    " Note: `datafusion.ipc.set_sender_ctx` is thread-local and multiprocessing.Pool pickles task arguments "
+    "in its task-handler thread, so a sender ctx set in the driver's main thread is silently ignored by Pool: "
+    "serialize explicitly (`expr.to_bytes(ctx)`, or `pickle.dumps` inside `set_sender_ctx` in the calling "
+    "thread) and ship the bytes."
+)
+
+
+@dataclass
+class CheckFinding:
+    """One failure (error) or risk (warning) a receiver would meet."""
+
+    id: str  # error_catalog id when datafusion has a message for it (explain maps the text to the same id)
+    severity: str  # "error" | "warning" | "info"
+    layer: str
+    offset: int | None  # absolute byte offset in the decoded input
+    function: str | None
+    message: (
+        str  # what datafusion would raise: a substring of its error text (empty for warnings it never raises)
+    )
+    fix: str
+    detail: str = ""  # check's own words: why, and what it compared
+
+
+@dataclass
+class CheckReport:
+    path: str
+    target: dict[str, Any]  # Target.describe()
+    findings: list[CheckFinding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[CheckFinding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[CheckFinding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def fails(self, fail_on: str = "error") -> bool:
+        """True when a finding is at least ``fail_on`` ("error" or "warning")."""
+        floor = SEVERITIES.index(fail_on)
+        return any(SEVERITIES.index(f.severity) >= floor for f in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "target": self.target, "findings": [asdict(f) for f in self.findings]}
+
+
+def _find_spec(module: str) -> bool:
+    top = module.split(".")[0]  # find_spec on a dotted name imports the parents: stay at the top
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@dataclass
+class Target:
+    """The receiver: its interpreter, what it can import, what its worker ctx registers and installs."""
+
+    python: tuple[int, int] = tuple(sys.version_info[:2])  # type: ignore[assignment]
+    importable: Callable[[str], bool | None] = (
+        _find_spec  # None: unknown (a fingerprint that did not record it)
+    )
+    functions: dict[str, frozenset[str]] | None = None  # kind -> names; None: only the built-ins are known
+    codec_ids: tuple[str, ...] | None = ()  # logical extension codecs; None: unknown
+    physical_codec_ids: tuple[str, ...] | None = ()
+    strict: bool = False  # with_python_udf_inlining(enabled=False)
+    datafusion: str = DATAFUSION_VERSION
+    source: str = "this interpreter"
+
+    def has_function(self, name: str, kind: str) -> bool:
+        if self.functions is None:
+            return is_builtin(name, kind)
+        return name in self.functions.get(kind, frozenset())
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "python": py_text(self.python),
+            "datafusion": self.datafusion,
+            "strict": self.strict,
+            "worker_ctx": self.functions is not None,
+            "codec_ids": list(self.codec_ids) if self.codec_ids is not None else None,
+            "physical_codec_ids": list(self.physical_codec_ids)
+            if self.physical_codec_ids is not None
+            else None,
+        }
+
+
+def py_text(v: tuple[int, int]) -> str:
+    return f"{v[0]}.{v[1]}"
+
+
+def parse_python(text: str) -> tuple[int, int]:
+    """``"3.12"`` -> (3, 12); ValueError otherwise."""
+    major, sep, minor = text.strip().partition(".")
+    if not sep or not major.isdigit() or not minor.split(".")[0].isdigit():
+        raise ValueError(f"--python {text!r} is not X.Y (e.g. 3.12)")
+    return int(major), int(minor.split(".")[0])
+
+
+def ctx_functions(ctx: Any) -> dict[str, frozenset[str]]:
+    """Every function ``ctx`` resolves by name, by kind: built-ins (minus any deregistered) and registered UDFs.
+
+    Read from ``information_schema.routines``, switched on for this ctx with SET (it only adds the
+    information_schema catalog).
+    """
+    ctx.sql("SET datafusion.catalog.information_schema = true").collect()
+    table = ctx.sql(
+        "SELECT DISTINCT routine_name, function_type FROM information_schema.routines"
+    ).to_pydict()
+    out: dict[str, set[str]] = {k: set() for k in KINDS}
+    for name, ftype in zip(table["routine_name"], table["function_type"], strict=True):
+        kind = ROUTINE_KINDS.get(str(ftype).upper())
+        if kind is not None:
+            out[kind].add(name)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def target_from_ctx(
+    ctx: Any, *, python: tuple[int, int] | None = None, strict: bool = False, source: str = "worker ctx"
+) -> Target:
+    """A Target whose functions and codecs are what ``ctx`` actually registers and installs."""
+    import datafusion
+
+    return Target(
+        python=python or tuple(sys.version_info[:2]),  # type: ignore[arg-type]
+        functions=ctx_functions(ctx),
+        codec_ids=tuple(ctx.logical_extension_codec_ids()),
+        physical_codec_ids=tuple(ctx.physical_extension_codec_ids()),
+        strict=strict,
+        datafusion=datafusion.__version__,
+        source=source,
+    )
+
+
+def target_from_fingerprint(
+    doc: dict[str, Any], base: Target | None = None, source: str = "fingerprint"
+) -> Target:
+    """Python, datafusion version and module importability from a ``capture`` fingerprint.
+
+    Modules the fingerprint did not record are unknown (importable -> None). A fingerprint records no
+    codec ids, so those stay as ``base`` has them (a --worker-ctx), else unknown.
+    """
+    base = base or Target()
+    minor = str(doc.get("python", {}).get("minor") or doc.get("python", {}).get("version", ""))
+    modules = doc.get("modules", {}) or {}
+
+    def importable(module: str) -> bool | None:
+        entry = modules.get(module) or modules.get(module.split(".")[0])
+        return None if entry is None else bool(entry.get("importable"))
+
+    has_ctx = base.functions is not None
+    return Target(
+        python=parse_python(minor) if minor else base.python,
+        importable=importable,
+        functions=base.functions,
+        codec_ids=base.codec_ids if has_ctx else None,
+        physical_codec_ids=base.physical_codec_ids if has_ctx else None,
+        strict=base.strict,
+        datafusion=str((doc.get("packages") or {}).get("datafusion") or "unknown"),
+        source=source,
+    )
+
+
+# --------------------------------------------------------------------------------------------- the check
+
+
+def _catalog(cid: str, **fields: str | None) -> tuple[str, str]:
+    """(datafusion text, fix) of catalog entry ``cid`` filled with ``fields``."""
+    entry = CATALOG[cid]
+    return render(entry.datafusion_text, fields), render(entry.fix, fields)
+
+
+def check_inspection(insp: Inspection, target: Target) -> CheckReport:
+    """Every failure ``target`` would hit decoding the inspected blob, in the order it would meet them."""
+    report = CheckReport(path=insp.input.path, target=target.describe())
+    out = report.findings
+    if target.datafusion.split(".")[0] != DATAFUSION_VERSION.split(".")[0]:
+        out.append(
+            CheckFinding(
+                "datafusion-version-differs",
+                "warning",
+                "container",
+                None,
+                None,
+                "",
+                f"Install datafusion {DATAFUSION_VERSION.split('.')[0]}.x on the target, or run check with that "
+                "version: wire-format and built-in function checks are those of the installed datafusion.",
+                f"the target runs datafusion {target.datafusion}; this check knows datafusion {DATAFUSION_VERSION}",
+            )
+        )
+    for w in insp.warnings:
+        if w.id == "too-deep":
+            out.append(_too_deep(w.offset, insp))
+    dfpy_problems: dict[str | None, list] = {}
+    for w in insp.warnings:
+        if w.id in DFPY_IDS:
+            dfpy_problems.setdefault(w.function, []).append(w)
+    physical = any(p.message == "PhysicalPlanNode" for p in insp.payloads)
+    for fn in sorted(insp.functions, key=lambda f: (f.offset is None, f.offset or 0)):
+        if fn.transport == "inline":
+            out += _inline(fn, target, dfpy_problems.pop(fn.name, []), physical)
+        else:
+            out += _named(fn, target, physical)
+    for problems in dfpy_problems.values():  # problems of functions the manifest did not list
+        out += [_dfpy(p, None) for p in problems]
+    out += _sensitive(insp)
+    return report
+
+
+def _too_deep(offset: int | None, insp: Inspection) -> CheckFinding:
+    text, fix = _catalog("too-deep")
+    return CheckFinding(
+        "too-deep",
+        "error",
+        "protobuf",
+        offset,
+        None,
+        "recursion limit reached",
+        fix,
+        f"nesting depth {insp.depth} exceeds datafusion's decode limit ({DATAFUSION_DECODE_DEPTH_LIMIT} "
+        f"nested messages); datafusion says: {text}",
+    )
+
+
+def _inline(fn: FunctionInfo, t: Target, problems: list, physical: bool) -> list[CheckFinding]:
+    out: list[CheckFinding] = []
+    kind = fn.kind
+    if fn.codec_id is not None and fn.envelope_version in dfpy.SUPPORTED_ENVELOPE_VERSIONS:
+        installed = t.physical_codec_ids if physical else t.codec_ids
+        if installed is None:
+            _, fix = _catalog("codec-not-installed", codec_id=fn.codec_id)
+            out.append(
+                CheckFinding(
+                    "codec-not-installed",
+                    "warning",
+                    "dfpy",
+                    fn.offset,
+                    fn.name,
+                    f"was encoded by extension codec '{fn.codec_id}'",
+                    fix,
+                    "the target's installed codecs are unknown (a fingerprint records none); pass --worker-ctx",
+                )
+            )
+        elif fn.codec_id not in installed:
+            _, fix = _catalog("codec-not-installed", codec_id=fn.codec_id)
+            out.append(
+                CheckFinding(
+                    "codec-not-installed",
+                    "error",
+                    "dfpy",
+                    fn.offset,
+                    fn.name,
+                    dfpy.codec_missing_message(kind, fn.codec_id, list(installed)),
+                    fix,
+                    f"{dfpy.kind_label(kind)} '{fn.name}' sits in a DFPYCHN envelope of codec '{fn.codec_id}'",
+                )
+            )
+            return out + [_dfpy(p, fn.name) for p in problems]  # datafusion stops at the envelope
+    out += [_dfpy(p, fn.name) for p in problems]
+    if any(p.id in ("dfpy-wire-version", "dfpy-envelope-version") for p in problems) or fn.python is None:
+        return out  # datafusion stops before the Python stamp
+    sent = tuple(int(x) for x in fn.python.split("."))
+    if sent != t.python:
+        _, fix = _catalog("python-minor-mismatch")
+        out.append(
+            CheckFinding(
+                "python-minor-mismatch",
+                "error",
+                "dfpy",
+                fn.offset,
+                fn.name,
+                dfpy.python_mismatch_message(kind, sent, t.python),  # type: ignore[arg-type]
+                fix + POOL_NOTE,
+                f"stamp {fn.python} in the DFPY header; {t.source} runs Python {py_text(t.python)}",
+            )
+        )
+        return out
+    if t.strict and fn.codec_id is None:
+        text, fix = _catalog("inlining-disabled", kind=kind, function=fn.name)
+        out.append(
+            CheckFinding(
+                "inlining-disabled",
+                "error",
+                "dfpy",
+                fn.offset,
+                fn.name,
+                text.rstrip("."),
+                fix + POOL_NOTE,
+                "the receiver is strict (with_python_udf_inlining(enabled=False)) and this UDF travels as code",
+            )
+        )
+        return out
+    if t.strict:
+        out.append(
+            CheckFinding(
+                "inlining-disabled",
+                "warning",
+                "dfpy",
+                fn.offset,
+                fn.name,
+                "",
+                f"Make sure the session installed as codec '{fn.codec_id}' on the worker allows inlining, or send "
+                f"'{fn.name}' by name and register it." + POOL_NOTE,
+                f"the payload is decoded by codec '{fn.codec_id}': it is refused if that codec's session is strict",
+            )
+        )
+    out += _modules(fn, t)
+    return out
+
+
+def _decode_time_modules(fn: FunctionInfo) -> tuple[list[str], list[str]]:
+    """(modules unpickling imports, modules only the function body imports when it runs)."""
+    c = fn.callable
+    if c is None:
+        return list(fn.imports), []
+    now: list[str] = []
+    for name in [*c.subimports, *c.references, *([c.module] if not c.by_value and c.module else [])]:
+        top = name.split(".")[0]
+        if top in fn.imports and top not in now:
+            now.append(top)
+    later = [m for m in fn.imports if m not in now]
+    return now, later
+
+
+def _modules(fn: FunctionInfo, t: Target) -> list[CheckFinding]:
+    out: list[CheckFinding] = []
+    now, later = _decode_time_modules(fn)
+    for module, at_decode in [(m, True) for m in now] + [(m, False) for m in later]:
+        ok = t.importable(module)
+        if ok:
+            continue
+        _, fix = _catalog("module-missing", module=module)
+        if ok is None:
+            out.append(
+                CheckFinding(
+                    "module-missing",
+                    "warning",
+                    "cloudpickle",
+                    fn.offset,
+                    fn.name,
+                    "",
+                    fix,
+                    f"'{fn.name}' needs module '{module}'; {t.source} did not record whether it is importable",
+                )
+            )
+        elif at_decode:
+            out.append(
+                CheckFinding(
+                    "module-missing",
+                    "error",
+                    "cloudpickle",
+                    fn.offset,
+                    fn.name,
+                    f"No module named '{module}'",
+                    fix,
+                    f"'{fn.name}' refers to '{module}' by reference; unpickling it on {t.source} imports it",
+                )
+            )
+        else:
+            out.append(
+                CheckFinding(
+                    "module-missing-at-call",
+                    "warning",
+                    "cloudpickle",
+                    fn.offset,
+                    fn.name,
+                    f"No module named '{module}'",
+                    fix,
+                    f"the body of '{fn.name}' imports '{module}': decoding succeeds, the first call fails",
+                )
+            )
+    return out
+
+
+def _named(fn: FunctionInfo, t: Target, physical: bool) -> list[CheckFinding]:
+    if t.has_function(fn.name, fn.kind):
+        return []
+    codec = "Physical" if physical or fn.node.startswith("Physical") else "Logical"
+    text, fix = _catalog("by-name-not-registered", codec=codec, kind=fn.kind, function=fn.name)
+    where = (
+        "the worker ctx does not register it"
+        if t.functions is not None
+        else ("it is not a datafusion built-in and no --worker-ctx was given to show where it is registered")
+    )
+    return [
+        CheckFinding(
+            "by-name-not-registered",
+            "error",
+            "plan",
+            fn.offset,
+            fn.name,
+            text,
+            fix + " Register it in the pool initializer with `datafusion.ipc.set_worker_ctx(ctx)`; then run "
+            "`exprtool check --worker-ctx module:factory BLOB` to confirm.",
+            f"{fn.kind} function '{fn.name}' travels by name only; {where}",
+        )
+    ]
+
+
+def _dfpy(w, function: str | None) -> CheckFinding:
+    cid = DFPY_IDS.get(w.id, w.id)
+    entry = CATALOG.get(cid)
+    fix = (
+        entry.fix
+        if entry
+        else ("Ship the bytes unchanged and pin the same datafusion version on sender and receiver.")
+    )
+    return CheckFinding(
+        cid,
+        "error",
+        w.layer,
+        w.offset,
+        w.function or function,
+        w.message,
+        fix,
+        f"read from the DFPY framing ({w.id})",
+    )
+
+
+def _sensitive(insp: Inspection) -> list[CheckFinding]:
+    out: list[CheckFinding] = []
+    seen: set[tuple] = set()
+    for s in insp.sensitive:
+        if s.kind not in SENSITIVE_KINDS or (s.kind, s.text) in seen:
+            continue
+        seen.add((s.kind, s.text))
+        what = SENSITIVE_KINDS[s.kind]
+        fix = {
+            "path": "Anyone who reads the blob sees it. Use relative paths / object-store URLs, or accept it.",
+            "captured-value": "Pass secrets to the worker another way (environment, worker ctx) instead of "
+            "capturing them in the UDF's closure or globals.",
+            "table-rows": "Register the data on the worker (parquet / Arrow IPC) instead of shipping a memory "
+            "table inside the plan.",
+            "statistics": "Column min/max values travel with physical parquet scans; ship the logical plan "
+            "instead if they are confidential.",
+        }[s.kind]
+        preview = s.text if len(s.text) <= 120 else s.text[:117] + "..."
+        out.append(
+            CheckFinding(
+                f"sensitive-{s.kind}",
+                "warning",
+                s.layer,
+                s.offset,
+                s.function,
+                "",
+                fix,
+                f"in clear text: {what}: {preview}",
+            )
+        )
+    return out
+
+
+def decode_error_finding(err: DecodeError, message: str | None, *, sure: bool) -> CheckFinding | None:
+    """The receiver's failure for a blob the static decoder could not read, or None (not a receiver error).
+
+    Protobuf-layer errors are what datafusion's prost decode raises too: reported as findings (exit 1)
+    with their byte offset. ``sure``: the top-level message type is known (pickle container or --message),
+    so prost's path prefix can be predicted; a truncated plan may otherwise be detected as an expression.
+    """
+    if err.layer != "protobuf":
+        return None
+    text = err.message
+    if "Missing required field" in text:
+        df, fix = _catalog("empty-blob")
+        return CheckFinding("empty-blob", "error", "protobuf", err.offset, None, df, fix, str(err))
+    head, _, _ = text.partition(": ")
+    top = head.split(".")[0]
+    single = "." in head and head.count(".") == 1 and top in TOP_ONEOF
+    if "truncated varint" in text or "truncated length" in text:
+        cid, what = "protobuf-garbage", "invalid varint"
+    elif "buffer underflow" in text:
+        cid, what = "protobuf-truncated", "buffer underflow"
+    else:
+        cid, what = "protobuf-garbage", ""
+    _, fix = _catalog(cid, detail=what or text)
+    if what and single and sure and (message is None or message == top):
+        predicted = f"failed to decode Protobuf message: {top}.{TOP_ONEOF[top]}: {what}"
+    elif what == "invalid varint" and head in TOP_ONEOF and sure:  # the first key itself is cut
+        predicted = f"failed to decode Protobuf message: {what}"
+    else:
+        predicted = what
+    return CheckFinding(
+        cid,
+        "error",
+        "protobuf",
+        err.offset,
+        None,
+        predicted,
+        fix,
+        f"the blob cannot be decoded at byte {err.offset}: {text}",
+    )
