@@ -507,12 +507,15 @@ def _sensitive(insp: Inspection) -> list[CheckFinding]:
     return out
 
 
-def decode_error_finding(err: DecodeError, message: str | None, *, sure: bool) -> CheckFinding | None:
+def decode_error_finding(
+    err: DecodeError, message: str | None, *, sure: bool, data: bytes | None = None
+) -> CheckFinding | None:
     """The receiver's failure for a blob the static decoder could not read, or None (not a receiver error).
 
     Protobuf-layer errors are what datafusion's prost decode raises too: reported as findings (exit 1)
     with their byte offset. ``sure``: the top-level message type is known (pickle container or --message),
     so prost's path prefix can be predicted; a truncated plan may otherwise be detected as an expression.
+    ``data``: the protobuf blob itself (offset 0), to say where a truncated blob should have ended.
     """
     if err.layer != "protobuf":
         return None
@@ -546,3 +549,29 @@ def decode_error_finding(err: DecodeError, message: str | None, *, sure: bool) -
         fix,
         f"the blob cannot be decoded at byte {err.offset}: {text}",
     )
+
+
+def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> CheckReport:
+    """Inspect ``loaded`` (inputs.LoadedInput) and check it; a blob datafusion would refuse is a finding.
+
+    Raises DecodeError only for input that is not a datafusion blob at all (container / pickle layers):
+    the CLI's exit 3.
+    """
+    from .inspection import inspect_loaded
+
+    try:
+        return check_inspection(inspect_loaded(loaded, message=message), target)
+    except DecodeError as err:
+        sure = loaded.info.container == "pickle" or message is not None
+        data = loaded.data if loaded.info.container == "protobuf" else None
+        finding = decode_error_finding(err, message, sure=sure, data=data)
+        if finding is None:
+            raise
+        return CheckReport(path=loaded.info.path, target=target.describe(), findings=[finding])
+
+
+def check_bytes(data: bytes, target: Target | None = None, *, message: str | None = None) -> CheckReport:
+    """``check_loaded`` for a blob in memory (pickle, protobuf, base64 or hex text)."""
+    from .inputs import load_bytes
+
+    return check_loaded(load_bytes(data), target or Target(), message=message)

@@ -1,0 +1,197 @@
+"""`exprtool check`: every failure a receiver would hit decoding a blob, predicted without running it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from .common import Exit, fail
+
+EPILOG = (
+    "Examples:\n\n"
+    "  exprtool check blob.pkl --worker-ctx workers/init.py:make_ctx\n\n"
+    "  exprtool check blob.pkl --python 3.12 --strict --format github\n\n"
+    "  exprtool check blob.pkl --env blob.pkl.env.json --format sarif > check.sarif"
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+
+
+def check(
+    paths: Annotated[
+        list[str], typer.Argument(help="Blob files, directories (every blob inside) or - for stdin.")
+    ],
+    worker_ctx: Annotated[
+        str | None,
+        typer.Option(
+            "--worker-ctx",
+            help="module:function or file.py:function returning the worker's SessionContext; by-name functions "
+            "and codec ids are checked against what it registers (it is imported and called).",
+        ),
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option("--python", help="Target Python X.Y (default: this interpreter's).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="The receiver refuses inline Python UDFs (inlining disabled).")
+    ] = False,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env", help="A fingerprint from datafusion_exprtool.capture (*.env.json): check against it."
+        ),
+    ] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="text, json, github (annotations) or sarif.")
+    ] = (Format.text),
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 on errors (default) or on warnings too.")
+    ] = FailOn.error,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
+    ] = None,
+) -> None:
+    """Pre-flight: predict every failure a worker would hit decoding BLOB, without running it.
+
+    Checks the Python stamp of inline UDFs, DFPY wire/envelope versions, modules the UDFs import by reference (find_spec, nothing imported), functions sent by name against the worker ctx (built-ins only without --worker-ctx), DFPYCHN codec ids, a strict receiver, nesting depth, and clear-text paths / captured values / table rows (warnings). Each finding shows its id (the one `exprtool explain` gives datafusion's text), the message datafusion would raise, and the fix.
+
+    Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings (a truncated or garbled blob is one: datafusion refuses it too, and the output names the byte offset). 2: usage (bad option, --worker-ctx that cannot be loaded). 3: input that is not a datafusion blob at all (one line: layer and byte offset).
+    """
+    from datafusion_exprtool.capture import load_fingerprint
+    from datafusion_exprtool.check import Target, parse_python, target_from_ctx, target_from_fingerprint
+    from datafusion_exprtool.inputs import expand_sources
+    from datafusion_exprtool.inspection import resolve_message
+
+    try:
+        resolve_message(message)
+        py = parse_python(python) if python else None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    target = Target(strict=strict) if py is None else Target(python=py, strict=strict)
+    if worker_ctx:
+        target = target_from_ctx(
+            _load_ctx(worker_ctx), python=py, strict=strict, source=f"worker ctx {worker_ctx}"
+        )
+    if env:
+        try:
+            doc = load_fingerprint(env)
+        except (OSError, ValueError) as exc:
+            raise fail(f"--env {env}: {exc}") from None
+        target = target_from_fingerprint(doc, target, source=f"fingerprint {env}")
+        if py is not None:
+            target.python = py
+    sources = list(expand_sources(paths))
+    if not sources:
+        raise fail("no blobs found in " + ", ".join(paths))
+    reports, broken = [], []
+    for source in sources:
+        report, error = _check_one(source, target, message)
+        if report is not None:
+            reports.append(report)
+        if error is not None:
+            broken.append(error)
+            print(f"exprtool: {error['path']}: cannot decode: {error['error']}", file=sys.stderr)
+    _emit(fmt, reports, broken, target)
+    status = Exit.OK
+    if any(r.fails(fail_on.value) for r in reports):
+        status = Exit.FINDINGS
+    if broken:
+        status = Exit.UNDECODABLE
+    raise typer.Exit(int(status))
+
+
+def _load_ctx(spec: str):
+    from datafusion_exprtool.worker.context import WorkerSpec, build_context
+    from datafusion_exprtool.worker.failure import EvalError
+
+    try:
+        return build_context(WorkerSpec(factory=spec, cwd=os.getcwd()))
+    except EvalError as err:
+        raise fail(f"--worker-ctx: {err.failure}") from None
+
+
+def _check_one(source: str, target, message: str | None):
+    """(report or None, undecodable-input record or None) for one blob."""
+    from datafusion_exprtool.check import check_loaded
+    from datafusion_exprtool.errors import DecodeError
+    from datafusion_exprtool.inputs import load_input
+
+    try:
+        return check_loaded(load_input(source), target, message=message), None
+    except DecodeError as err:
+        return None, {"path": source, "layer": err.layer, "offset": err.offset, "error": str(err)}
+
+
+def _emit(fmt: Format, reports: list, broken: list[dict], target) -> None:
+    import json
+
+    from datafusion_exprtool.model import SCHEMA_VERSION
+    from datafusion_exprtool.sarif import github_annotations, to_sarif
+
+    if fmt is Format.json:
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "target": target.describe(),
+            "reports": [r.to_dict() for r in reports],
+            "undecodable": broken,
+        }
+        print(json.dumps(doc, indent=2))
+    elif fmt is Format.sarif:
+        print(json.dumps(to_sarif(reports), indent=2))
+    elif fmt is Format.github:
+        for line in github_annotations(reports):
+            print(line)
+        for b in broken:
+            print(f"::error file={b['path']},line=1,title=exprtool undecodable::{b['error']}")
+    else:
+        _render(reports, target)
+
+
+def _render(reports: list, target) -> None:
+    from rich.markup import escape
+
+    from .common import console
+
+    con = console()
+    t = target.describe()
+    where = f"{t['source']} (Python {t['python']}, datafusion {t['datafusion']}" + (
+        ", strict" if t["strict"] else ""
+    )
+    for report in reports:
+        errors, warnings = len(report.errors), len(report.warnings)
+        if not report.findings:
+            con.print(f"[green]✓[/green] {escape(report.path)}: no failures predicted on {escape(where)})")
+            continue
+        con.print(
+            f"[bold]{escape(report.path)}[/bold] on {escape(where)}): {errors} error(s), {warnings} warning(s)"
+        )
+        for f in report.findings:
+            colour = {"error": "red", "warning": "yellow"}.get(f.severity, "cyan")
+            at = f" @ byte {f.offset}" if f.offset is not None else ""
+            fn = escape(f" [{f.function}]") if f.function else ""
+            con.print(
+                f"  [{colour}]{f.severity:7}[/{colour}] [bold]{escape(f.id)}[/bold]{fn}{at} ({f.layer})"
+            )
+            if f.message:
+                con.print(f"          datafusion: {escape(f.message)}")
+            if f.detail:
+                con.print(f"          [dim]{escape(f.detail)}[/dim]")
+            con.print(f"          fix: {escape(f.fix)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check", epilog=EPILOG)(check)
