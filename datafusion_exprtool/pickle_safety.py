@@ -8,6 +8,7 @@ Calibrated so that what datafusion + cloudpickle 3.1 write for ordinary UDFs yie
 
 from __future__ import annotations
 
+import sys
 import types
 from typing import Any
 
@@ -25,6 +26,8 @@ DENY: dict[str, str] = {
     **dict.fromkeys(("cloudpickle.loads", "cloudpickle.load", "cloudpickle.cloudpickle.loads",
                      "cloudpickle.cloudpickle.load", "cloudpickle.cloudpickle.Unpickler"), "nested unpickler"),
     "marshal": "loads code objects",
+    **dict.fromkeys(("pandas.read_pickle", "pandas.io.pickle", "torch.load", "numpy.load", "yaml.load",
+                     "yaml.unsafe_load"), "nested unpickler"),
     **dict.fromkeys(("ctypes", "_ctypes", "cffi", "mmap"), "raw memory access"),
     **dict.fromkeys(("socket", "_socket", "ssl", "http", "urllib", "ftplib", "smtplib", "telnetlib"), "network"),
     **dict.fromkeys(("shutil", "tempfile", "glob", "io.open", "_io.open", "pathlib.Path.write_text",
@@ -168,7 +171,17 @@ def classify(result: PickleResult, context: str, origin_layer: str) -> list[Find
                 fid = "nested-unpickler" if why == "nested unpickler" else "suspicious-call"
                 flag(fid, c.offset, f"calls {name} ({why})")
             elif isinstance(c, Call) and not _allowed(name, context):
-                flag("suspicious-call", c.offset, f"calls {name}, which {_ctx(context)} does not use")
+                top = name.split(".", 1)[0]
+                if context == "cloudpickle" and top not in sys.stdlib_module_names:
+                    # a captured third-party object (a model, a DataFrame) rebuilt by its own reducer:
+                    # ordinary cloudpickle output, but third-party code runs on decode
+                    out.append(Finding(
+                        "third-party-call", "info", origin_layer, c.offset,
+                        f"calls {name} on decode to rebuild a captured object; the worker must import {top}",
+                        "code",
+                    ))
+                else:
+                    flag("suspicious-call", c.offset, f"calls {name}, which {_ctx(context)} does not use")
         elif isinstance(c, NewObj) and _is_by_value_class(target) and context == "cloudpickle":
             continue  # an instance of a class that travels by value
         elif isinstance(c, Call) or context == "expr":

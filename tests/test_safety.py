@@ -126,3 +126,34 @@ def test_fail_on_suspicious_exit_status(tmp_path):
 def test_gadget_found_at_every_protocol(protocol):
     insp = inspect_bytes(pickle.dumps([col("a"), Evil()], protocol=protocol))
     assert insp.safety.verdict == "suspicious"
+
+
+def test_captured_third_party_object_is_code_not_suspicious(tmp_path, monkeypatch):
+    """A closure over a user's own object (a model) is rebuilt by its class: ordinary, but code runs."""
+    pkg = tmp_path / "exprtool_thirdparty_model"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "class Model:\n    def __init__(self, w):\n        self.w = w\n"
+        "    def __reduce__(self):\n        return (Model, (self.w,))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from exprtool_thirdparty_model import Model
+
+    model = Model(3)
+    scaled = udf(lambda a: pa.compute.multiply(a, model.w), [pa.int64()], pa.int64(), "immutable", "scaled")
+    insp = inspect_bytes(scaled(col("a")).to_bytes())
+    assert insp.safety.verdict == "code"
+    assert any(f.id == "third-party-call" for f in insp.safety.findings)
+    assert "exprtool_thirdparty_model" in insp.functions[0].imports
+
+
+def test_unlisted_stdlib_call_in_a_udf_stream_is_suspicious():
+    import zipfile
+
+    class Opens:
+        def __reduce__(self):
+            return (zipfile.ZipFile, ("/tmp/x.zip", "w"))
+
+    stream = pickle.dumps(("f", Opens(), b"", b"", "immutable"), protocol=5)
+    insp = inspect_bytes(scalar_udf_expr("f", header() + stream))
+    assert insp.safety.verdict == "suspicious"
