@@ -1,0 +1,795 @@
+"""ScalarValue Debug text and arrow-rs DataType Display, rebuilt from the proto tree alone.
+
+Also home of ``drive``, the one rendering engine every renderer uses: an explicit stack of generators
+that yield either text chunks or child generators, so blob-controlled nesting never recurses in Python.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import unicodedata
+from collections.abc import Callable, Generator, Iterator
+from decimal import Decimal
+from typing import Any, Union
+
+from ..errors import DecodeError
+from ..proto.msg import Msg
+from ..proto.tables import ENUMS, MESSAGES
+from ..proto.wire import I32, I64, LEN, VARINT, iter_raw
+
+Gen = Generator[Union[str, "Gen"], None, None]
+
+# --------------------------------------------------------------------------- engine
+
+
+def drive(root: Gen, out: list[str] | None = None) -> list[str]:
+    """Run a generator tree: strings go to ``out``, generators are pushed and resumed until exhausted.
+
+    A child's return value is sent to its parent when the parent resumes, so the same engine also
+    builds values (pyarrow types) bottom-up. A generator that raises DecodeError is replaced by a
+    visible placeholder: malformed bytes deep in a tree must not lose the rest of the rendering.
+    """
+    out = [] if out is None else out
+    stack: list[Gen] = [root]
+    append, push, pop = out.append, stack.append, stack.pop
+    sent: Any = None
+    while stack:
+        try:
+            item = stack[-1].send(sent)
+        except StopIteration as stop:
+            pop()
+            sent = stop.value
+            continue
+        except DecodeError as e:
+            pop()
+            append(f"<undecodable @{e.offset}: {e.message}>")
+            sent = None
+            continue
+        sent = None
+        if type(item) is str:
+            append(item)
+        else:
+            push(item)
+    return out
+
+
+def evaluate(root: Gen) -> Any:
+    """Run a value-building generator tree on the engine and return the root's return value."""
+    result: list[Any] = []
+
+    def wrapper() -> Gen:
+        result.append((yield root))
+
+    drive(wrapper())
+    return result[0] if result else None
+
+
+def render_with(fn: Callable[[Msg], Gen], msg: Msg) -> str:
+    return "".join(drive(fn(msg)))
+
+
+def children(msg: Msg, number: int, type_name: str) -> Iterator[Msg]:
+    """Lazily yield the sub-messages of one repeated field: no list of a million entries is built."""
+    buf, origin = msg.buf, msg.origin
+    for n, wire, a, b, _tag in iter_raw(buf, msg.start, msg.end, origin):
+        if n == number and wire == LEN:
+            yield Msg(type_name, buf, a, b, origin)
+
+
+_WIRE_OF = {"double": I64, "fixed64": I64, "sfixed64": I64, "float": I32, "fixed32": I32, "sfixed32": I32,
+             "string": LEN, "bytes": LEN, "message": LEN, "map": LEN}  # fmt: skip
+
+
+def _varint_value(kind: str, v: int) -> Any:
+    if kind == "bool":
+        return v != 0
+    if kind in ("sint32", "sint64"):
+        return (v >> 1) ^ -(v & 1)
+    if kind in ("int32", "enum"):
+        return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    if kind == "int64":
+        v &= (1 << 64) - 1
+        return v - (1 << 64) if v >= 1 << 63 else v
+    return v & 0xFFFFFFFF if kind == "uint32" else v
+
+
+def arm(msg: Msg) -> tuple[str | None, Any, int]:
+    """The last known field of a message (its oneof arm), its value and the field number.
+
+    (None, offset, n) when only unknown field n is present; (None, None, 0) for an empty message.
+    Only the winning field is converted: this runs once per rendered node, so it stays lean.
+    """
+    table = MESSAGES.get(msg.type, {})
+    buf, origin = msg.buf, msg.origin
+    last: tuple[int, int, int, int] | None = None
+    unknown: tuple[int, int] | None = None
+    for n, wire, a, b, tag in iter_raw(buf, msg.start, msg.end, origin):
+        spec = table.get(n)
+        if spec is not None and (wire == _WIRE_OF.get(spec[1], VARINT) or (wire == LEN and spec[3])):
+            last = (n, wire, a, b)
+        elif unknown is None:
+            unknown = (n, origin + tag)
+    if last is None:
+        return (None, unknown[1], unknown[0]) if unknown else (None, None, 0)
+    n, wire, a, b = last
+    name, kind, type_name = table[n][0], table[n][1], table[n][2]
+    if wire == VARINT:
+        return name, _varint_value(kind, a), n
+    if kind == "message":
+        return name, Msg(type_name or "?", buf, a, b, origin), n
+    if kind == "string":
+        return name, bytes(buf[a:b]).decode("utf-8", "replace"), n
+    if kind == "bytes":
+        return name, bytes(buf[a:b]), n
+    if kind == "double":
+        return name, struct.unpack_from("<d", buf, a)[0], n
+    if kind == "float":
+        return name, struct.unpack_from("<f", buf, a)[0], n
+    return next(((f.name, f.value, f.number) for f in reversed(msg.fields()) if f.number == n), (None, None, n))
+
+
+# --------------------------------------------------------------------------- Rust text conventions
+
+
+def rust_debug_str(s: str) -> str:
+    """Rust ``{:?}`` of a str: quotes, escapes and \\u{..} for non-printable characters."""
+    parts = ['"']
+    for ch in s:
+        if ch in _ESC:
+            parts.append(_ESC[ch])
+        elif ch != " " and unicodedata.category(ch) in _UNPRINTABLE:
+            parts.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            parts.append(ch)
+    parts.append('"')
+    return "".join(parts)
+
+
+_ESC = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
+
+
+def _f32(x: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def _shortest_digits(x: float, single: bool) -> tuple[str, int]:
+    """(digits, exponent) of the shortest decimal that round-trips: value = 0.digits * 10**exponent."""
+    if single:
+        for p in range(1, 10):
+            text = f"{x:.{p - 1}e}"
+            if _f32(float(text)) == x:
+                break
+    else:
+        text = repr(x)
+    sign, digits, exp = Decimal(text).as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    return ds, len(digits) + int(exp)
+
+
+def rust_float(x: float, single: bool = False) -> str:
+    """Rust ``Display`` of f64/f32: shortest round-trip digits, never an exponent (``1``, ``-0``, ``NaN``)."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    sign = "-" if math.copysign(1.0, x) < 0 else ""
+    if x == 0:
+        return sign + "0"
+    ds, k = _shortest_digits(abs(x), single)
+    if k <= 0:
+        return f"{sign}0.{'0' * -k}{ds}"
+    if k >= len(ds):
+        return sign + ds + "0" * (k - len(ds))
+    return f"{sign}{ds[:k]}.{ds[k:]}"
+
+
+def ryu_float(x: float, single: bool = False) -> str:
+    """arrow-rs array display of floats (ryu): ``1.0``, ``1e20``, ``0.00001``, ``1e-7``."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    sign = "-" if math.copysign(1.0, x) < 0 else ""
+    if x == 0:
+        return sign + "0.0"
+    ds, kk = _shortest_digits(abs(x), single)
+    n, limit, low = len(ds), (13 if single else 16), (-6 if single else -5)
+    if 0 <= kk - n and kk <= limit:
+        return f"{sign}{ds}{'0' * (kk - n)}.0"
+    if 0 < kk <= limit:
+        return f"{sign}{ds[:kk]}.{ds[kk:]}"
+    if low < kk <= 0:
+        return f"{sign}0.{'0' * -kk}{ds}"
+    mant = ds if n == 1 else f"{ds[0]}.{ds[1:]}"
+    return f"{sign}{mant}e{kk - 1}"
+
+
+def civil_date(days: int) -> str:
+    """chrono NaiveDate Display for days since the epoch (proleptic Gregorian, any year)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y += m <= 2
+    year = f"{y:04d}" if 0 <= y <= 9999 else f"{y:+05d}"
+    return f"{year}-{m:02d}-{d:02d}"
+
+
+def clock(secs: int, nanos: int) -> str:
+    """chrono time-of-day text with 0/3/6/9 fractional digits."""
+    secs %= 86400
+    text = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+    if nanos:
+        if nanos % 1_000_000 == 0:
+            text += f".{nanos // 1_000_000:03d}"
+        elif nanos % 1000 == 0:
+            text += f".{nanos // 1000:06d}"
+        else:
+            text += f".{nanos:09d}"
+    return text
+
+
+def format_decimal(unscaled: int, precision: int, scale: int) -> str:
+    """arrow-rs ``format_decimal_str``."""
+    text = str(unscaled)
+    sign, rest = ("-", text[1:]) if text.startswith("-") else ("", text)
+    text = text[: min(precision, len(rest)) + len(sign)] if precision > 0 else text
+    rest = text[len(sign) :]
+    if scale == 0:
+        return text
+    if scale < 0:
+        return text + "0" * -scale
+    if len(rest) > scale:
+        return f"{text[:-scale]}.{text[-scale:]}"
+    return f"{sign}0.{rest.rjust(scale, '0')}"
+
+
+# --------------------------------------------------------------------------- DataType Display
+
+_SIMPLE_TYPES = {
+    "NONE": "Null", "BOOL": "Boolean", "UINT8": "UInt8", "INT8": "Int8", "UINT16": "UInt16", "INT16": "Int16",
+    "UINT32": "UInt32", "INT32": "Int32", "UINT64": "UInt64", "INT64": "Int64", "FLOAT16": "Float16",
+    "FLOAT32": "Float32", "FLOAT64": "Float64", "UTF8": "Utf8", "BINARY": "Binary", "DATE32": "Date32",
+    "DATE64": "Date64", "LARGE_BINARY": "LargeBinary", "LARGE_UTF8": "LargeUtf8", "BINARY_VIEW": "BinaryView",
+    "UTF8_VIEW": "Utf8View",
+}  # fmt: skip
+_UNIT_SHORT = {0: "s", 1: "ms", 2: "µs", 3: "ns"}
+_DECIMALS = {
+    "DECIMAL32": "Decimal32",
+    "DECIMAL64": "Decimal64",
+    "DECIMAL128": "Decimal128",
+    "DECIMAL256": "Decimal256",
+}
+
+
+def _metadata(pairs: list[tuple[str, str]] | None) -> str:
+    if not pairs:
+        return ""
+    body = ", ".join(f"{rust_debug_str(k)}: {rust_debug_str(v)}" for k, v in sorted(dict(pairs).items()))
+    return f", metadata: {{{body}}}"
+
+
+def _field_gen(field: Msg) -> Gen:
+    """``"name": [non-null ]<type>[, metadata: {...}]`` as in a Struct or Map."""
+    d = field.to_dict()
+    yield rust_debug_str(d.get("name", "")) + ": " + ("" if d.get("nullable") else "non-null ")
+    yield type_gen(d.get("arrow_type"))
+    yield _metadata(d.get("metadata"))
+
+
+def _list_gen(field: Msg | None, prefix: str) -> Gen:
+    d = field.to_dict() if field is not None else {}
+    yield prefix + ("" if d.get("nullable") else "non-null ")
+    yield type_gen(d.get("arrow_type"))
+    name = d.get("name", "")
+    yield ("" if name == "item" else f", field: '{name}'") + _metadata(d.get("metadata")) + ")"
+
+
+def type_gen(msg: Msg | None) -> Gen:
+    if msg is None:
+        yield "<missing type>"
+        return
+    name, value, number = arm(msg)
+    if name in _SIMPLE_TYPES:
+        yield _SIMPLE_TYPES[name]
+    elif name == "FIXED_SIZE_BINARY":
+        yield f"FixedSizeBinary({value})"
+    elif name in ("DURATION", "TIME32", "TIME64"):
+        yield f"{name.title()}({_UNIT_SHORT.get(value, value)})"
+    elif name == "TIMESTAMP":
+        d = value.to_dict()
+        unit = _UNIT_SHORT.get(d.get("time_unit", 0), "?")
+        tz = d.get("timezone")
+        yield f"Timestamp({unit}, {rust_debug_str(tz)})" if tz else f"Timestamp({unit})"
+    elif name == "INTERVAL":
+        yield f"Interval({ENUMS['IntervalUnit'].get(value, value)})"
+    elif name in _DECIMALS:
+        d = value.to_dict()
+        yield f"{_DECIMALS[name]}({d.get('precision', 0)}, {d.get('scale', 0)})"
+    elif name in ("LIST", "LARGE_LIST"):
+        yield _list_gen(value.to_dict().get("field_type"), "List(" if name == "LIST" else "LargeList(")
+    elif name == "FIXED_SIZE_LIST":
+        d = value.to_dict()
+        yield _list_gen(d.get("field_type"), f"FixedSizeList({d.get('list_size', 0)} x ")
+    elif name == "STRUCT":
+        yield "Struct("
+        for i, f in enumerate(children(value, 1, "Field")):
+            yield ", " if i else ""
+            yield _field_gen(f)
+        yield ")"
+    elif name == "MAP":
+        d = value.to_dict()
+        yield "Map("
+        yield _field_gen(d["field_type"]) if "field_type" in d else "<missing field>"
+        yield ", sorted)" if d.get("keys_sorted") else ", unsorted)"
+    elif name == "DICTIONARY":
+        d = value.to_dict()
+        yield "Dictionary("
+        yield type_gen(d.get("key"))
+        yield ", "
+        yield type_gen(d.get("value"))
+        yield ")"
+    elif name == "UNION":
+        d = value.to_dict()
+        yield "Union(" + ("Dense" if d.get("union_mode") == 1 else "Sparse")
+        ids = d.get("type_ids") or []
+        for i, f in enumerate(d.get("union_types") or []):
+            yield f", {ids[i] if i < len(ids) else i}: ("
+            yield _field_gen(f)
+            yield ")"
+        yield ")"
+    else:
+        yield f"<unsupported ArrowType field {number} @{msg.offset}>"
+
+
+def datatype_display(msg: Msg) -> str:
+    """arrow-rs 59 ``Display for DataType`` of a proto ArrowType (as CAST(... AS <here>) prints it)."""
+    return render_with(type_gen, msg)
+
+
+# --------------------------------------------------------------------------- ScalarValue Debug
+
+_INTS = {
+    "int8_value": "Int8", "int16_value": "Int16", "int32_value": "Int32", "int64_value": "Int64",
+    "uint8_value": "UInt8", "uint16_value": "UInt16", "uint32_value": "UInt32", "uint64_value": "UInt64",
+}  # fmt: skip
+_STRINGS = {"utf8_value": "Utf8", "large_utf8_value": "LargeUtf8", "utf8_view_value": "Utf8View"}
+_BINARIES = {"binary_value": "Binary", "large_binary_value": "LargeBinary", "binary_view_value": "BinaryView"}
+_DURATIONS = {
+    "duration_second_value": "DurationSecond", "duration_millisecond_value": "DurationMillisecond",
+    "duration_microsecond_value": "DurationMicrosecond", "duration_nanosecond_value": "DurationNanosecond",
+}  # fmt: skip
+_TS_ARMS = {
+    "time_second_value": "Second", "time_millisecond_value": "Millisecond",
+    "time_microsecond_value": "Microsecond", "time_nanosecond_value": "Nanosecond",
+}  # fmt: skip
+_TIME_ARMS = {
+    "time32_second_value": "Time32Second", "time32_millisecond_value": "Time32Millisecond",
+    "time64_microsecond_value": "Time64Microsecond", "time64_nanosecond_value": "Time64Nanosecond",
+}  # fmt: skip
+_DEC_ARMS = {
+    "decimal32_value": "Decimal32", "decimal64_value": "Decimal64",
+    "decimal128_value": "Decimal128", "decimal256_value": "Decimal256",
+}  # fmt: skip
+_NESTED = {
+    "list_value": "List", "large_list_value": "LargeList", "fixed_size_list_value": "FixedSizeList",
+    "struct_value": "Struct", "map_value": "Map",
+}  # fmt: skip
+# typed NULL: ArrowType arm -> Debug text
+_NULL_PLAIN = {k: f"{v}(NULL)" for k, v in _SIMPLE_TYPES.items() if k not in ("NONE", "DATE32", "DATE64")}
+_NULL_PLAIN.update({"NONE": "NULL", "DATE32": 'Date32("NULL")', "DATE64": 'Date64("NULL")'})
+_TIME_NAMES = {("TIME32", 0): "Time32Second", ("TIME32", 1): "Time32Millisecond",
+               ("TIME64", 2): "Time64Microsecond", ("TIME64", 3): "Time64Nanosecond"}  # fmt: skip
+_DUR_NAMES = {
+    0: "DurationSecond",
+    1: "DurationMillisecond",
+    2: "DurationMicrosecond",
+    3: "DurationNanosecond",
+}
+_INTERVAL_NAMES = {0: "IntervalYearMonth", 1: "IntervalDayTime", 2: "IntervalMonthDayNano"}
+
+
+def _tz_debug(tz: str | None) -> str:
+    return f"Some({rust_debug_str(tz)})" if tz else "None"
+
+
+def _decimal_parts(value: Msg) -> tuple[int, int, int]:
+    d = value.to_dict()
+    return int.from_bytes(d.get("value", b""), "big", signed=True), d.get("p", 0), d.get("s", 0)
+
+
+def _interval_mdn(value: Msg) -> str:
+    d = value.to_dict()
+    return f"IntervalMonthDayNano {{ months: {d.get('months', 0)}, days: {d.get('days', 0)}, nanoseconds: {d.get('nanos', 0)} }}"
+
+
+def _typed_null(t: Msg) -> Gen:
+    name, value, number = arm(t)
+    if name in _NULL_PLAIN:
+        yield _NULL_PLAIN[name]
+    elif name == "FIXED_SIZE_BINARY":
+        yield f"FixedSizeBinary({value}, NULL)"
+    elif name == "TIMESTAMP":
+        d = value.to_dict()
+        unit = ENUMS["TimeUnit"].get(d.get("time_unit", 0), "?")
+        yield f"Timestamp{unit}(NULL, {_tz_debug(d.get('timezone'))})"
+    elif (name, value) in _TIME_NAMES:
+        yield f'{_TIME_NAMES[(name, value)]}("NULL")'
+    elif name == "DURATION":
+        yield f'{_DUR_NAMES.get(value, "Duration")}("NULL")'
+    elif name == "INTERVAL":
+        yield f'{_INTERVAL_NAMES.get(value, "Interval")}("NULL")'
+    elif name in _DECIMALS:
+        d = value.to_dict()
+        yield f"{_DECIMALS[name]}(NULL,{d.get('precision', 0)},{d.get('scale', 0)})"
+    elif name == "DICTIONARY":
+        d = value.to_dict()
+        yield "Dictionary("
+        yield type_gen(d.get("key"))
+        yield ", "
+        yield _typed_null(d["value"]) if "value" in d else "NULL"
+        yield ")"
+    elif name in ("LIST", "LARGE_LIST", "FIXED_SIZE_LIST"):
+        yield {"LIST": "List", "LARGE_LIST": "LargeList", "FIXED_SIZE_LIST": "FixedSizeList"}[name] + "(NULL)"
+    elif name == "STRUCT":
+        yield "Struct(NULL)"
+    elif name == "MAP":
+        yield "Map(NULL)"
+    else:
+        yield f"<unsupported typed NULL field {number} @{t.offset}>"
+
+
+def scalar_gen(msg: Msg, display: bool = False) -> Gen:
+    """ScalarValue Debug (``Int64(1)``); with ``display`` its Display (``1``), used by window frame bounds."""
+    name, value, number = arm(msg)
+    if name is None:
+        yield f"<unsupported ScalarValue field {number} @{msg.offset}>" if number else "<empty ScalarValue>"
+        return
+    text = _scalar_display_text(name, value)
+    if text is not None:
+        if display:
+            yield text
+            return
+        yield _debug_wrap(name, value, text)
+    elif name == "null_value":
+        if display:
+            yield "NULL"
+        else:
+            yield _typed_null(value)
+    elif name == "dictionary_value":
+        d = value.to_dict()
+        if display:
+            yield scalar_gen(d["value"], True) if "value" in d else "NULL"
+            return
+        yield "Dictionary("
+        yield type_gen(d.get("index_type"))
+        yield ", "
+        yield scalar_gen(d["value"]) if "value" in d else "NULL"
+        yield ")"
+    elif name in _NESTED:
+        body = nested_text(_NESTED[name], value)
+        yield body if display else f"{_NESTED[name]}({body})"
+    else:
+        yield f"<unsupported ScalarValue {name} @{msg.offset}>"
+
+
+def _scalar_display_text(name: str, value: Any) -> str | None:
+    """ScalarValue Display of the simple (non-recursive) arms, or None."""
+    if name in _INTS:
+        return str(value)
+    if name == "bool_value":
+        return "true" if value else "false"
+    if name in ("float64_value", "float32_value"):
+        return rust_float(value, name == "float32_value")
+    if name in _STRINGS:
+        return value
+    if name in _BINARIES:
+        return ",".join(str(b) for b in value)
+    if name == "fixed_size_binary_value":
+        return ",".join(str(b) for b in value.to_dict().get("values", b""))
+    if name == "date_32_value":
+        return civil_date(value)
+    if name == "date_64_value":
+        return civil_date(value // 86_400_000)
+    if name in _DURATIONS or name == "interval_yearmonth_value":
+        return str(value)
+    if name in ("time32_value", "time64_value", "timestamp_value"):
+        sub = value.which("value")
+        return str(sub[1]) if sub is not None else "NULL"
+    if name in _DEC_ARMS:
+        return format_decimal(*_decimal_parts(value))
+    if name == "interval_month_day_nano":
+        return _interval_mdn(value)
+    if name == "interval_daytime_value":
+        d = value.to_dict()
+        return f"IntervalDayTime {{ days: {d.get('days', 0)}, milliseconds: {d.get('milliseconds', 0)} }}"
+    return None
+
+
+def _debug_wrap(name: str, value: Any, text: str) -> str:
+    if name in _INTS:
+        return f"{_INTS[name]}({text})"
+    if name == "bool_value":
+        return f"Boolean({text})"
+    if name in ("float64_value", "float32_value"):
+        return f"{'Float64' if name == 'float64_value' else 'Float32'}({text})"
+    if name in _STRINGS:
+        return f'{_STRINGS[name]}("{text}")'
+    if name in _BINARIES:
+        return f'{_BINARIES[name]}("{text}")'
+    if name == "fixed_size_binary_value":
+        return f'FixedSizeBinary({value.to_dict().get("length", 0)}, "{text}")'
+    if name == "date_32_value":
+        return f'Date32("{text}")'
+    if name == "date_64_value":
+        return f'Date64("{text}")'
+    if name in _DURATIONS:
+        return f'{_DURATIONS[name]}("{text}")'
+    if name == "interval_yearmonth_value":
+        return f'IntervalYearMonth("{text}")'
+    if name == "interval_daytime_value":
+        return f'IntervalDayTime("{text}")'
+    if name == "interval_month_day_nano":
+        return f'IntervalMonthDayNano("{text}")'
+    if name in ("time32_value", "time64_value"):
+        sub = (value.which("value") or ("",))[0]
+        return f'{_TIME_ARMS.get(sub, "Time")}("{text}")'
+    if name == "timestamp_value":
+        sub = (value.which("value") or ("",))[0]
+        tz = value.to_dict().get("timezone")
+        return f"Timestamp{_TS_ARMS.get(sub, '')}({text}, {_tz_debug(tz)})"
+    if name in _DEC_ARMS:
+        _v, p, s = _decimal_parts(value)
+        return f"{_DEC_ARMS[name]}({text},{p},{s})"
+    return text
+
+
+def simple_scalar_debug(msg: Msg) -> str | None:
+    """Debug text of a literal that needs no child expansion (most of them), else None."""
+    name, value, _n = arm(msg)
+    if name is None:
+        return None
+    text = _scalar_display_text(name, value)
+    return None if text is None else _debug_wrap(name, value, text)
+
+
+def scalar_debug(msg: Msg) -> str:
+    """Rust ScalarValue Debug as datafusion prints a literal inside ``canonical_name()``."""
+    return render_with(scalar_gen, msg)
+
+
+def scalar_display(msg: Msg) -> str:
+    """Rust ScalarValue Display (``2`` rather than ``UInt64(2)``)."""
+    return "".join(drive(scalar_gen(msg, True)))
+
+
+# --------------------------------------------------------------------------- nested literals (pyarrow)
+
+_PA_SIMPLE = {
+    "NONE": "null", "BOOL": "bool_", "UINT8": "uint8", "INT8": "int8", "UINT16": "uint16", "INT16": "int16",
+    "UINT32": "uint32", "INT32": "int32", "UINT64": "uint64", "INT64": "int64", "FLOAT16": "float16",
+    "FLOAT32": "float32", "FLOAT64": "float64", "UTF8": "string", "BINARY": "binary", "DATE32": "date32",
+    "DATE64": "date64", "LARGE_BINARY": "large_binary", "LARGE_UTF8": "large_string",
+    "BINARY_VIEW": "binary_view", "UTF8_VIEW": "string_view",
+}  # fmt: skip
+_PA_UNIT = {0: "s", 1: "ms", 2: "us", 3: "ns"}
+
+
+def _pa_field(pa: Any, field: Msg) -> Gen:
+    d = field.to_dict()
+    t = yield _pa_type(pa, d.get("arrow_type"))
+    return pa.field(d.get("name", ""), t, d.get("nullable", False), dict(d.get("metadata") or []) or None)
+
+
+def _pa_type(pa: Any, msg: Msg | None) -> Gen:
+    if msg is None:
+        raise ValueError("missing ArrowType")
+    name, value, _n = arm(msg)
+    if name in _PA_SIMPLE:
+        return getattr(pa, _PA_SIMPLE[name])()
+    if name == "FIXED_SIZE_BINARY":
+        return pa.binary(value)
+    if name in ("DURATION", "TIME32", "TIME64"):
+        return getattr(pa, name.lower())(_PA_UNIT[value])
+    if name == "TIMESTAMP":
+        d = value.to_dict()
+        return pa.timestamp(_PA_UNIT[d.get("time_unit", 0)], d.get("timezone") or None)
+    if name == "INTERVAL" and value == 2:
+        return pa.month_day_nano_interval()
+    if name in _DECIMALS:
+        d = value.to_dict()
+        return getattr(pa, name.lower())(d.get("precision", 0), d.get("scale", 0))
+    if name in ("LIST", "LARGE_LIST", "FIXED_SIZE_LIST"):
+        d = value.to_dict()
+        f = yield _pa_field(pa, d["field_type"])
+        if name == "FIXED_SIZE_LIST":
+            return pa.list_(f, d.get("list_size", 0))
+        return pa.list_(f) if name == "LIST" else pa.large_list(f)
+    if name == "STRUCT":
+        fields = []
+        for f in children(value, 1, "Field"):
+            fields.append((yield _pa_field(pa, f)))
+        return pa.struct(fields)
+    if name == "MAP":
+        d = value.to_dict()
+        entries = yield _pa_field(pa, d["field_type"])
+        return pa.map_(entries.type.field(0), entries.type.field(1), d.get("keys_sorted", False))
+    if name == "DICTIONARY":
+        d = value.to_dict()
+        k = yield _pa_type(pa, d.get("key"))
+        v = yield _pa_type(pa, d.get("value"))
+        return pa.dictionary(k, v)
+    raise ValueError(f"no pyarrow type for {name}")
+
+
+def _utc_offset(tz: str, seconds: int) -> int:
+    if tz[:1] in "+-" and ":" in tz:
+        h, m = tz[1:].split(":")[:2]
+        return (1 if tz[0] == "+" else -1) * (int(h) * 3600 + int(m) * 60)
+    if tz.upper() in ("UTC", "Z"):
+        return 0
+    import datetime  # noqa: PLC0415
+    import zoneinfo  # noqa: PLC0415
+
+    when = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return int(when.astimezone(zoneinfo.ZoneInfo(tz)).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+
+_PER_SEC = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _timestamp(raw: int, unit: str, tz: str | None) -> str:
+    per = _PER_SEC[unit]
+    secs, frac = divmod(raw, per)
+    nanos = frac * (1_000_000_000 // per)
+    suffix = ""
+    if tz:
+        off = _utc_offset(tz, secs)
+        secs += off
+        sign = "+" if off >= 0 else "-"
+        suffix = "Z" if off == 0 else f"{sign}{abs(off) // 3600:02d}:{abs(off) // 60 % 60:02d}"
+    return f"{civil_date(secs // 86400)}T{clock(secs, nanos)}{suffix}"
+
+
+def _duration(raw: int, unit: str) -> str:
+    per = _PER_SEC[unit]
+    sign = "-" if raw < 0 else ""
+    secs, frac = divmod(abs(raw), per)
+    if secs == 0 and frac == 0:
+        return "P0D"
+    nanos = frac * (1_000_000_000 // per)
+    text = f"{sign}PT{secs}"
+    if nanos:
+        text += "." + f"{nanos:09d}".rstrip("0")
+    return text + "S"
+
+
+def _mdn(v: Any) -> str:
+    parts = []
+    if v.months:
+        parts.append(f"{v.months} mons")
+    if v.days:
+        parts.append(f"{v.days} days")
+    ns = v.nanoseconds
+    if ns:
+        secs = int(ns / 1_000_000_000)
+        mins, hours = int(secs / 60), int(secs / 3600)
+        secs, mins = secs - int(secs / 60) * 60, mins - hours * 60
+        nanos = ns - int(ns / 1_000_000_000) * 1_000_000_000
+        if hours:
+            parts.append(f"{hours} hours")
+        if mins:
+            parts.append(f"{mins} mins")
+        if secs or nanos:
+            parts.append(f"{'-' if secs < 0 or nanos < 0 else ''}{abs(secs)}.{abs(nanos):09d} secs")
+    return " ".join(parts) or "0 secs"
+
+
+def _arrow_fmt(pa: Any, sc: Any) -> Gen:
+    """arrow-rs ArrayFormatter text of one pyarrow scalar (nulls print as nothing)."""
+    if not sc.is_valid:
+        return
+    t = sc.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        yield "["
+        for i, x in enumerate(sc.values):
+            yield ", " if i else ""
+            yield _arrow_fmt(pa, x)
+        yield "]"
+    elif pa.types.is_map(t):
+        yield "{"
+        for i, entry in enumerate(sc.values):
+            yield ", " if i else ""
+            yield _arrow_fmt(pa, entry[0])
+            yield ": "
+            yield _arrow_fmt(pa, entry[1])
+        yield "}"
+    elif pa.types.is_struct(t):
+        yield "{"
+        for i in range(t.num_fields):
+            yield f"{', ' if i else ''}{t.field(i).name}: "
+            yield _arrow_fmt(pa, sc[i])
+        yield "}"
+    elif pa.types.is_dictionary(t):
+        yield _arrow_fmt(pa, sc.value)
+    else:
+        yield _arrow_leaf(pa, t, sc)
+
+
+def _arrow_leaf(pa: Any, t: Any, sc: Any) -> str:
+    if pa.types.is_floating(t):
+        return ryu_float(sc.as_py(), t.bit_width == 32) if t.bit_width != 16 else str(sc.as_py())
+    if pa.types.is_boolean(t):
+        return "true" if sc.as_py() else "false"
+    if (
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or t == pa.binary_view()
+    ):
+        return sc.as_py().hex()
+    if pa.types.is_date32(t):
+        return civil_date(sc.value)
+    if pa.types.is_date64(t):
+        return _timestamp(sc.value, "ms", None)
+    if pa.types.is_timestamp(t):
+        return _timestamp(sc.value, t.unit, t.tz)
+    if pa.types.is_time(t):
+        per = _PER_SEC[t.unit]
+        secs, frac = divmod(sc.value, per)
+        return clock(secs, frac * (1_000_000_000 // per))
+    if pa.types.is_duration(t):
+        return _duration(sc.value, t.unit)
+    if pa.types.is_decimal(t):
+        return format_decimal(int(sc.as_py().scaleb(t.scale)), t.precision, t.scale)
+    if t == pa.month_day_nano_interval():
+        return _mdn(sc.as_py())
+    return str(sc.as_py())
+
+
+def _read_nested(pa: Any, value: Msg) -> Any:
+    d = value.to_dict()
+    schema_msg = d.get("schema")
+    fields = [f for f in children(schema_msg, 1, "Field")] if schema_msg is not None else []
+    if len(fields) != 1:
+        raise ValueError("nested literal schema must have one field")
+    field = evaluate(_pa_field(pa, fields[0]))
+    ipc, body = d.get("ipc_message", b""), d.get("arrow_data", b"")
+    pad = (-len(ipc)) % 8
+    framed = b"\xff\xff\xff\xff" + struct.pack("<i", len(ipc) + pad) + ipc + b"\0" * pad + body
+    batch = pa.ipc.read_record_batch(pa.ipc.read_message(pa.py_buffer(framed)), pa.schema([field]))
+    return batch.column(0)[0]
+
+
+def nested_text(kind: str, value: Msg) -> str:
+    """Display body of a List/LargeList/FixedSizeList/Struct/Map literal, read from its Arrow IPC bytes."""
+    try:
+        import pyarrow as pa  # noqa: PLC0415  (only a blob with a nested literal pays for pyarrow)
+
+        sc = _read_nested(pa, value)
+        if kind == "Struct":
+            t = sc.type
+            parts = [
+                f"{t.field(i).name}:" + "".join(drive(_arrow_fmt(pa, sc[i]))) for i in range(t.num_fields)
+            ]
+            return "{" + ",".join(parts) + "}"
+        if kind == "Map":
+            if not sc.is_valid:
+                return "[NULL]"
+            pairs = [
+                rust_debug_str("".join(drive(_arrow_fmt(pa, e[0]))))
+                + ":"
+                + rust_debug_str("".join(drive(_arrow_fmt(pa, e[1]))))
+                for e in sc.values
+            ]
+            return "[{" + ",".join(pairs) + "}]"
+        return "".join(drive(_arrow_fmt(pa, sc)))
+    except Exception as e:  # noqa: BLE001  (a bad nested literal must not stop the rendering)
+        return f"<undecodable {kind} literal @{value.offset}: {type(e).__name__}: {e}>"
