@@ -65,7 +65,16 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
                 "is it a pickle of something else? `python -m pickletools FILE` lists its opcodes",
             )
         for p in found:
-            blobs.append((p.data, p.offset if p.offset is not None else 0))
+            if p.via == "bytes" and p.offset is not None:
+                blobs.append((p.data, p.offset))
+                continue
+            # protocols 0-2 carry the payload as latin-1 text: its bytes are not verbatim in the file
+            blobs.append((p.data, 0))
+            warnings.append(
+                Finding("relative-offsets", "info", "pickle", p.offset,
+                        f"the payload at byte {p.offset} travels as text ({p.via}); offsets inside it "
+                        "count from the start of the decoded payload, not of the file")
+            )
     else:
         blobs.append((data, 0))
 
