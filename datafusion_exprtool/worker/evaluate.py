@@ -1,0 +1,190 @@
+"""``exprtool eval`` as a library: static checks first, then decode and run in a worker.
+
+    load input -> static inspection -> safety gate -> Parquet files -> schema check + mode -> worker
+
+Nothing in the blob runs before the safety gate has passed; the schema check needs no decoding either, so a
+blob meant for other data is refused without executing any of its code.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Inspection
+from .context import WorkerSpec
+from .failure import USAGE_EXIT, fail
+from .isolation import METHODS, run_inline, run_isolated
+from .modes import ExprShape, analyze, check_schema, pick_mode
+from .output import Sink, check_target, format_for, temp_path_for
+from .runner import EvalJob, EvalResult
+
+
+@dataclass
+class EvalOptions:
+    blob: str
+    data: list[str]
+    worker: WorkerSpec = field(default_factory=WorkerSpec)
+    isolate: str = "spawn"
+    mode: str | None = None
+    keep: list[str] = field(default_factory=list)
+    group_by: list[str] = field(default_factory=list)
+    limit: int | None = None
+    output: str | None = None
+    output_format: str | None = None
+    force: bool = False
+    expect: str | None = None
+    preview_rows: int = 0
+    trust: bool = False
+
+
+@dataclass
+class Prepared:
+    """What the static phase found; enough to show the user before any code runs."""
+
+    job: EvalJob
+    inspection: Inspection
+    shape: ExprShape
+    files: list[str]
+    total_rows: int
+    row_group_ends: list[int]  # cumulative row counts at each row group's end, over all files
+
+    def row_groups_read(self, rows: int) -> int:
+        """Row groups fully read once ``rows`` rows came out of the scan (an estimate with parallel scans)."""
+        import bisect
+
+        return bisect.bisect_right(self.row_group_ends, rows)
+
+
+def parquet_files(data: list[str]) -> tuple[list[str], list[str]]:
+    """(paths to give datafusion, every Parquet file) for files, directories and globs."""
+    files: list[str] = []
+    for item in data:
+        if os.path.isdir(item):
+            found = sorted(glob.glob(os.path.join(item, "**", "*.parquet"), recursive=True))
+        elif any(ch in item for ch in "*?["):
+            found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+        elif os.path.isfile(item):
+            found = [item]
+        else:
+            raise fail("input", f"no such file or directory: {item}", file=item, exit_code=USAGE_EXIT)
+        if not found:
+            raise fail("input", f"no Parquet files in {item}", file=item, exit_code=USAGE_EXIT)
+        files += [os.path.abspath(p) for p in found]
+    if len(data) == 1 and os.path.isdir(data[0]):
+        return [os.path.abspath(data[0])], files
+    return files, files
+
+
+def _python_functions(inspection: Inspection) -> dict[str, str]:
+    """Python function name (as tracebacks show it) -> the UDF name the expression uses."""
+    out: dict[str, str] = {}
+    for fn in inspection.functions:
+        if fn.transport == "builtin":
+            continue
+        qual = fn.callable.qualname if fn.callable and fn.callable.qualname else fn.name
+        out[qual.rsplit(".", 1)[-1]] = fn.name
+    return out
+
+
+def prepare(opts: EvalOptions) -> Prepared:
+    """Everything that needs no decoding. Raises DecodeError (exit 3) or EvalError."""
+    import pyarrow.parquet as pq
+
+    from ..inputs import load_input
+    from ..inspection import inspect_bytes
+
+    if opts.isolate not in METHODS:
+        raise fail(
+            "input", f"--isolate {opts.isolate!r}", hint=f"one of {', '.join(METHODS)}", exit_code=USAGE_EXIT
+        )
+    loaded = load_input(opts.blob)
+    inspection = inspect_bytes(loaded.data, loaded.info)
+    verdict = inspection.safety.verdict
+    if verdict == "suspicious" and not opts.trust:
+        reasons = [f.message for f in inspection.safety.findings if f.verdict == "suspicious"][:5]
+        raise fail(
+            "safety",
+            "the static inspection found the blob suspicious: " + "; ".join(reasons or [verdict]),
+            hint="review it with `exprtool inspect`, then pass --trust to run it anyway",
+        )
+    if not inspection.payloads or inspection.payloads[0].message != "LogicalExprNode":
+        found = inspection.payloads[0].message if inspection.payloads else "nothing"
+        raise fail("input", f"eval replays expressions; this blob holds a {found}", exit_code=USAGE_EXIT)
+    if len(inspection.payloads) > 1:
+        raise fail(
+            "input",
+            f"the pickle holds {len(inspection.payloads)} expressions; eval replays one",
+            exit_code=USAGE_EXIT,
+        )
+    shape = analyze(inspection.payloads[0].root)
+    mode = pick_mode(shape, opts.mode, opts.group_by)
+    paths, files = parquet_files(opts.data)
+    extra = [*opts.keep, *opts.group_by]
+    ends: list[int] = []
+    total = 0
+    for path in files:
+        try:
+            meta = pq.read_metadata(path)
+        except Exception as exc:
+            raise fail(
+                "input", f"not a readable Parquet file: {exc}", file=path, exit_code=USAGE_EXIT
+            ) from None
+        check_schema(meta.schema.to_arrow_schema(), shape, inspection.functions, extra, path)
+        for i in range(meta.num_row_groups):
+            total += meta.row_group(i).num_rows
+            ends.append(total)
+    output = output_format = temp = None
+    if opts.output:
+        output = os.path.abspath(opts.output)
+        output_format = format_for(output, opts.output_format)
+        check_target(output, opts.force)
+        temp = temp_path_for(output)
+    expect = os.path.abspath(opts.expect) if opts.expect else None
+    if expect and not os.path.isfile(expect):
+        raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=USAGE_EXIT)
+    job = EvalJob(
+        data=loaded.data,
+        container=loaded.info.container,
+        paths=paths,
+        mode=mode,
+        keep=list(opts.keep),
+        group_by=list(opts.group_by),
+        limit=opts.limit,
+        output=output,
+        output_format=output_format,
+        output_temp=temp,
+        preview_rows=opts.preview_rows,
+        expect=expect,
+        python_functions=_python_functions(inspection),
+    )
+    return Prepared(job, inspection, shape, files, total, ends)
+
+
+def run(
+    prepared: Prepared,
+    opts: EvalOptions,
+    on_progress: Callable[[int], None] | None = None,
+    batch_sink: Sink | None = None,
+) -> EvalResult:
+    """Decode and execute, in this process (``none``) or a fresh worker. Raises EvalError."""
+    progress = on_progress or (lambda _n: None)
+    spec = opts.worker
+    if spec.cwd is None:
+        spec.cwd = os.getcwd()
+    if opts.isolate == "none":
+        return run_inline(prepared.job, spec, progress, batch_sink)
+    return run_isolated(prepared.job, spec, opts.isolate, progress, batch_sink)
+
+
+def evaluate(
+    opts: EvalOptions, on_progress: Callable[[int], None] | None = None, batch_sink: Sink | None = None
+) -> tuple[Prepared, EvalResult]:
+    prepared = prepare(opts)
+    return prepared, run(prepared, opts, on_progress, batch_sink)
+
+
+__all__ = ["EvalOptions", "Prepared", "prepare", "run", "evaluate", "parquet_files", "Any"]

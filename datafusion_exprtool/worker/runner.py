@@ -1,0 +1,217 @@
+"""Decode, plan and execute one blob against Parquet, streaming the result into sinks, with stage timing.
+
+``run_job`` runs in whatever process it is called in (the CLI itself with ``--isolate none``, a fresh worker
+otherwise). It reports the stage it enters through a callback, so that a worker that dies can be blamed on
+the right stage by its parent.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .failure import EvalError, classify, fail
+from .output import ExpectSink, FileSink, PreviewSink, Sink
+
+PRED = "__exprtool_predicate"
+
+
+@dataclass
+class EvalJob:
+    """Everything a worker needs; plain data, so it can be sent to a spawned process."""
+
+    data: bytes
+    container: str  # "pickle" | "protobuf"
+    paths: list[str]  # Parquet files or one directory
+    mode: str  # project | filter | aggregate | window
+    keep: list[str] = field(default_factory=list)
+    group_by: list[str] = field(default_factory=list)
+    limit: int | None = None
+    output: str | None = None
+    output_format: str | None = None
+    output_temp: str | None = None  # chosen by the caller, so it can clean up after a dead worker
+    preview_rows: int = 0
+    expect: str | None = None
+    python_functions: dict[str, str] = field(default_factory=dict)  # Python qualname -> UDF name
+
+
+@dataclass
+class EvalResult:
+    rows: int
+    timings: dict[str, float]  # decode, plan, execute (seconds)
+    columns: list[str]
+    preview: Any = None  # pyarrow.Table of the first rows, when asked for
+    output: str | None = None
+    diffs: list[str] = field(default_factory=list)  # --expect differences (empty: equal)
+
+
+Hook = Callable[..., None]
+
+
+def _noop(*_args: Any) -> None:
+    pass
+
+
+def decode(job: EvalJob) -> Any:
+    """The same path a worker uses: pickle.loads (worker ctx via ipc) or Expr.from_bytes."""
+    from datafusion import Expr
+
+    value = pickle.loads(job.data) if job.container == "pickle" else Expr.from_bytes(job.data)
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, Expr):
+        raise fail(
+            "unpickle",
+            f"the pickle holds a {type(value).__name__}, not one datafusion Expr",
+            hint="eval replays one expression per blob",
+        )
+    return value
+
+
+def _read(ctx: Any, paths: list[str]) -> Any:
+    frames = [ctx.read_parquet(p) for p in paths]
+    df = frames[0]
+    for other in frames[1:]:
+        df = df.union(other)
+    return df
+
+
+def _named(expr: Any) -> Any:
+    """Name the result like datafusion's canonical name (not 'f(?table?.a)')."""
+    from datafusion.expr import Alias
+
+    if isinstance(expr.to_variant(), Alias):
+        return expr
+    return expr.alias(expr.schema_name())
+
+
+def plan(ctx: Any, job: EvalJob, expr: Any) -> tuple[Any, bool]:
+    """The DataFrame for the mode; the bool says the predicate column must be filtered out batch by batch."""
+    from datafusion import col
+
+    df = _read(ctx, job.paths)
+    keep = [col(c) for c in job.keep]
+    if job.mode == "aggregate":
+        return df.aggregate([col(c) for c in job.group_by], [_named(expr)]), False
+    if job.mode == "filter":
+        if job.expect:  # sorted comparison below: let datafusion filter
+            df = df.filter(expr)
+            return (df.select(*keep) if keep else df), False
+        cols = keep or [col(f'"{name}"') for name in df.schema().names]
+        out = df.select(*cols, expr.alias(PRED))
+        kind = out.schema().field(PRED).type
+        if str(kind) != "bool":
+            raise fail(
+                "plan",
+                f"--filter needs a boolean expression; this one is {kind}",
+                hint="use --mode project to see its values",
+            )
+        return out, True
+    return df.select(*keep, _named(expr)), False
+
+
+def _sorted(df: Any) -> Any:
+    from datafusion import col
+
+    try:
+        return df.sort(*[col(f'"{n}"').sort(ascending=True, nulls_first=True) for n in df.schema().names])
+    except Exception:
+        return df
+
+
+def run_job(
+    job: EvalJob,
+    ctx: Any,
+    on_stage: Hook = _noop,
+    on_progress: Hook = _noop,
+    extra_sinks: list[Sink] | None = None,
+) -> EvalResult:
+    """Decode + plan + execute with stage timing. Every exception becomes an EvalError."""
+    timings = {"decode": 0.0, "plan": 0.0, "execute": 0.0}
+    stage = "unpickle" if job.container == "pickle" else "decode"
+    sinks: list[Sink] = list(extra_sinks or [])
+    try:
+        on_stage(stage)
+        t0 = time.perf_counter()
+        expr = decode(job)
+        timings["decode"] = time.perf_counter() - t0
+
+        stage = "plan"
+        on_stage(stage)
+        t0 = time.perf_counter()
+        df, filter_here = plan(ctx, job, expr)
+        if job.expect:
+            df = _sorted(df)
+            golden = _sorted(ctx.read_parquet(job.expect))
+            expect_sink = ExpectSink((b.to_pyarrow() for b in golden.execute_stream()), golden.schema())
+            sinks.append(expect_sink)
+        schema = df.schema()
+        if filter_here:
+            import pyarrow as pa
+
+            schema = pa.schema([f for f in schema if f.name != PRED])
+        preview = PreviewSink(job.preview_rows) if job.preview_rows else None
+        if preview:
+            sinks.append(preview)
+        if job.output:
+            stage = "write"
+            sinks.append(FileSink(job.output, job.output_format or "parquet", job.output_temp))
+            stage = "plan"
+        stream = df.execute_stream()
+        timings["plan"] = time.perf_counter() - t0
+
+        stage = "execute"
+        on_stage(stage)
+        t0 = time.perf_counter()
+        rows = _pump(stream, sinks, job.limit, filter_here, on_progress)
+        stage = "write"
+        for sink in sinks:
+            sink.close(schema)
+        timings["execute"] = time.perf_counter() - t0
+    except BaseException as exc:
+        for sink in sinks:
+            try:
+                sink.abort()
+            except Exception:
+                pass
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise EvalError(classify(exc, stage, job.python_functions)) from None
+    diffs = expect_sink.diffs if job.expect else []
+    return EvalResult(
+        rows=rows,
+        timings=timings,
+        columns=list(schema.names),
+        preview=preview.table() if preview else None,
+        output=job.output,
+        diffs=diffs,
+    )
+
+
+def _pump(stream: Any, sinks: list[Sink], limit: int | None, filter_here: bool, on_progress: Hook) -> int:
+    """Move batches from the datafusion stream into the sinks; never holds more than one batch."""
+    rows_out = rows_in = 0
+    last = time.monotonic()
+    for item in stream:
+        batch = item.to_pyarrow()
+        rows_in += batch.num_rows
+        if filter_here:
+            mask = batch.column(batch.num_columns - 1)
+            batch = batch.drop_columns([PRED]).filter(mask)
+        if limit is not None and rows_out + batch.num_rows > limit:
+            batch = batch.slice(0, limit - rows_out)
+        if batch.num_rows:
+            for sink in sinks:
+                sink.write(batch)
+            rows_out += batch.num_rows
+        now = time.monotonic()
+        if now - last > 0.1:
+            on_progress(rows_in)
+            last = now
+        if limit is not None and rows_out >= limit:
+            break
+    on_progress(rows_in)
+    return rows_out
