@@ -539,16 +539,17 @@ def decode_error_finding(
         predicted = f"failed to decode Protobuf message: {what}"
     else:
         predicted = what
-    return CheckFinding(
-        cid,
-        "error",
-        "protobuf",
-        err.offset,
-        None,
-        predicted,
-        fix,
-        f"the blob cannot be decoded at byte {err.offset}: {text}",
-    )
+    detail = f"the blob cannot be decoded at byte {err.offset}: {text}"
+    if cid == "protobuf-truncated" and data is not None:
+        from .explain import declared_end
+
+        end = declared_end(data)
+        if end is not None:
+            detail += (
+                f"; the data stops at byte {end['size']} but the field at byte {end['tag_offset']} runs to "
+                f"byte {end['declared_end']} ({end['missing']} bytes missing)"
+            )
+    return CheckFinding(cid, "error", "protobuf", err.offset, None, predicted, fix, detail)
 
 
 def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> CheckReport:
@@ -557,8 +558,9 @@ def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> 
     Raises DecodeError only for input that is not a datafusion blob at all (container / pickle layers):
     the CLI's exit 3.
     """
-    from .inspection import inspect_loaded
+    from .inspection import inspect_loaded, resolve_message
 
+    message = resolve_message(message)
     try:
         return check_inspection(inspect_loaded(loaded, message=message), target)
     except DecodeError as err:

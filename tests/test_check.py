@@ -1,0 +1,375 @@
+"""check: each failure is predicted from the bytes first, then produced for real with datafusion 55.
+
+The prediction must carry the same id that ``explain`` gives datafusion's actual text, and its message
+must be part of that text. No datafusion message is typed by hand here.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from datafusion import Expr, SessionContext, col, udf
+from datafusion import functions as F
+from typer.testing import CliRunner
+
+from datafusion_exprtool.capture import fingerprint
+from datafusion_exprtool.check import (
+    CheckReport,
+    Target,
+    check_bytes,
+    check_loaded,
+    parse_python,
+    target_from_ctx,
+    target_from_fingerprint,
+)
+from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.explain import explain
+from datafusion_exprtool.inputs import load_input
+from datafusion_exprtool.sarif import github_annotations, to_sarif
+
+
+def double_it(a):
+    return a
+
+
+UDF = udf(double_it, [pa.int64()], pa.int64(), volatility="immutable", name="double_it")
+NO_INLINE = SessionContext().with_python_udf_inlining(enabled=False)
+MINOR = sys.version_info[1]
+
+
+def _raised(fn) -> str:
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - datafusion's own exception, whatever its type
+        return str(exc)
+    raise AssertionError("datafusion did not fail")
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _with_fun_definition(fd: bytes) -> bytes:
+    """double_it(a) by name, with fun_definition (field 3) set to ``fd``."""
+    byname = UDF(col("a")).to_bytes(NO_INLINE)
+    body = byname[3:] + b"\x1a" + _varint(len(fd)) + fd
+    return b"\xa2\x01" + _varint(len(body)) + body
+
+
+def _patched(blob: bytes, marker: bytes, delta: int, value: int) -> bytes:
+    b = bytearray(blob)
+    b[blob.index(marker) + delta] = value
+    return bytes(b)
+
+
+def _codec_ctx(codec_id: str) -> SessionContext:
+    return SessionContext().with_logical_extension_codec(SessionContext(), codec_id=codec_id)
+
+
+@dataclass
+class Case:
+    blob: bytes
+    target: Any  # () -> Target
+    decode: Any  # () -> raises datafusion's error
+    expect: str
+    message: str | None = None  # --message for check
+
+
+def _cases(tmp: Path) -> dict[str, Case]:
+    inline = UDF(col("a")).to_bytes()
+    fd = inline[inline.index(b"DFPYUDF") :]
+    byname = UDF(col("a")).to_bytes(NO_INLINE)
+    env = UDF(col("a")).to_bytes(
+        NO_INLINE.with_logical_extension_codec(SessionContext(), codec_id="my_library.Codec")
+    )
+    other = _codec_ctx("other.Codec")
+    deep = col("a")
+    for _ in range(50):
+        deep = F.abs(deep)
+    (tmp / "df_check_sender_only.py").write_text("def triple(a):\n    return a\n")
+    sys.path.insert(0, str(tmp))
+    try:
+        import df_check_sender_only
+
+        module_blob = udf(df_check_sender_only.triple, [pa.int64()], pa.int64(), "immutable", name="triple")(
+            col("a")
+        ).to_bytes()
+    finally:
+        sys.path.remove(str(tmp))
+        sys.modules.pop("df_check_sender_only", None)
+
+    def plain(b):
+        return lambda: Expr.from_bytes(b)
+
+    cases = {
+        "minor": (_patched(inline, b"DFPYUDF", 9, MINOR + 1), Target, None, "python-minor-mismatch"),
+        "wire": (_patched(inline, b"DFPYUDF", 7, 2), Target, None, "wire-version-unsupported"),
+        "header": (_with_fun_definition(fd[:8]), Target, None, "header-truncated"),
+        "by-name": (byname, Target, None, "by-name-not-registered"),
+        "strict": (
+            inline,
+            lambda: Target(strict=True),
+            lambda: Expr.from_bytes(inline, NO_INLINE),
+            "inlining-disabled",
+        ),
+        "module": (module_blob, Target, None, "module-missing"),
+        "codec": (env, Target, None, "codec-not-installed"),
+        "codec-other": (
+            env,
+            lambda: target_from_ctx(other),
+            lambda: Expr.from_bytes(env, other),
+            "codec-not-installed",
+        ),
+        "envelope": (_patched(env, b"DFPYCHN", 7, 7), Target, None, "envelope-version-unsupported"),
+        "deep": (deep.to_bytes(), Target, None, "too-deep"),
+        "truncated": (inline[: len(inline) // 2], Target, None, "protobuf-truncated"),
+        "truncated-expr": (inline[: len(inline) // 2], Target, None, "protobuf-truncated", "expr"),
+        "cut-in-length": (inline[:2], Target, None, "protobuf-garbage", "expr"),
+        "garbage": (b"\xff\xff\xff\xff", Target, None, "protobuf-garbage"),
+        "empty": (b"", Target, None, "empty-blob"),
+    }
+    out = {}
+    for name, (blob, target, decode, expect, *message) in cases.items():
+        out[name] = Case(blob, target, decode or plain(blob), expect, message[0] if message else None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory) -> dict[str, Case]:
+    return _cases(tmp_path_factory.mktemp("check"))
+
+
+BROKEN_HEADER = pytest.mark.xfail(
+    raises=TypeError,
+    strict=True,
+    reason="manifest.py walks the cloudpickle stream of a truncated DFPY header (stream_offset None)",
+)
+CASE_NAMES = [
+    "minor", "wire", pytest.param("header", marks=BROKEN_HEADER), "by-name", "strict", "module", "codec",
+    "codec-other", "envelope", "deep", "truncated", "truncated-expr", "cut-in-length", "garbage", "empty",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_check_predicts_datafusion(cases, name):
+    case = cases[name]
+    report = check_bytes(case.blob, case.target(), message=case.message)  # before datafusion runs
+    actual = _raised(case.decode)
+    assert report.errors, f"check saw nothing; datafusion says {actual[:200]!r}"
+    first = report.errors[0]
+    assert first.id == case.expect, (first.id, actual[:200])
+    assert first.message and first.message in actual, (first.message, actual[:400])
+    assert explain(actual)[0].id == first.id
+    assert first.fix
+
+
+def test_prefix_predicted_when_the_message_is_known(cases):
+    case = cases["truncated-expr"]
+    first = check_bytes(case.blob, message="expr").errors[0]
+    assert first.message.startswith("failed to decode Protobuf message: LogicalExprNode.expr_type: ")
+    assert "bytes missing" in first.detail and first.offset == 0
+
+
+def test_fixes_make_check_and_datafusion_agree(cases):
+    """After the fix check is clean, and datafusion decodes: the prediction is not just 'always fail'."""
+    byname = cases["by-name"].blob
+    ctx = SessionContext()
+    ctx.register_udf(UDF)
+    assert not check_bytes(byname, target_from_ctx(ctx)).errors
+    Expr.from_bytes(byname, ctx)
+    env = cases["codec"].blob
+    rcv = _codec_ctx("my_library.Codec")
+    assert not check_bytes(env, target_from_ctx(rcv)).errors
+    Expr.from_bytes(env, rcv)
+    inline = UDF(col("a")).to_bytes()
+    assert not check_bytes(inline).errors
+    Expr.from_bytes(inline)
+    deep = col("a")
+    for _ in range(49):
+        deep = F.abs(deep)
+    assert not check_bytes(deep.to_bytes()).errors
+    Expr.from_bytes(deep.to_bytes())
+
+
+def test_by_name_kinds_against_a_worker_ctx(fixture_set):
+    """UDAF / UDWF by name: an empty worker ctx lacks them (the fix names set_worker_ctx)."""
+    blobs, _ = fixture_set
+    empty = target_from_ctx(SessionContext())
+    for name, fn in (("udaf_byname.expr.bin", "my_sum"), ("udwf_byname.expr.bin", "row_ones")):
+        report = check_loaded(load_input(str(blobs / name)), empty)
+        assert [(f.id, f.function) for f in report.errors] == [("by-name-not-registered", fn)]
+        assert "set_worker_ctx" in report.errors[0].fix
+
+
+def test_every_fixture_agrees_with_datafusion(fixture_set):
+    """For every sample blob: check finds an error iff a plain receiver failed, with datafusion's words."""
+    blobs, manifest = fixture_set
+    for entry in manifest["blobs"]:
+        report = check_loaded(load_input(str(blobs / entry["file"])), Target())
+        decodes = entry["decodes"]
+        if decodes is True:
+            assert not report.errors, (entry["file"], report.errors)
+            continue
+        assert report.errors, entry["file"]
+        assert report.errors[0].message in decodes, (entry["file"], report.errors[0].message, decodes[:300])
+        assert explain(decodes)[0].id == report.errors[0].id, entry["file"]
+
+
+def test_python_target_and_sensitive_warnings(fixture_set):
+    blobs, _ = fixture_set
+    inline = (blobs / "udf_closure.expr.bin").read_bytes()
+    report = check_bytes(inline, Target(python=(3, MINOR + 1)))
+    assert [f.id for f in report.errors] == ["python-minor-mismatch"]
+    assert f"running Python 3.{MINOR + 1}" in report.errors[0].message
+    assert "thread-local" in report.errors[0].fix  # the Pool / set_sender_ctx trap
+    clean = check_bytes(inline)
+    assert not clean.errors and not clean.fails("error") and clean.fails("warning")
+    assert {f.id for f in clean.warnings} == {"sensitive-captured-value"}
+    assert "captured-by-value" in clean.warnings[0].detail
+
+
+def test_fingerprint_of_a_real_second_interpreter(fixture_set, tmp_path):
+    """A fingerprint written by another Python on this machine: check predicts the stamp mismatch."""
+    others = sorted(Path("/root/.pyenv/versions").glob("3.1[0-9]*/bin/python3"))
+    other = next((p for p in others if f"3.{MINOR}." not in str(p.parent.parent.name)), None)
+    if other is None:
+        pytest.skip("no second Python 3 interpreter on this machine")
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from datafusion_exprtool.capture import fingerprint; "
+        "print(json.dumps(fingerprint(['pyarrow', 'json'])))"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    doc = json.loads(
+        subprocess.run([str(other), "-c", code, root], check=True, capture_output=True, text=True).stdout
+    )
+    theirs = parse_python(doc["python"]["minor"])
+    assert theirs != sys.version_info[:2]
+    blobs, _ = fixture_set
+    report = check_bytes((blobs / "udf_scalar_inline.expr.bin").read_bytes(), target_from_fingerprint(doc))
+    ids = [f.id for f in report.errors]
+    assert ids[0] == "python-minor-mismatch", ids
+    assert f"running Python {theirs[0]}.{theirs[1]}" in report.errors[0].message
+    assert "datafusion-version-differs" in {f.id for f in report.warnings}  # that interpreter has none
+
+
+def test_fingerprint_modules(fixture_set):
+    blobs, _ = fixture_set
+    data = (blobs / "udf_scalar_inline.expr.bin").read_bytes()
+    doc = fingerprint(["pyarrow"])
+    doc["modules"]["pyarrow"] = {"importable": False}
+    report = check_bytes(data, target_from_fingerprint(doc))
+    assert [(f.id, f.message) for f in report.errors] == [("module-missing", "No module named 'pyarrow'")]
+    doc["modules"] = {}
+    report = check_bytes(data, target_from_fingerprint(doc))
+    assert not report.errors and "module-missing" in {f.id for f in report.warnings}  # unknown, not failed
+
+
+def test_undecodable_container_raises(tmp_path):
+    with pytest.raises(DecodeError) as err:
+        check_bytes(pickle.dumps({"a": 1}))
+    assert err.value.layer == "pickle"
+
+
+def test_sarif_and_github(cases):
+    report = check_bytes(cases["by-name"].blob)
+    report.path = "artifacts/blob 1.bin"
+    doc = to_sarif([report, CheckReport(path="clean.bin", target={})])
+    assert doc["version"] == "2.1.0"
+    run = doc["runs"][0]
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == ["by-name-not-registered"]
+    (result,) = run["results"]
+    assert result["ruleId"] == "by-name-not-registered" and result["level"] == "error"
+    loc = result["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "artifacts/blob 1.bin"
+    assert loc["region"] == {"startLine": 1, "byteOffset": report.errors[0].offset}
+    assert report.errors[0].message in result["message"]["text"]
+    (line,) = github_annotations([report])
+    assert line.startswith("::error file=artifacts/blob 1.bin,line=1,title=exprtool by-name-not-registered")
+    assert "\n" not in line and "%0AFix%3A" not in line and "%0AFix: " in line
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+@pytest.fixture(scope="module")
+def app():
+    from datafusion_exprtool.cli.main import app
+
+    return app
+
+
+def _run(app, *args: str):
+    return CliRunner().invoke(app, ["check", *args])
+
+
+def test_cli_exit_codes(app, cases, fixture_set, tmp_path):
+    blobs, _ = fixture_set
+    r = _run(app, str(blobs / "udf_scalar_inline.expr.bin"))
+    assert r.exit_code == 0 and "no failures predicted" in r.output
+    byname = tmp_path / "byname.bin"
+    byname.write_bytes(cases["by-name"].blob)
+    r = _run(app, str(byname))
+    assert r.exit_code == 1 and "by-name-not-registered" in r.output
+    (tmp_path / "workers.py").write_text(
+        "import pyarrow as pa\nfrom datafusion import SessionContext, udf\n"
+        "def double_it(a):\n    return a\n"
+        "def make_ctx():\n    ctx = SessionContext()\n"
+        "    ctx.register_udf(udf(double_it, [pa.int64()], pa.int64(), 'immutable', name='double_it'))\n"
+        "    return ctx\n"
+    )
+    r = _run(app, str(byname), "--worker-ctx", f"{tmp_path / 'workers.py'}:make_ctx")
+    assert r.exit_code == 0, r.output
+    r = _run(app, str(byname), "--worker-ctx", f"{tmp_path / 'workers.py'}:nope")
+    assert r.exit_code == 2
+    closure = str(blobs / "udf_closure.expr.bin")
+    assert _run(app, closure).exit_code == 0  # warnings alone
+    assert _run(app, closure, "--fail-on", "warning").exit_code == 1
+    assert _run(app, closure, "--strict").exit_code == 1
+    assert _run(app, closure, "--python", "three").exit_code == 2
+    truncated = tmp_path / "cut.bin"
+    truncated.write_bytes(cases["truncated"].blob)
+    r = _run(app, str(truncated))
+    assert r.exit_code == 1 and "protobuf-truncated" in r.output and "byte 0" in r.output
+    other = tmp_path / "other.pkl"
+    other.write_bytes(pickle.dumps({"a": 1}))
+    r = _run(app, str(other))
+    assert r.exit_code == 3 and "pickle layer" in r.output
+
+
+def test_cli_formats(app, cases, tmp_path):
+    blob = tmp_path / "minor.bin"
+    blob.write_bytes(cases["minor"].blob)
+    r = _run(app, str(blob), "--format", "json")
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert doc["reports"][0]["findings"][0]["id"] == "python-minor-mismatch"
+    r = _run(app, str(blob), "--format", "sarif")
+    assert json.loads(r.stdout)["runs"][0]["results"][0]["ruleId"] == "python-minor-mismatch"
+    r = _run(app, str(blob), "--format", "github")
+    assert r.stdout.startswith(f"::error file={blob},line=1,")
+    r = _run(app, str(blob), "--python", f"3.{MINOR + 1}", "--format", "json")
+    assert r.exit_code == 0, r.stdout  # the target runs the sender's Python
+
+
+def test_cli_env(app, fixture_set, tmp_path):
+    blobs, _ = fixture_set
+    doc = fingerprint(["pyarrow"])
+    doc["python"]["minor"] = f"3.{MINOR + 1}"
+    path = tmp_path / "w.env.json"
+    path.write_text(json.dumps(doc))
+    r = _run(app, str(blobs / "udf_scalar_inline.expr.bin"), "--env", str(path), "--format", "json")
+    assert r.exit_code == 1
+    assert [f["id"] for f in json.loads(r.stdout)["reports"][0]["findings"]] == ["python-minor-mismatch"]
