@@ -53,6 +53,8 @@ SENSITIVE_KINDS = {
     "table-rows": "table rows",
     "statistics": "column statistics (min/max values)",
 }
+#: the part of prost's too-deep error that does not depend on the path (the path repeats per level)
+DEEP_TEXT = "recursion limit reached"
 POOL_NOTE = (
     " Note: `datafusion.ipc.set_sender_ctx` is thread-local and multiprocessing.Pool pickles task arguments "
     "in its task-handler thread, so a sender ctx set in the driver's main thread is silently ignored by Pool: "
@@ -227,27 +229,32 @@ def _catalog(cid: str, **fields: str | None) -> tuple[str, str]:
     return render(entry.datafusion_text, fields), render(entry.fix, fields)
 
 
+def _at(
+    fn: FunctionInfo, cid: str, severity: str, layer: str, message: str, fix: str, why: str
+) -> CheckFinding:
+    """A finding about function ``fn``, at its offset."""
+    return CheckFinding(cid, severity, layer, fn.offset, fn.name, message, fix, why)
+
+
 def check_inspection(insp: Inspection, target: Target) -> CheckReport:
     """Every failure ``target`` would hit decoding the inspected blob, in the order it would meet them."""
     report = CheckReport(path=insp.input.path, target=target.describe())
     out = report.findings
-    if target.datafusion.split(".")[0] != DATAFUSION_VERSION.split(".")[0]:
+    major = DATAFUSION_VERSION.split(".")[0]
+    if target.datafusion.split(".")[0] != major:
+        fix = f"Install datafusion {major}.x on the target: wire-format and built-in checks are datafusion {major}'s."
+        why = f"the target runs datafusion {target.datafusion}; this check knows datafusion {DATAFUSION_VERSION}"
         out.append(
-            CheckFinding(
-                "datafusion-version-differs",
-                "warning",
-                "container",
-                None,
-                None,
-                "",
-                f"Install datafusion {DATAFUSION_VERSION.split('.')[0]}.x on the target, or run check with that "
-                "version: wire-format and built-in function checks are those of the installed datafusion.",
-                f"the target runs datafusion {target.datafusion}; this check knows datafusion {DATAFUSION_VERSION}",
-            )
+            CheckFinding("datafusion-version-differs", "warning", "container", None, None, "", fix, why)
         )
     for w in insp.warnings:
         if w.id == "too-deep":
-            out.append(_too_deep(w.offset, insp))
+            text, fix = _catalog("too-deep")
+            why = (
+                f"nesting depth {insp.depth} exceeds datafusion's decode limit ({DATAFUSION_DECODE_DEPTH_LIMIT} "
+                f"nested messages); datafusion says: {text}"
+            )
+            out.append(CheckFinding("too-deep", "error", "protobuf", w.offset, None, DEEP_TEXT, fix, why))
     dfpy_problems: dict[str | None, list] = {}
     for w in insp.warnings:
         if w.id in DFPY_IDS:
@@ -264,105 +271,43 @@ def check_inspection(insp: Inspection, target: Target) -> CheckReport:
     return report
 
 
-def _too_deep(offset: int | None, insp: Inspection) -> CheckFinding:
-    text, fix = _catalog("too-deep")
-    return CheckFinding(
-        "too-deep",
-        "error",
-        "protobuf",
-        offset,
-        None,
-        "recursion limit reached",
-        fix,
-        f"nesting depth {insp.depth} exceeds datafusion's decode limit ({DATAFUSION_DECODE_DEPTH_LIMIT} "
-        f"nested messages); datafusion says: {text}",
-    )
-
-
 def _inline(fn: FunctionInfo, t: Target, problems: list, physical: bool) -> list[CheckFinding]:
+    """datafusion's order: envelope codec, wire version, Python stamp, strict receiver, cloudpickle imports."""
     out: list[CheckFinding] = []
     kind = fn.kind
     if fn.codec_id is not None and fn.envelope_version in dfpy.SUPPORTED_ENVELOPE_VERSIONS:
         installed = t.physical_codec_ids if physical else t.codec_ids
+        _, fix = _catalog("codec-not-installed", codec_id=fn.codec_id)
         if installed is None:
-            _, fix = _catalog("codec-not-installed", codec_id=fn.codec_id)
-            out.append(
-                CheckFinding(
-                    "codec-not-installed",
-                    "warning",
-                    "dfpy",
-                    fn.offset,
-                    fn.name,
-                    f"was encoded by extension codec '{fn.codec_id}'",
-                    fix,
-                    "the target's installed codecs are unknown (a fingerprint records none); pass --worker-ctx",
-                )
-            )
+            why = "the target's installed codecs are unknown (a fingerprint records none); pass --worker-ctx"
+            text = f"was encoded by extension codec '{fn.codec_id}'"
+            out.append(_at(fn, "codec-not-installed", "warning", "dfpy", text, fix, why))
         elif fn.codec_id not in installed:
-            _, fix = _catalog("codec-not-installed", codec_id=fn.codec_id)
-            out.append(
-                CheckFinding(
-                    "codec-not-installed",
-                    "error",
-                    "dfpy",
-                    fn.offset,
-                    fn.name,
-                    dfpy.codec_missing_message(kind, fn.codec_id, list(installed)),
-                    fix,
-                    f"{dfpy.kind_label(kind)} '{fn.name}' sits in a DFPYCHN envelope of codec '{fn.codec_id}'",
-                )
-            )
+            text = dfpy.codec_missing_message(kind, fn.codec_id, list(installed))
+            why = f"{dfpy.kind_label(kind)} '{fn.name}' sits in a DFPYCHN envelope of codec '{fn.codec_id}'"
+            out.append(_at(fn, "codec-not-installed", "error", "dfpy", text, fix, why))
             return out + [_dfpy(p, fn.name) for p in problems]  # datafusion stops at the envelope
     out += [_dfpy(p, fn.name) for p in problems]
     if any(p.id in ("dfpy-wire-version", "dfpy-envelope-version") for p in problems) or fn.python is None:
         return out  # datafusion stops before the Python stamp
-    sent = tuple(int(x) for x in fn.python.split("."))
+    sent = parse_python(fn.python)
     if sent != t.python:
         _, fix = _catalog("python-minor-mismatch")
-        out.append(
-            CheckFinding(
-                "python-minor-mismatch",
-                "error",
-                "dfpy",
-                fn.offset,
-                fn.name,
-                dfpy.python_mismatch_message(kind, sent, t.python),  # type: ignore[arg-type]
-                fix + POOL_NOTE,
-                f"stamp {fn.python} in the DFPY header; {t.source} runs Python {py_text(t.python)}",
-            )
-        )
-        return out
+        text = dfpy.python_mismatch_message(kind, sent, t.python)
+        why = f"stamp {fn.python} in the DFPY header; {t.source} runs Python {py_text(t.python)}"
+        return out + [_at(fn, "python-minor-mismatch", "error", "dfpy", text, fix + POOL_NOTE, why)]
     if t.strict and fn.codec_id is None:
         text, fix = _catalog("inlining-disabled", kind=kind, function=fn.name)
-        out.append(
-            CheckFinding(
-                "inlining-disabled",
-                "error",
-                "dfpy",
-                fn.offset,
-                fn.name,
-                text.rstrip("."),
-                fix + POOL_NOTE,
-                "the receiver is strict (with_python_udf_inlining(enabled=False)) and this UDF travels as code",
-            )
-        )
-        return out
+        why = "the receiver is strict (with_python_udf_inlining(enabled=False)) and this UDF travels as code"
+        return out + [_at(fn, "inlining-disabled", "error", "dfpy", text.rstrip("."), fix + POOL_NOTE, why)]
     if t.strict:
-        out.append(
-            CheckFinding(
-                "inlining-disabled",
-                "warning",
-                "dfpy",
-                fn.offset,
-                fn.name,
-                "",
-                f"Make sure the session installed as codec '{fn.codec_id}' on the worker allows inlining, or send "
-                f"'{fn.name}' by name and register it." + POOL_NOTE,
-                f"the payload is decoded by codec '{fn.codec_id}': it is refused if that codec's session is strict",
-            )
+        fix = (
+            f"Make sure the session installed as codec '{fn.codec_id}' on the worker allows inlining, or send "
+            f"'{fn.name}' by name and register it." + POOL_NOTE
         )
-    out += _modules(fn, t)
-    return out
+        why = f"the payload is decoded by codec '{fn.codec_id}': it is refused if that codec's session is strict"
+        out.append(_at(fn, "inlining-disabled", "warning", "dfpy", "", fix, why))
+    return out + _modules(fn, t)
 
 
 def _decode_time_modules(fn: FunctionInfo) -> tuple[list[str], list[str]]:
@@ -387,45 +332,16 @@ def _modules(fn: FunctionInfo, t: Target) -> list[CheckFinding]:
         if ok:
             continue
         _, fix = _catalog("module-missing", module=module)
+        text = f"No module named '{module}'"
         if ok is None:
-            out.append(
-                CheckFinding(
-                    "module-missing",
-                    "warning",
-                    "cloudpickle",
-                    fn.offset,
-                    fn.name,
-                    "",
-                    fix,
-                    f"'{fn.name}' needs module '{module}'; {t.source} did not record whether it is importable",
-                )
-            )
+            why = f"'{fn.name}' needs module '{module}'; {t.source} did not record whether it is importable"
+            out.append(_at(fn, "module-missing", "warning", "cloudpickle", "", fix, why))
         elif at_decode:
-            out.append(
-                CheckFinding(
-                    "module-missing",
-                    "error",
-                    "cloudpickle",
-                    fn.offset,
-                    fn.name,
-                    f"No module named '{module}'",
-                    fix,
-                    f"'{fn.name}' refers to '{module}' by reference; unpickling it on {t.source} imports it",
-                )
-            )
+            why = f"'{fn.name}' refers to '{module}' by reference; unpickling it on {t.source} imports it"
+            out.append(_at(fn, "module-missing", "error", "cloudpickle", text, fix, why))
         else:
-            out.append(
-                CheckFinding(
-                    "module-missing-at-call",
-                    "warning",
-                    "cloudpickle",
-                    fn.offset,
-                    fn.name,
-                    f"No module named '{module}'",
-                    fix,
-                    f"the body of '{fn.name}' imports '{module}': decoding succeeds, the first call fails",
-                )
-            )
+            why = f"the body of '{fn.name}' imports '{module}': decoding succeeds, the first call fails"
+            out.append(_at(fn, "module-missing-at-call", "warning", "cloudpickle", text, fix, why))
     return out
 
 
@@ -434,24 +350,16 @@ def _named(fn: FunctionInfo, t: Target, physical: bool) -> list[CheckFinding]:
         return []
     codec = "Physical" if physical or fn.node.startswith("Physical") else "Logical"
     text, fix = _catalog("by-name-not-registered", codec=codec, kind=fn.kind, function=fn.name)
-    where = (
-        "the worker ctx does not register it"
-        if t.functions is not None
-        else ("it is not a datafusion built-in and no --worker-ctx was given to show where it is registered")
+    fix += (
+        " Register it in the pool initializer with `datafusion.ipc.set_worker_ctx(ctx)`; then run "
+        "`exprtool check --worker-ctx module:factory BLOB` to confirm."
     )
-    return [
-        CheckFinding(
-            "by-name-not-registered",
-            "error",
-            "plan",
-            fn.offset,
-            fn.name,
-            text,
-            fix + " Register it in the pool initializer with `datafusion.ipc.set_worker_ctx(ctx)`; then run "
-            "`exprtool check --worker-ctx module:factory BLOB` to confirm.",
-            f"{fn.kind} function '{fn.name}' travels by name only; {where}",
-        )
-    ]
+    if t.functions is not None:
+        where = "the worker ctx does not register it"
+    else:
+        where = "it is not a datafusion built-in and no --worker-ctx was given to show where it is registered"
+    why = f"{fn.kind} function '{fn.name}' travels by name only; {where}"
+    return [_at(fn, "by-name-not-registered", "error", "plan", text, fix, why)]
 
 
 def _dfpy(w, function: str | None) -> CheckFinding:
