@@ -126,7 +126,9 @@ def arm(msg: Msg) -> tuple[str | None, Any, int]:
         return name, struct.unpack_from("<d", buf, a)[0], n
     if kind == "float":
         return name, struct.unpack_from("<f", buf, a)[0], n
-    return next(((f.name, f.value, f.number) for f in reversed(msg.fields()) if f.number == n), (None, None, n))
+    return next(
+        ((f.name, f.value, f.number) for f in reversed(msg.fields()) if f.number == n), (None, None, n)
+    )
 
 
 # --------------------------------------------------------------------------- Rust text conventions
