@@ -623,3 +623,45 @@ def test_sort_node_exprs(ctx: SessionContext) -> None:
         node = next(v for v in node.which("LogicalPlanType")[1].to_dict().values() if isinstance(v, Msg))
     got = ", ".join(render_sort(m) for m in node.to_dict()["sort"].to_dict()["expr"])
     assert f"Sort: {got}" in plan.display_indent()
+
+
+# --------------------------------------------------------------------------- typed nested NULLs (no Python API builds them)
+
+
+def _ld(tag: bytes, body: bytes) -> bytes:
+    return tag + _varint(len(body)) + body
+
+
+def _field(name: bytes, typ: bytes, nullable: bool) -> bytes:
+    return _ld(b"\x0a", name) + _ld(b"\x12", typ) + (b"\x18\x01" if nullable else b"")
+
+
+_I64, _UTF8 = _ld(b"\x52", b""), _ld(b"\x72", b"")
+
+
+def _struct_type(*fields: bytes) -> bytes:
+    return _ld(b"\xe2\x01", b"".join(_ld(b"\x0a", f) for f in fields))
+
+
+NULL_TYPES = {
+    "list": _ld(b"\xca\x01", _ld(b"\x0a", _field(b"item", _I64, True))),
+    "large_list": _ld(b"\xd2\x01", _ld(b"\x0a", _field(b"item", _I64, True))),
+    "fixed_size_list": _ld(b"\xda\x01", _ld(b"\x0a", _field(b"item", _I64, True)) + b"\x10\x02"),
+    "struct": _struct_type(_field(b"x", _I64, True), _field(b"y", _UTF8, True)),
+    "map": _ld(
+        b"\x8a\x02",
+        _ld(
+            b"\x0a",
+            _field(
+                b"entries", _struct_type(_field(b"key", _UTF8, False), _field(b"value", _I64, True)), False
+            ),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", NULL_TYPES)
+def test_typed_nested_null(kind: str) -> None:
+    """``null_value`` holding a nested type: ground truth from datafusion decoding the same bytes."""
+    blob = _ld(b"\x1a", _ld(b"\x8a\x02", NULL_TYPES[kind]))
+    assert render_expr(root(blob)) == Expr.from_bytes(blob).canonical_name()

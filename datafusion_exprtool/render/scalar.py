@@ -438,14 +438,19 @@ def _typed_null(t: Msg) -> Gen:
         yield ", "
         yield _typed_null(d["value"]) if "value" in d else "NULL"
         yield ")"
-    elif name in ("LIST", "LARGE_LIST", "FIXED_SIZE_LIST"):
-        yield {"LIST": "List", "LARGE_LIST": "LargeList", "FIXED_SIZE_LIST": "FixedSizeList"}[name] + "(NULL)"
-    elif name == "STRUCT":
-        yield "Struct(NULL)"
+    elif name in ("LIST", "LARGE_LIST", "FIXED_SIZE_LIST"):  # a null list formats as nothing
+        yield {"LIST": "List", "LARGE_LIST": "LargeList", "FIXED_SIZE_LIST": "FixedSizeList"}[name] + "()"
+    elif name == "STRUCT":  # every child null: ``name:`` with nothing after it
+        names = [str(singles_name(f)) + ":" for f in children(value, 1, "Field")]
+        yield "Struct({" + ",".join(names) + "})"
     elif name == "MAP":
-        yield "Map(NULL)"
+        yield "Map([NULL])"
     else:
         yield f"<unsupported typed NULL field {number} @{t.offset}>"
+
+
+def singles_name(field: Msg) -> str:
+    return next((f.value for f in field.fields() if f.name == "name"), "")
 
 
 def scalar_gen(msg: Msg, display: bool = False) -> Gen:
