@@ -38,6 +38,16 @@ class _PipeSink(Sink):
         self.conn.send(("batch", batch))
 
 
+class _Forward(Sink):
+    """Hands batches to the caller's sink; the caller closes it (as it does after an isolated run)."""
+
+    def __init__(self, target: Sink):
+        self.target = target
+
+    def write(self, batch: Any) -> None:
+        self.target.write(batch)
+
+
 def worker_sys_path() -> list[str]:
     """The import path a fresh worker interpreter has: PYTHONPATH, stdlib, site-packages, this package.
 
@@ -213,7 +223,8 @@ def run_inline(
     except BaseException as exc:
         raise EvalError(classify(exc, "worker-ctx")) from None
     try:
-        return run_job(job, ctx, on_progress=on_progress, extra_sinks=[batch_sink] if batch_sink else None)
+        sinks = [_Forward(batch_sink)] if batch_sink else None
+        return run_job(job, ctx, on_progress=on_progress, extra_sinks=sinks)
     finally:
         if previous is not None:
             set_worker_ctx(previous)

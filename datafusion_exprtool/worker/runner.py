@@ -16,7 +16,7 @@ from typing import Any
 from .failure import EvalError, classify, fail
 from .output import ExpectSink, FileSink, PreviewSink, Sink
 
-PRED = "__exprtool_predicate"
+PRED = "__exprtool_predicate"  # name of the probe column that types a --filter expression
 
 
 @dataclass
@@ -46,6 +46,7 @@ class EvalResult:
     preview: Any = None  # pyarrow.Table of the first rows, when asked for
     output: str | None = None
     diffs: list[str] = field(default_factory=list)  # --expect differences (empty: equal)
+    schema: Any = None  # pyarrow.Schema of the result
 
 
 Hook = Callable[..., None]
@@ -81,36 +82,30 @@ def _read(ctx: Any, paths: list[str]) -> Any:
 
 def _named(expr: Any) -> Any:
     """Name the result like datafusion's canonical name (not 'f(?table?.a)')."""
-    from datafusion.expr import Alias
-
-    if isinstance(expr.to_variant(), Alias):
+    if expr.variant_name() == "Alias":
         return expr
     return expr.alias(expr.schema_name())
 
 
-def plan(ctx: Any, job: EvalJob, expr: Any) -> tuple[Any, bool]:
-    """The DataFrame for the mode; the bool says the predicate column must be filtered out batch by batch."""
+def plan(ctx: Any, job: EvalJob, expr: Any) -> Any:
+    """The DataFrame for the mode."""
     from datafusion import col
 
     df = _read(ctx, job.paths)
     keep = [col(c) for c in job.keep]
     if job.mode == "aggregate":
-        return df.aggregate([col(c) for c in job.group_by], [_named(expr)]), False
+        return df.aggregate([col(c) for c in job.group_by], [_named(expr)])
     if job.mode == "filter":
-        if job.expect:  # sorted comparison below: let datafusion filter
-            df = df.filter(expr)
-            return (df.select(*keep) if keep else df), False
-        cols = keep or [col(f'"{name}"') for name in df.schema().names]
-        out = df.select(*cols, expr.alias(PRED))
-        kind = out.schema().field(PRED).type
+        kind = df.select(expr.alias(PRED)).schema().field(PRED).type
         if str(kind) != "bool":
             raise fail(
                 "plan",
                 f"--filter needs a boolean expression; this one is {kind}",
                 hint="use --mode project to see its values",
             )
-        return out, True
-    return df.select(*keep, _named(expr)), False
+        df = df.filter(expr)
+        return df.select(*keep) if keep else df
+    return df.select(*keep, _named(expr))
 
 
 def _sorted(df: Any) -> Any:
@@ -142,17 +137,13 @@ def run_job(
         stage = "plan"
         on_stage(stage)
         t0 = time.perf_counter()
-        df, filter_here = plan(ctx, job, expr)
+        df = plan(ctx, job, expr)
         if job.expect:
             df = _sorted(df)
             golden = _sorted(ctx.read_parquet(job.expect))
             expect_sink = ExpectSink((b.to_pyarrow() for b in golden.execute_stream()), golden.schema())
             sinks.append(expect_sink)
         schema = df.schema()
-        if filter_here:
-            import pyarrow as pa
-
-            schema = pa.schema([f for f in schema if f.name != PRED])
         preview = PreviewSink(job.preview_rows) if job.preview_rows else None
         if preview:
             sinks.append(preview)
@@ -166,7 +157,7 @@ def run_job(
         stage = "execute"
         on_stage(stage)
         t0 = time.perf_counter()
-        rows = _pump(stream, sinks, job.limit, filter_here, on_progress)
+        rows = _pump(stream, sinks, job.limit, on_progress)
         stage = "write"
         for sink in sinks:
             sink.close(schema)
@@ -188,19 +179,17 @@ def run_job(
         preview=preview.table() if preview else None,
         output=job.output,
         diffs=diffs,
+        schema=schema,
     )
 
 
-def _pump(stream: Any, sinks: list[Sink], limit: int | None, filter_here: bool, on_progress: Hook) -> int:
+def _pump(stream: Any, sinks: list[Sink], limit: int | None, on_progress: Hook) -> int:
     """Move batches from the datafusion stream into the sinks; never holds more than one batch."""
     rows_out = rows_in = 0
     last = time.monotonic()
     for item in stream:
         batch = item.to_pyarrow()
         rows_in += batch.num_rows
-        if filter_here:
-            mask = batch.column(batch.num_columns - 1)
-            batch = batch.drop_columns([PRED]).filter(mask)
         if limit is not None and rows_out + batch.num_rows > limit:
             batch = batch.slice(0, limit - rows_out)
         if batch.num_rows:

@@ -1,0 +1,248 @@
+"""`exprtool eval`: replay a blob against Parquet inside a configurable worker context."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from .common import Exit
+
+
+class Isolate(str, Enum):
+    none = "none"
+    spawn = "spawn"
+    forkserver = "forkserver"
+    fork = "fork"
+
+
+class Mode(str, Enum):
+    project = "project"
+    filter = "filter"
+    aggregate = "aggregate"
+    window = "window"
+
+
+class OutFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    ndjson = "ndjson"
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
+
+
+def _print_failure(failure: Any) -> None:
+    head = f"exprtool: eval failed at stage '{failure.stage}'"
+    if failure.function:
+        head += f" in function '{failure.function}'"
+    lines = [f"{head}: {failure.message}"]
+    if failure.file:
+        lines.append(f"  where: {failure.file}")
+    if failure.hint:
+        lines.append(f"  fix: {failure.hint}")
+    lines += [f"  {d}" for d in failure.details]
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _summary(prepared: Any) -> str:
+    insp = prepared.inspection
+    fns = [f"{f.name} ({f.kind}, {f.transport})" for f in insp.functions if f.transport != "builtin"]
+    text = f"inspection: verdict {insp.safety.verdict}"
+    if fns:
+        text += "; UDFs: " + ", ".join(fns)
+    text += f"; mode {prepared.job.mode}; {prepared.total_rows} rows in {len(prepared.files)} file(s)"
+    return text
+
+
+def _table(result: Any, maxrows: int) -> Any:
+    from rich.table import Table
+
+    table = Table(show_lines=False, header_style="bold")
+    preview = result.preview
+    names = result.columns
+    for name in names:
+        table.add_column(name, overflow="fold")
+    if preview is not None:
+        columns = [preview.column(i).to_pylist() for i in range(preview.num_columns)]
+        for r in range(preview.num_rows):
+            table.add_row(*["∅" if c[r] is None else str(c[r]) for c in columns])
+    if result.rows > maxrows:
+        table.caption = f"first {maxrows} of {result.rows} rows"
+    return table
+
+
+def _footer(result: Any) -> str:
+    t = result.timings
+    return (
+        f"{result.rows} rows · decode {t['decode']:.3f}s · plan {t['plan']:.3f}s · execute {t['execute']:.3f}s"
+        + (f" · wrote {result.output}" if result.output else "")
+    )
+
+
+def eval_(
+    blob: Annotated[str, typer.Argument(help="Blob: pickle, raw protobuf, base64/hex text, or - for stdin.")],
+    data: Annotated[list[str], typer.Argument(help="Parquet files, a directory or a glob.")],
+    worker_ctx: Annotated[
+        str | None,
+        typer.Option("--worker-ctx", help="module:function or file.py:function returning a SessionContext."),
+    ] = None,
+    config: Annotated[
+        list[str] | None, typer.Option("--config", help="SessionConfig option key=value (repeatable).")
+    ] = None,
+    target_partitions: Annotated[int | None, typer.Option("--target-partitions", min=1)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Receiver refuses inline Python UDFs (inlining disabled).")
+    ] = False,
+    isolate: Annotated[
+        Isolate, typer.Option("--isolate", help="Worker process start method.")
+    ] = Isolate.spawn,
+    mode: Annotated[
+        Mode | None, typer.Option("--mode", help="Force the mode (default: from the tree).")
+    ] = None,
+    filter_: Annotated[
+        bool, typer.Option("--filter", help="Keep the rows where the expression holds.")
+    ] = False,
+    keep: Annotated[
+        list[str] | None, typer.Option("--keep", help="Input columns to show beside the result.")
+    ] = None,
+    group_by: Annotated[
+        list[str] | None, typer.Option("--group-by", help="Group columns (aggregate).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=0, help="Stop after N result rows.")] = None,
+    maxrows: Annotated[int, typer.Option("--maxrows", min=0, help="Rows shown in the table.")] = 40,
+    fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="stdout format.")] = OutFormat.table,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write .parquet/.csv/.json/.ndjson/.arrow (streamed, atomic)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing -o file.")] = False,
+    expect: Annotated[
+        str | None, typer.Option("--expect", help="Golden Parquet file; exit 1 when the result differs.")
+    ] = None,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Run a blob the inspection calls suspicious.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
+) -> None:
+    """Decode a blob the way a worker does and run it on Parquet data.
+
+    The blob is inspected statically first; a suspicious one is refused unless --trust. Decoding runs in
+    a fresh process (--isolate spawn) whose initializer installs the worker context, so worker-only
+    failures reproduce and a crash is reported, not suffered. With --expect both sides are sorted by all
+    columns before comparing (and so is an -o file written in the same run).
+
+    Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
+    """
+    from datafusion_exprtool.errors import DecodeError
+    from datafusion_exprtool.worker.context import WorkerSpec, parse_config
+    from datafusion_exprtool.worker.evaluate import EvalOptions, prepare, run
+    from datafusion_exprtool.worker.failure import EvalError
+    from datafusion_exprtool.worker.output import stdout_sink
+
+    from .common import console
+
+    if filter_ and mode not in (None, Mode.filter):
+        print("exprtool: --filter and --mode disagree", file=sys.stderr)
+        raise typer.Exit(Exit.USAGE)
+    tty = sys.stdout.isatty()
+    stream_fmt = None if output or fmt is OutFormat.table else fmt.value
+    try:
+        spec = WorkerSpec(
+            factory=worker_ctx,
+            config=parse_config(config or []),
+            target_partitions=target_partitions,
+            batch_size=batch_size,
+            strict=strict,
+        )
+        opts = EvalOptions(
+            blob=blob,
+            data=data,
+            worker=spec,
+            isolate=isolate.value,
+            mode="filter" if filter_ else (mode.value if mode else None),
+            keep=_split(keep),
+            group_by=_split(group_by),
+            limit=limit,
+            output=output,
+            force=force,
+            expect=expect,
+            preview_rows=maxrows if (fmt is OutFormat.table and not output) else 0,
+            trust=trust,
+        )
+        prepared = prepare(opts)
+    except DecodeError as err:
+        print(f"exprtool: {blob}: cannot decode: {err}", file=sys.stderr)
+        raise typer.Exit(Exit.UNDECODABLE) from None
+    except EvalError as err:
+        _print_failure(err.failure)
+        raise typer.Exit(err.failure.exit_code) from None
+    err_console = console(stderr=True)
+    if not quiet:
+        err_console.print(_summary(prepared), markup=False)
+        for f in prepared.inspection.safety.findings:
+            if f.verdict == "suspicious":
+                err_console.print(f"  suspicious (run under --trust): {f.message}", markup=False)
+    sink = stdout_sink(stream_fmt, sys.stdout.buffer) if stream_fmt else None
+    try:
+        if tty and not quiet:
+            result = _run_with_progress(prepared, opts, sink, err_console)
+        else:
+            result = run(prepared, opts, None, sink)
+        if sink is not None:
+            sink.close(result.schema)
+    except EvalError as err:
+        _print_failure(err.failure)
+        raise typer.Exit(err.failure.exit_code) from None
+    except BrokenPipeError:
+        raise typer.Exit(Exit.OK) from None
+    if fmt is OutFormat.table and not output:
+        out = console()
+        out.print(_table(result, maxrows))
+        out.print(_footer(result), markup=False)
+    elif not quiet:
+        err_console.print(_footer(result), markup=False)
+    if result.diffs:
+        print(f"exprtool: the result differs from {expect}:", file=sys.stderr)
+        for line in result.diffs:
+            print(f"  {line}", file=sys.stderr)
+        raise typer.Exit(Exit.FINDINGS)
+    if expect and not quiet:
+        err_console.print(f"matches {expect}", markup=False)
+    raise typer.Exit(Exit.OK)
+
+
+def _run_with_progress(prepared: Any, opts: Any, sink: Any, err_console: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from datafusion_exprtool.worker.evaluate import run
+
+    groups = len(prepared.row_group_ends)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"row groups 0/{groups}", total=prepared.total_rows or None)
+
+        def update(rows: int) -> None:
+            progress.update(
+                task,
+                completed=min(rows, prepared.total_rows),
+                description=f"row groups {prepared.row_groups_read(rows)}/{groups}",
+            )
+
+        return run(prepared, opts, update, sink)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_)

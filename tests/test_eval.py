@@ -1,0 +1,328 @@
+"""`exprtool eval` with real datafusion and Parquet written by pyarrow (in-process: --isolate none)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from datafusion import SessionContext, col, ipc, lit, udaf, udf
+from datafusion import functions as F
+from datafusion.expr import Window
+from datafusion_exprtool.cli.main import app
+from typer.testing import CliRunner
+
+N = 3000
+
+
+def make_udfs():
+    """Nested functions: cloudpickle ships them by value (no import needed on the worker)."""
+
+    def dbl(x):
+        return pc.multiply(x, 2)
+
+    def boom(x):
+        raise ValueError("boom from the UDF")
+
+    def is_big(x):
+        return pc.greater(x, 2990)
+
+    return {
+        "dbl": udf(dbl, [pa.int64()], pa.int64(), "immutable", name="dbl"),
+        "boom": udf(boom, [pa.int64()], pa.int64(), "immutable", name="boom"),
+        "is_big": udf(is_big, [pa.int64()], pa.bool_(), "immutable", name="is_big"),
+    }
+
+
+def make_sum():
+    class MySum:
+        def __init__(self):
+            self.total = 0
+
+        def update(self, values):
+            self.total += pc.sum(values).as_py() or 0
+
+        def merge(self, states):
+            self.total += pc.sum(states[0]).as_py() or 0
+
+        def state(self):
+            return [pa.scalar(self.total)]
+
+        def evaluate(self):
+            return pa.scalar(self.total)
+
+    from datafusion import Accumulator
+
+    cls = type("MySum", (MySum, Accumulator), {})
+    return udaf(cls, [pa.int64()], pa.int64(), [pa.int64()], "immutable", name="my_sum")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    d = tmp_path_factory.mktemp("eval")
+    table = pa.table(
+        {
+            "a": pa.array(range(N), pa.int64()),
+            "b": pa.array([i / 2 for i in range(N)], pa.float64()),
+            "g": pa.array([f"k{i % 3}" for i in range(N)]),
+        }
+    )
+    pq.write_table(table, d / "data.parquet", row_group_size=500)
+    u = make_udfs()
+    blobs = {
+        "scalar": u["dbl"](col("a")) + lit(1),
+        "raises": u["boom"](col("a")),
+        "filter": u["is_big"](col("a")),
+        "agg": make_sum()(col("a")),
+        "builtin_agg": F.sum(col("a")),
+        "window": F.sum(col("a")).over(Window(partition_by=[col("g")])),
+        "on_float": u["dbl"](col("b")),
+        "missing": col("nope") + lit(1),
+    }
+    for name, expr in blobs.items():
+        (d / f"{name}.pkl").write_bytes(pickle.dumps(expr))
+    (d / "scalar.bin").write_bytes(blobs["scalar"].to_bytes())
+    (d / "scalar.b64").write_text(base64.b64encode(blobs["scalar"].to_bytes()).decode())
+    ipc.set_sender_ctx(SessionContext().with_python_udf_inlining(enabled=False))
+    try:
+        (d / "byname.pkl").write_bytes(pickle.dumps(u["dbl"](col("a"))))
+    finally:
+        ipc.clear_sender_ctx()
+    (d / "workers.py").write_text(
+        "import pyarrow as pa, pyarrow.compute as pc\n"
+        "from datafusion import SessionContext, udf\n"
+        "def make_ctx():\n"
+        "    ctx = SessionContext()\n"
+        "    ctx.register_udf(udf(lambda x: pc.multiply(x, 2), [pa.int64()], pa.int64(), 'immutable', name='dbl'))\n"
+        "    return ctx\n"
+        "def not_a_ctx():\n"
+        "    return 42\n"
+    )
+    return {"dir": d, "data": str(d / "data.parquet"), "table": table, "blob": lambda n: str(d / n)}
+
+
+def run(*args: str, input: bytes | None = None):
+    result = CliRunner().invoke(app, ["eval", *args], input=input)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def truth(env: dict, expr) -> pa.Table:
+    df = SessionContext().read_parquet(env["data"])
+    return df.select(expr.alias("r")).to_arrow_table()
+
+
+def test_project_matches_datafusion_and_keeps_columns(env: dict, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "--keep", "a", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    got = pq.read_table(out)
+    assert got.column_names == ["a", "dbl(a) + Int64(1)"]
+    got = got.sort_by("a")
+    assert got.column(1).to_pylist() == [2 * a + 1 for a in range(N)]
+    assert got.column(0).to_pylist() == env["table"].column("a").to_pylist()
+
+
+@pytest.mark.parametrize("blob", ["scalar.bin", "scalar.b64"])
+def test_protobuf_and_text_inputs(env: dict, blob: str) -> None:
+    r = run(env["blob"](blob), env["data"], "--isolate", "none", "-f", "ndjson", "-q")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert sorted(row["dbl(a) + Int64(1)"] for row in rows) == [2 * a + 1 for a in range(N)]
+
+
+def test_stdin(env: dict) -> None:
+    data = Path(env["blob"]("scalar.pkl")).read_bytes()
+    r = run("-", env["data"], "--isolate", "none", "-f", "csv", "--limit", "4", "-q", input=data)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == '"dbl(a) + Int64(1)"' and len(lines) == 5
+
+
+def test_filter_mode(env: dict) -> None:
+    r = run(env["blob"]("filter.pkl"), env["data"], "--isolate", "none", "--filter", "-f", "json", "-q")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert sorted(row["a"] for row in rows) == list(range(2991, N))
+    assert set(rows[0]) == {"a", "b", "g"}
+
+
+def test_filter_needs_boolean(env: dict) -> None:
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "--filter")
+    assert r.exit_code == 4
+    assert "boolean" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_aggregate_mode_with_udaf_and_group_by(env: dict) -> None:
+    r = run(env["blob"]("agg.pkl"), env["data"], "--isolate", "none", "--group-by", "g", "-f", "ndjson", "-q")
+    assert r.exit_code == 0, r.output
+    got = {row["g"]: row["my_sum(a)"] for row in map(json.loads, r.stdout.splitlines())}
+    want = SessionContext().read_parquet(env["data"]).aggregate([col("g")], [F.sum(col("a")).alias("s")])
+    assert got == dict(zip(*want.to_arrow_table().to_pydict().values(), strict=True))
+
+
+def test_aggregate_detected_without_group_by(env: dict) -> None:
+    r = run(env["blob"]("builtin_agg.pkl"), env["data"], "--isolate", "none", "-f", "csv", "-q")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[1] == str(sum(range(N)))
+
+
+def test_window_mode(env: dict) -> None:
+    r = run(env["blob"]("window.pkl"), env["data"], "--isolate", "none", "--keep", "g", "-f", "ndjson", "-q")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == N
+    sums = truth(env, F.sum(col("a")).over(Window(partition_by=[col("g")])))
+    key = next(k for k in rows[0] if k != "g")
+    assert sorted(row[key] for row in rows) == sorted(sums.column("r").to_pylist())
+
+
+def test_table_output_and_footer(env: dict) -> None:
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "--maxrows", "3")
+    assert r.exit_code == 0, r.output
+    assert f"{N} rows" in r.stdout and "decode" in r.stdout and "execute" in r.stdout
+    assert f"first 3 of {N} rows" in r.stdout
+    assert "row groups" not in r.stderr  # no progress bar when stdout is not a terminal
+
+
+def test_by_name_udf_needs_worker_ctx(env: dict) -> None:
+    r = run(env["blob"]("byname.pkl"), env["data"], "--isolate", "none")
+    assert r.exit_code == 4
+    assert "udf-decode" in r.stderr and "'dbl'" in r.stderr
+    assert "LogicalExtensionCodec is not provided for scalar function dbl" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run(
+        env["blob"]("byname.pkl"),
+        env["data"],
+        "--isolate",
+        "none",
+        "-f",
+        "csv",
+        "-q",
+        "--worker-ctx",
+        f"{env['dir']}/workers.py:make_ctx",
+    )
+    assert r.exit_code == 0, r.stderr
+    assert sorted(int(v) for v in r.stdout.splitlines()[1:]) == [2 * a for a in range(N)]
+
+
+def test_worker_ctx_must_return_a_session_context(env: dict) -> None:
+    r = run(
+        env["blob"]("scalar.pkl"),
+        env["data"],
+        "--isolate",
+        "none",
+        "--worker-ctx",
+        f"{env['dir']}/workers.py:not_a_ctx",
+    )
+    assert r.exit_code == 2 and "not a SessionContext" in r.stderr
+
+
+def test_strict_refuses_inline_udf(env: dict) -> None:
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "--strict")
+    assert r.exit_code == 4
+    assert "Refusing to deserialize inline Python scalar UDF 'dbl'" in r.stderr
+
+
+def test_bad_config_is_a_usage_error(env: dict) -> None:
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "--config", "datafusion.bogus.x=1")
+    assert r.exit_code == 2 and "datafusion.bogus.x" in r.stderr
+
+
+def test_udf_that_raises(env: dict, tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    r = run(env["blob"]("raises.pkl"), env["data"], "--isolate", "none", "-o", str(out))
+    assert r.exit_code == 4
+    assert "stage 'execute'" in r.stderr and "function 'boom'" in r.stderr and "boom from the UDF" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert os.listdir(tmp_path) == []  # no partial file, no temporary file
+
+
+def test_schema_mismatch_names_column_and_types(env: dict) -> None:
+    r = run(env["blob"]("on_float.pkl"), env["data"], "--isolate", "none")
+    assert r.exit_code == 4
+    assert "column 'b' is double in the file" in r.stderr and "int64" in r.stderr
+    with pytest.raises(Exception, match="Failed to coerce"):  # datafusion agrees the types do not fit
+        truth(env, make_udfs()["dbl"](col("b")))
+    r = run(env["blob"]("missing.pkl"), env["data"], "--isolate", "none")
+    assert r.exit_code == 4 and "column 'nope' is not in the input" in r.stderr
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv", "json", "ndjson", "arrow"])
+def test_output_formats(env: dict, tmp_path: Path, ext: str) -> None:
+    out = tmp_path / f"out.{ext}"
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "-o", str(out), "-q")
+    assert r.exit_code == 0, r.output
+    name = "dbl(a) + Int64(1)"
+    if ext == "parquet":
+        values = pq.read_table(out).column(name).to_pylist()
+    elif ext == "arrow":
+        values = pa.ipc.open_file(str(out)).read_all().column(name).to_pylist()
+    elif ext == "csv":
+        import pyarrow.csv as pcsv
+
+        values = pcsv.read_csv(out).column(name).to_pylist()
+    elif ext == "json":
+        values = [row[name] for row in json.loads(out.read_text())]
+    else:
+        values = [json.loads(line)[name] for line in out.read_text().splitlines()]
+    assert sorted(values) == [2 * a + 1 for a in range(N)]
+    assert sorted(os.listdir(tmp_path)) == [out.name]
+
+
+def test_existing_output_needs_force(env: dict, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    out.write_text("precious")
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "-o", str(out))
+    assert r.exit_code == 2 and "--force" in r.stderr
+    assert out.read_text() == "precious"
+    r = run(env["blob"]("raises.pkl"), env["data"], "--isolate", "none", "-o", str(out), "--force")
+    assert r.exit_code == 4 and out.read_text() == "precious"  # a failed run replaces nothing
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "-o", str(out), "--force")
+    assert r.exit_code == 0 and out.read_text().startswith('"dbl(a) + Int64(1)"')
+
+
+def test_expect_golden(env: dict, tmp_path: Path) -> None:
+    golden = tmp_path / "golden.parquet"
+    assert run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "-o", str(golden)).exit_code == 0
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "--expect", str(golden), "-q")
+    assert r.exit_code == 0, r.stderr
+    wrong = pq.read_table(golden)
+    values = wrong.column(0).to_pylist()
+    values[10] = -1
+    pq.write_table(
+        wrong.set_column(0, wrong.field(0), pa.array(values, pa.int64())), tmp_path / "bad.parquet"
+    )
+    r = run(
+        env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "--expect", str(tmp_path / "bad.parquet")
+    )
+    assert r.exit_code == 1
+    assert "differs" in r.stderr and "row 0" in r.stderr and "-1" in r.stderr
+
+
+def test_suspicious_blob_is_refused(env: dict, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    blob = tmp_path / "evil.pkl"
+    blob.write_bytes(pickle.dumps((col("a") + lit(1), Evil())))
+    r = run(str(blob), env["data"], "--isolate", "none")
+    assert r.exit_code == 4
+    assert "suspicious" in r.stderr and "--trust" in r.stderr
+    assert not marker.exists()
+
+
+def test_undecodable_input(env: dict, tmp_path: Path) -> None:
+    blob = tmp_path / "junk.bin"
+    blob.write_bytes(b"\xff\xff\xff\xff not a blob")
+    r = run(str(blob), env["data"], "--isolate", "none")
+    assert r.exit_code == 3
