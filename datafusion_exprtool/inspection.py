@@ -137,7 +137,7 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
 def _running() -> str:
     import sys
 
-    return "%d.%d" % sys.version_info[:2]
+    return "{}.{}".format(*sys.version_info[:2])
 
 
 def _render(root: Msg) -> str:

@@ -186,5 +186,5 @@ def _from_error(err: DecodeError, name: str) -> Finding:
 
 def python_mismatches(functions: list[FunctionInfo], target: tuple[int, int] | None = None) -> list[FunctionInfo]:
     """Inline functions whose Python stamp differs from ``target`` (default: this interpreter)."""
-    want = "%d.%d" % (target or sys.version_info[:2])
+    want = "{}.{}".format(*(target or sys.version_info[:2]))
     return [f for f in functions if f.transport == "inline" and f.python and f.python != want]

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from datafusion_exprtool.cli.main import app
 from typer.testing import CliRunner
 
-from datafusion_exprtool.cli.main import app
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.inspection import inspect_bytes, inspect_path
 
@@ -108,7 +108,7 @@ def test_json_document_has_the_documented_keys(fixture_set):
     for key in ("name", "kind", "transport", "family", "wire_version", "python", "volatility", "codec_id",
                 "input_types", "return_type", "state_types", "callable", "imports"):
         assert key in fn
-    assert fn["python"] == "%d.%d" % sys.version_info[:2]
+    assert fn["python"] == "{}.{}".format(*sys.version_info[:2])
     assert doc["safety"]["verdict"] == "code"
 
 
