@@ -60,6 +60,12 @@ _FUNCTION_PATTERNS = (
 # (pattern, stage override, hint) for decode errors datafusion words in a known way
 _HINTS = (
     (
+        r"FileNotFoundError",
+        None,
+        "isolated workers run in an empty temporary directory (like a worker on another host): "
+        "the code must not rely on the driver's working directory",
+    ),
+    (
         r"is not provided for (?:scalar|aggregate|window) function",
         "udf-decode",
         "the function travels by name: register it on the worker context (--worker-ctx module:function)",
