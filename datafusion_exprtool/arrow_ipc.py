@@ -99,17 +99,28 @@ class _FlatBuffer:
     def fail(self, pos: int, message: str) -> DecodeError:
         return DecodeError(LAYER, self.origin + pos, message)
 
-    def _unpack(self, fmt: str, size: int, pos: int) -> int:
+    def _unpack(self, fmt: str, size: int, pos: int, blame: int | None = None) -> int:
+        """Read at ``pos``; a bad read is reported at ``blame`` (the pointer that led here) when given."""
         if pos < self.lo or pos + size > self.hi:
-            raise self.fail(pos, f"read of {size} bytes outside the flatbuffer")
+            where = blame if blame is not None else min(max(pos, self.lo), self.hi)
+            raise self.fail(
+                where, f"read of {size} bytes at flatbuffer offset {pos - self.lo} is out of bounds"
+            )
         return struct.unpack_from(fmt, self.data, pos)[0]
+
+    def follow(self, p: int) -> int:
+        """Target of the uoffset stored at ``p``."""
+        target = p + self._unpack("<I", 4, p)
+        if target >= self.hi:
+            raise self.fail(p, "offset points past the end of the flatbuffer")
+        return target
 
     def table(self, pos: int) -> tuple[int, int, int]:
         """(table position, vtable position, vtable size)."""
         vt = pos - self._unpack("<i", 4, pos)
-        size = self._unpack("<H", 2, vt)
+        size = self._unpack("<H", 2, vt, blame=pos)
         if size < 4 or size % 2 or vt + size > self.hi:
-            raise self.fail(vt, f"invalid vtable size {size}")
+            raise self.fail(pos, f"invalid vtable size {size}")
         return pos, vt, size
 
     def slot(self, tbl: tuple[int, int, int], fid: int) -> int | None:
@@ -118,6 +129,8 @@ class _FlatBuffer:
         if at + 2 > size:
             return None
         off = self._unpack("<H", 2, vt + at)
+        if off and pos + off >= self.hi:
+            raise self.fail(pos, f"field {fid} lies past the end of the flatbuffer")
         return pos + off if off else None
 
     def scalar(self, tbl: tuple[int, int, int], fid: int, fmt: str, default: int) -> int:
@@ -126,7 +139,7 @@ class _FlatBuffer:
 
     def ref(self, tbl: tuple[int, int, int], fid: int) -> int | None:
         p = self.slot(tbl, fid)
-        return None if p is None else p + self._unpack("<I", 4, p)
+        return None if p is None else self.follow(p)
 
     def sub_table(self, tbl: tuple[int, int, int], fid: int) -> tuple[int, int, int] | None:
         p = self.ref(tbl, fid)
@@ -152,7 +165,7 @@ class _FlatBuffer:
         return [pos + 4 + i * elem for i in range(n)]
 
     def table_vector(self, tbl: tuple[int, int, int], fid: int) -> list[int]:
-        return [p + self._unpack("<I", 4, p) for p in self.vector(self.ref(tbl, fid), 4)]
+        return [self.follow(p) for p in self.vector(self.ref(tbl, fid), 4)]
 
     def key_values(self, tbl: tuple[int, int, int], fid: int) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -186,7 +199,7 @@ def read_schema_message(data: bytes, origin: int = 0) -> ArrowSchema:
             LAYER, origin + head - 4, f"metadata length {length} runs past the end ({len(data) - head} bytes)"
         )
     fb = _FlatBuffer(data, head, head + length, origin)
-    root = head + fb._unpack("<I", 4, head)
+    root = fb.follow(head)
     msg = fb.table(root)
     header_type = fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0)
     if header_type != HEADER_SCHEMA:
