@@ -1,0 +1,112 @@
+"""Benchmark `exprtool eval --isolate none -o out.parquet` against a plain datafusion script.
+
+Prints wall-time and peak-memory ratios (exprtool / plain script) on a Parquet file of --rows rows, the
+peak-memory growth when the input grows 4x, and the fixed start-up cost spawn isolation adds.
+Inputs are generated once and cached under benchmarks/.cache/ (git-ignored).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_eval.py --rows 20000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
+
+PLAIN = """
+import pickle, sys
+from datafusion import SessionContext
+expr = pickle.loads(open(sys.argv[1], "rb").read())
+SessionContext().read_parquet(sys.argv[2]).select(expr.alias(expr.schema_name())).write_parquet(sys.argv[3])
+"""
+
+
+def make_parquet(rows: int) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = CACHE / f"eval_{rows}.parquet"
+    if path.exists():
+        return path
+    CACHE.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    chunk = 1 << 20
+    schema = pa.schema([("a", pa.int64()), ("b", pa.float64())])
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            a = pa.array(range(start, start + n), pa.int64())
+            writer.write_table(pa.table({"a": a, "b": a.cast(pa.float64())}, schema=schema))
+    tmp.rename(path)
+    return path
+
+
+def make_blob() -> Path:
+    from datafusion import col, lit
+
+    path = CACHE / "eval_expr.pkl"
+    path.write_bytes(pickle.dumps(col("a") * lit(2) + col("b")))
+    return path
+
+
+def measure(cmd: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS in bytes) of one child process."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
+    proc.stderr.close()
+    return wall, usage.ru_maxrss * 1024  # Linux reports KiB
+
+
+def best(cmd: list[str], repeat: int) -> tuple[float, int]:
+    runs = [measure(cmd) for _ in range(repeat)]
+    return statistics.median(w for w, _ in runs), max(m for _, m in runs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=20_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    big, small = make_parquet(args.rows), make_parquet(args.rows // 4)
+    tiny = make_parquet(1000)
+    blob = make_blob()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.parquet")
+        plain = [sys.executable, "-c", PLAIN, str(blob), str(big), out]
+        tool = [*EXE, "eval", str(blob), str(big), "--isolate", "none", "-o", out, "--force", "-q"]
+        tool_small = [*EXE, "eval", str(blob), str(small), "--isolate", "none", "-o", out, "--force", "-q"]
+        p_wall, p_mem = best(plain, args.repeat)
+        t_wall, t_mem = best(tool, args.repeat)
+        s_wall, s_mem = best(tool_small, args.repeat)
+        tiny_none = best([*EXE, "eval", str(blob), str(tiny), "--isolate", "none", "-f", "csv", "-q"], 5)[0]
+        tiny_spawn = best([*EXE, "eval", str(blob), str(tiny), "--isolate", "spawn", "-f", "csv", "-q"], 5)[0]
+    mb = 1 / (1 << 20)
+    print(f"input: {args.rows:,} rows ({big.stat().st_size * mb:.0f} MiB); expression a * 2 + b")
+    print(f"plain datafusion script : {p_wall:7.2f} s  peak {p_mem * mb:7.0f} MiB")
+    print(f"exprtool eval (none)    : {t_wall:7.2f} s  peak {t_mem * mb:7.0f} MiB")
+    print(f"wall-time ratio         : {t_wall / p_wall:.3f}  (target <= 1.05)")
+    print(f"peak-memory ratio       : {t_mem / p_mem:.3f}  (target <= 1.20)")
+    print(f"exprtool on {args.rows // 4:,} rows: {s_wall:.2f} s, peak {s_mem * mb:.0f} MiB")
+    print(f"peak-memory growth 4x input: {t_mem / s_mem:.3f}  (target <= 1.20)")
+    print(
+        f"spawn start-up cost     : {tiny_spawn - tiny_none:+.3f} s  (tiny input: none {tiny_none:.2f} s, "
+        f"spawn {tiny_spawn:.2f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
