@@ -55,6 +55,8 @@ PLAIN_TYPES: dict[str, str] = {
 LIST_TYPES: dict[str, str] = {
     "List": "list", "LargeList": "large_list", "ListView": "list_view", "LargeListView": "large_list_view",
 }  # fmt: skip
+# enum values arrow does not know fall back the way arrow's reader does (float -> double, date -> date64,
+# time unit -> seconds, union mode -> dense); only an unknown interval unit is an error there too
 FLOAT_PRECISIONS = {0: "halffloat", 1: "float", 2: "double"}
 TIME_UNITS = {0: "s", 1: "ms", 2: "us", 3: "ns"}
 TIME_UNITS_BY_WIDTH = {32: (0, 1), 64: (2, 3)}
@@ -119,8 +121,8 @@ class _FlatBuffer:
         """(table position, vtable position, vtable size)."""
         vt = pos - self._unpack("<i", 4, pos)
         size = self._unpack("<H", 2, vt, blame=pos)
-        if size < 4 or size % 2 or vt + size > self.hi:
-            raise self.fail(pos, f"invalid vtable size {size}")
+        if vt + size > self.hi:  # a vtable shorter than 4 bytes just means "every field absent"
+            raise self.fail(pos, f"vtable of {size} bytes runs past the flatbuffer")
         return pos, vt, size
 
     def slot(self, tbl: tuple[int, int, int], fid: int) -> int | None:
@@ -286,6 +288,11 @@ def _unit(fb: _FlatBuffer, table: dict[int, str], value: int, pos: int, what: st
     return table[value]
 
 
+def _time_unit(value: int) -> int:
+    """arrow's ``FromFlatbufferUnit``: an unknown unit reads as seconds."""
+    return value if value in TIME_UNITS else 0
+
+
 def _type_string(fb: _FlatBuffer, tbl: tuple[int, int, int], pos: int, children: list[ArrowField]) -> str:
     type_id = fb.scalar(tbl, F_TYPE_TYPE, "<B", 0)
     name = TYPE_IDS.get(type_id)
@@ -299,7 +306,7 @@ def _type_string(fb: _FlatBuffer, tbl: tuple[int, int, int], pos: int, children:
     if name == "Int":
         return _int_type(fb, t, pos)
     if name == "FloatingPoint":
-        return _unit(fb, FLOAT_PRECISIONS, fb.scalar(t, 0, "<h", 0), pos, "float precision")
+        return FLOAT_PRECISIONS.get(fb.scalar(t, 0, "<h", 0), "double")
     if name == "Decimal":
         precision, scale, width = (
             fb.scalar(t, 0, "<i", 0),
@@ -310,18 +317,18 @@ def _type_string(fb: _FlatBuffer, tbl: tuple[int, int, int], pos: int, children:
             raise fb.fail(pos, f"decimal bit width {width}")
         return f"decimal{width}({precision}, {scale})"
     if name == "Date":
-        return _unit(fb, DATE_UNITS, fb.scalar(t, 0, "<h", 1), pos, "date unit")
+        return DATE_UNITS.get(fb.scalar(t, 0, "<h", 1), "date64[ms]")
     if name == "Time":
-        unit, width = fb.scalar(t, 0, "<h", 1), fb.scalar(t, 1, "<i", 32)
+        unit, width = _time_unit(fb.scalar(t, 0, "<h", 1)), fb.scalar(t, 1, "<i", 32)
         if unit not in TIME_UNITS_BY_WIDTH.get(width, ()):
             raise fb.fail(pos, f"time unit {unit} with bit width {width}")
         return f"time{width}[{TIME_UNITS[unit]}]"
     if name == "Timestamp":
-        unit = _unit(fb, TIME_UNITS, fb.scalar(t, 0, "<h", 0), pos, "time unit")
+        unit = TIME_UNITS[_time_unit(fb.scalar(t, 0, "<h", 0))]
         tz = fb.opt_string(t, 1)
         return f"timestamp[{unit}, tz={tz}]" if tz else f"timestamp[{unit}]"
     if name == "Duration":
-        return f"duration[{_unit(fb, TIME_UNITS, fb.scalar(t, 0, '<h', 1), pos, 'time unit')}]"
+        return f"duration[{TIME_UNITS[_time_unit(fb.scalar(t, 0, '<h', 1))]}]"
     if name == "Interval":
         return _unit(fb, INTERVAL_UNITS, fb.scalar(t, 0, "<h", 0), pos, "interval unit")
     if name == "FixedSizeBinary":
@@ -335,7 +342,7 @@ def _type_string(fb: _FlatBuffer, tbl: tuple[int, int, int], pos: int, children:
     if name == "Struct_":
         return "struct<" + ", ".join(_field_text(c) for c in children) + ">"
     if name == "Union":
-        mode = _unit(fb, UNION_MODES, fb.scalar(t, 0, "<h", 0), pos, "union mode")
+        mode = UNION_MODES[0 if fb.scalar(t, 0, "<h", 0) == 0 else 1]
         ids_pos = fb.vector(fb.ref(t, 1), 4)
         codes = [fb._unpack("<i", 4, p) for p in ids_pos] if ids_pos else list(range(len(children)))
         if len(codes) != len(children) or not all(0 <= c <= MAX_UNION_CODE for c in codes):
