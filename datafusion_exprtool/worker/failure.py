@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 #: stages in the order a worker goes through them
-STAGES = ("input", "safety", "schema", "worker-ctx", "unpickle", "udf-decode", "plan", "execute", "write")
+STAGES = ("input", "safety", "schema", "worker-ctx", "unpickle", "decode", "udf-decode", "plan", "execute", "write")
 
 #: exit status of a failure that is the caller's mistake rather than the evaluation's
 USAGE_EXIT = 2
