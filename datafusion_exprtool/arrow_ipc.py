@@ -11,7 +11,6 @@ offsets can point back at shared tables, which would otherwise blow up exponenti
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass, field
 
@@ -387,6 +386,8 @@ def _extension(type_str: str, metadata: dict[str, str], children: list[ArrowFiel
         text, storages = SIMPLE_EXTENSIONS[ext]
         printed = text if type_str in storages else None
     elif ext in ("arrow.opaque", "arrow.fixed_shape_tensor"):
+        import json  # only extension-typed fields need it
+
         try:
             params = json.loads(metadata.get(EXTENSION_KEYS[1], ""))
         except ValueError:

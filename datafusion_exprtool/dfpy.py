@@ -44,7 +44,7 @@ ANON_SENTENCE = (
 class Envelope:
     """One ``DFPYCHN`` wrapper: which installed codec wrote the inner bytes."""
 
-    version: int
+    version: int | None  # None when the version byte is missing
     codec_id: str | None  # None when truncated
     offset: int  # absolute offset of the "DFPYCHN" magic
     id_len: int | None = None
@@ -140,7 +140,7 @@ def parse_fun_definition(data: bytes, origin: int, kind: str | None = None) -> F
                 _problem("dfpy-envelope-depth", origin + pos, f"more than {MAX_ENVELOPES} nested envelopes")
             )
             return fd
-        env = Envelope(version=-1, codec_id=None, offset=origin + pos)
+        env = Envelope(version=None, codec_id=None, offset=origin + pos)
         fd.envelopes.append(env)
         fd.envelope = fd.envelopes[0]
         p = pos + len(ENVELOPE_MAGIC)
