@@ -1,3 +1,6 @@
+"""`python -m datafusion_exprtool` runs the exprtool command line."""
+
 from datafusion_exprtool.cli.main import main
 
-main()
+if __name__ == "__main__":
+    main()
