@@ -140,7 +140,7 @@ def _emit(fmt: Format, reports: list, broken: list[dict], target) -> None:
     import json
 
     from datafusion_exprtool.model import SCHEMA_VERSION
-    from datafusion_exprtool.sarif import github_annotations, to_sarif
+    from datafusion_exprtool.sarif import annotation, github_annotations, to_sarif
 
     if fmt is Format.json:
         doc = {
@@ -156,7 +156,7 @@ def _emit(fmt: Format, reports: list, broken: list[dict], target) -> None:
         for line in github_annotations(reports):
             print(line)
         for b in broken:
-            print(f"::error file={b['path']},line=1,title=exprtool undecodable::{b['error']}")
+            print(annotation("error", b["path"], f"exprtool undecodable ({b['layer']} layer)", b["error"]))
     else:
         _render(reports, target)
 

@@ -110,14 +110,21 @@ def _escape_property(s: str) -> str:
     return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
+def annotation(command: str, path: str, title: str, body: str) -> str:
+    """One GitHub workflow command (``::error file=…,line=1,title=…::body``), escaped as the runner expects."""
+    props = f"file={_escape_property(path)},line=1,title={_escape_property(title)}"
+    return f"::{command} {props}::{_escape_data(body)}"
+
+
 def github_annotations(reports: list[CheckReport]) -> list[str]:
-    """``::error file=…,line=1,title=…::message`` workflow commands, one per finding."""
-    lines: list[str] = []
-    for report in reports:
-        for f in report.findings:
-            cmd = GITHUB_COMMANDS.get(f.severity, "warning")
-            title = f"exprtool {f.id} ({_where(f)})"
-            props = f"file={_escape_property(report.path)},line=1,title={_escape_property(title)}"
-            body = f"{_text(f)}\nFix: {f.fix}"
-            lines.append(f"::{cmd} {props}::{_escape_data(body)}")
-    return lines
+    """One workflow command per finding: errors, warnings and notices on the blob's file."""
+    return [
+        annotation(
+            GITHUB_COMMANDS.get(f.severity, "warning"),
+            report.path,
+            f"exprtool {f.id} ({_where(f)})",
+            f"{_text(f)}\nFix: {f.fix}",
+        )
+        for report in reports
+        for f in report.findings
+    ]
