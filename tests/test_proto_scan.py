@@ -485,3 +485,16 @@ def test_mutations_agree_with_datafusion(seed: bytes, where: int, byte: int, ins
         assert prost_refuses or "Missing required field" in str(err), (blob.hex(), str(err))
         return
     assert prost_refuses == res.exceeds_limit, (blob.hex(), text)
+
+
+def test_detection_ranking_and_tie_break() -> None:
+    # valid as all three (an empty first arm each): the documented order decides
+    assert detect_message(b"\x0a\x00")[0] == "LogicalExprNode"
+    # two root arms: not sensible as an Expr; a PhysicalPlanNode parse with one arm wins
+    two_arms = column(b"a") + ld(3, b"\x38\x01")
+    res = scan(two_arms, "LogicalExprNode")
+    assert res.root_arms == ["column", "literal"] and not res.sensible
+    # a physical-only arm (csv_scan=2 holds FileScanExecConf): unknown fields elsewhere lose
+    phys = ld(2, ld(1, ld(8, b"file:///")))
+    kind, best = detect_message(phys)
+    assert kind == "PhysicalPlanNode" and best.unknown_count == 0

@@ -330,22 +330,50 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 ctags, via, flag, ctype = act
                 nodes += 1
                 if flag is None:
-                    # optimistic: a body of varints only (a literal) is checked here, without push/pop
-                    p = pos
+                    # optimistic: a body of varints and of varint-only messages (a literal, a column
+                    # index…) is checked right here, without push/pop; anything else falls through
+                    p, extra, leaves = pos, 1, 0
                     while p < stop:
                         k = buf[p]
-                        if k >= 0x80 or ctags[k] != 0:
+                        if k >= 0x80:
                             break
+                        a2 = ctags[k]
                         p += 1
-                        q = p
-                        while p < stop and buf[p] >= 0x80:
+                        if a2 == 0:
+                            q = p
+                            while p < stop and buf[p] >= 0x80:
+                                p += 1
+                            if p >= stop or p - q > 8:
+                                break
                             p += 1
-                        if p >= stop or p - q > 8:
+                            continue
+                        if a2.__class__ is not tuple or a2[2] is not None or p >= stop or buf[p] >= 0x80:
                             break
+                        e2 = p + 1 + buf[p]
+                        if e2 > stop:
+                            break
+                        gtags = a2[0]
                         p += 1
+                        while p < e2:
+                            k = buf[p]
+                            if k >= 0x80 or gtags[k] != 0:
+                                break
+                            p += 1
+                            q = p
+                            while p < e2 and buf[p] >= 0x80:
+                                p += 1
+                            if p >= e2 or p - q > 8:
+                                break
+                            p += 1
+                        else:
+                            extra = 2
+                            leaves += 1
+                            continue
+                        break
                     else:
-                        if depth >= maxdepth:
-                            maxdepth = depth + 1
+                        if depth + extra > maxdepth:
+                            maxdepth = depth + extra
+                        nodes += leaves
                         pos = stop
                         continue
                 elif flag == "opaque":  # kept, not read
