@@ -11,7 +11,7 @@ import hashlib
 from . import expr_pickle, pickle_safety, pickle_vm
 from .errors import DecodeError
 from .inputs import LoadedInput, load_bytes, load_input
-from .manifest import build_manifest, python_mismatches
+from .manifest import build_manifest, classify_foreign_bytes, python_mismatches
 from .model import Finding, InputInfo, Inspection, Payload
 from .proto import scan as proto_scan
 from .proto.msg import Msg
@@ -93,8 +93,14 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         )
         sites += scanned.functions
         sensitive += scanned.sensitive
-        if scanned.opaque:
+        for where, offset, size in scanned.codec_payloads:
             complete = False
+            warnings.append(
+                Finding("opaque-codec-bytes", "warning", "protobuf", offset,
+                        f"{where}: {size} bytes written by an extension codec stay opaque; the receiver "
+                        "needs that codec installed, and what it decodes was not read")
+            )
+            findings += classify_foreign_bytes(blob[offset - origin : offset - origin + size], offset)
         for u in scanned.unknown[:MAX_UNKNOWN_REPORTED]:
             unknown.append(
                 Finding("unknown-field", "warning", "protobuf", u.offset,

@@ -151,17 +151,22 @@ def _fields(data: bytes | None, offset: int | None, out: ManifestResult, name: s
 
 
 def _classify_foreign(inner: bytes, origin: int | None, name: str, out: ManifestResult) -> None:
-    if not inner[:1] == b"\x80":
-        return
+    for f in classify_foreign_bytes(inner, origin):
+        f.function = f.function or name
+        out.findings.append(f)
+
+
+def classify_foreign_bytes(data: bytes, origin: int | None) -> list[Finding]:
+    """Bytes a foreign codec wrote: opaque, but a pickle among them is still read for safety."""
+    if data[:1] != b"\x80":
+        return []
     from . import pickle_vm
 
     try:
-        result = pickle_vm.run(inner, origin or 0, layer="cloudpickle")
+        result = pickle_vm.run(data, origin or 0, layer="cloudpickle")
     except DecodeError:
-        return
-    for f in pickle_safety.classify(result, "cloudpickle", "cloudpickle"):
-        f.function = f.function or name
-        out.findings.append(f)
+        return []
+    return pickle_safety.classify(result, "cloudpickle", "cloudpickle")
 
 
 def _sensitive_from_callable(info: FunctionInfo, offset: int | None, out: ManifestResult) -> None:

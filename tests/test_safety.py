@@ -157,3 +157,14 @@ def test_unlisted_stdlib_call_in_a_udf_stream_is_suspicious():
     stream = pickle.dumps(("f", Opens(), b"", b"", "immutable"), protocol=5)
     insp = inspect_bytes(scalar_udf_expr("f", header() + stream))
     assert insp.safety.verdict == "suspicious"
+
+
+def test_extension_node_bytes_make_the_reading_partial_and_are_read_for_gadgets():
+    inner = pickle.dumps(Evil(), protocol=5)
+    plan = field(17, field(1, inner))  # LogicalPlanNode.extension{node: <codec bytes>}
+    insp = inspect_bytes(plan, message="LogicalPlanNode")
+    assert insp.safety.status == "partial"
+    assert any(w.id == "opaque-codec-bytes" for w in insp.warnings)
+    assert insp.safety.verdict == "suspicious"
+    harmless = inspect_bytes(field(17, field(1, b"opaque bytes")), message="LogicalPlanNode")
+    assert harmless.safety.status == "partial" and harmless.safety.verdict == "data"

@@ -60,6 +60,12 @@ _SENSITIVE_FIELDS = {
     ("FileScanExecConf", 8): "url",
     ("MemoryScanExecNode", 1): "rows",
 }
+#: bytes written by an extension codec (a table provider, an extension plan node, a file type): opaque to
+#: exprtool and possibly a pickle, so their presence makes a reading partial
+_CODEC_FIELDS = {
+    ("LogicalExtensionNode", 1), ("PhysicalExtensionNode", 1), ("CustomTableScanNode", 5),
+    ("PhysicalExtensionExprNode", 1), ("CopyToNode", 3),
+}  # fmt: skip
 _STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
 
 #: the oneof a root message must set, and what datafusion says when it is missing (fact sheet §2.8)
@@ -97,6 +103,8 @@ def _build_tables() -> dict[str, list]:
                 d[key] = (tags[_MAP_TYPE], name, None, _MAP_TYPE)
             elif (type_name, number) in _SENSITIVE_FIELDS:
                 d[key] = _SENSITIVE_FIELDS[(type_name, number)]
+            elif (type_name, number) in _CODEC_FIELDS:
+                d[key] = f"codec:{type_name}.{name}"
             elif type_name in SITE_NODES and kind in ("string", "bytes"):
                 _kind, names, fundef = SITE_NODES[type_name]
                 if number in names:
@@ -163,6 +171,7 @@ class ScanResult:
     opaque_count: int = 0
     functions: list[FunctionSite] = field(default_factory=list)
     sensitive: list[Sensitive] = field(default_factory=list)  # capped at MAX_SENSITIVE
+    codec_payloads: list[tuple[str, int, int]] = field(default_factory=list)  # (field, offset, size)
     sensitive_dropped: int = 0
 
     @property
@@ -469,6 +478,9 @@ def _special(act: str, buf: bytes, a: int, b: int, origin: int, sites: list[list
     if act == "fundef":
         if site is not None:
             site[2], site[3] = a, b
+        return
+    if act.startswith("codec:"):
+        res.codec_payloads.append((act[6:], origin + a, b - a))
         return
     if act == "rows":
         _sensitive(res, Sensitive("table-rows", "protobuf", origin + a,

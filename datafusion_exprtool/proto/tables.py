@@ -846,6 +846,7 @@ MESSAGES: dict[str, dict[int, FieldSpec]] = {
         11: ('limit', 'message', 'AggLimit', False, None),
         12: ('has_grouping_set', 'bool', None, False, None),
         13: ('dynamic_filter', 'message', 'PhysicalExprNode', False, None),
+        14: ('unnamed_14', 'bytes', None, True, None),
     },
     'MaybeFilter': {
         1: ('expr', 'message', 'PhysicalExprNode', False, None),
