@@ -2,7 +2,8 @@
 
 Every node kind is an expander: a generator that yields text and child generators. ``drive`` (the one
 engine, in scalar.py) runs them on an explicit stack, so depth costs heap, not Python frames, and
-output is a list of chunks joined once.
+output is a list of chunks joined once. Lists of expressions go through ``expr_list``: entries that are
+one literal or column are read from the bytes (leaves.py) and emitted in large joined chunks.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..errors import DecodeError
 from ..proto.msg import Msg
 from ..proto.tables import ENUMS, MESSAGES
 from ..proto.wire import LEN, VARINT, iter_raw
+from .leaves import int_run, leaf_text, next_field, skip_entries
 from .scalar import Gen, arm, children, render_with, scalar_gen, simple_scalar_debug, type_gen
 
 # Operator Debug name -> (Display symbol, precedence); datafusion_expr::Operator
@@ -44,33 +47,100 @@ _BOUND_WORD = {0: "CURRENT ROW", 1: "PRECEDING", 2: "FOLLOWING"}
 def singles(msg: Msg) -> dict[str, Any]:
     """The non-repeated known fields of a message (last occurrence wins), without touching repeated ones.
 
-    Unlike ``Msg.to_dict`` this never builds a list for a repeated field, so a node with a million
-    list entries costs one pass and no memory.
+    Unlike ``Msg.to_dict`` this never builds a list for a repeated field, and a stretch of repeated
+    entries is stepped over in bulk (``skip_entries``), so a node with a million list entries costs
+    little time and no memory.
     """
     table = MESSAGES.get(msg.type, {})
     out: dict[str, Any] = {}
-    buf, origin = msg.buf, msg.origin
-    for n, wire, a, b, _tag in iter_raw(buf, msg.start, msg.end, origin):
-        spec = table.get(n)
-        if spec is None or spec[3]:
-            continue
-        name, kind, type_name = spec[0], spec[1], spec[2]
-        if wire == LEN and kind == "message":
-            out[name] = Msg(type_name or "?", buf, a, b, origin)
-        elif wire == LEN and kind == "string":
-            out[name] = bytes(buf[a:b]).decode("utf-8", "replace")
-        elif wire == LEN and kind == "bytes":
-            out[name] = bytes(buf[a:b])
-        elif wire == VARINT:
-            out[name] = a if kind not in ("bool",) else a != 0
+    buf, origin, pos, end = msg.buf, msg.origin, msg.start, msg.end
+    while pos < end:
+        for n, wire, a, b, tag in iter_raw(buf, pos, end, origin):
+            spec = table.get(n)
+            if spec is None:
+                continue
+            if spec[3]:
+                if wire == LEN and buf[tag] < 0x80 and b < end and buf[b] == buf[tag]:
+                    pos = skip_entries(buf, b, end, buf[tag])[0]
+                    break  # iter_raw restarts after the stretch
+                continue
+            name, kind, type_name = spec[0], spec[1], spec[2]
+            if wire == LEN and kind == "message":
+                out[name] = Msg(type_name or "?", buf, a, b, origin)
+            elif wire == LEN and kind == "string":
+                out[name] = bytes(buf[a:b]).decode("utf-8", "replace")
+            elif wire == LEN and kind == "bytes":
+                out[name] = bytes(buf[a:b])
+            elif wire == VARINT:
+                out[name] = a if kind not in ("bool",) else a != 0
+        else:
+            break
     return out
 
 
-def _sep(items: Iterator[Msg], fn: Callable[[Msg], Gen], sep: str = ", ") -> Gen:
+def _sep(items: Iterator[Any], fn: Callable[[Any], Gen], sep: str = ", ") -> Gen:
+    """Items expanded by ``fn`` with ``sep`` between them (plan.py's lists; expressions use expr_list)."""
     for i, m in enumerate(items):
         if i:
             yield sep
         yield fn(m)
+
+
+_BATCH = 10_000  # leaves per emitted chunk: ~150 KB of text, never a million small strings alive
+
+
+def expr_list(m: Msg, number: int, sep: str = ", ", child: Callable[[Msg], Gen] | None = None) -> Gen:
+    """The entries of repeated LogicalExprNode field ``number`` of ``m`` joined by ``sep``.
+
+    One-literal/one-column entries become text straight from the bytes and leave as joined chunks
+    (runs of integer literals in bulk); any other entry is expanded by ``child`` (default ``expr_gen``)
+    on the engine. A malformed field raises the same DecodeError, after the same text, as a plain walk.
+    """
+    expand = child or expr_gen
+    buf, origin, end = m.buf, m.origin, m.end
+    tag = number << 3 | LEN if number < 16 else -1  # the one-byte tag of the field, if it has one
+    parts: list[str] = []
+    lead = ""  # separator owed before the next chunk
+    pos = m.start
+    try:
+        while pos < end:
+            n = buf[pos + 1] if buf[pos] == tag and pos + 1 < end else 0x80
+            if n < 0x80 and pos + 2 + n <= end:
+                a, b = pos + 2, pos + 2 + n
+                run = int_run(buf, pos, end, sep, _BATCH)
+                if run is not None:
+                    if parts:
+                        yield lead + sep.join(parts)
+                        lead, parts = sep, []
+                    text, pos, _count = run
+                    yield lead + text
+                    lead = sep
+                    continue
+            else:
+                number_, wire, a, b, nxt = next_field(buf, pos, end, origin)
+                if number_ != number or wire != LEN:
+                    pos = nxt
+                    continue
+            pos = b
+            text = leaf_text(buf, a, b)
+            if text is not None:
+                parts.append(text)
+                if len(parts) >= _BATCH:
+                    yield lead + sep.join(parts)
+                    lead, parts = sep, []
+                continue
+            if parts:
+                yield lead + sep.join(parts)
+                lead, parts = sep, []
+            yield lead
+            yield expand(Msg("LogicalExprNode", buf, a, b, origin))
+            lead = sep
+    except DecodeError:
+        if parts:
+            yield lead + sep.join(parts)
+        raise
+    if parts:
+        yield lead + sep.join(parts)
 
 
 def _placeholder(kind: str, msg: Msg, number: int, offset: Any) -> str:
@@ -143,7 +213,7 @@ def _binary_child(m: Msg, prec: int) -> Gen:
 def _binary(_n: str, m: Msg) -> Gen:
     op = singles(m).get("op", "")
     sym, prec = OPERATORS.get(op, (f"<op {op}>", 0))
-    yield from _sep(children(m, 1, "LogicalExprNode"), lambda c: _binary_child(c, prec), f" {sym} ")
+    yield from expr_list(m, 1, f" {sym} ", lambda c: _binary_child(c, prec))
 
 
 def _prefix(text: str, close: str = "") -> Callable[[str, Msg], Gen]:
@@ -214,14 +284,14 @@ def _in_list(_n: str, m: Msg) -> Gen:
     d = singles(m)
     yield _child(d, "expr")
     yield " NOT IN ([" if d.get("negated") else " IN (["
-    yield from _sep(children(m, 2, "LogicalExprNode"), expr_gen)
+    yield from expr_list(m, 2)
     yield "])"
 
 
 def _scalar_fn(_n: str, m: Msg) -> Gen:
     d = singles(m)
     yield f"{d.get('fun_name', '')}("
-    yield from _sep(children(m, 2, "LogicalExprNode"), expr_gen)
+    yield from expr_list(m, 2)
     yield ")"
 
 
@@ -242,7 +312,7 @@ def _null_treatment(d: dict[str, Any]) -> str:
 def _aggregate(_n: str, m: Msg) -> Gen:
     d = singles(m)
     yield f"{d.get('fun_name', '')}(" + ("DISTINCT " if d.get("distinct") else "")
-    yield from _sep(children(m, 2, "LogicalExprNode"), expr_gen)
+    yield from expr_list(m, 2)
     yield ")" + _null_treatment(d)
     if "filter" in d:
         yield " FILTER (WHERE "
@@ -294,7 +364,7 @@ def _window(_n: str, m: Msg) -> Gen:
     d = singles(m)
     fun = d.get("udaf", d.get("udwf", ""))
     yield f"{fun}(" + ("DISTINCT " if d.get("distinct") else "")
-    yield from _sep(children(m, 4, "LogicalExprNode"), expr_gen)
+    yield from expr_list(m, 4)
     yield ")" + _null_treatment(d)
     if "filter" in d:
         yield " FILTER (WHERE "
@@ -316,12 +386,12 @@ def _grouping(n: str, m: Msg) -> Gen:
         yield "GROUPING SETS ("
         for i, lst in enumerate(children(m, 1, "LogicalExprList")):
             yield ", (" if i else "("
-            yield from _sep(children(lst, 1, "LogicalExprNode"), expr_gen)
+            yield from expr_list(lst, 1)
             yield ")"
         yield ")"
         return
     yield "ROLLUP (" if n == "rollup" else "CUBE ("
-    yield from _sep(children(m, 1, "LogicalExprNode"), expr_gen)
+    yield from expr_list(m, 1)
     yield ")"
 
 
@@ -336,7 +406,7 @@ def _wildcard(_n: str, m: Msg) -> Gen:
 
 def _unnest(_n: str, m: Msg) -> Gen:
     yield "UNNEST("
-    yield from _sep(children(m, 1, "LogicalExprNode"), expr_gen)
+    yield from expr_list(m, 1)
     yield ")"
 
 

@@ -82,7 +82,8 @@ _WIRE_OF = {"double": I64, "fixed64": I64, "sfixed64": I64, "float": I32, "fixed
              "string": LEN, "bytes": LEN, "message": LEN, "map": LEN}  # fmt: skip
 
 
-def _varint_value(kind: str, v: int) -> Any:
+def varint_value(kind: str, v: int) -> Any:
+    """A raw varint read as its proto kind (prost's truncating casts for the 32-bit ones)."""
     if kind == "bool":
         return v != 0
     if kind in ("sint32", "sint64"):
@@ -116,7 +117,7 @@ def arm(msg: Msg) -> tuple[str | None, Any, int]:
     n, wire, a, b = last
     name, kind, type_name = table[n][0], table[n][1], table[n][2]
     if wire == VARINT:
-        return name, _varint_value(kind, a), n
+        return name, varint_value(kind, a), n
     if kind == "message":
         return name, Msg(type_name or "?", buf, a, b, origin), n
     if kind == "string":
@@ -173,6 +174,10 @@ def shortest_digits(x: float, single: bool) -> tuple[str, int]:
 
 def rust_float(x: float, single: bool = False) -> str:
     """Rust ``Display`` of f64/f32: shortest round-trip digits, never an exponent (``1``, ``-0``, ``NaN``)."""
+    if not single:  # repr has the same shortest digits; when it needs no exponent only ".0" differs
+        r = repr(x)
+        if "e" not in r and "n" not in r:
+            return r[:-2] if r.endswith(".0") else r
     if x != x:
         return "NaN"
     if x in (float("inf"), float("-inf")):
@@ -324,7 +329,7 @@ def datatype_display(msg: Msg) -> str:
 
 # --------------------------------------------------------------------------- ScalarValue Debug
 
-_INTS = {
+INTS = {
     "int8_value": "Int8", "int16_value": "Int16", "int32_value": "Int32", "int64_value": "Int64",
     "uint8_value": "UInt8", "uint16_value": "UInt16", "uint32_value": "UInt32", "uint64_value": "UInt64",
 }  # fmt: skip
@@ -351,8 +356,8 @@ _NESTED = {
     "struct_value": "Struct", "map_value": "Map",
 }  # fmt: skip
 # typed NULL: ArrowType arm -> Debug text
-_NULL_PLAIN = {k: f"{v}(NULL)" for k, v in _SIMPLE_TYPES.items() if k not in ("NONE", "DATE32", "DATE64")}
-_NULL_PLAIN.update({"NONE": "NULL", "DATE32": 'Date32("NULL")', "DATE64": 'Date64("NULL")'})
+NULL_PLAIN = {k: f"{v}(NULL)" for k, v in _SIMPLE_TYPES.items() if k not in ("NONE", "DATE32", "DATE64")}
+NULL_PLAIN.update({"NONE": "NULL", "DATE32": 'Date32("NULL")', "DATE64": 'Date64("NULL")'})
 _TIME_NAMES = {("TIME32", 0): "Time32Second", ("TIME32", 1): "Time32Millisecond",
                ("TIME64", 2): "Time64Microsecond", ("TIME64", 3): "Time64Nanosecond"}  # fmt: skip
 _DUR_NAMES = {
@@ -380,8 +385,8 @@ def _interval_mdn(value: Msg) -> str:
 
 def _typed_null(t: Msg) -> Gen:
     name, value, number = arm(t)
-    if name in _NULL_PLAIN:
-        yield _NULL_PLAIN[name]
+    if name in NULL_PLAIN:
+        yield NULL_PLAIN[name]
     elif name == "FIXED_SIZE_BINARY":
         yield f"FixedSizeBinary({value}, NULL)"
     elif name == "TIMESTAMP":
@@ -425,12 +430,12 @@ def scalar_gen(msg: Msg, display: bool = False) -> Gen:
     if name is None:
         yield f"<unsupported ScalarValue field {number} @{msg.offset}>" if number else "<empty ScalarValue>"
         return
-    text = _scalar_display_text(name, value)
+    text = scalar_display_text(name, value)
     if text is not None:
         if display:
             yield text
             return
-        yield _debug_wrap(name, value, text)
+        yield debug_wrap(name, value, text)
     elif name == "null_value":
         if display:
             yield "NULL"
@@ -455,9 +460,9 @@ def scalar_gen(msg: Msg, display: bool = False) -> Gen:
         yield f"<unsupported ScalarValue {name} @{msg.offset}>"
 
 
-def _scalar_display_text(name: str, value: Any) -> str | None:
+def scalar_display_text(name: str, value: Any) -> str | None:
     """ScalarValue Display of the simple (non-recursive) arms, or None."""
-    if name in _INTS:
+    if name in INTS:
         return str(value)
     if name == "bool_value":
         return "true" if value else "false"
@@ -488,9 +493,10 @@ def _scalar_display_text(name: str, value: Any) -> str | None:
     return None
 
 
-def _debug_wrap(name: str, value: Any, text: str) -> str:
-    if name in _INTS:
-        return f"{_INTS[name]}({text})"
+def debug_wrap(name: str, value: Any, text: str) -> str:
+    """ScalarValue Debug around its Display text (``Int64(1)``, ``Utf8("x")``)."""
+    if name in INTS:
+        return f"{INTS[name]}({text})"
     if name == "bool_value":
         return f"Boolean({text})"
     if name in ("float64_value", "float32_value"):
@@ -531,8 +537,8 @@ def simple_scalar_debug(msg: Msg) -> str | None:
     name, value, _n = arm(msg)
     if name is None:
         return None
-    text = _scalar_display_text(name, value)
-    return None if text is None else _debug_wrap(name, value, text)
+    text = scalar_display_text(name, value)
+    return None if text is None else debug_wrap(name, value, text)
 
 
 def scalar_debug(msg: Msg) -> str:
