@@ -3,7 +3,8 @@
 ``a - (b - c)`` and ``a - b - c`` print alike; here the first is a ``-`` node whose second child is
 another ``-`` node, the second one n-ary ``-`` node (datafusion's flattened left spine). Built
 iteratively with per-node child limits and a depth limit, so a million-entry IN list or a 10,000-deep
-chain yields a small tree with visible truncation markers.
+chain yields a small tree with visible truncation markers. Past the child limit, entries are only
+counted (``skip_entries``: tag and length bytes, equal-length stretches in one regex match).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 from ..errors import DecodeError
 from ..proto.msg import Msg
 from ..proto.tables import ENUMS, MESSAGES
-from ..proto.wire import I32, I64, LEN, VARINT, iter_raw
+from ..proto.wire import LEN, SGROUP, VARINT
 from .canonical import OPERATORS, render_sort, table_reference
+from .leaves import next_field, skip_entries
 from .scalar import arm, datatype_display, scalar_debug
 
 
@@ -41,32 +43,67 @@ _HIDDEN = {"Schema", "DfSchema", "TableParquetOptions", "CsvOptions", "JsonOptio
            "ParquetFormat", "CsvFormat", "NdJsonFormat", "EmptyMessage"}  # fmt: skip
 _STRUCTURAL = {"SortExprNode"}  # rendered as a leaf but keeps its expression below
 _SCALAR_NOTE_LIMIT = 60
+_COUNTED: dict[str, frozenset[int]] = {}
+_NONE: frozenset[int] = frozenset()
 
 
-def _lazy_fields(m: Msg) -> Iterator[tuple[str | None, str, str | None, Any, int]]:
-    """(name, kind, type, value, offset) per field, without building a list: a huge repeated field
-    is read one entry at a time."""
-    table = MESSAGES.get(m.type, {})
+_Field = tuple[str | None, str, str | None, Any, int]  # (name, kind, type, value, offset)
+
+
+def _field_at(m: Msg, pos: int) -> tuple[_Field, int]:
+    """The field at ``pos`` of ``m`` and the position after it. A group, or a message field with another
+    wire type, is shown as unknown (a message sent as a varint must not become a child)."""
     buf, origin = m.buf, m.origin
-    for n, wire, a, b, tag in iter_raw(buf, m.start, m.end, origin):
-        spec = table.get(n)
-        if spec is None:
-            yield None, "unknown", None, n, origin + tag
-            continue
-        name, kind, type_name = spec[0], spec[1], spec[2]
-        if wire == LEN and kind == "message":
-            yield name, kind, type_name, Msg(type_name or "?", buf, a, b, origin), origin + tag
-        elif wire == LEN and kind == "string":
-            yield name, kind, type_name, bytes(buf[a:b]).decode("utf-8", "replace"), origin + tag
-        elif wire == LEN and kind == "bytes":
-            yield name, kind, type_name, f"<{b - a} bytes>", origin + tag
-        elif wire == VARINT:
-            value: Any = a != 0 if kind == "bool" else a
-            if kind == "enum" and type_name in ENUMS:
-                value = ENUMS[type_name].get(a, a)
-            yield name, kind, type_name, value, origin + tag
-        elif wire in (I32, I64) or wire == LEN:
-            yield name, kind, type_name, f"<{kind}>", origin + tag
+    n, wire, a, b, nxt = next_field(buf, pos, m.end, origin)
+    spec = MESSAGES.get(m.type, {}).get(n)
+    offset = origin + pos
+    if spec is None or wire == SGROUP or (spec[1] == "message" and wire != LEN):
+        return (None, "unknown", None, n, offset), nxt
+    name, kind, type_name = spec[0], spec[1], spec[2]
+    value: Any = f"<{kind}>"
+    if kind == "message":
+        value = Msg(type_name or "?", buf, a, b, origin)
+    elif kind == "string" and wire == LEN:
+        value = bytes(buf[a:b]).decode("utf-8", "replace")
+    elif kind == "bytes" and wire == LEN:
+        value = f"<{b - a} bytes>"
+    elif wire == VARINT:
+        value = a != 0 if kind == "bool" else a
+        if kind == "enum" and type_name in ENUMS:
+            value = ENUMS[type_name].get(a, a)
+    return (name, kind, type_name, value, offset), nxt
+
+
+def _step(m: Msg, pos: int, skip: frozenset[int]) -> tuple[_Field | None, int, int]:
+    """(field at ``pos``, 0, next) or, at entries whose one-byte tag is in ``skip``, (None, how many
+    were stepped over unread, next)."""
+    if m.buf[pos] in skip:
+        nxt, count = skip_entries(m.buf, pos, m.end, m.buf[pos])
+        if count:
+            return None, count, nxt
+    field, nxt = _field_at(m, pos)
+    return field, 0, nxt
+
+
+def _lazy_fields(m: Msg, skip: frozenset[int] = _NONE) -> Iterator[_Field]:
+    """The fields of ``m`` in wire order without building a list (entries tagged in ``skip`` unread)."""
+    pos = m.start
+    while pos < m.end:
+        field, _count, pos = _step(m, pos, skip)
+        if field is not None:
+            yield field
+
+
+def _counted_tags(type_name: str) -> frozenset[int]:
+    """One-byte LEN tags of the fields that become children: past the child limit they are only counted."""
+    tags = _COUNTED.get(type_name)
+    if tags is None:
+        table = MESSAGES.get(type_name, {})
+        tags = frozenset(
+            n << 3 | LEN for n, s in table.items() if n < 16 and s[1] == "message" and s[2] not in _HIDDEN
+        )
+        _COUNTED[type_name] = tags
+    return tags
 
 
 def _describe(m: Msg) -> tuple[str, Msg | None]:
@@ -81,7 +118,8 @@ def _describe(m: Msg) -> tuple[str, Msg | None]:
             if value.type in _LEAVES:
                 return f"{name} {_LEAVES[value.type](value)}", None
             if value.type in ("BinaryExprNode", "PhysicalBinaryExprNode"):
-                op = next((v for k, _kd, _t, v, _o in _lazy_fields(value) if k == "op"), "?")
+                fields = _lazy_fields(value, _counted_tags(value.type))  # op follows the operands
+                op = next((v for k, _kd, _t, v, _o in fields if k == "op"), "?")
                 return f"binary {OPERATORS.get(op, (op, 0))[0]}", value
             return name, value if value.known else None
         return f"{name} {value}", None
@@ -120,8 +158,14 @@ def build_tree(msg: Msg, max_children: int = 50, max_depth: int = 200) -> TreeNo
             node.note = f"depth limit {max_depth} reached: deeper levels not shown"
             continue
         details, kids, extra = [], [], 0
+        pos, counted = body.start, _counted_tags(body.type)
         try:
-            for name, kind, type_name, value, offset in _lazy_fields(body):
+            while pos < body.end:
+                field, count, pos = _step(body, pos, counted if len(kids) >= max_children else _NONE)
+                if field is None:
+                    extra += count
+                    continue
+                name, kind, type_name, value, offset = field
                 if name is None:
                     details.append(f"?field{value}@{offset}")
                 elif kind == "message" and type_name not in _HIDDEN:
