@@ -84,6 +84,9 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
     info.wire_version = fd.wire_version
     if fd.python is not None:
         info.python = f"{fd.python[0]}.{fd.python[1]}"
+    if fd.stream_offset is None:  # the header itself is cut short: dfpy reported it, nothing follows
+        out.complete = False
+        return info
     try:
         stream = udf_payload.read_udf_stream(
             fd.stream, fd.stream_offset, fd.family,

@@ -152,13 +152,8 @@ def cases(tmp_path_factory) -> dict[str, Case]:
     return _cases(tmp_path_factory.mktemp("check"))
 
 
-BROKEN_HEADER = pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="manifest.py walks the cloudpickle stream of a truncated DFPY header (stream_offset None)",
-)
 CASE_NAMES = [
-    "minor", "wire", pytest.param("header", marks=BROKEN_HEADER), "by-name", "strict", "module", "codec",
+    "minor", "wire", "header", "by-name", "strict", "module", "codec",
     "codec-other", "envelope", "deep", "truncated", "truncated-expr", "cut-in-length", "garbage", "empty",
 ]  # fmt: skip
 
