@@ -75,6 +75,11 @@ def main() -> None:
     ap.add_argument("--big-n", type=int, default=1_000_000)
     args = ap.parse_args()
     CACHE.mkdir(exist_ok=True)
+    # pip compiles an installed package's bytecode; an editable checkout under PYTHONDONTWRITEBYTECODE=1
+    # would recompile every module on every run, which no installed exprtool does
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([PY, "-m", "compileall", "-q", str(root / "datafusion_exprtool"), str(root / "cli")],
+                   check=True, stdout=subprocess.DEVNULL)
 
     small = build_udf_blob()
     df_cmd = [PY, "-c", f"import pickle, datafusion; pickle.loads(open({str(small)!r}, 'rb').read())"]

@@ -6,7 +6,6 @@ CI log as base64 or hex text (whitespace and line breaks tolerated) or as a Pyth
 
 from __future__ import annotations
 
-import ast
 import base64
 import binascii
 import hashlib
@@ -15,7 +14,6 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import DecodeError
 from .model import InputInfo
@@ -43,6 +41,8 @@ def detect_container(raw: bytes) -> tuple[str, str | None, bytes]:
     stripped = raw.strip()
     if stripped[:2] in (b"b'", b'b"') and stripped[-1:] in (b"'", b'"'):
         try:
+            import ast  # only for pasted b'...' literals
+
             value = ast.literal_eval(stripped.decode("ascii"))  # a literal, never evaluated code
         except (ValueError, SyntaxError, UnicodeDecodeError):
             value = None
@@ -98,9 +98,9 @@ def load_input(source: str) -> LoadedInput:
     """Read one blob: a file path, or "-" for stdin."""
     if source == "-":
         return load_bytes(sys.stdin.buffer.read(), "-")
-    path = Path(source)
     try:
-        raw = path.read_bytes()
+        with open(source, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise DecodeError("container", None, f"{source}: no such file", "check the path") from None
     except IsADirectoryError:
@@ -117,7 +117,7 @@ def expand_sources(sources: Iterable[str]) -> Iterator[str]:
             for root, dirs, files in os.walk(source):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if name.startswith(".") or Path(name).suffix.lower() in NOT_BLOBS:
+                    if name.startswith(".") or os.path.splitext(name)[1].lower() in NOT_BLOBS:
                         continue
                     yield os.path.join(root, name)
         else:
