@@ -155,7 +155,10 @@ _UNPRINTABLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
 
 
 def _f32(x: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", x))[0]
+    try:
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+    except OverflowError:  # a candidate rounded past f32::MAX: it does not round-trip
+        return math.inf
 
 
 def shortest_digits(x: float, single: bool) -> tuple[str, int]:
@@ -172,11 +175,24 @@ def shortest_digits(x: float, single: bool) -> tuple[str, int]:
     return ds, len(digits) + int(exp)
 
 
+def _tie_away_from_zero(x: float, ds: str, k: int, single: bool) -> tuple[str, int]:
+    """Rust breaks an exact tie between two shortest candidates away from zero (``…312.25`` -> ``…312.3``);
+    Python's repr/format pick the even digit. Ties need >= 16 significant digits (f64)."""
+    scale = k - len(ds)
+    if Decimal(x) - Decimal(int(ds)).scaleb(scale) != Decimal(5).scaleb(scale - 1):
+        return ds, k
+    up = str(int(ds) + 1)
+    value = float(Decimal(int(up)).scaleb(scale))
+    if (_f32(value) if single else value) != x:
+        return ds, k
+    return up.rstrip("0"), k + len(up) - len(ds)
+
+
 def rust_float(x: float, single: bool = False) -> str:
     """Rust ``Display`` of f64/f32: shortest round-trip digits, never an exponent (``1``, ``-0``, ``NaN``)."""
-    if not single:  # repr has the same shortest digits; when it needs no exponent only ".0" differs
-        r = repr(x)
-        if "e" not in r and "n" not in r:
+    if not single:  # repr has the same shortest digits; with no exponent only ".0" differs, and with
+        r = repr(x)  # at most 14 digits no tie between two shortest candidates is possible (see below)
+        if len(r) < 16 and "e" not in r and "n" not in r:
             return r[:-2] if r.endswith(".0") else r
     if x != x:
         return "NaN"
@@ -185,7 +201,7 @@ def rust_float(x: float, single: bool = False) -> str:
     sign = "-" if math.copysign(1.0, x) < 0 else ""
     if x == 0:
         return sign + "0"
-    ds, k = shortest_digits(abs(x), single)
+    ds, k = _tie_away_from_zero(abs(x), *shortest_digits(abs(x), single), single)
     if k <= 0:
         return f"{sign}0.{'0' * -k}{ds}"
     if k >= len(ds):
