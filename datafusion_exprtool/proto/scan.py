@@ -9,6 +9,7 @@ Field numbers the tables do not know are skipped and recorded (prost skips them 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..errors import DecodeError
@@ -84,8 +85,9 @@ _BIG, _NAME = 128, 129  # slots of a tag list after the 128 one-byte keys: {key:
 def _build_tables() -> dict[str, list]:
     """Per message type a list: act of each one-byte key, then the dict of all keys, then the type name.
 
-    An act is an int code, a str (special field) or a tuple (child tags, field name, flag, child type)
-    for a message field; flag is None, "site", "opaque" or a statistics label.
+    An act is an int code, a str (special field) or a tuple (child tags, field name, flag, child type,
+    run) for a message field; flag is None, "site", "opaque" or a statistics label; run is the leaf-run
+    shape of a one-byte-tagged field (``_run_shape``) or None.
     """
     dicts: dict[str, dict[int, object]] = {t: {} for t in MESSAGES}
     dicts["EmptyMessage"] = {}  # referenced, fieldless: known, so content in it is unknown, not opaque
@@ -98,9 +100,9 @@ def _build_tables() -> dict[str, list]:
             key = number << 3 | wire
             if kind == "message":
                 flag = "site" if ref in SITE_NODES else _STAT_FIELDS.get((type_name, number))
-                d[key] = (tags.get(ref), name, "opaque" if ref not in tags else flag, ref)
+                d[key] = (tags.get(ref), name, "opaque" if ref not in tags else flag, ref, None)
             elif kind == "map":
-                d[key] = (tags[_MAP_TYPE], name, None, _MAP_TYPE)
+                d[key] = (tags[_MAP_TYPE], name, None, _MAP_TYPE, None)
             elif (type_name, number) in _SENSITIVE_FIELDS:
                 d[key] = _SENSITIVE_FIELDS[(type_name, number)]
             elif (type_name, number) in _CODEC_FIELDS:
@@ -125,7 +127,99 @@ def _build_tables() -> dict[str, list]:
         for key, act in d.items():
             if key < 128:
                 tags[t][key] = act
+    for t, d in dicts.items():  # second pass: every child table exists now
+        for key, act in d.items():
+            if key < 128 and act.__class__ is tuple and act[2] is None:
+                shape = _run_shape(key, act[0])
+                if shape is not None:
+                    d[key] = tags[t][key] = (*act[:4], shape)
     return tags
+
+
+# --- leaf runs: a repeated field whose entries are all literal leaves, validated a run at a time -------
+#: the fast path for runs of literal leaves; tests switch it off to compare with the generic walk
+FAST_RUNS = True
+_LEAF = "ScalarValue"  # the grandchild type of a leaf: LogicalExprNode{literal{…}}, PhysicalExprNode{…}
+_RUN_CHUNK = 1 << 17  # bytes per regex match: bounds sre's backtracking memory where ++ is missing
+_RUN_PATTERNS: dict[tuple[int, int], list[tuple[re.Pattern[bytes], int]]] = {}
+_HIGH = bytes(range(0x80, 0x100))
+
+
+def _run_shape(key: int, ctags: list) -> tuple[bytes, tuple] | None:
+    """(first body bytes, spec) of a leaf entry under the one-byte tag ``key``; None if it has none.
+
+    spec = (key, literal keys, ScalarValue keys of varint / i64 / i32 arms, all one byte). Each such
+    entry is one the generic walk accepts in its inline path (or, for 10-byte varints, through the
+    careful reader), adding two nodes at two levels below the repeated field's message.
+    """
+    lits = bytes(
+        k for k in range(128) if (a := ctags[k]).__class__ is tuple and a[2] is None and a[3] == _LEAF
+    )
+    if not lits:
+        return None
+    g = ctags[lits[0]][0]
+    arms = tuple(
+        bytes(k for k in range(128) if g[k] == code) for code in (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)
+    )
+    return lits, (key, lits, *arms)
+
+
+def _run_patterns(spec: tuple) -> list[tuple[re.Pattern[bytes], int]]:
+    """Regexes of a run of leaf entries and their stride (0: count entries by their 6 low bytes).
+
+    Varint entries ``t k+3 lit k+1 arm <k-byte varint>`` for k = 1..10 (continuation bytes >= 0x80, the
+    last < 0x80, a 10th at most 1, as prost checks); fixed-width entries have a constant stride.
+    """
+    pats = _RUN_PATTERNS.get(spec[:2])
+    if pats is None:
+        key, lits, varint, i64, i32 = spec
+
+        def cls(bs: bytes) -> bytes:
+            return b"[" + b"".join(b"\\x%02x" % c for c in bs) + b"]"
+
+        def head(n: int, arms: bytes) -> bytes:
+            return b"\\x%02x\\x%02x" % (key, n + 3) + cls(lits) + b"\\x%02x" % (n + 1) + cls(arms)
+
+        pats = []
+        if varint:
+            alts = [
+                head(k, varint)
+                + b"[\\x80-\\xff]" * (k - 1)
+                + (b"[\\x00\\x01]" if k == 10 else b"[\\x00-\\x7f]")
+                for k in range(1, 11)
+            ]
+            pats.append((_repeat(b"|".join(alts)), 0))
+        for arms, width in ((i64, 8), (i32, 4)):
+            if arms:
+                pats.append((_repeat(head(width, arms) + b"[\\x00-\\xff]{%d}" % width), width + 5))
+        _RUN_PATTERNS[spec[:2]] = pats
+    return pats
+
+
+def _repeat(one: bytes) -> re.Pattern[bytes]:
+    try:  # possessive (Python 3.11+): no backtracking state kept per entry
+        return re.compile(b"(?:" + one + b")++")
+    except re.error:
+        return re.compile(b"(?:" + one + b")+")
+
+
+def _leaf_run(buf: bytes, pos: int, end: int, spec: tuple) -> tuple[int, int]:
+    """Step over the leaf entries from ``pos`` (a tag byte); return (position after them, how many).
+
+    Stops before the first entry that does not fit a pattern; the generic walk reads it, so every
+    error it raises comes from the generic path, at the same offset.
+    """
+    pats = _run_patterns(spec)
+    count = 0
+    while pos < end:
+        stop = min(end, pos + _RUN_CHUNK)
+        m, stride = next(((m, w) for pat, w in pats if (m := pat.match(buf, pos, stop))), (None, 0))
+        if m is None:
+            break
+        e = m.end()
+        count += (e - pos) // stride if stride else len(buf[pos:e].translate(None, _HIGH)) // 6
+        pos = e
+    return pos, count
 
 
 _TAGS = _build_tables()
@@ -306,6 +400,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
     cur_tags, cur_end, cur_via = root_tags, len(buf), ""
     depth = maxdepth = nodes = 1
     pos = tag_pos = 0
+    fast = FAST_RUNS
     try:
         while True:
             if pos >= cur_end:
@@ -336,7 +431,22 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                     raise _Broken(
                         tag_pos, f"length {n} runs past the end of {cur_tags[_NAME]} (buffer underflow)"
                     )
-                ctags, via, flag, ctype = act
+                ctags, via, flag, ctype, run = act
+                if (
+                    run is not None
+                    and fast
+                    and 3 < n < 14
+                    and buf[pos] in run[0]
+                    and stop < cur_end
+                    and buf[stop] == key
+                ):
+                    pos, count = _leaf_run(buf, tag_pos, cur_end, run[1])
+                    if count:  # else the entry is no leaf after all: the generic path reads it
+                        nodes += 2 * count
+                        if depth + 2 > maxdepth:
+                            maxdepth = depth + 2
+                        continue
+                    pos = stop - n
                 nodes += 1
                 if flag is None:
                     # optimistic: a body of varints and of varint-only messages (a literal, a column
