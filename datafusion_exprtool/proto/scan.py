@@ -86,8 +86,9 @@ def _build_tables() -> dict[str, list]:
     """Per message type a list: act of each one-byte key, then the dict of all keys, then the type name.
 
     An act is an int code, a str (special field) or a tuple (child tags, field name, flag, child type,
-    run) for a message field; flag is None, "site", "opaque" or a statistics label; run is the leaf-run
-    shape of a one-byte-tagged field (``_run_shape``) or None.
+    run) for a message field; flag is None, "site", "opaque" or a statistics label; run is None or, for
+    a one-byte-tagged field of a type with a literal arm, (literal keys, spec) with spec = (tag, literal
+    keys, varint / i64 / i32 arm keys) for ``_leaf_run``.
     """
     dicts: dict[str, dict[int, object]] = {t: {} for t in MESSAGES}
     dicts["EmptyMessage"] = {}  # referenced, fieldless: known, so content in it is unknown, not opaque
@@ -127,12 +128,14 @@ def _build_tables() -> dict[str, list]:
         for key, act in d.items():
             if key < 128:
                 tags[t][key] = act
-    for t, d in dicts.items():  # second pass: every child table exists now
+    # second pass, now that every table exists: leaf-run shapes of one-byte-tagged message fields
+    arms = tuple(bytes(k for k, a in dicts[_LEAF].items() if k < 128 and a == c) for c in _ARM_CODES)
+    leaves = {ref: _leaf_keys(d) for ref, d in dicts.items()}
+    for t, d in dicts.items():
         for key, act in d.items():
-            if key < 128 and act.__class__ is tuple and act[2] is None:
-                shape = _run_shape(key, act[0])
-                if shape is not None:
-                    d[key] = tags[t][key] = (*act[:4], shape)
+            if key < 128 and act.__class__ is tuple and act[2] is None and leaves[act[3]]:
+                lits = leaves[act[3]]
+                d[key] = tags[t][key] = (*act[:4], (lits, (key, lits, *arms)))
     return tags
 
 
@@ -143,25 +146,19 @@ _LEAF = "ScalarValue"  # the grandchild type of a leaf: LogicalExprNode{literal{
 _RUN_CHUNK = 1 << 17  # bytes per regex match: bounds sre's backtracking memory where ++ is missing
 _RUN_PATTERNS: dict[tuple[int, int], list[tuple[re.Pattern[bytes], int]]] = {}
 _HIGH = bytes(range(0x80, 0x100))
+_ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)
 
 
-def _run_shape(key: int, ctags: list) -> tuple[bytes, tuple] | None:
-    """(first body bytes, spec) of a leaf entry under the one-byte tag ``key``; None if it has none.
+def _leaf_keys(acts: dict[int, object]) -> bytes:
+    """One-byte keys of a type's literal arms (fields of type ScalarValue).
 
-    spec = (key, literal keys, ScalarValue keys of varint / i64 / i32 arms, all one byte). Each such
-    entry is one the generic walk accepts in its inline path (or, for 10-byte varints, through the
-    careful reader), adding two nodes at two levels below the repeated field's message.
+    An entry ``t len lit len arm value`` of a repeated field of that type, with ``arm`` a varint / i64 /
+    i32 arm of ScalarValue, is one the generic walk accepts in its inline path (or, for 10-byte varints,
+    through the careful reader), adding two nodes two levels below the repeated field's message.
     """
-    lits = bytes(
-        k for k in range(128) if (a := ctags[k]).__class__ is tuple and a[2] is None and a[3] == _LEAF
+    return bytes(
+        k for k, a in acts.items() if k < 128 and a.__class__ is tuple and a[2] is None and a[3] == _LEAF
     )
-    if not lits:
-        return None
-    g = ctags[lits[0]][0]
-    arms = tuple(
-        bytes(k for k in range(128) if g[k] == code) for code in (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)
-    )
-    return lits, (key, lits, *arms)
 
 
 def _run_patterns(spec: tuple) -> list[tuple[re.Pattern[bytes], int]]:
