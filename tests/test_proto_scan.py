@@ -566,7 +566,7 @@ def test_mixed_leaf_runs_scan_like_the_generic_walk(mixed_in_list: bytes) -> Non
     assert [s[1] for s in fast[10]] == ["abs"] * 15  # the nested function between runs is still a site
     # the run really is taken: from the first entry, the fast path covers the integer stretch
     _expr, entries = in_list_parts(blob)
-    spec = scan_module._TAGS["InListNode"][0x12][4][1]
+    spec = scan_module._TAGS["InListNode"][0x12][4][2]
     pos, count = scan_module._leaf_run(entries, 0, len(entries), spec)
     assert (count, pos) == (
         4,
@@ -598,7 +598,7 @@ def test_hand_assembled_fixed_width_and_long_varint_runs() -> None:
     assert df_decodes(blob)[0]
     fast = outcome(blob, fast=True)
     assert fast == outcome(blob, fast=False) and fast[4] == 2 * 200 + 4
-    spec = scan_module._TAGS["InListNode"][0x12][4][1]
+    spec = scan_module._TAGS["InListNode"][0x12][4][2]
     entries = b"".join(f32 + f64 + long + other)
     assert scan_module._leaf_run(entries, 0, len(entries), spec) == (len(entries), 200)
 
@@ -674,3 +674,26 @@ RUN_SEED = (
     + ld(2, ld(3, b"\x38" + b"\xff" * 9 + b"\x01"))
     + ld(2, ld(3, b"\x69" + b"\x00" * 8))
 )
+
+
+def test_odd_leaves_are_not_retried_on_every_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leaves that pass the cheap byte check but not the run pattern (two arms set) fall back to the
+    generic walk, and a failed try suspends tries for a stretch: a list of them costs few regex tries."""
+    odd = ld(2, ld(3, b"\x38\x01\x38\x02"))
+    ints = b"".join(ld(2, ld(3, b"\x38" + v(i))) for i in range(3000))
+    blob = in_list_of(ld(1, column(b"a")), odd * 2000 + ints + odd * 3 + ints)
+    assert df_decodes(blob)[0]
+    tries: list[int] = []
+    real = scan_module._leaf_run
+
+    def counting(buf: bytes, pos: int, end: int, spec: tuple) -> tuple[int, int]:
+        found = real(buf, pos, end, spec)
+        tries.append(found[1])
+        return found
+
+    monkeypatch.setattr(scan_module, "_leaf_run", counting)
+    fast = outcome(blob, fast=True)
+    assert fast == outcome(blob, fast=False) and fast[4] == 2 * 8003 + 4
+    misses = [c for c in tries if c == 0]
+    assert 0 < len(misses) <= len(odd) * 2000 // scan_module._RUN_RETRY + 2
+    assert sum(tries) >= 6000 - 2 * (scan_module._RUN_RETRY // 6 + 2)  # the int stretches still run fast

@@ -87,8 +87,8 @@ def _build_tables() -> dict[str, list]:
 
     An act is an int code, a str (special field) or a tuple (child tags, field name, flag, child type,
     run) for a message field; flag is None, "site", "opaque" or a statistics label; run is None or, for
-    a one-byte-tagged field of a type with a literal arm, (literal keys, spec) with spec = (tag, literal
-    keys, varint / i64 / i32 arm keys) for ``_leaf_run``.
+    a one-byte-tagged field of a type with a literal arm, (literal keys, all arm keys, spec) with
+    spec = (tag, literal keys, varint / i64 / i32 arm keys) for ``_leaf_run``.
     """
     dicts: dict[str, dict[int, object]] = {t: {} for t in MESSAGES}
     dicts["EmptyMessage"] = {}  # referenced, fieldless: known, so content in it is unknown, not opaque
@@ -135,7 +135,7 @@ def _build_tables() -> dict[str, list]:
         for key, act in d.items():
             if key < 128 and act.__class__ is tuple and act[2] is None and leaves[act[3]]:
                 lits = leaves[act[3]]
-                d[key] = tags[t][key] = (*act[:4], (lits, (key, lits, *arms)))
+                d[key] = tags[t][key] = (*act[:4], (lits, b"".join(arms), (key, lits, *arms)))
     return tags
 
 
@@ -145,6 +145,7 @@ FAST_RUNS = True
 _LEAF = "ScalarValue"  # the grandchild type of a leaf: LogicalExprNode{literal{…}}, PhysicalExprNode{…}
 _RUN_CHUNK = 1 << 17  # bytes per regex match: bounds sre's backtracking memory where ++ is missing
 _RUN_PATTERNS: dict[tuple[int, int], list[tuple[re.Pattern[bytes], int]]] = {}
+_RUN_RETRY = 1024  # bytes without run attempts after one that failed: odd leaves cost no regex each
 _HIGH = bytes(range(0x80, 0x100))
 _ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)
 
@@ -397,7 +398,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
     cur_tags, cur_end, cur_via = root_tags, len(buf), ""
     depth = maxdepth = nodes = 1
     pos = tag_pos = 0
-    fast = FAST_RUNS
+    fast, retry = FAST_RUNS, 0  # leaf runs on; no run is tried before position ``retry``
     try:
         while True:
             if pos >= cur_end:
@@ -429,21 +430,26 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                         tag_pos, f"length {n} runs past the end of {cur_tags[_NAME]} (buffer underflow)"
                     )
                 ctags, via, flag, ctype, run = act
-                if (
+                if (  # a leaf (lit byte, inner length, arm byte) with a leaf twin behind it: try a run
                     run is not None
-                    and fast
                     and 3 < n < 14
+                    and buf[pos + 2] in run[1]
                     and buf[pos] in run[0]
-                    and stop < cur_end
+                    and buf[pos + 1] == n - 2
+                    and stop + 4 < cur_end
                     and buf[stop] == key
+                    and buf[stop + 4] in run[1]
+                    and tag_pos >= retry
+                    and fast
                 ):
-                    pos, count = _leaf_run(buf, tag_pos, cur_end, run[1])
-                    if count:  # else the entry is no leaf after all: the generic path reads it
+                    pos, count = _leaf_run(buf, tag_pos, cur_end, run[2])
+                    if count:
                         nodes += 2 * count
                         if depth + 2 > maxdepth:
                             maxdepth = depth + 2
                         continue
-                    pos = stop - n
+                    pos = stop - n  # no leaf after all: the generic path reads it; retry later
+                    retry = stop + _RUN_RETRY
                 nodes += 1
                 if flag is None:
                     # optimistic: a body of varints and of varint-only messages (a literal, a column
