@@ -735,6 +735,9 @@ def test_long_list_crosses_batches_and_run_sizes() -> None:
     values += [lit(-i) for i in range(50)] + [lit(2**62 + i) for i in range(20)]
     values += [lit(S(i, pa.uint8())) for i in range(200)] + [lit(S(-i, pa.int32())) for i in range(30)]
     values[5_000:5_000] = [col("a"), col("t.b"), lit("s"), col("a") + lit(2), lit(None)]
+    values += [
+        lit(v) for v in [-1, -2, 2**60, 2**60 + 1, 2**60 + 2, -3, 7, 8, 300, 301, -(2**63)] * 20
+    ]  # short runs
     e = F.in_list(col("a"), values)
     assert rendered(e) == e.canonical_name()
 

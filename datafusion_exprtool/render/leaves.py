@@ -151,15 +151,26 @@ def int_run(buf: Any, pos: int, end: int, sep: str, limit: int) -> tuple[str, in
     if m is None:
         return None
     stop = m.end()
-    run = buf[pos:stop]
+    run, count = buf[pos:stop], (stop - pos) // step
     values: Any = run[k + 4 :: step]  # the last (most significant) varint byte of each entry
-    for j in range(k - 2, -1, -1):
-        values = [(v << 7) + c - 128 for v, c in zip(values, run[5 + j :: step], strict=True)]
+    if count >= 8 or k == 1:
+        for j in range(k - 2, -1, -1):
+            values = [(v << 7) + c - 128 for v, c in zip(values, run[5 + j :: step], strict=True)]
+    else:  # a short run (sizes keep changing): k passes cost more than reading entry by entry
+        values = [_le7(run[o : o + k]) for o in range(5, stop - pos, step)]
     type_name, kind = spec
     if k >= 5 and kind != "uint64":  # only wide varints can need the signed/32-bit reading
         values = [varint_value(kind, v) for v in values]
     text = f"{type_name}(" + f"){sep}{type_name}(".join(map(str, values)) + ")"
-    return text, stop, (stop - pos) // step
+    return text, stop, count
+
+
+def _le7(b: Any) -> int:
+    """A varint's value from its bytes (already validated)."""
+    v = 0
+    for c in reversed(b):
+        v = (v << 7) | (c & 0x7F)
+    return v
 
 
 def skip_entries(buf: Any, pos: int, end: int, tag: int) -> tuple[int, int]:

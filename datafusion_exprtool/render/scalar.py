@@ -190,10 +190,12 @@ def _tie_away_from_zero(x: float, ds: str, k: int, single: bool) -> tuple[str, i
 
 def rust_float(x: float, single: bool = False) -> str:
     """Rust ``Display`` of f64/f32: shortest round-trip digits, never an exponent (``1``, ``-0``, ``NaN``)."""
-    if not single:  # repr has the same shortest digits; with no exponent only ".0" differs, and with
-        r = repr(x)  # at most 14 digits no tie between two shortest candidates is possible (see below)
-        if len(r) < 16 and "e" not in r and "n" not in r:
-            return r[:-2] if r.endswith(".0") else r
+    if not single:  # repr has the same shortest digits; with no exponent only ".0" differs
+        r = repr(x)
+        if "e" not in r and "n" not in r:
+            # a tie (below) needs >= 16 digits and x exact in one more decimal than repr shows
+            if len(r) < 16 or not math.ldexp(x, len(r) - r.index(".")).is_integer():
+                return r[:-2] if r.endswith(".0") else r
     if x != x:
         return "NaN"
     if x in (float("inf"), float("-inf")):
