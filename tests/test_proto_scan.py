@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.proto import runs
 from datafusion_exprtool.proto import scan as scan_module
 from datafusion_exprtool.proto.msg import Msg
 from datafusion_exprtool.proto.scan import (
@@ -567,13 +568,13 @@ def test_mixed_leaf_runs_scan_like_the_generic_walk(mixed_in_list: bytes) -> Non
     # the run really is taken: from the first entry, the fast path covers the integer stretch
     _expr, entries = in_list_parts(blob)
     spec = scan_module._TAGS["InListNode"][0x12][4][2]
-    pos, count = scan_module._leaf_run(entries, 0, len(entries), spec)
+    pos, count = runs.leaf_run(entries, 0, len(entries), spec)
     assert (count, pos) == (
         4,
         sum(len(ld(2, ld(3, b"\x38" + v(i & (2**64 - 1))))) for i in (1, 200, -3, 70000)),
     )
     tail = entries.rindex(ld(2, ld(3, b"\x38" + v(2**64 - 300))))
-    assert scan_module._leaf_run(entries, tail, len(entries), spec) == (
+    assert runs.leaf_run(entries, tail, len(entries), spec) == (
         len(entries),
         len(range(-300, 300, 7)),
     )
@@ -600,7 +601,7 @@ def test_hand_assembled_fixed_width_and_long_varint_runs() -> None:
     assert fast == outcome(blob, fast=False) and fast[4] == 2 * 200 + 4
     spec = scan_module._TAGS["InListNode"][0x12][4][2]
     entries = b"".join(f32 + f64 + long + other)
-    assert scan_module._leaf_run(entries, 0, len(entries), spec) == (len(entries), 200)
+    assert runs.leaf_run(entries, 0, len(entries), spec) == (len(entries), 200)
 
 
 @pytest.mark.parametrize(
@@ -684,16 +685,33 @@ def test_odd_leaves_are_not_retried_on_every_entry(monkeypatch: pytest.MonkeyPat
     blob = in_list_of(ld(1, column(b"a")), odd * 2000 + ints + odd * 3 + ints)
     assert df_decodes(blob)[0]
     tries: list[int] = []
-    real = scan_module._leaf_run
+    real = runs.leaf_run
 
     def counting(buf: bytes, pos: int, end: int, spec: tuple) -> tuple[int, int]:
         found = real(buf, pos, end, spec)
         tries.append(found[1])
         return found
 
-    monkeypatch.setattr(scan_module, "_leaf_run", counting)
+    monkeypatch.setattr(scan_module, "leaf_run", counting)  # where scan() looks it up
     fast = outcome(blob, fast=True)
     assert fast == outcome(blob, fast=False) and fast[4] == 2 * 8003 + 4
     misses = [c for c in tries if c == 0]
-    assert 0 < len(misses) <= len(odd) * 2000 // scan_module._RUN_RETRY + 2
-    assert sum(tries) >= 6000 - 2 * (scan_module._RUN_RETRY // 6 + 2)  # the int stretches still run fast
+    assert 0 < len(misses) <= len(odd) * 2000 // runs.RUN_RETRY + 2
+    assert sum(tries) >= 6000 - 2 * (runs.RUN_RETRY // 6 + 2)  # the int stretches still run fast
+
+
+def test_the_fast_runs_switch_in_scan_is_the_one_scan_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run code lives in proto/runs.py; the switch stays in scan: off, no run is tried at all."""
+    blob = in_list_of(ld(1, column(b"a")), b"".join(ld(2, ld(3, b"\x38" + v(i))) for i in range(500)))
+    tries: list[int] = []
+    real = runs.leaf_run
+
+    def counting(buf: bytes, pos: int, end: int, spec: tuple) -> tuple[int, int]:
+        tries.append(pos)
+        return real(buf, pos, end, spec)
+
+    monkeypatch.setattr(scan_module, "leaf_run", counting)
+    slow = outcome(blob, fast=False)
+    assert tries == []
+    assert outcome(blob, fast=True) == slow and len(tries) == 1
+    assert scan_module.FAST_RUNS is True  # outcome() restored it

@@ -9,12 +9,11 @@ Field numbers the tables do not know are skipped and recorded (prost skips them 
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-
 from ..errors import DecodeError
 from ..model import Sensitive
 from .msg import Msg
+from .runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
+from .scan_result import FunctionSite, ScanResult, UnknownField
 from .tables import MESSAGES
 from .wire import EGROUP, I32, I64, LEN, SGROUP, VARINT, WIRE_NAMES, iter_raw, read_varint
 
@@ -29,6 +28,10 @@ MAX_SENSITIVE = 200
 MAX_UNKNOWN = 1000
 MAX_OPAQUE = 1000
 
+#: the fast path for runs of literal leaves (proto/runs.py); read by scan(), so tests switch it off here
+#: to compare with the generic walk
+FAST_RUNS = True
+
 # --- precomputed dispatch tables --------------------------------------------------------------------
 # act per tag key (number << 3 | wire): an int code, a str (special field), or a tuple (message field)
 _SKIP_VARINT, _SKIP_I64, _SKIP_LEN, _SKIP_I32, _STRING = 0, 1, 2, 5, 6
@@ -40,6 +43,7 @@ _WIRE = {
 }  # fmt: skip
 _SCALAR_CODE = {VARINT: _SKIP_VARINT, I64: _SKIP_I64, I32: _SKIP_I32}
 _PACKED_CODE = {VARINT: _PACKED_VARINT, I64: _PACKED_I64, I32: _PACKED_I32}
+_ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)  # ScalarValue arms a leaf run may hold (proto/runs.py)
 
 #: function-call nodes (fact sheet §2.1): kind, name field numbers, fun_definition field number
 SITE_NODES: dict[str, tuple[str, tuple[int, ...], int]] = {
@@ -88,7 +92,7 @@ def _build_tables() -> dict[str, list]:
     An act is an int code, a str (special field) or a tuple (child tags, field name, flag, child type,
     run) for a message field; flag is None, "site", "opaque" or a statistics label; run is None or, for
     a one-byte-tagged field of a type with a literal arm, (literal keys, all arm keys, spec) with
-    spec = (tag, literal keys, varint / i64 / i32 arm keys) for ``_leaf_run``.
+    spec = (tag, literal keys, varint / i64 / i32 arm keys) for ``runs.leaf_run``.
     """
     dicts: dict[str, dict[int, object]] = {t: {} for t in MESSAGES}
     dicts["EmptyMessage"] = {}  # referenced, fieldless: known, so content in it is unknown, not opaque
@@ -129,8 +133,8 @@ def _build_tables() -> dict[str, list]:
             if key < 128:
                 tags[t][key] = act
     # second pass, now that every table exists: leaf-run shapes of one-byte-tagged message fields
-    arms = tuple(bytes(k for k, a in dicts[_LEAF].items() if k < 128 and a == c) for c in _ARM_CODES)
-    leaves = {ref: _leaf_keys(d) for ref, d in dicts.items()}
+    arms = tuple(bytes(k for k, a in dicts[LEAF].items() if k < 128 and a == c) for c in _ARM_CODES)
+    leaves = {ref: leaf_keys(d) for ref, d in dicts.items()}
     for t, d in dicts.items():
         for key, act in d.items():
             if key < 128 and act.__class__ is tuple and act[2] is None and leaves[act[3]]:
@@ -139,141 +143,7 @@ def _build_tables() -> dict[str, list]:
     return tags
 
 
-# --- leaf runs: a repeated field whose entries are all literal leaves, validated a run at a time -------
-#: the fast path for runs of literal leaves; tests switch it off to compare with the generic walk
-FAST_RUNS = True
-_LEAF = "ScalarValue"  # the grandchild type of a leaf: LogicalExprNode{literal{…}}, PhysicalExprNode{…}
-_RUN_CHUNK = 1 << 17  # bytes per regex match: bounds sre's backtracking memory where ++ is missing
-_RUN_PATTERNS: dict[tuple[int, int], list[tuple[re.Pattern[bytes], int]]] = {}
-_RUN_RETRY = 1024  # bytes without run attempts after one that failed: odd leaves cost no regex each
-_HIGH = bytes(range(0x80, 0x100))
-_ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)
-
-
-def _leaf_keys(acts: dict[int, object]) -> bytes:
-    """One-byte keys of a type's literal arms (fields of type ScalarValue).
-
-    An entry ``t len lit len arm value`` of a repeated field of that type, with ``arm`` a varint / i64 /
-    i32 arm of ScalarValue, is one the generic walk accepts in its inline path (or, for 10-byte varints,
-    through the careful reader), adding two nodes two levels below the repeated field's message.
-    """
-    return bytes(
-        k for k, a in acts.items() if k < 128 and a.__class__ is tuple and a[2] is None and a[3] == _LEAF
-    )
-
-
-def _run_patterns(spec: tuple) -> list[tuple[re.Pattern[bytes], int]]:
-    """Regexes of a run of leaf entries and their stride (0: count entries by their 6 low bytes).
-
-    Varint entries ``t k+3 lit k+1 arm <k-byte varint>`` for k = 1..10 (continuation bytes >= 0x80, the
-    last < 0x80, a 10th at most 1, as prost checks); fixed-width entries have a constant stride.
-    """
-    pats = _RUN_PATTERNS.get(spec[:2])
-    if pats is None:
-        key, lits, varint, i64, i32 = spec
-
-        def cls(bs: bytes) -> bytes:
-            return b"[" + b"".join(b"\\x%02x" % c for c in bs) + b"]"
-
-        def head(n: int, arms: bytes) -> bytes:
-            return b"\\x%02x\\x%02x" % (key, n + 3) + cls(lits) + b"\\x%02x" % (n + 1) + cls(arms)
-
-        pats = []
-        if varint:
-            alts = [
-                head(k, varint)
-                + b"[\\x80-\\xff]" * (k - 1)
-                + (b"[\\x00\\x01]" if k == 10 else b"[\\x00-\\x7f]")
-                for k in range(1, 11)
-            ]
-            pats.append((_repeat(b"|".join(alts)), 0))
-        for arms, width in ((i64, 8), (i32, 4)):
-            if arms:
-                pats.append((_repeat(head(width, arms) + b"[\\x00-\\xff]{%d}" % width), width + 5))
-        _RUN_PATTERNS[spec[:2]] = pats
-    return pats
-
-
-def _repeat(one: bytes) -> re.Pattern[bytes]:
-    try:  # possessive (Python 3.11+): no backtracking state kept per entry
-        return re.compile(b"(?:" + one + b")++")
-    except re.error:
-        return re.compile(b"(?:" + one + b")+")
-
-
-def _leaf_run(buf: bytes, pos: int, end: int, spec: tuple) -> tuple[int, int]:
-    """Step over the leaf entries from ``pos`` (a tag byte); return (position after them, how many).
-
-    Stops before the first entry that does not fit a pattern; the generic walk reads it, so every
-    error it raises comes from the generic path, at the same offset.
-    """
-    pats = _run_patterns(spec)
-    count = 0
-    while pos < end:
-        stop = min(end, pos + _RUN_CHUNK)
-        m, stride = next(((m, w) for pat, w in pats if (m := pat.match(buf, pos, stop))), (None, 0))
-        if m is None:
-            break
-        e = m.end()
-        count += (e - pos) // stride if stride else len(buf[pos:e].translate(None, _HIGH)) // 6
-        pos = e
-    return pos, count
-
-
 _TAGS = _build_tables()
-
-
-# --- results ---------------------------------------------------------------------------------------
-@dataclass
-class UnknownField:
-    """A field number the tables do not know (prost skips it; a blob from another version?)."""
-
-    type: str
-    number: int
-    wire: int
-    offset: int  # absolute offset of the tag
-    path: str
-
-
-@dataclass
-class FunctionSite:
-    """One function call node in the tree (fact sheet §2.1)."""
-
-    node: str
-    name: str
-    kind: str  # "scalar" | "aggregate" | "window"
-    fun_definition: bytes | None
-    payload_offset: int | None  # absolute offset of the fun_definition bytes
-    msg: Msg
-    udaf: bool = False  # a window node naming an aggregate (udaf / user_defined_aggr_function)
-
-
-@dataclass
-class ScanResult:
-    message: str
-    size: int
-    depth: int  # nesting as prost counts it: root = 1; map entries and skipped unknown fields count too
-    exceeds_limit: bool  # depth > DATAFUSION_DECODE_DEPTH_LIMIT: datafusion refuses the blob
-    node_count: int  # messages visited (opaque ones count once)
-    root: Msg
-    root_arms: list[str] = field(default_factory=list)  # fields of the root's main oneof, in wire order
-    unknown: list[UnknownField] = field(default_factory=list)  # capped at MAX_UNKNOWN
-    unknown_count: int = 0
-    opaque: list[tuple[str, int, int]] = field(default_factory=list)  # (type, offset, size), capped
-    opaque_count: int = 0
-    functions: list[FunctionSite] = field(default_factory=list)
-    sensitive: list[Sensitive] = field(default_factory=list)  # capped at MAX_SENSITIVE
-    codec_payloads: list[tuple[str, int, int]] = field(default_factory=list)  # (field, offset, size)
-    sensitive_dropped: int = 0
-
-    @property
-    def sites(self) -> list[FunctionSite]:
-        return self.functions
-
-    @property
-    def sensible(self) -> bool:
-        """The root sets exactly one arm of its main oneof (what a real blob always does)."""
-        return len(self.root_arms) == 1
 
 
 class _Broken(Exception):
@@ -442,14 +312,14 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                     and tag_pos >= retry
                     and fast
                 ):
-                    pos, count = _leaf_run(buf, tag_pos, cur_end, run[2])
+                    pos, count = leaf_run(buf, tag_pos, cur_end, run[2])
                     if count:
                         nodes += 2 * count
                         if depth + 2 > maxdepth:
                             maxdepth = depth + 2
                         continue
                     pos = stop - n  # no leaf after all: the generic path reads it; retry later
-                    retry = stop + _RUN_RETRY
+                    retry = stop + RUN_RETRY
                 nodes += 1
                 if flag is None:
                     # optimistic: a body of varints and of varint-only messages (a literal, a column
