@@ -180,3 +180,14 @@ def test_terminal_output_renders_every_fixture(fixture_set):
     assert result.exit_code == 0, result.output[-3000:]
     assert "Safety" in result.stdout
     assert Path(blob_dir / "udf_closure.expr.bin").name in result.stdout
+
+
+def test_json_writer_streams_big_strings_identically():
+    import io
+
+    from datafusion_exprtool.render import json_out
+
+    doc = {"rendered": 'x"\\\n\u00e9' * (json_out.BIG_STRING // 2), "list": ["y" * (json_out.BIG_STRING + 3), 1]}
+    out = io.StringIO()
+    json_out.write_json(doc, out, pretty=False)
+    assert json.loads(out.getvalue()) == doc

@@ -56,6 +56,32 @@ def error_document(path: str, err: DecodeError, partial: dict[str, Any] | None =
     }
 
 
-def write_json(doc: dict[str, Any], out: TextIO, *, pretty: bool = True) -> None:
-    json.dump(doc, out, indent=2 if pretty else None, ensure_ascii=False, default=str)
+#: strings longer than this (a rendered 1M-entry IN list) are escaped and written in pieces, so the
+#: document never holds a second full-size copy of them
+BIG_STRING = 1 << 20
+
+
+def write_json(doc: Any, out: TextIO, *, pretty: bool = True) -> None:
+    big: list[str] = []
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > BIG_STRING:
+            big.append(value)
+            return f"\x00exprtool-big-{len(big) - 1}\x00"
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return value
+
+    text = json.dumps(swap(doc), indent=2 if pretty else None, ensure_ascii=False, default=str)
+    for i, value in enumerate(big):
+        token = json.dumps(f"\x00exprtool-big-{i}\x00")
+        head, _, text = text.partition(token)
+        out.write(head)
+        out.write('"')
+        for start in range(0, len(value), BIG_STRING):
+            out.write(json.dumps(value[start : start + BIG_STRING], ensure_ascii=False)[1:-1])
+        out.write('"')
+    out.write(text)
     out.write("\n")
