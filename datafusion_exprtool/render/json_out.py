@@ -35,7 +35,7 @@ def inspection_document(insp: Inspection) -> dict[str, Any]:
         "rendered": insp.rendered,
         "depth": insp.depth,
         "payloads": [
-            {"message": p.message, "offset": p.offset, "size": p.size, "depth": p.depth, "rendered": p.rendered}
+            {"message": p.message, "offset": p.offset, "size": p.size, "depth": p.depth}
             for p in insp.payloads
         ],
         "functions": functions,
