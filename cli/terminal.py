@@ -34,14 +34,12 @@ def _rendered(text: str) -> Text:
     return Text(text)
 
 
-def _tree(insp: Inspection) -> Tree | None:
+def _tree(root) -> Tree:
     from datafusion_exprtool.render.tree import build_tree
 
-    if not insp.payloads or insp.payloads[0].root is None:
-        return None
-    node = build_tree(insp.payloads[0].root)
-    root = Tree(Text(node.label), guide_style="dim")
-    stack = [(root, c) for c in reversed(node.children)]
+    node = build_tree(root)
+    tree = Tree(Text(node.label), guide_style="dim")
+    stack = [(tree, c) for c in reversed(node.children)]
     while stack:
         parent, n = stack.pop()
         label = Text(n.label)
@@ -49,7 +47,7 @@ def _tree(insp: Inspection) -> Tree | None:
             label.append(f"  {n.note}", style="dim")
         branch = parent.add(label)
         stack.extend((branch, c) for c in reversed(n.children))
-    return root
+    return tree
 
 
 def _functions(insp: Inspection) -> Group:
@@ -102,13 +100,14 @@ def print_inspection(insp: Inspection, *, show_tree: bool = True, console: Conso
     console = console or Console(highlight=False)
     console.print()
     console.print(_header(insp))
-    for p in insp.payloads:
+    many = len(insp.payloads) > 1
+    for i, p in enumerate(insp.payloads, 1):
         title = "Expression" if p.message == "LogicalExprNode" else "Plan"
+        if many:
+            title += f" {i} of {len(insp.payloads)} (byte {p.offset}, depth {p.depth})"
         console.print(Panel(_rendered(p.rendered), title=title, title_align="left", expand=False))
-    if show_tree and insp.payloads:
-        tree = _tree(insp)
-        if tree is not None:
-            console.print(Panel(tree, title="Tree", title_align="left", expand=False))
+        if show_tree and p.root is not None:
+            console.print(Panel(_tree(p.root), title="Tree", title_align="left", expand=False))
     if insp.functions:
         console.print(_functions(insp))
     s = insp.safety
