@@ -715,3 +715,23 @@ def test_the_fast_runs_switch_in_scan_is_the_one_scan_reads(monkeypatch: pytest.
     assert tries == []
     assert outcome(blob, fast=True) == slow and len(tries) == 1
     assert scan_module.FAST_RUNS is True  # outcome() restored it
+
+
+@pytest.mark.parametrize("wire", range(8))
+def test_a_map_field_is_length_delimited_whatever_its_wire_type(wire: int) -> None:
+    """prost reads a map entry's length without checking the wire type (0-5 all pass); scan agrees."""
+    entry = ld(1, b"k") + ld(2, b"v")
+
+    def alias_with_metadata(key: int) -> bytes:
+        return ld(2, ld(1, column(b"a")) + ld(2, b"x") + v(key) + v(len(entry)) + entry)
+
+    blob = alias_with_metadata(4 << 3 | wire)
+    ok, text = df_decodes(blob)
+    assert ok == (wire <= 5), text
+    if ok:
+        res, proper = scan(blob, "LogicalExprNode"), scan(alias_with_metadata(4 << 3 | 2), "LogicalExprNode")
+        assert (res.unknown_count, res.depth, res.node_count) == (0, proper.depth, proper.node_count)
+    else:
+        assert "failed to decode Protobuf message" in text
+        with pytest.raises(DecodeError, match="invalid wire type value"):
+            scan(blob, "LogicalExprNode")

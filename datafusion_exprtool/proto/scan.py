@@ -106,8 +106,9 @@ def _build_tables() -> dict[str, list]:
             if kind == "message":
                 flag = "site" if ref in SITE_NODES else _STAT_FIELDS.get((type_name, number))
                 d[key] = (tags.get(ref), name, "opaque" if ref not in tags else flag, ref, None)
-            elif kind == "map":
-                d[key] = (tags[_MAP_TYPE], name, None, _MAP_TYPE, None)
+            elif kind == "map":  # prost reads a map entry's length whatever the wire type (0-5) says
+                for w in (VARINT, I64, LEN, SGROUP, EGROUP, I32):
+                    d[number << 3 | w] = (tags[_MAP_TYPE], name, None, _MAP_TYPE, None)
             elif (type_name, number) in _SENSITIVE_FIELDS:
                 d[key] = _SENSITIVE_FIELDS[(type_name, number)]
             elif (type_name, number) in _CODEC_FIELDS:
