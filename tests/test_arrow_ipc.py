@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
-from datafusion import Accumulator, col, udaf, udf
+from blobtools import MySum, double_it
+from datafusion import col, udaf, udf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,27 +112,6 @@ def test_legacy_framing_without_continuation() -> None:
 # ---- real datafusion UDF payloads -------------------------------------------------------------
 
 
-def _double(a: pa.Array) -> pa.Array:
-    return pc.multiply(a, 2)
-
-
-class _Sum(Accumulator):
-    def __init__(self) -> None:
-        self._s = 0
-
-    def update(self, values: pa.Array) -> None:
-        self._s += pc.sum(values).as_py() or 0
-
-    def merge(self, states: list[pa.Array]) -> None:
-        self._s += pc.sum(states[0]).as_py() or 0
-
-    def state(self) -> list[pa.Scalar]:
-        return [pa.scalar(self._s)]
-
-    def evaluate(self) -> pa.Scalar:
-        return pa.scalar(self._s)
-
-
 def schema_blobs(blob: bytes) -> list[tuple[int, bytes]]:
     """(offset, bytes) of every pickled bytes object that starts with the IPC continuation marker."""
     out = []
@@ -151,9 +130,9 @@ def schema_blobs(blob: bytes) -> list[tuple[int, bytes]]:
 
 def test_real_udf_schema_blobs() -> None:
     ret = pa.field("out", pa.struct([("a", pa.list_(pa.int64()))]), nullable=False, metadata={"k": "v"})
-    scalar = udf(_double, [pa.int64(), pa.dictionary(pa.int8(), pa.string())], ret, "stable", name="dbl")
+    scalar = udf(double_it, [pa.int64(), pa.dictionary(pa.int8(), pa.string())], ret, "stable", name="dbl")
     agg = udaf(
-        _Sum, [pa.decimal128(10, 2)], pa.float64(), [pa.int64(), pa.list_(pa.int32())], "immutable", name="s"
+        MySum, [pa.decimal128(10, 2)], pa.float64(), [pa.int64(), pa.list_(pa.int32())], "immutable", name="s"
     )
     blob = scalar(col("a"), col("b")).to_bytes() + agg(col("c")).to_bytes()
     found = schema_blobs(blob)

@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from blobtools import double_it_udf, no_inline_ctx, patch_byte, raised, run_cli, scalar_udf_expr
 from datafusion import Expr, SessionContext, col, udf
 from datafusion import functions as F
-from typer.testing import CliRunner
 
 from datafusion_exprtool.capture import fingerprint
 from datafusion_exprtool.check import (
@@ -35,44 +35,9 @@ from datafusion_exprtool.explain import explain
 from datafusion_exprtool.inputs import load_input
 from datafusion_exprtool.sarif import github_annotations, to_sarif
 
-
-def double_it(a):
-    return a
-
-
-UDF = udf(double_it, [pa.int64()], pa.int64(), volatility="immutable", name="double_it")
-NO_INLINE = SessionContext().with_python_udf_inlining(enabled=False)
+UDF = double_it_udf()
+NO_INLINE = no_inline_ctx()
 MINOR = sys.version_info[1]
-
-
-def _raised(fn) -> str:
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001 - datafusion's own exception, whatever its type
-        return str(exc)
-    raise AssertionError("datafusion did not fail")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _with_fun_definition(fd: bytes) -> bytes:
-    """double_it(a) by name, with fun_definition (field 3) set to ``fd``."""
-    byname = UDF(col("a")).to_bytes(NO_INLINE)
-    body = byname[3:] + b"\x1a" + _varint(len(fd)) + fd
-    return b"\xa2\x01" + _varint(len(body)) + body
-
-
-def _patched(blob: bytes, marker: bytes, delta: int, value: int) -> bytes:
-    b = bytearray(blob)
-    b[blob.index(marker) + delta] = value
-    return bytes(b)
 
 
 def _codec_ctx(codec_id: str) -> SessionContext:
@@ -115,9 +80,9 @@ def _cases(tmp: Path) -> dict[str, Case]:
         return lambda: Expr.from_bytes(b)
 
     cases = {
-        "minor": (_patched(inline, b"DFPYUDF", 9, MINOR + 1), Target, None, "python-minor-mismatch"),
-        "wire": (_patched(inline, b"DFPYUDF", 7, 2), Target, None, "wire-version-unsupported"),
-        "header": (_with_fun_definition(fd[:8]), Target, None, "header-truncated"),
+        "minor": (patch_byte(inline, b"DFPYUDF", 9, MINOR + 1), Target, None, "python-minor-mismatch"),
+        "wire": (patch_byte(inline, b"DFPYUDF", 7, 2), Target, None, "wire-version-unsupported"),
+        "header": (scalar_udf_expr("double_it", fd[:8]), Target, None, "header-truncated"),
         "by-name": (byname, Target, None, "by-name-not-registered"),
         "strict": (
             inline,
@@ -133,7 +98,7 @@ def _cases(tmp: Path) -> dict[str, Case]:
             lambda: Expr.from_bytes(env, other),
             "codec-not-installed",
         ),
-        "envelope": (_patched(env, b"DFPYCHN", 7, 7), Target, None, "envelope-version-unsupported"),
+        "envelope": (patch_byte(env, b"DFPYCHN", 7, 7), Target, None, "envelope-version-unsupported"),
         "deep": (deep.to_bytes(), Target, None, "too-deep"),
         "truncated": (inline[: len(inline) // 2], Target, None, "protobuf-truncated"),
         "truncated-expr": (inline[: len(inline) // 2], Target, None, "protobuf-truncated", "expr"),
@@ -162,7 +127,7 @@ CASE_NAMES = [
 def test_check_predicts_datafusion(cases, name):
     case = cases[name]
     report = check_bytes(case.blob, case.target(), message=case.message)  # before datafusion runs
-    actual = _raised(case.decode)
+    actual = str(raised(case.decode))
     assert report.errors, f"check saw nothing; datafusion says {actual[:200]!r}"
     first = report.errors[0]
     assert first.id == case.expect, (first.id, actual[:200])
@@ -299,24 +264,13 @@ def test_sarif_and_github(cases):
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-@pytest.fixture(scope="module")
-def app():
-    from datafusion_exprtool.cli.main import app
-
-    return app
-
-
-def _run(app, *args: str):
-    return CliRunner().invoke(app, ["check", *args])
-
-
-def test_cli_exit_codes(app, cases, fixture_set, tmp_path):
+def test_cli_exit_codes(cases, fixture_set, tmp_path):
     blobs, _ = fixture_set
-    r = _run(app, str(blobs / "udf_scalar_inline.expr.bin"))
+    r = run_cli("check", str(blobs / "udf_scalar_inline.expr.bin"))
     assert r.exit_code == 0 and "no failures predicted" in r.output
     byname = tmp_path / "byname.bin"
     byname.write_bytes(cases["by-name"].blob)
-    r = _run(app, str(byname))
+    r = run_cli("check", str(byname))
     assert r.exit_code == 1 and "by-name-not-registered" in r.output
     (tmp_path / "workers.py").write_text(
         "import pyarrow as pa\nfrom datafusion import SessionContext, udf\n"
@@ -325,46 +279,46 @@ def test_cli_exit_codes(app, cases, fixture_set, tmp_path):
         "    ctx.register_udf(udf(double_it, [pa.int64()], pa.int64(), 'immutable', name='double_it'))\n"
         "    return ctx\n"
     )
-    r = _run(app, str(byname), "--worker-ctx", f"{tmp_path / 'workers.py'}:make_ctx")
+    r = run_cli("check", str(byname), "--worker-ctx", f"{tmp_path / 'workers.py'}:make_ctx")
     assert r.exit_code == 0, r.output
-    r = _run(app, str(byname), "--worker-ctx", f"{tmp_path / 'workers.py'}:nope")
+    r = run_cli("check", str(byname), "--worker-ctx", f"{tmp_path / 'workers.py'}:nope")
     assert r.exit_code == 2
     closure = str(blobs / "udf_closure.expr.bin")
-    assert _run(app, closure).exit_code == 0  # warnings alone
-    assert _run(app, closure, "--fail-on", "warning").exit_code == 1
-    assert _run(app, closure, "--strict").exit_code == 1
-    assert _run(app, closure, "--python", "three").exit_code == 2
+    assert run_cli("check", closure).exit_code == 0  # warnings alone
+    assert run_cli("check", closure, "--fail-on", "warning").exit_code == 1
+    assert run_cli("check", closure, "--strict").exit_code == 1
+    assert run_cli("check", closure, "--python", "three").exit_code == 2
     truncated = tmp_path / "cut.bin"
     truncated.write_bytes(cases["truncated"].blob)
-    r = _run(app, str(truncated))
+    r = run_cli("check", str(truncated))
     assert r.exit_code == 1 and "protobuf-truncated" in r.output and "byte 0" in r.output
     other = tmp_path / "other.pkl"
     other.write_bytes(pickle.dumps({"a": 1}))
-    r = _run(app, str(other))
+    r = run_cli("check", str(other))
     assert r.exit_code == 3 and "pickle layer" in r.output
 
 
-def test_cli_formats(app, cases, tmp_path):
+def test_cli_formats(cases, tmp_path):
     blob = tmp_path / "minor.bin"
     blob.write_bytes(cases["minor"].blob)
-    r = _run(app, str(blob), "--format", "json")
+    r = run_cli("check", str(blob), "--format", "json")
     assert r.exit_code == 1
     doc = json.loads(r.stdout)
     assert doc["reports"][0]["findings"][0]["id"] == "python-minor-mismatch"
-    r = _run(app, str(blob), "--format", "sarif")
+    r = run_cli("check", str(blob), "--format", "sarif")
     assert json.loads(r.stdout)["runs"][0]["results"][0]["ruleId"] == "python-minor-mismatch"
-    r = _run(app, str(blob), "--format", "github")
+    r = run_cli("check", str(blob), "--format", "github")
     assert r.stdout.startswith(f"::error file={blob},line=1,")
-    r = _run(app, str(blob), "--python", f"3.{MINOR + 1}", "--format", "json")
+    r = run_cli("check", str(blob), "--python", f"3.{MINOR + 1}", "--format", "json")
     assert r.exit_code == 0, r.stdout  # the target runs the sender's Python
 
 
-def test_cli_env(app, fixture_set, tmp_path):
+def test_cli_env(fixture_set, tmp_path):
     blobs, _ = fixture_set
     doc = fingerprint(["pyarrow"])
     doc["python"]["minor"] = f"3.{MINOR + 1}"
     path = tmp_path / "w.env.json"
     path.write_text(json.dumps(doc))
-    r = _run(app, str(blobs / "udf_scalar_inline.expr.bin"), "--env", str(path), "--format", "json")
+    r = run_cli("check", str(blobs / "udf_scalar_inline.expr.bin"), "--env", str(path), "--format", "json")
     assert r.exit_code == 1
     assert [f["id"] for f in json.loads(r.stdout)["reports"][0]["findings"]] == ["python-minor-mismatch"]

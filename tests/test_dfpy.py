@@ -6,53 +6,21 @@ import struct
 import sys
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
-from datafusion import Accumulator, SessionContext, col, udaf, udf, udwf
+from blobtools import SITES, MySum, RowOnes, double_it_udf, find_fun_definition, varint
+from datafusion import SessionContext, col, udaf, udwf
 from datafusion.expr import Expr
-from datafusion.user_defined import WindowEvaluator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datafusion_exprtool import dfpy
-from datafusion_exprtool.proto.msg import Msg
 from datafusion_exprtool.proto.wire import iter_raw
 
 RUNNING = sys.version_info[:2]
 
-# LogicalExprNode arm -> (message, fun_definition field number, kind)  (fact sheet §2.1)
-_SITES = {20: ("ScalarUDFExprNode", 3, "scalar"), 19: ("AggregateUDFExprNode", 6, "aggregate"),
-          18: ("WindowExprNode", 10, "window")}  # fmt: skip
-
-
-def double_it(a: pa.Array) -> pa.Array:
-    return pc.multiply(a, 2)
-
-
-class MySum(Accumulator):
-    def __init__(self) -> None:
-        self._s = 0
-
-    def update(self, values: pa.Array) -> None:
-        self._s += pc.sum(values).as_py() or 0
-
-    def merge(self, states: list[pa.Array]) -> None:
-        self._s += pc.sum(states[0]).as_py() or 0
-
-    def state(self) -> list[pa.Scalar]:
-        return [pa.scalar(self._s)]
-
-    def evaluate(self) -> pa.Scalar:
-        return pa.scalar(self._s)
-
-
-class RowOnes(WindowEvaluator):
-    def evaluate_all(self, values: list[pa.Array], num_rows: int) -> pa.Array:
-        return pa.array([1] * num_rows)
-
 
 def scalar_expr() -> Expr:
-    return udf(double_it, [pa.int64()], pa.int64(), "immutable", name="double_it")(col("a"))
+    return double_it_udf()(col("a"))
 
 
 def aggregate_expr() -> Expr:
@@ -66,39 +34,18 @@ def window_expr() -> Expr:
 EXPRS = {"scalar": scalar_expr, "aggregate": aggregate_expr, "window": window_expr}
 
 
-def find_fun_definition(blob: bytes) -> tuple[int, int, str]:
-    """(start, end, kind) of the fun_definition bytes of a top-level UDF call."""
-    for number, _wire, a, b, _tag in iter_raw(blob, 0, len(blob)):
-        if number in _SITES:
-            msg_type, fd_number, kind = _SITES[number]
-            node = Msg(msg_type, blob, a, b)
-            for n, _w, x, y, _t in iter_raw(node.buf, node.start, node.end):
-                if n == fd_number:
-                    return x, y, kind
-    raise AssertionError("no fun_definition in blob")
-
-
 def replace_fun_definition(blob: bytes, new: bytes) -> bytes:
     """Re-frame the blob with a different fun_definition (lengths re-encoded)."""
     start, end, _kind = find_fun_definition(blob)
     for number, _wire, a, b, tag in iter_raw(blob, 0, len(blob)):
-        if number in _SITES:
+        if number in SITES:
             # drop the old length prefix of fun_definition (it sits right before `start`)
-            old_len = len(_varint(end - start))
+            old_len = len(varint(end - start))
             head = blob[a : start - old_len]
-            body = head + _varint(len(new)) + new + blob[end:b]
+            body = head + varint(len(new)) + new + blob[end:b]
             key = blob[tag : tag + (2 if number >= 16 else 1)]
-            return blob[:tag] + key + _varint(len(body)) + body + blob[b:]
+            return blob[:tag] + key + varint(len(body)) + body + blob[b:]
     raise AssertionError("no UDF node")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def decode_error(blob: bytes, ctx: SessionContext | None = None) -> str:

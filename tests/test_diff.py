@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from blobtools import run_cli
 from datafusion import col, lit
 from datafusion.expr import Expr
-from datafusion_exprtool.cli.main import app
-from typer.testing import CliRunner
 
 from datafusion_exprtool.diff import blank_tracker_ids, diff_paths
 
@@ -80,7 +79,7 @@ def blobs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def run(*args: str):
-    return CliRunner().invoke(app, ["diff", *args])
+    return run_cli("diff", *args)
 
 
 def test_identical_blobs_are_equal(blobs: dict[str, Path]) -> None:

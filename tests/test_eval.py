@@ -12,11 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from datafusion import SessionContext, col, ipc, lit, udaf, udf
+from blobtools import pickle_by_name, run_cli, write_workers
+from datafusion import SessionContext, col, lit, udaf, udf
 from datafusion import functions as F
 from datafusion.expr import Window
-from datafusion_exprtool.cli.main import app
-from typer.testing import CliRunner
 
 N = 3000
 
@@ -89,28 +88,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
         (d / f"{name}.pkl").write_bytes(pickle.dumps(expr))
     (d / "scalar.bin").write_bytes(blobs["scalar"].to_bytes())
     (d / "scalar.b64").write_text(base64.b64encode(blobs["scalar"].to_bytes()).decode())
-    ipc.set_sender_ctx(SessionContext().with_python_udf_inlining(enabled=False))
-    try:
-        (d / "byname.pkl").write_bytes(pickle.dumps(u["dbl"](col("a"))))
-    finally:
-        ipc.clear_sender_ctx()
-    (d / "workers.py").write_text(
-        "import pyarrow as pa, pyarrow.compute as pc\n"
-        "from datafusion import SessionContext, udf\n"
-        "def make_ctx():\n"
-        "    ctx = SessionContext()\n"
-        "    ctx.register_udf(udf(lambda x: pc.multiply(x, 2), [pa.int64()], pa.int64(), 'immutable', name='dbl'))\n"
-        "    return ctx\n"
-        "def not_a_ctx():\n"
-        "    return 42\n"
-    )
+    (d / "byname.pkl").write_bytes(pickle_by_name(u["dbl"](col("a"))))
+    write_workers(d, "def not_a_ctx():\n    return 42\n")
     return {"dir": d, "data": str(d / "data.parquet"), "table": table, "blob": lambda n: str(d / n)}
 
 
 def run(*args: str, input: bytes | None = None):
-    result = CliRunner().invoke(app, ["eval", *args], input=input)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result
+    return run_cli("eval", *args, input=input)
 
 
 def truth(env: dict, expr) -> pa.Table:

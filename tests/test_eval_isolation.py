@@ -15,9 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from datafusion import SessionContext, col, ipc, lit, udf
-from datafusion_exprtool.cli.main import app
-from typer.testing import CliRunner
+from blobtools import pickle_by_name, run_cli, write_workers
+from datafusion import col, lit, udf
 
 N = 1000
 EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
@@ -53,19 +52,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     u = _udfs()
     for name, f in u.items():
         (d / f"{name}.pkl").write_bytes(pickle.dumps(f(col("a")) + lit(0)))
-    ipc.set_sender_ctx(SessionContext().with_python_udf_inlining(enabled=False))
-    try:
-        (d / "byname.pkl").write_bytes(pickle.dumps(u["dbl"](col("a"))))
-    finally:
-        ipc.clear_sender_ctx()
-    (d / "workers.py").write_text(
-        "import pyarrow as pa, pyarrow.compute as pc\n"
-        "from datafusion import SessionContext, udf\n"
-        "def make_ctx():\n"
-        "    ctx = SessionContext()\n"
-        "    ctx.register_udf(udf(lambda x: pc.multiply(x, 2), [pa.int64()], pa.int64(), 'immutable', name='dbl'))\n"
-        "    return ctx\n"
-    )
+    (d / "byname.pkl").write_bytes(pickle_by_name(u["dbl"](col("a"))))
+    write_workers(d)
     # a module only the driver can import: on sys.path of this process alone
     helper = f"driver_only_{uuid.uuid4().hex[:8]}"
     (d / "helper").mkdir()
@@ -82,10 +70,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
         sys.path.remove(str(d / "helper"))
 
 
-def run(*args: str):
-    result = CliRunner().invoke(app, ["eval", *args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result
+def run(*args: str, input: bytes | None = None):
+    return run_cli("eval", *args, input=input)
 
 
 def values(stdout: str) -> list[int]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from blobtools import double_it_udf, no_inline_ctx, patch_byte, pickle_by_name, raised, scalar_udf_expr
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col, udf
 from datafusion import functions as F
 
@@ -47,12 +48,8 @@ REQUIRED_IDS = {
 }
 
 
-def double_it(a):
-    return a
-
-
-UDF = udf(double_it, [pa.int64()], pa.int64(), volatility="immutable", name="double_it")
-NO_INLINE = SessionContext().with_python_udf_inlining(enabled=False)
+UDF = double_it_udf()
+NO_INLINE = no_inline_ctx()
 
 
 @dataclass
@@ -67,37 +64,6 @@ class Failure:
         return f"{type(self.exc).__name__}: {self.exc}"
 
 
-def _raised(fn) -> BaseException:
-    try:
-        fn()
-    except BaseException as exc:  # noqa: BLE001 - we want datafusion's exception, whatever it is
-        return exc
-    raise AssertionError("datafusion did not fail")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def with_fun_definition(fd: bytes) -> bytes:
-    """The by-name ScalarUDFExprNode of double_it(a) with fun_definition (field 3) set to ``fd``."""
-    byname = UDF(col("a")).to_bytes(NO_INLINE)
-    assert byname[:2] == b"\xa2\x01" and byname[2] == len(byname) - 3
-    body = byname[3:] + b"\x1a" + _varint(len(fd)) + fd
-    return b"\xa2\x01" + _varint(len(body)) + body
-
-
-def _patched(blob: bytes, marker: bytes, delta: int, value: int) -> bytes:
-    b = bytearray(blob)
-    b[blob.index(marker) + delta] = value
-    return bytes(b)
-
-
 def _decode(blob: bytes, ctx=None):
     return lambda: Expr.from_bytes(blob, ctx) if ctx is not None else Expr.from_bytes(blob)
 
@@ -110,11 +76,11 @@ def _failures(tmp: Path) -> dict[str, Failure]:
     out: dict[str, Failure] = {}
 
     def add(name, blob, fn, expect, **fields):
-        out[name] = Failure(_raised(fn), blob, expect, fields)
+        out[name] = Failure(raised(fn), blob, expect, fields)
 
     add("by-name", byname, _decode(byname), "by-name-not-registered", function="double_it", kind="scalar")
     add("inlining-off", inline, _decode(inline, NO_INLINE), "inlining-disabled", function="double_it")
-    b = _patched(inline, b"DFPYUDF", 9, minor + 1)
+    b = patch_byte(inline, b"DFPYUDF", 9, minor + 1)
     add(
         "minor",
         b,
@@ -123,14 +89,14 @@ def _failures(tmp: Path) -> dict[str, Failure]:
         sender_python=f"3.{minor + 1}",
         receiver_python=f"3.{minor}",
     )
-    b = _patched(inline, b"DFPYUDF", 7, 2)
+    b = patch_byte(inline, b"DFPYUDF", 7, 2)
     add("wire", b, _decode(b), "wire-version-unsupported", version="2", kind="scalar")
-    b = with_fun_definition(fd[:8])
+    b = scalar_udf_expr("double_it", fd[:8])
     add("header", b, _decode(b), "header-truncated", missing="Python major version")
-    b = with_fun_definition(fd[: len(fd) // 2])
+    b = scalar_udf_expr("double_it", fd[: len(fd) // 2])
     add("cp-trunc", b, _decode(b), "cloudpickle-truncated")
     i = fd.index(b"double_it")
-    b = with_fun_definition(fd[: i + 6] + b"\xa0" + fd[i + 7 :])
+    b = scalar_udf_expr("double_it", fd[: i + 6] + b"\xa0" + fd[i + 7 :])
     add("cp-corrupt", b, _decode(b), "cloudpickle-corrupt", exc_type="UnicodeDecodeError")
     # a module only the sender can import
     (tmp / "df_sender_only_helper.py").write_text("def triple(a):\n    return a\n")
@@ -148,7 +114,7 @@ def _failures(tmp: Path) -> dict[str, Failure]:
     writer = NO_INLINE.with_logical_extension_codec(SessionContext(), codec_id="my_library.Codec")
     env = UDF(col("a")).to_bytes(writer)
     add("codec", env, _decode(env), "codec-not-installed", codec_id="my_library.Codec")
-    b = _patched(env, b"DFPYCHN", 7, 7)
+    b = patch_byte(env, b"DFPYCHN", 7, 7)
     add("envelope", b, _decode(b), "envelope-version-unsupported", version="7")
     deep = col("a")
     for _ in range(50):
@@ -343,24 +309,14 @@ def test_real_process_pool(failures):
     """One real round trip: a spawned worker unpickles a by-name Expr and the parent sees RemoteTraceback."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         with pytest.raises(RuntimeError) as info:
-            pool.apply(pickle.loads, (_byname_pickle(),))
+            pool.apply(pickle.loads, (pickle_by_name(UDF(col("a"))),))
     found = explain("".join(traceback.format_exception(info.value)))
     assert found[0].id == "by-name-not-registered" and found[0].fields["function"] == "double_it"
     assert "multiprocessing" in found[0].wrappers
 
 
-def _byname_pickle() -> bytes:
-    from datafusion.ipc import clear_sender_ctx, set_sender_ctx
-
-    set_sender_ctx(NO_INLINE)
-    try:
-        return pickle.dumps(UDF(col("a")))
-    finally:
-        clear_sender_ctx()
-
-
 def test_unrelated_text_explains_nothing():
-    exc = _raised(lambda: json.loads("{"))
+    exc = raised(lambda: json.loads("{"))
     assert explain("".join(traceback.format_exception(exc))) == []
     assert explain("") == []
 

@@ -9,6 +9,7 @@ import pickletools
 import tracemalloc
 
 import pytest
+from blobtools import Evil, NestedUnpickler, global_ops
 from datafusion import col, functions, lit
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -235,30 +236,6 @@ def test_expr_pickle_structure():
 
 
 # ------------------------------------------------------------------------------------------------ outer safety
-class _Command:
-    def __reduce__(self):
-        return (os.system, ("echo pwned",))
-
-
-class _Nested:
-    def __reduce__(self):
-        return (pickle.loads, (b"\x80\x04K\x01.",))
-
-
-def _global_ops(data: bytes, dotted: str) -> list[int]:
-    """Positions of GLOBAL/STACK_GLOBAL opcodes that load ``dotted`` (pickletools as the reference)."""
-    strings: list[str] = []
-    out = []
-    for op, arg, pos in pickletools.genops(data):
-        if op.name == "GLOBAL" and arg.replace(" ", ".") == dotted:
-            out.append(pos)
-        elif op.name == "STACK_GLOBAL" and ".".join(strings[-2:]) == dotted:
-            out.append(pos)
-        if isinstance(arg, str) and op.name != "GLOBAL":
-            strings.append(arg)
-    return out
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_benign_expr_pickles_are_not_suspicious(protocol):
     value = [small_expr(), {"k": (medium_expr(), col("b"))}]
@@ -267,10 +244,10 @@ def test_benign_expr_pickles_are_not_suspicious(protocol):
 
 @pytest.mark.parametrize("protocol", [0, 2, 4, 5])
 def test_command_in_outer_pickle(protocol):
-    data = pickle.dumps([small_expr(), _Command()], protocol=protocol)
+    data = pickle.dumps([small_expr(), Evil()], protocol=protocol)
     findings = classify(run(data, origin=10), "expr", "pickle")
     dotted = f"{os.system.__module__}.system"
-    expected = {p + 10 for p in _global_ops(data, dotted)}
+    expected = {p + 10 for p in global_ops(data, dotted)}
     assert expected and {f.offset for f in findings if f.id == "suspicious-global"} == expected
     calls = [f for f in findings if f.id == "suspicious-call"]
     assert len(calls) == 1 and data[calls[0].offset - 10 : calls[0].offset - 9] == b"R"
@@ -278,10 +255,10 @@ def test_command_in_outer_pickle(protocol):
 
 
 def test_nested_unpickler_in_outer_pickle():
-    data = pickle.dumps(_Nested(), protocol=4)
+    data = pickle.dumps(NestedUnpickler(), protocol=4)
     findings = classify(run(data), "expr", "pickle")
     nested = [f for f in findings if f.id == "nested-unpickler"]
-    assert {f.offset for f in nested} >= set(_global_ops(data, "_pickle.loads"))
+    assert {f.offset for f in nested} >= set(global_ops(data, "_pickle.loads"))
     assert nested and all(f.verdict == "suspicious" for f in nested)
 
 

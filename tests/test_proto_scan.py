@@ -9,11 +9,11 @@ import decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from datafusion import Accumulator, Expr, SessionContext, col, lit, udaf, udf, udwf
+from blobtools import MySum, RowOnes, double_it_udf, ld, varint
+from datafusion import Expr, SessionContext, col, lit, udaf, udwf
 from datafusion import functions as F
 from datafusion.expr import Window
 from datafusion.plan import ExecutionPlan, LogicalPlan
-from datafusion.user_defined import WindowEvaluator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,19 +31,6 @@ from datafusion_exprtool.proto.scan import (
 
 
 # --- hand encoding (checked against datafusion's own bytes below) ------------------------------------
-def v(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def ld(number: int, body: bytes) -> bytes:
-    return v(number << 3 | 2) + v(len(body)) + body
-
-
 def absn(n: int, inner: bytes) -> bytes:
     """n nested abs() around a LogicalExprNode."""
     for _ in range(n):
@@ -65,7 +52,7 @@ def column(name: bytes, relation: bytes | None = None, extra: bytes = b"", rel_e
 
 def in_list_blob(n: int) -> bytes:
     """col('a') IN (0, 1, …, n-1) the way datafusion encodes it (checked for small n)."""
-    items = b"".join(ld(2, ld(3, b"\x38" + v(i))) for i in range(n))
+    items = b"".join(ld(2, ld(3, b"\x38" + varint(i))) for i in range(n))
     return ld(14, ld(1, column(b"a")) + items)
 
 
@@ -78,35 +65,9 @@ def df_decodes(blob: bytes) -> tuple[bool, str]:
 
 
 # --- corpus ----------------------------------------------------------------------------------------
-def _double(arr: pa.Array) -> pa.Array:
-    return pa.compute.multiply(arr, 2)
-
-
-class _MySum(Accumulator):
-    def __init__(self) -> None:
-        self._s = 0
-
-    def update(self, values: pa.Array) -> None:
-        self._s += pa.compute.sum(values).as_py() or 0
-
-    def merge(self, states: list[pa.Array]) -> None:
-        self._s += pa.compute.sum(states[0]).as_py() or 0
-
-    def state(self) -> list[pa.Scalar]:
-        return [pa.scalar(self._s)]
-
-    def evaluate(self) -> pa.Scalar:
-        return pa.scalar(self._s)
-
-
-class _Ones(WindowEvaluator):
-    def evaluate_all(self, values: list[pa.Array], num_rows: int) -> pa.Array:
-        return pa.array([1] * num_rows)
-
-
-DOUBLE = udf(_double, [pa.int64()], pa.int64(), "immutable", "double_it")
-MY_SUM = udaf(_MySum, [pa.int64()], pa.int64(), [pa.int64()], "immutable", "my_sum")
-ONES = udwf(_Ones, [pa.int64()], pa.int64(), "immutable", "ones")
+DOUBLE = double_it_udf()
+MY_SUM = udaf(MySum, [pa.int64()], pa.int64(), [pa.int64()], "immutable", "my_sum")
+ONES = udwf(RowOnes, [pa.int64()], pa.int64(), "immutable", "ones")
 
 EXPRS = {
     "column": col("a"),
@@ -571,9 +532,9 @@ def test_mixed_leaf_runs_scan_like_the_generic_walk(mixed_in_list: bytes) -> Non
     pos, count = runs.leaf_run(entries, 0, len(entries), spec)
     assert (count, pos) == (
         4,
-        sum(len(ld(2, ld(3, b"\x38" + v(i & (2**64 - 1))))) for i in (1, 200, -3, 70000)),
+        sum(len(ld(2, ld(3, b"\x38" + varint(i & (2**64 - 1))))) for i in (1, 200, -3, 70000)),
     )
-    tail = entries.rindex(ld(2, ld(3, b"\x38" + v(2**64 - 300))))
+    tail = entries.rindex(ld(2, ld(3, b"\x38" + varint(2**64 - 300))))
     assert runs.leaf_run(entries, tail, len(entries), spec) == (
         len(entries),
         len(range(-300, 300, 7)),
@@ -592,8 +553,8 @@ def test_hand_assembled_fixed_width_and_long_varint_runs() -> None:
     f32 = [ld(2, ld(3, b"\x65" + bytes([i, 0, 0, 0x3F]))) for i in range(40)]  # float32_value, i32
     f64 = [ld(2, ld(3, b"\x69" + bytes([i] * 8))) for i in range(40)]  # float64_value, i64
     long = [ld(2, ld(3, b"\x38" + b"\xff" * 9 + b"\x01"))] * 40  # -1: a 10-byte varint
-    other = [ld(2, ld(3, b"\x08" + v(i % 2))) for i in range(40)] + [
-        ld(2, ld(3, b"\x20" + v(i))) for i in range(40)
+    other = [ld(2, ld(3, b"\x08" + varint(i % 2))) for i in range(40)] + [
+        ld(2, ld(3, b"\x20" + varint(i))) for i in range(40)
     ]
     blob = in_list_of(ld(1, column(b"a")), b"".join(f32 + f64 + long + other))
     assert df_decodes(blob)[0]
@@ -605,22 +566,22 @@ def test_hand_assembled_fixed_width_and_long_varint_runs() -> None:
 
 
 @pytest.mark.parametrize(
-    "varint", [b"\xff" * 9 + b"\x02", b"\xff" * 9 + b"\x7f", b"\xff" * 10 + b"\x01", b"\x80" * 10 + b"\x00"]
+    "overlong", [b"\xff" * 9 + b"\x02", b"\xff" * 9 + b"\x7f", b"\xff" * 10 + b"\x01", b"\x80" * 10 + b"\x00"]
 )
-def test_overlong_varint_in_a_run_is_refused_at_the_same_offset(varint: bytes) -> None:
-    entries = [ld(2, ld(3, b"\x38" + v(i))) for i in range(50)]
-    entries[30] = ld(2, ld(3, b"\x38" + varint))
+def test_overlong_varint_in_a_run_is_refused_at_the_same_offset(overlong: bytes) -> None:
+    entries = [ld(2, ld(3, b"\x38" + varint(i))) for i in range(50)]
+    entries[30] = ld(2, ld(3, b"\x38" + overlong))
     blob = in_list_of(ld(1, column(b"a")), b"".join(entries))
     assert not df_decodes(blob)[0]
     fast = outcome(blob, fast=True)
     assert fast == outcome(blob, fast=False)
     assert fast[0] == "error" and "invalid varint" in fast[3]
-    assert fast[2] == 11 + blob.index(b"\x38" + varint[:2]) + 1
+    assert fast[2] == 11 + blob.index(b"\x38" + overlong[:2]) + 1
 
 
 def test_depth_of_a_call_with_only_leaves() -> None:
     """Nothing but the run reaches the deepest level: root → call → argument → ScalarValue."""
-    args = b"".join(ld(2, ld(3, b"\x38" + v(i))) for i in range(0, 10**6, 997))
+    args = b"".join(ld(2, ld(3, b"\x38" + varint(i))) for i in range(0, 10**6, 997))
     blob = ld(20, ld(1, b"make_array") + args)
     assert df_decodes(blob)[0]
     fast = outcome(blob, fast=True)
@@ -681,7 +642,7 @@ def test_odd_leaves_are_not_retried_on_every_entry(monkeypatch: pytest.MonkeyPat
     """Leaves that pass the cheap byte check but not the run pattern (two arms set) fall back to the
     generic walk, and a failed try suspends tries for a stretch: a list of them costs few regex tries."""
     odd = ld(2, ld(3, b"\x38\x01\x38\x02"))
-    ints = b"".join(ld(2, ld(3, b"\x38" + v(i))) for i in range(3000))
+    ints = b"".join(ld(2, ld(3, b"\x38" + varint(i))) for i in range(3000))
     blob = in_list_of(ld(1, column(b"a")), odd * 2000 + ints + odd * 3 + ints)
     assert df_decodes(blob)[0]
     tries: list[int] = []
@@ -702,7 +663,7 @@ def test_odd_leaves_are_not_retried_on_every_entry(monkeypatch: pytest.MonkeyPat
 
 def test_the_fast_runs_switch_in_scan_is_the_one_scan_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """The run code lives in proto/runs.py; the switch stays in scan: off, no run is tried at all."""
-    blob = in_list_of(ld(1, column(b"a")), b"".join(ld(2, ld(3, b"\x38" + v(i))) for i in range(500)))
+    blob = in_list_of(ld(1, column(b"a")), b"".join(ld(2, ld(3, b"\x38" + varint(i))) for i in range(500)))
     tries: list[int] = []
     real = runs.leaf_run
 
@@ -723,7 +684,7 @@ def test_a_map_field_is_length_delimited_whatever_its_wire_type(wire: int) -> No
     entry = ld(1, b"k") + ld(2, b"v")
 
     def alias_with_metadata(key: int) -> bytes:
-        return ld(2, ld(1, column(b"a")) + ld(2, b"x") + v(key) + v(len(entry)) + entry)
+        return ld(2, ld(1, column(b"a")) + ld(2, b"x") + varint(key) + varint(len(entry)) + entry)
 
     blob = alias_with_metadata(4 << 3 | wire)
     ok, text = df_decodes(blob)

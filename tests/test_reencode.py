@@ -13,10 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from blobtools import run_cli
 from datafusion import SessionContext, col, lit, udf
 from datafusion.expr import Expr
-from datafusion_exprtool.cli.main import app
-from typer.testing import CliRunner
 
 from datafusion_exprtool.atomic import OutputExists, atomic_write
 from datafusion_exprtool.inputs import load_bytes
@@ -34,10 +33,6 @@ EXPRS = {
     "string": lambda: col("b").is_null() | (col("b") == lit("héllo")),
     "udf": lambda: TRIPLE(col("a")) + lit(2),
 }
-
-
-def cli(*args: str):
-    return CliRunner().invoke(app, list(args))
 
 
 def decode_any(data: bytes, ctx: SessionContext | None = None) -> Expr:
@@ -69,7 +64,7 @@ def test_round_trip(name: str, source: str, target: str, tmp_path: Path) -> None
     src = tmp_path / "in.blob"
     src.write_bytes(SOURCES[source](expr))
     before = src.read_bytes()
-    res = cli("reencode", str(src), "-o", str(tmp_path / target), "--verify")
+    res = run_cli("reencode", str(src), "-o", str(tmp_path / target), "--verify")
     assert res.exit_code == 0, res.output
     out = (tmp_path / target).read_bytes()
     assert decode_any(out).canonical_name() == expr.canonical_name()
@@ -86,7 +81,9 @@ def test_text_encodings_and_containers_from_options(tmp_path: Path) -> None:
     src = tmp_path / "in.pkl"
     src.write_bytes(pickle.dumps(expr))
     assert (
-        cli("reencode", str(src), "-o", str(tmp_path / "o.txt"), "--to", "bytes", "--text", "hex").exit_code
+        run_cli(
+            "reencode", str(src), "-o", str(tmp_path / "o.txt"), "--to", "bytes", "--text", "hex"
+        ).exit_code
         == 0
     )
     info = load_bytes((tmp_path / "o.txt").read_bytes()).info
@@ -101,7 +98,7 @@ def test_by_name_drops_fun_definition(tmp_path: Path) -> None:
     expr = EXPRS["udf"]()
     src = tmp_path / "in.pkl"
     src.write_bytes(pickle.dumps(expr))
-    res = cli("reencode", str(src), "-o", str(tmp_path / "o.bin"), "--by-name", "--verify")
+    res = run_cli("reencode", str(src), "-o", str(tmp_path / "o.bin"), "--by-name", "--verify")
     assert res.exit_code == 0, res.output
     out = (tmp_path / "o.bin").read_bytes()
     assert b"DFPYUDF" not in out
@@ -121,7 +118,7 @@ def test_by_name_input_stays_by_name_and_inline_output_fails(tmp_path: Path) -> 
     strict = SessionContext().with_python_udf_inlining(enabled=False)
     src = tmp_path / "in.bin"
     src.write_bytes(EXPRS["udf"]().to_bytes(strict))
-    ok = cli("reencode", str(src), "-o", str(tmp_path / "o.pkl"), "--by-name", "--verify")
+    ok = run_cli("reencode", str(src), "-o", str(tmp_path / "o.pkl"), "--by-name", "--verify")
     assert ok.exit_code == 0, ok.output
     receiver = SessionContext()
     receiver.register_udf(TRIPLE)
@@ -130,7 +127,7 @@ def test_by_name_input_stays_by_name_and_inline_output_fails(tmp_path: Path) -> 
     # inline output needs the real UDF: datafusion's own message, exit 4, no file
     with pytest.raises(RuntimeError) as truth:
         Expr.from_bytes(src.read_bytes())
-    res = cli("reencode", str(src), "-o", str(tmp_path / "inline.pkl"))
+    res = run_cli("reencode", str(src), "-o", str(tmp_path / "inline.pkl"))
     assert res.exit_code == 4
     assert str(truth.value) in res.stderr
     assert not (tmp_path / "inline.pkl").exists()
@@ -140,12 +137,12 @@ def test_protocol_2(tmp_path: Path) -> None:
     expr = EXPRS["udf"]()
     src = tmp_path / "in.bin"
     src.write_bytes(expr.to_bytes())
-    res = cli("reencode", str(src), "-o", str(tmp_path / "o.pkl"), "--protocol", "2", "--verify")
+    res = run_cli("reencode", str(src), "-o", str(tmp_path / "o.pkl"), "--protocol", "2", "--verify")
     assert res.exit_code == 0, res.output
     out = (tmp_path / "o.pkl").read_bytes()
     assert out[:2] == b"\x80\x02"
     assert pickle.loads(out).canonical_name() == expr.canonical_name()
-    assert cli("reencode", str(src), "-o", str(tmp_path / "p.bin"), "--protocol", "2").exit_code == 2
+    assert run_cli("reencode", str(src), "-o", str(tmp_path / "p.bin"), "--protocol", "2").exit_code == 2
 
 
 def test_verify_reports(tmp_path: Path) -> None:
@@ -154,20 +151,20 @@ def test_verify_reports(tmp_path: Path) -> None:
     res = reencode(load_bytes(src.read_bytes()), container="bytes", verify=True)
     assert res.verified is True
     assert res.rendered == EXPRS["arith"]().canonical_name()
-    assert "(verified)" in cli("reencode", str(src), "-o", str(tmp_path / "o.bin"), "--verify").stderr
+    assert "(verified)" in run_cli("reencode", str(src), "-o", str(tmp_path / "o.bin"), "--verify").stderr
 
 
 def test_refuses_to_replace_without_force(tmp_path: Path) -> None:
     src, dst = tmp_path / "in.pkl", tmp_path / "o.bin"
     src.write_bytes(pickle.dumps(EXPRS["arith"]()))
     dst.write_bytes(b"keep me")
-    res = cli("reencode", str(src), "-o", str(dst))
+    res = run_cli("reencode", str(src), "-o", str(dst))
     assert res.exit_code == 2 and "--force" in res.stderr
     assert dst.read_bytes() == b"keep me"
-    assert cli("reencode", str(src), "-o", str(dst), "--force").exit_code == 0
+    assert run_cli("reencode", str(src), "-o", str(dst), "--force").exit_code == 0
     assert Expr.from_bytes(dst.read_bytes()).canonical_name() == EXPRS["arith"]().canonical_name()
     # the input is never the output, even with --force
-    assert cli("reencode", str(src), "-o", str(src), "--force", "--to", "bytes").exit_code == 2
+    assert run_cli("reencode", str(src), "-o", str(src), "--force", "--to", "bytes").exit_code == 2
     assert pickle.loads(src.read_bytes()).canonical_name() == EXPRS["arith"]().canonical_name()
 
 
@@ -200,7 +197,7 @@ def test_read_only_directory(tmp_path: Path) -> None:
     ro.mkdir()
     ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
-        res = cli("reencode", str(src), "-o", str(ro / "o.bin"))
+        res = run_cli("reencode", str(src), "-o", str(ro / "o.bin"))
         assert res.exit_code == 2
         assert list(ro.iterdir()) == []
     finally:
@@ -225,11 +222,11 @@ def test_trust_rule_on_a_suspicious_blob(tmp_path: Path) -> None:
     assert b"system" in src.read_bytes()
     with pytest.raises(Refused):
         reencode(load_bytes(src.read_bytes()), container="bytes")
-    res = cli("reencode", str(src), "-o", str(tmp_path / "o.bin"))
+    res = run_cli("reencode", str(src), "-o", str(tmp_path / "o.bin"))
     assert res.exit_code == 1
     assert "system" in res.stderr and "--trust" in res.stderr
     assert not (tmp_path / "o.bin").exists()
-    ok = cli("reencode", str(src), "-o", str(tmp_path / "o.pkl"), "--trust", "--verify")
+    ok = run_cli("reencode", str(src), "-o", str(tmp_path / "o.pkl"), "--trust", "--verify")
     assert ok.exit_code == 0, ok.output
     out = (tmp_path / "o.pkl").read_bytes()
     assert b"system" not in out
@@ -253,13 +250,13 @@ def test_encode_from_sql(sql: str, tmp_path: Path) -> None:
     pq.write_table(pa.Table.from_batches([], schema=schema), parquet)
     truth = _datafusion_truth(sql, schema)
     for spec, out in (("a int64, b utf8", "text.pkl"), (str(parquet), "file.bin")):
-        res = cli("encode", sql, "--schema", spec, "-o", str(tmp_path / out))
+        res = run_cli("encode", sql, "--schema", spec, "-o", str(tmp_path / out))
         assert res.exit_code == 0, res.output
         assert decode_any((tmp_path / out).read_bytes()).canonical_name() == truth
 
 
 def test_encode_errors(tmp_path: Path) -> None:
-    res = cli("encode", "zz + 1", "--schema", "a int64", "-o", str(tmp_path / "o.pkl"))
+    res = run_cli("encode", "zz + 1", "--schema", "a int64", "-o", str(tmp_path / "o.pkl"))
     assert res.exit_code == 4 and "zz" in res.stderr
     assert not (tmp_path / "o.pkl").exists()
-    assert cli("encode", "a", "--schema", "a nosuchtype", "-o", str(tmp_path / "o.pkl")).exit_code == 2
+    assert run_cli("encode", "a", "--schema", "a nosuchtype", "-o", str(tmp_path / "o.pkl")).exit_code == 2

@@ -5,49 +5,16 @@ The crafted blobs are built here and never loaded: only exprtool's static readin
 
 from __future__ import annotations
 
-import os
 import pickle
 import subprocess
 import sys
 
 import pyarrow as pa
 import pytest
+from blobtools import Evil, NestedUnpickler, ld, scalar_udf_expr
 from datafusion import col, udf
 
 from datafusion_exprtool.inspection import inspect_bytes
-
-
-class Evil:
-    """Pickles as a call to os.system: the classic attacker gadget."""
-
-    def __reduce__(self):
-        return (os.system, ("echo owned",))
-
-
-class NestedUnpickler:
-    def __reduce__(self):
-        return (pickle.loads, (b"\x80\x04K\x01.",))
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def scalar_udf_expr(name: str, fun_definition: bytes) -> bytes:
-    """A LogicalExprNode{scalar_udf_expr: {fun_name, args: [col a], fun_definition}}."""
-    arg = field(1, field(1, b"a"))  # LogicalExprNode.column{name: "a"}
-    node = field(1, name.encode()) + field(2, arg) + field(3, fun_definition)
-    return field(20, node)
 
 
 def real_udf_blob() -> bytes:
@@ -115,7 +82,8 @@ def test_fail_on_suspicious_exit_status(tmp_path):
     path.write_bytes(pickle.dumps([col("a"), Evil()]))
     proc = subprocess.run(
         [sys.executable, "-m", "datafusion_exprtool", "inspect", "--fail-on", "suspicious", str(path)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 1, proc.stderr
     assert "suspicious" in proc.stdout
@@ -161,10 +129,10 @@ def test_unlisted_stdlib_call_in_a_udf_stream_is_suspicious():
 
 def test_extension_node_bytes_make_the_reading_partial_and_are_read_for_gadgets():
     inner = pickle.dumps(Evil(), protocol=5)
-    plan = field(17, field(1, inner))  # LogicalPlanNode.extension{node: <codec bytes>}
+    plan = ld(17, ld(1, inner))  # LogicalPlanNode.extension{node: <codec bytes>}
     insp = inspect_bytes(plan, message="LogicalPlanNode")
     assert insp.safety.status == "partial"
     assert any(w.id == "opaque-codec-bytes" for w in insp.warnings)
     assert insp.safety.verdict == "suspicious"
-    harmless = inspect_bytes(field(17, field(1, b"opaque bytes")), message="LogicalPlanNode")
+    harmless = inspect_bytes(ld(17, ld(1, b"opaque bytes")), message="LogicalPlanNode")
     assert harmless.safety.status == "partial" and harmless.safety.verdict == "data"

@@ -6,7 +6,6 @@ import dis
 import importlib
 import os
 import pickle
-import pickletools
 import sys
 import textwrap
 
@@ -14,11 +13,11 @@ import cloudpickle
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from blobtools import Evil, NestedUnpickler, find_fun_definition, global_ops
 from datafusion import Accumulator, col, udaf, udf, udwf
 from datafusion.user_defined import WindowEvaluator
 
 from datafusion_exprtool.pickle_safety import classify
-from datafusion_exprtool.proto.msg import Msg
 from datafusion_exprtool.udf_payload import imports, read_udf_stream, scan_imports
 
 CAPTURED = {"secret": "captured-by-value"}
@@ -27,13 +26,9 @@ CAPTURED = {"secret": "captured-by-value"}
 def fun_definition(expr) -> tuple[bytes, int, str, int]:
     """(cloudpickle stream, its absolute offset, family, python minor) of the expression's UDF."""
     blob = expr.to_bytes()
-    root = Msg("LogicalExprNode", blob, 0, len(blob))
-    for node in root.fields():
-        for f in node.value.fields():
-            if f.name == "fun_definition":
-                start = blob.index(f.value)
-                return f.value[10:], start + 10, f.value[:7].decode(), f.value[9]
-    raise AssertionError("no fun_definition")
+    start, end, _kind = find_fun_definition(blob)
+    fd = blob[start:end]
+    return fd[10:], start + 10, fd[:7].decode(), fd[9]
 
 
 def read(expr):
@@ -225,16 +220,6 @@ def test_scan_imports_agrees_with_dis():
 
 
 # ----------------------------------------------------------------------------------------------------- safety
-class _Command:
-    def __reduce__(self):
-        return (os.system, ("echo pwned",))
-
-
-class _Nested:
-    def __reduce__(self):
-        return (pickle.loads, (b"\x80\x04K\x01.",))
-
-
 def _benign_exprs():
     fn = make_closure()
     yield udf(fn, [pa.int64()], pa.int64(), "immutable", name="c")(col("a"))
@@ -261,26 +246,15 @@ def classify_outer(expr):
     return classify(run(pickle.dumps(expr)), "expr", "pickle")
 
 
-def _stack_global_offsets(stream: bytes, dotted: str) -> list[int]:
-    strings: list[str] = []
-    out = []
-    for op, arg, pos in pickletools.genops(stream):
-        if op.name == "STACK_GLOBAL" and ".".join(strings[-2:]) == dotted:
-            out.append(pos)
-        if isinstance(arg, str):
-            strings.append(arg)
-    return out
-
-
-@pytest.mark.parametrize("payload, fid, dotted", [(_Command(), "suspicious-global", f"{os.system.__module__}.system"),
-                                                  (_Nested(), "nested-unpickler", "_pickle.loads")])  # fmt: skip
+@pytest.mark.parametrize("payload, fid, dotted", [(Evil(), "suspicious-global", f"{os.system.__module__}.system"),
+                                                  (NestedUnpickler(), "nested-unpickler", "_pickle.loads")])  # fmt: skip
 def test_attack_inside_a_udf_stream(payload, fid, dotted):
     fn = lambda x: pc.add(x, len(str(payload)))  # noqa: E731
     stream, origin, family, minor = fun_definition(
         udf(fn, [pa.int64()], pa.int64(), "immutable", name="x")(col("a"))
     )
     findings = classify(read_udf_stream(stream, origin, family, minor).result, "cloudpickle", "cloudpickle")
-    expected = {origin + p for p in _stack_global_offsets(stream, dotted)}
+    expected = {origin + p for p in global_ops(stream, dotted)}
     assert expected and expected <= {f.offset for f in findings if f.id == fid}
     assert all(f.verdict == "suspicious" for f in findings)
 
