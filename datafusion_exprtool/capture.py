@@ -40,17 +40,10 @@ def to_blob(obj: Any, ctx: Any = None) -> tuple[bytes, str]:
 
         if ctx is None:
             return pickle.dumps(obj), "pickle"
-        from datafusion import ipc
+        from .reencode import sender_ctx
 
-        previous = ipc.get_sender_ctx()
-        ipc.set_sender_ctx(ctx)
-        try:
+        with sender_ctx(ctx):
             return pickle.dumps(obj), "pickle"
-        finally:
-            if previous is None:
-                ipc.clear_sender_ctx()
-            else:
-                ipc.set_sender_ctx(previous)
     if name == "LogicalPlan":
         return obj.to_bytes(ctx), "logical-plan"
     if name == "ExecutionPlan":

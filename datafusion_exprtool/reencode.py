@@ -108,7 +108,7 @@ def apply_text(data: bytes, text: str | None) -> bytes:
 
 
 @contextmanager
-def _sender_ctx(ctx: Any) -> Iterator[None]:
+def sender_ctx(ctx: Any) -> Iterator[None]:
     """Install ``ctx`` (or none) as the pickle sender context, restoring the caller's afterwards."""
     from datafusion import ipc
 
@@ -146,7 +146,7 @@ def encode_object(
         if protocol is not None and not 0 <= protocol <= pickle.HIGHEST_PROTOCOL:
             raise ReencodeError(f"--protocol must be 0..{pickle.HIGHEST_PROTOCOL}, not {protocol}")
         try:
-            with _sender_ctx(strict):
+            with sender_ctx(strict):
                 return pickle.dumps(obj, protocol=protocol)
         except Exception as exc:
             raise DataFusionFailed("encode", str(exc)) from None
