@@ -191,3 +191,23 @@ def test_json_writer_streams_big_strings_identically():
     out = io.StringIO()
     json_out.write_json(doc, out, pretty=False)
     assert json.loads(out.getvalue()) == doc
+
+
+def test_corrupt_nested_literals_never_abort_the_process(fixture_set):
+    """Arrow's C++ aborts on an invalid offset unless the batch is validated first: flip bytes and see."""
+    blob_dir, _ = fixture_set
+    code = (
+        "import sys\nfrom datafusion_exprtool.inspection import inspect_bytes\n"
+        "from datafusion_exprtool.errors import DecodeError\n"
+        "bad = 0\n"
+        "for name in ('literal_struct.expr.bin', 'literal_list.expr.bin'):\n"
+        f"    raw = open({str(blob_dir)!r} + '/' + name, 'rb').read()\n"
+        "    for pos in range(0, len(raw), 3):\n"
+        "        for bit in (1, 128):\n"
+        "            data = bytearray(raw); data[pos] ^= bit\n"
+        "            try:\n                inspect_bytes(bytes(data))\n"
+        "            except DecodeError:\n                pass\n"
+        "print('DONE')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "DONE" in proc.stdout, proc.stderr[-2000:]

@@ -254,6 +254,9 @@ def _read_nested(pa: Any, value: Msg) -> Any:
     pad = (-len(ipc)) % 8
     framed = b"\xff\xff\xff\xff" + struct.pack("<i", len(ipc) + pad) + ipc + b"\0" * pad + body
     batch = pa.ipc.read_record_batch(pa.ipc.read_message(pa.py_buffer(framed)), pa.schema([field]))
+    # the bytes are untrusted: an offset or length out of range aborts the process inside Arrow's C++
+    # unless the batch is validated before any value is read
+    batch.validate(full=True)
     return batch.column(0)[0]
 
 
