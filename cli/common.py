@@ -23,7 +23,16 @@ def fail(message: str, code: int = Exit.USAGE) -> typer.Exit:
 
 
 def console(stderr: bool = False):
-    """A rich console; colour only on a terminal (rich decides from isatty and NO_COLOR)."""
+    """A rich console; colour only on a terminal (rich decides from isatty and NO_COLOR).
+
+    A closed pipe (`exprtool inspect X | head`) raises BrokenPipeError, which main() turns into exit 0,
+    instead of rich's default exit 1 (which here would read as "findings").
+    """
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    class PipeAwareConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeAwareConsole(stderr=stderr, highlight=False, soft_wrap=False)

@@ -40,15 +40,17 @@ def inspect(
     Shows the expression as datafusion prints it, its tree, every function and how it
     travels, what a worker must import, a safety verdict and what leaks in clear text.
 
-    Example:  exprtool inspect fixtures/blobs/udf_scalar_inline.pkl --fail-on suspicious
+    Example:  exprtool inspect fixtures/blobs/udf_closure.expr.bin --fail-on suspicious
     """
     from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.inputs import expand_sources, load_input
+    from datafusion_exprtool.inputs import display_path, expand_sources, load_input
     from datafusion_exprtool.inspection import inspect_loaded, resolve_message
     from datafusion_exprtool.render.json_out import error_document, inspection_document, write_json
     from datafusion_exprtool.safety import crosses
 
     if json_:
+        if fmt is Format.ndjson:
+            raise fail("--json and --format ndjson disagree: use one of them")
         fmt = Format.json
     try:
         resolve_message(message)
@@ -56,36 +58,34 @@ def inspect(
         raise fail(str(exc)) from None
     missing = [p for p in paths if p != "-" and not os.path.exists(p)]
     if missing:
-        raise fail(f"no such file: {', '.join(missing)}")
+        raise fail(f"no such file: {', '.join(display_path(p) for p in missing)}")
     sources = list(expand_sources(paths))
     if not sources:
-        raise fail("no blobs found in " + ", ".join(paths))
+        raise fail("no blobs found in " + ", ".join(display_path(p) for p in paths))
     status = Exit.OK
-    docs: list[dict] = []
+    docs: list[dict] = []  # --json: written at the end (one object, or an array for several inputs)
     for source in sources:
         try:
             insp = inspect_loaded(load_input(source), message=message)
         except DecodeError as err:
             status = Exit.UNDECODABLE
-            print(f"exprtool: {source}: cannot decode: {err}", file=sys.stderr)
-            if fmt is not Format.text:
-                docs.append(error_document(source, err))
-            continue
-        if crosses(insp.safety.verdict, fail_on.value if fail_on else None) and status == Exit.OK:
-            status = Exit.FINDINGS
-        if fmt is Format.text:
-            from .terminal import print_inspection
-
-            print_inspection(insp, show_tree=tree)
+            print(f"exprtool: {display_path(source)}: cannot decode: {err}", file=sys.stderr)
+            doc = error_document(display_path(source), err)
         else:
-            docs.append(inspection_document(insp))
-        if fmt is Format.ndjson and docs:
-            write_json(docs.pop(), sys.stdout, pretty=False)
+            if crosses(insp.safety.verdict, fail_on.value if fail_on else None) and status == Exit.OK:
+                status = Exit.FINDINGS
+            if fmt is Format.text:
+                from .terminal import print_inspection
+
+                print_inspection(insp, show_tree=tree)
+                continue
+            doc = inspection_document(insp)
+        if fmt is Format.ndjson:
+            write_json(doc, sys.stdout, pretty=False)
+        elif fmt is Format.json:
+            docs.append(doc)
     if fmt is Format.json and docs:
-        write_json(docs[0] if len(docs) == 1 and len(sources) == 1 else docs, sys.stdout)  # type: ignore[arg-type]
-    elif fmt is Format.ndjson:
-        for d in docs:
-            write_json(d, sys.stdout, pretty=False)
+        write_json(docs[0] if len(sources) == 1 else docs, sys.stdout)
     raise typer.Exit(int(status))
 
 

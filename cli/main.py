@@ -55,8 +55,16 @@ def main() -> None:
 
     try:
         app(standalone_mode=True)
-    except SystemExit:
+    except SystemExit as exc:
+        # Typer turns a closed stdout (`exprtool inspect X | head`) into exit 1, which here means
+        # "findings": the reader leaving early is not a finding
+        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            raise SystemExit(0) from None
         raise
+    except BrokenPipeError:  # `exprtool inspect X | head`: the reader left; that is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # silence the flush at exit
+        raise SystemExit(0) from None
     except KeyboardInterrupt:
         print("exprtool: interrupted", file=sys.stderr)
         raise SystemExit(130) from None

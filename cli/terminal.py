@@ -97,7 +97,10 @@ def _functions(insp: Inspection) -> Group:
 
 
 def print_inspection(insp: Inspection, *, show_tree: bool = True, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    if console is None:
+        from .common import console as make_console
+
+        console = make_console()
     console.print()
     console.print(_header(insp))
     many = len(insp.payloads) > 1

@@ -26,6 +26,35 @@ _B64 = re.compile(rb"\A[A-Za-z0-9+/=\-_\s]+\Z")
 _PROTO0_FIRST = b"c(]}lI" + b"SVFNTLp"  # first opcodes a protocol 0/1 pickle of an Expr can start with
 
 
+#: the largest input read (bytes); EXPRTOOL_MAX_INPUT overrides it. Reading stops there: /dev/zero ends.
+MAX_INPUT = int(os.environ.get("EXPRTOOL_MAX_INPUT", str(2 << 30)))
+
+#: magic numbers of files people pass by mistake: (prefix, what it is, hint)
+FOREIGN = (
+    (b"PAR1", "a Parquet file", "a data file, not a blob: for eval the blob comes first (exprtool eval BLOB DATA...)"),
+    (b"ARROW1", "an Arrow IPC file", "a data file, not a blob"),
+    (b"\x89PNG", "a PNG image", "not a blob"),
+    (b"PK\x03\x04", "a zip archive", "unpack it first"),
+    (b"\x1f\x8b", "gzip data", "decompress it first (gunzip)"),
+)
+
+
+def display_path(source: str) -> str:
+    """A file name that is valid UTF-8 whatever bytes the file system gave (for JSON and terminals)."""
+    return source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def foreign_format(raw: bytes) -> tuple[str, str] | None:
+    """(what it is, hint) when the bytes are plainly not a blob of any kind."""
+    for magic, what, hint in FOREIGN:
+        if raw.startswith(magic):
+            return what, hint
+    head = raw.lstrip()[:1]
+    if head in (b"{", b"[") and raw.rstrip()[-1:] in (b"}", b"]"):
+        return "a JSON document", "not a blob (an exprtool --json report? inspect the blob it names)"
+    return None
+
+
 @dataclass
 class LoadedInput:
     info: InputInfo
@@ -82,9 +111,17 @@ def _looks_like_pickle(data: bytes) -> bool:
 
 
 def load_bytes(raw: bytes, path: str = "-") -> LoadedInput:
+    foreign = foreign_format(raw)
+    if foreign is not None:
+        raise DecodeError("container", 0, f"{display_path(path)} is {foreign[0]}", foreign[1])
+    if not raw.strip():
+        raise DecodeError(
+            "container", 0, f"{display_path(path)} is empty",
+            "datafusion refuses it with 'Missing required field expr_type'; was the blob written at all?",
+        )
     container, encoding, data = detect_container(raw)
     info = InputInfo(
-        path=path,
+        path=display_path(path),
         size=len(raw),
         sha256=hashlib.sha256(raw).hexdigest(),
         container=container,
@@ -97,10 +134,10 @@ def load_bytes(raw: bytes, path: str = "-") -> LoadedInput:
 def load_input(source: str) -> LoadedInput:
     """Read one blob: a file path, or "-" for stdin."""
     if source == "-":
-        return load_bytes(sys.stdin.buffer.read(), "-")
+        return load_bytes(_read_capped(sys.stdin.buffer, "-"), "-")
     try:
         with open(source, "rb") as fh:
-            raw = fh.read()
+            raw = _read_capped(fh, source)
     except FileNotFoundError:
         raise DecodeError("container", None, f"{source}: no such file", "check the path") from None
     except IsADirectoryError:
@@ -108,6 +145,16 @@ def load_input(source: str) -> LoadedInput:
     except OSError as exc:
         raise DecodeError("container", None, f"{source}: {exc.strerror or exc}") from None
     return load_bytes(raw, str(source))
+
+
+def _read_capped(fh, source: str) -> bytes:
+    raw = fh.read(MAX_INPUT + 1)
+    if len(raw) > MAX_INPUT:
+        raise DecodeError(
+            "container", MAX_INPUT, f"{display_path(source)} is larger than {MAX_INPUT:,} bytes",
+            "no datafusion blob is that large; set EXPRTOOL_MAX_INPUT to read it anyway",
+        )
+    return raw
 
 
 def expand_sources(sources: Iterable[str]) -> Iterator[str]:
@@ -119,7 +166,9 @@ def expand_sources(sources: Iterable[str]) -> Iterator[str]:
                 for name in sorted(files):
                     if name.startswith(".") or os.path.splitext(name)[1].lower() in NOT_BLOBS:
                         continue
-                    yield os.path.join(root, name)
+                    full = os.path.join(root, name)
+                    if os.path.isfile(full):  # a FIFO or device in a directory would block or never end
+                        yield full
         else:
             yield source
 

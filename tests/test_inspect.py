@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -211,3 +212,50 @@ def test_corrupt_nested_literals_never_abort_the_process(fixture_set):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "DONE" in proc.stdout, proc.stderr[-2000:]
+
+
+def _run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "datafusion_exprtool", *args], input=stdin, capture_output=True)
+
+
+def test_files_that_are_not_blobs_say_what_they_are(fixture_set, small_parquet, tmp_path):
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    for path, words in ((small_parquet, b"Parquet"), (Path("fixtures/manifest.json"), b"JSON"), (empty, b"empty")):
+        proc = _run("inspect", str(path))
+        assert proc.returncode == 3, proc.stderr
+        assert words in proc.stderr and b"Traceback" not in proc.stderr
+
+
+def test_directory_scan_skips_fifos_and_ndjson_keeps_order(fixture_set, tmp_path):
+    blob_dir, _ = fixture_set
+    os.mkfifo(tmp_path / "pipe.bin")
+    (tmp_path / "a.bin").write_bytes((blob_dir / "column.expr.bin").read_bytes())
+    (tmp_path / "b.bin").write_bytes(b"\x00garbage")
+    (tmp_path / "c.bin").write_bytes((blob_dir / "alias.expr.bin").read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "datafusion_exprtool", "inspect", "--format", "ndjson",
+                           str(tmp_path)], capture_output=True, timeout=60)
+    docs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [Path(d["input"]["path"]).name for d in docs] == ["a.bin", "b.bin", "c.bin"]
+    assert "error" in docs[1] and proc.returncode == 3
+
+
+def test_closed_pipe_is_not_a_finding(fixture_set):
+    blob_dir, _ = fixture_set
+    proc = subprocess.run(
+        f"{sys.executable} -m datafusion_exprtool inspect {blob_dir} | head -c 10 >/dev/null; "
+        "exit ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", capture_output=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b"Traceback" not in proc.stderr
+
+
+def test_conflicting_formats_and_odd_file_names(fixture_set, tmp_path):
+    blob_dir, _ = fixture_set
+    assert _run("inspect", "--json", "--format", "ndjson", str(blob_dir / "column.expr.bin")).returncode == 2
+    odd = tmp_path / os.fsdecode(b"na\xffme.bin")
+    odd.write_bytes((blob_dir / "column.expr.bin").read_bytes())
+    proc = _run("inspect", "--json", str(odd))
+    doc = json.loads(proc.stdout.decode("utf-8"))  # strict UTF-8: no lone surrogates in the path
+    assert doc["input"]["path"].endswith("me.bin")

@@ -31,7 +31,7 @@ def inspection_document(insp: Inspection) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "input": _plain(insp.input),
-        "message": insp.message,
+        "message": insp.message or None,  # null: a pickle with no Expr in it (reported for its safety)
         "rendered": insp.rendered,
         "depth": insp.depth,
         "payloads": [
