@@ -4,9 +4,11 @@ Prints wall-time and peak-memory ratios (exprtool / plain script) on a Parquet f
 peak-memory growth when the input grows 4x, and the fixed start-up cost spawn isolation adds.
 Inputs are generated once and cached under benchmarks/.cache/ (git-ignored).
 
-Both sides write the same Parquet: snappy, 1,048,576-row row groups (datafusion's writer defaults to zstd(3),
-pyarrow's and so exprtool's to snappy; the plain script is told snappy so the wall times compare like with
-like). The growth of a bare datafusion scan (an ``execute_stream()`` loop, nothing written) is measured too:
+Both sides write the same Parquet: datafusion-python's ``DataFrame.write_parquet`` default (zstd, level 4),
+1,048,576-row row groups. The plain script calls ``write_parquet(path)`` with no options; exprtool writes the
+same settings (``worker/output.py: PARQUET_COMPRESSION``), and with ``-q`` and no ``--expect`` it lets
+datafusion write the file. The plain script and exprtool run alternately (``--repeat`` pairs), so a load
+that changes during the run hits both; the medians are compared. The growth of a bare datafusion scan (an ``execute_stream()`` loop, nothing written) is measured too:
 datafusion 55's scan keeps about one resident byte per compressed byte it has read, until the scan ends,
 so the part of exprtool's growth that is its own is the growth beyond that scan's.
 
@@ -33,7 +35,7 @@ import pickle, sys
 from datafusion import SessionContext
 expr = pickle.loads(open(sys.argv[1], "rb").read())
 df = SessionContext().read_parquet(sys.argv[2]).select(expr.alias(expr.schema_name()))
-df.write_parquet(sys.argv[3], compression="snappy")
+df.write_parquet(sys.argv[3])
 """
 
 SCAN = """
@@ -91,6 +93,14 @@ def best(cmd: list[str], repeat: int) -> tuple[float, int]:
     return statistics.median(w for w, _ in runs), max(m for _, m in runs)
 
 
+def paired(a: list[str], b: list[str], repeat: int) -> tuple[tuple[float, int], tuple[float, int]]:
+    """``best`` of two commands run alternately (a, b, a, b, ...)."""
+    runs = [(measure(a), measure(b)) for _ in range(repeat)]
+    return tuple(  # type: ignore[return-value]
+        (statistics.median(r[i][0] for r in runs), max(r[i][1] for r in runs)) for i in (0, 1)
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=20_000_000)
@@ -105,8 +115,7 @@ def main() -> None:
         tool = [*EXE, "eval", str(blob), str(big), "--isolate", "none", "-o", out, "--force", "-q"]
         tool_small = [*EXE, "eval", str(blob), str(small), "--isolate", "none", "-o", out, "--force", "-q"]
         load = os.getloadavg()[0]
-        p_wall, p_mem = best(plain, args.repeat)
-        t_wall, t_mem = best(tool, args.repeat)
+        (p_wall, p_mem), (t_wall, t_mem) = paired(plain, tool, args.repeat)
         s_wall, s_mem = best(tool_small, args.repeat)
         ps_mem = best([sys.executable, "-c", PLAIN, str(blob), str(small), out], args.repeat)[1]
         scan_mem = best([sys.executable, "-c", SCAN, str(blob), str(big)], args.repeat)[1]
@@ -114,7 +123,7 @@ def main() -> None:
         tiny_none = best([*EXE, "eval", str(blob), str(tiny), "--isolate", "none", "-f", "csv", "-q"], 5)[0]
         tiny_spawn = best([*EXE, "eval", str(blob), str(tiny), "--isolate", "spawn", "-f", "csv", "-q"], 5)[0]
     mb = 1 / (1 << 20)
-    print(f"load average at start: {load:.2f} on {os.cpu_count()} CPUs")
+    print(f"load average at start: {load:.2f}, at end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"input: {args.rows:,} rows ({big.stat().st_size * mb:.0f} MiB); expression a * 2 + b")
     print(f"plain datafusion script : {p_wall:7.2f} s  peak {p_mem * mb:7.0f} MiB")
     print(f"exprtool eval (none)    : {t_wall:7.2f} s  peak {t_mem * mb:7.0f} MiB")

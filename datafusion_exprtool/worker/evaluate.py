@@ -8,6 +8,7 @@ blob meant for other data is refused without executing any of its code.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from collections.abc import Callable
@@ -170,13 +171,20 @@ def run(
     on_progress: Callable[[int], None] | None = None,
     batch_sink: Sink | None = None,
 ) -> EvalResult:
-    """Decode and execute, in this process (``none``) or a fresh worker. Raises EvalError."""
+    """Decode and execute, in this process (``none``) or a fresh worker. Raises EvalError.
+
+    Without a progress callback or a batch sink, ``--isolate none`` lets datafusion write a Parquet ``-o``
+    file itself. Isolated workers keep the streaming writer: the parent removes a dead worker's temporary
+    file, but not the ``<temp>#<n>`` staging file datafusion's object store writes beside it.
+    """
     progress = on_progress or (lambda _n: None)
     spec = opts.worker
     if spec.cwd is None:
         spec.cwd = os.getcwd()
     if opts.isolate == "none":
-        return run_inline(prepared.job, spec, progress, batch_sink)
+        direct = on_progress is None and batch_sink is None
+        job = dataclasses.replace(prepared.job, direct_write=direct)
+        return run_inline(job, spec, progress, batch_sink)
     return run_isolated(prepared.job, spec, opts.isolate, progress, batch_sink)
 
 

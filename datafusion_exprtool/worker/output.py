@@ -1,8 +1,12 @@
-"""Streaming result sinks: files written atomically, stdout writers, a preview, and the --expect comparer.
+"""Result sinks: files written atomically, stdout writers, a preview, and the --expect comparer.
 
 Every sink takes record batches one at a time and keeps at most one Parquet row group buffered, so memory
 stays flat however large the result is. Files go to a temporary name in the target's directory and are
 renamed over the target only when the whole result was written.
+
+When nothing in Python needs to see the batches, ``write_parquet_direct`` lets datafusion write a Parquet
+result itself (scan, compute and encode overlap on datafusion's threads), with the same atomic rename.
+Both ways write the same Parquet settings (``PARQUET_COMPRESSION``, ``ROW_GROUP_ROWS``).
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ FORMATS = {
     ".ipc": "arrow",
     ".feather": "arrow",
 }
-ROW_GROUP_ROWS = 1 << 20
+ROW_GROUP_ROWS = 1 << 20  # datafusion's max_row_group_size default too
 ROW_GROUP_BYTES = 64 << 20
+# datafusion-python 55's DataFrame.write_parquet default (Compression.ZSTD, its default level 4); the
+# streaming writer uses it too, so an -o file does not depend on which path wrote it (was pyarrow's snappy)
+PARQUET_COMPRESSION = ("zstd", 4)
 
 
 def format_for(path: str, forced: str | None = None) -> str:
@@ -105,7 +112,8 @@ class _StreamSink(Sink):
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            self.writer = pq.ParquetWriter(self.stream, schema)
+            codec, level = PARQUET_COMPRESSION
+            self.writer = pq.ParquetWriter(self.stream, schema, compression=codec, compression_level=level)
         elif self.fmt == "csv":
             import pyarrow.csv as pcsv
 
@@ -189,6 +197,42 @@ class FileSink(Sink):
         finally:
             if os.path.exists(self.temp):
                 os.unlink(self.temp)
+
+
+def _remove_partial(temp: str) -> None:
+    """Remove ``temp`` and the object store's staging files next to it (``<temp>#<n>``)."""
+    directory, name = os.path.split(temp)
+    for entry in os.listdir(directory or "."):
+        if entry == name or entry.startswith(name + "#"):
+            path = os.path.join(directory, entry)
+            if os.path.isdir(path):
+                import shutil
+
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+
+
+def write_parquet_direct(df: Any, path: str, temp: str | None = None) -> int:
+    """Execute ``df`` with datafusion's own Parquet writer into ``temp``, rename it over ``path``; rows written.
+
+    One file whatever the path looks like (``single_file_output``); on any failure, interrupts included,
+    the temporary file and datafusion's staging files are removed and the target is left as it was.
+    """
+    from datafusion import DataFrameWriteOptions
+
+    temp = temp or temp_path_for(path)
+    codec, level = PARQUET_COMPRESSION
+    try:
+        df.write_parquet(temp, codec, level, write_options=DataFrameWriteOptions(single_file_output=True))
+        import pyarrow.parquet as pq
+
+        rows = pq.read_metadata(temp).num_rows
+        os.replace(temp, path)
+    except BaseException:
+        _remove_partial(temp)
+        raise
+    return rows
 
 
 def stdout_sink(fmt: str, stream: BinaryIO) -> Sink:

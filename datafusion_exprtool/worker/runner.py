@@ -3,6 +3,10 @@
 ``run_job`` runs in whatever process it is called in (the CLI itself with ``--isolate none``, a fresh worker
 otherwise). It reports the stage it enters through a callback, so that a worker that dies can be blamed on
 the right stage by its parent.
+
+A Parquet ``-o`` result that nothing in Python needs to see (no ``--expect``, no preview, no progress, no
+extra sink) is written by datafusion itself (``direct_write``): pulling batches into Python and encoding
+them with pyarrow on the same thread serialises scan and write, 1.3-1.8x the time of datafusion's writer.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .failure import EvalError, classify, fail
-from .output import ExpectSink, FileSink, PreviewSink, Sink
+from .output import ExpectSink, FileSink, PreviewSink, Sink, write_parquet_direct
 
 PRED = "__exprtool_predicate"  # name of the probe column that types a --filter expression
 
@@ -36,6 +40,8 @@ class EvalJob:
     preview_rows: int = 0
     expect: str | None = None
     python_functions: dict[str, str] = field(default_factory=dict)  # Python qualname -> UDF name
+    # nobody watches progress: a Parquet -o may be written by datafusion itself (see uses_direct_write)
+    direct_write: bool = False
 
 
 @dataclass
@@ -117,6 +123,22 @@ def _sorted(df: Any) -> Any:
         return df
 
 
+def uses_direct_write(job: EvalJob, extra_sinks: list[Sink] | None = None) -> bool:
+    """True when datafusion can write the result file itself: Parquet, and no batch is needed in Python.
+
+    CSV and JSON stay on the streaming writers: datafusion's quote, null and number formats differ from
+    the ones ``-o x.csv`` / ``x.json`` have always written (e.g. it leaves null JSON fields out).
+    """
+    return bool(
+        job.direct_write
+        and job.output
+        and (job.output_format or "parquet") == "parquet"
+        and not job.expect
+        and not job.preview_rows
+        and not extra_sinks
+    )
+
+
 def run_job(
     job: EvalJob,
     ctx: Any,
@@ -147,6 +169,17 @@ def run_job(
         preview = PreviewSink(job.preview_rows) if job.preview_rows else None
         if preview:
             sinks.append(preview)
+        direct = job.output if uses_direct_write(job, extra_sinks) else None
+        if direct:
+            if job.limit is not None:
+                df = df.limit(job.limit)
+            timings["plan"] = time.perf_counter() - t0
+            stage = "execute"
+            on_stage(stage)
+            t0 = time.perf_counter()
+            rows = write_parquet_direct(df, direct, job.output_temp)
+            timings["execute"] = time.perf_counter() - t0
+            return EvalResult(rows, timings, list(schema.names), output=job.output, schema=schema)
         if job.output:
             stage = "write"
             sinks.append(FileSink(job.output, job.output_format or "parquet", job.output_temp))
