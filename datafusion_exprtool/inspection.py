@@ -131,13 +131,25 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         )
     return Inspection(
         input=info,
+        sensitive=_distinct(sensitive),
         payloads=payloads,
         functions=manifest.functions,
         safety=safety_report(findings, manifest.functions, complete=complete),
         warnings=warnings,
-        sensitive=sensitive,
         unknown_fields=unknown,
     )
+
+
+def _distinct(items: list) -> list:
+    """Clear-text items once each (a physical plan repeats paths and statistics per partition/stage)."""
+    seen: set[tuple] = set()
+    out = []
+    for item in items:
+        key = (item.kind, item.text, item.function)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
 
 
 def _running() -> str:

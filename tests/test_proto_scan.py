@@ -400,7 +400,7 @@ def test_plan_sites_and_clear_text(plans: dict[str, bytes]) -> None:
     assert paths and all(s.text == path.lstrip("/") for s in paths)
     assert plans["physical"][paths[0].offset - 9 :].startswith(path.lstrip("/").encode())
     stats = {s.text for s in physical.sensitive if s.kind == "statistics"}
-    assert {"column min_value = 'x'", "column max_value = 'z'"} <= stats
+    assert {'column min_value = Utf8View("x")', 'column max_value = Utf8View("z")'} <= stats
     assert {s.node for s in physical.functions} == {"PhysicalAggregateExprNode", "PhysicalWindowExprNode"}
     memory = scan(plans["memory"], "PhysicalPlanNode")
     (rows,) = [s for s in memory.sensitive if s.kind == "table-rows"]

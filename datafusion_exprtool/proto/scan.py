@@ -529,12 +529,9 @@ def _precision_text(buf: bytes, a: int, b: int) -> str | None:
             val = (x, y)
     if info == 2 or val is None or val[0] == val[1]:  # ABSENT, or an empty ScalarValue
         return None
-    for number, wire, x, y, _tag in iter_raw(buf, *val):
-        if wire == LEN and number in (2, 3, 23):  # utf8 / large_utf8 / utf8_view
-            return repr(buf[x:y].decode("utf-8", "replace"))
-        if wire == VARINT:
-            return str(x)
-    return "(a value)"
+    from ..render.scalar import scalar_debug  # only when statistics travel (a physical parquet scan)
+
+    return scalar_debug(Msg("ScalarValue", buf, val[0], val[1]))
 
 
 def _created_by(buf: bytes, a: int, b: int) -> tuple[int, str] | None:

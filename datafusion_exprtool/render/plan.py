@@ -103,6 +103,8 @@ def _value_gen(kind: str, type_name: str | None, value: Any) -> Gen:
         yield f"<{type_name}>"
     elif kind == "enum":
         yield str(value)
+    elif isinstance(value, bytes):
+        yield f"<{len(value)} bytes>"  # raw bytes say nothing on a plan line (the tree shows where they sit)
     else:
         yield repr(value) if isinstance(value, str) else str(value)
 
