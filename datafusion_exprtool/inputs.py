@@ -114,11 +114,6 @@ def load_bytes(raw: bytes, path: str = "-") -> LoadedInput:
     foreign = foreign_format(raw)
     if foreign is not None:
         raise DecodeError("container", 0, f"{display_path(path)} is {foreign[0]}", foreign[1])
-    if not raw.strip():
-        raise DecodeError(
-            "container", 0, f"{display_path(path)} is empty",
-            "datafusion refuses it with 'Missing required field expr_type'; was the blob written at all?",
-        )
     container, encoding, data = detect_container(raw)
     info = InputInfo(
         path=display_path(path),
