@@ -310,3 +310,95 @@ def test_undecodable_input(env: dict, tmp_path: Path) -> None:
     blob.write_bytes(b"\xff\xff\xff\xff not a blob")
     r = run(str(blob), env["data"], "--isolate", "none")
     assert r.exit_code == 3
+
+
+def _codecs(path: Path) -> set[str]:
+    meta = pq.read_metadata(path)
+    return {
+        meta.row_group(i).column(j).compression
+        for i in range(meta.num_row_groups)
+        for j in range(meta.num_columns)
+    }
+
+
+def test_direct_parquet_write_matches_the_streaming_writer(env: dict, tmp_path: Path) -> None:
+    """Nobody watching: datafusion writes the file; a progress callback keeps the pyarrow writer. Same data."""
+    from datafusion_exprtool.worker.evaluate import EvalOptions, prepare
+    from datafusion_exprtool.worker.evaluate import run as run_eval
+
+    direct, streamed = tmp_path / "direct.parquet", tmp_path / "streamed.parquet"
+    for out, progress in ((direct, None), (streamed, lambda _n: None)):
+        opts = EvalOptions(
+            blob=env["blob"]("scalar.pkl"),
+            data=[env["data"]],
+            isolate="none",
+            keep=["a", "g"],
+            output=str(out),
+        )
+        result = run_eval(prepare(opts), opts, on_progress=progress)
+        assert result.rows == N and result.columns == ["a", "g", "dbl(a) + Int64(1)"]
+    assert pq.read_metadata(direct).created_by.startswith("datafusion")
+    assert pq.read_metadata(streamed).created_by.startswith("parquet-cpp-arrow")
+    got, want = pq.read_table(direct), pq.read_table(streamed)
+    assert [(f.name, f.type) for f in got.schema] == [(f.name, f.type) for f in want.schema]
+    rows = sorted(zip(*got.to_pydict().values(), strict=True))  # no take kernel for string_view
+    assert rows == sorted(zip(*want.to_pydict().values(), strict=True))
+    assert len(rows) == N and rows[5] == (5, "k2", 11)
+    assert _codecs(direct) == _codecs(streamed) == {"ZSTD"}
+    assert sorted(os.listdir(tmp_path)) == ["direct.parquet", "streamed.parquet"]
+
+
+def test_direct_parquet_write_that_fails_replaces_nothing(env: dict, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"precious")
+    r = run(env["blob"]("raises.pkl"), env["data"], "--isolate", "none", "-o", str(out), "--force", "-q")
+    assert r.exit_code == 4
+    assert "stage 'execute'" in r.stderr and "function 'boom'" in r.stderr and "boom from the UDF" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert os.listdir(tmp_path) == ["out.parquet"] and out.read_bytes() == b"precious"
+
+
+def test_direct_parquet_write_limit_and_no_rows(env: dict, tmp_path: Path) -> None:
+    out = tmp_path / "lim.parquet"
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "--limit", "7", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert "7 rows" in r.stderr and pq.read_metadata(out).num_rows == 7
+    assert pq.read_metadata(out).created_by.startswith("datafusion")
+    empty = tmp_path / "empty.parquet"
+    r = run(
+        env["blob"]("filter.pkl"),
+        env["data"],
+        "--isolate",
+        "none",
+        "--filter",
+        "--limit",
+        "0",
+        "-o",
+        str(empty),
+    )
+    assert r.exit_code == 0, r.output
+    assert "0 rows" in r.stderr
+    table = pq.read_table(empty)
+    assert table.num_rows == 0 and table.column_names == ["a", "b", "g"]
+    assert sorted(os.listdir(tmp_path)) == ["empty.parquet", "lim.parquet"]
+
+
+def test_partial_output_cleanup_takes_staging_files(tmp_path: Path) -> None:
+    """datafusion's object store stages an upload as '<path>#<n>': a failed write removes those too."""
+    from datafusion_exprtool.worker.output import _remove_partial
+
+    temp = ".out.parquet.1.ab.tmp"
+    for name in (temp, f"{temp}#1", f"{temp}#12", "other", f"{temp}x"):
+        (tmp_path / name).write_bytes(b"x")
+    _remove_partial(str(tmp_path / temp))
+    assert sorted(os.listdir(tmp_path)) == sorted(["other", f"{temp}x"])
+    _remove_partial(str(tmp_path / temp))  # nothing left to remove is fine
+    assert sorted(os.listdir(tmp_path)) == sorted(["other", f"{temp}x"])
+
+
+def test_parquet_metadata_reads_what_pyarrow_reads(env: dict) -> None:
+    from datafusion_exprtool.worker.output import parquet_metadata
+
+    assert parquet_metadata(env["data"]).equals(pq.read_metadata(env["data"]))
+    with pytest.raises(pa.ArrowInvalid):
+        parquet_metadata(env["blob"]("scalar.pkl"))

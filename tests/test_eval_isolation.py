@@ -96,6 +96,10 @@ def test_fork_in_a_fresh_cli(env: dict, tmp_path: Path) -> None:
     )
     assert p.returncode == 0, p.stderr
     assert sorted(pq.read_table(out).column(0).to_pylist()) == [2 * a for a in range(N)]
+    meta = pq.read_metadata(
+        out
+    )  # the streaming writer (isolated workers keep it) writes datafusion's default
+    assert meta.row_group(0).column(0).compression == "ZSTD"
 
 
 def test_worker_ctx_installed_by_the_initializer(env: dict) -> None:

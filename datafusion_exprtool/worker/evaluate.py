@@ -20,7 +20,7 @@ from .context import WorkerSpec
 from .failure import USAGE_EXIT, fail
 from .isolation import METHODS, run_inline, run_isolated
 from .modes import ExprShape, analyze, check_schema, pick_mode
-from .output import Sink, check_target, format_for, temp_path_for
+from .output import Sink, check_target, format_for, parquet_metadata, temp_path_for
 from .runner import EvalJob, EvalResult
 
 
@@ -93,8 +93,6 @@ def _python_functions(inspection: Inspection) -> dict[str, str]:
 
 def prepare(opts: EvalOptions) -> Prepared:
     """Everything that needs no decoding. Raises DecodeError (exit 3) or EvalError."""
-    import pyarrow.parquet as pq
-
     from ..inputs import load_input
     from ..inspection import inspect_bytes
 
@@ -129,7 +127,7 @@ def prepare(opts: EvalOptions) -> Prepared:
     total = 0
     for path in files:
         try:
-            meta = pq.read_metadata(path)
+            meta = parquet_metadata(path)
         except Exception as exc:
             raise fail(
                 "input", f"not a readable Parquet file: {exc}", file=path, exit_code=USAGE_EXIT
