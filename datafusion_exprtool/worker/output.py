@@ -11,10 +11,6 @@ Both ways write the same Parquet settings (``PARQUET_COMPRESSION``, ``ROW_GROUP_
 
 from __future__ import annotations
 
-import base64
-import datetime
-import decimal
-import json
 import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -89,6 +85,10 @@ def parquet_metadata(path: str) -> Any:
 
 
 def _json_default(value: Any) -> Any:
+    import base64
+    import datetime
+    import decimal
+
     if isinstance(value, (datetime.date, datetime.time, datetime.datetime)):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
@@ -165,6 +165,8 @@ class _StreamSink(Sink):
             self.writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
     def _write_json(self, batch: Any) -> None:
+        import json  # here: the Parquet path does not need it at start-up
+
         dumps = json.dumps
         lines = []
         for row in batch.to_pylist():
