@@ -402,3 +402,25 @@ def test_parquet_metadata_reads_what_pyarrow_reads(env: dict) -> None:
     assert parquet_metadata(env["data"]).equals(pq.read_metadata(env["data"]))
     with pytest.raises(pa.ArrowInvalid):
         parquet_metadata(env["blob"]("scalar.pkl"))
+
+
+@pytest.mark.parametrize("name", ["o[1].parquet", "o?.parquet", "o*.parquet", "o\tx.parquet"])
+def test_parquet_name_datafusion_cannot_take_uses_the_streaming_writer(
+    env: dict, tmp_path: Path, name: str
+) -> None:
+    """datafusion would read the name as a glob (and write elsewhere) or refuse it."""
+    out = tmp_path / name
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "-o", str(out), "-q")
+    assert r.exit_code == 0, r.output
+    assert pq.read_metadata(out).created_by.startswith("parquet-cpp-arrow")
+    assert sorted(pq.read_table(out).column(0).to_pylist()) == [2 * a + 1 for a in range(N)]
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_direct_parquet_write_in_a_directory_named_like_a_glob(env: dict, tmp_path: Path) -> None:
+    (tmp_path / "d[1]").mkdir()
+    out = tmp_path / "d[1]" / "out.parquet"
+    r = run(env["blob"]("scalar.pkl"), env["data"], "--isolate", "none", "-o", str(out), "-q")
+    assert r.exit_code == 0, r.output
+    assert pq.read_metadata(out).num_rows == N
+    assert os.listdir(tmp_path) == ["d[1]"] and os.listdir(out.parent) == ["out.parquet"]

@@ -127,7 +127,8 @@ def uses_direct_write(job: EvalJob, extra_sinks: list[Sink] | None = None) -> bo
     """True when datafusion can write the result file itself: Parquet, and no batch is needed in Python.
 
     CSV and JSON stay on the streaming writers: datafusion's quote, null and number formats differ from
-    the ones ``-o x.csv`` / ``x.json`` have always written (e.g. it leaves null JSON fields out).
+    the ones ``-o x.csv`` / ``x.json`` have always written (e.g. it leaves null JSON fields out). So does a
+    path datafusion cannot take as one file name (see ``_plain_path``).
     """
     return bool(
         job.direct_write
@@ -136,7 +137,14 @@ def uses_direct_write(job: EvalJob, extra_sinks: list[Sink] | None = None) -> bo
         and not job.expect
         and not job.preview_rows
         and not extra_sinks
+        and _plain_path(job.output_temp or job.output)
     )
+
+
+def _plain_path(path: str) -> bool:
+    """datafusion reads ``*?[`` in a write path as a glob (it then writes elsewhere, or fails), and its
+    object store refuses control characters; undecodable bytes (surrogate escapes) cannot cross to Rust."""
+    return not any(ch in "*?[" for ch in path) and path.isprintable()
 
 
 def run_job(
