@@ -69,9 +69,10 @@ def check(
 
     Checks the Python stamp of inline UDFs, DFPY wire/envelope versions, modules the UDFs import by reference (find_spec, nothing imported), functions sent by name against the worker ctx (built-ins only without --worker-ctx), DFPYCHN codec ids, a strict receiver, nesting depth, and clear-text paths / captured values / table rows (warnings). Each finding shows its id (the one `exprtool explain` gives datafusion's text), the message datafusion would raise, and the fix.
 
-    Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings (a truncated or garbled blob is one: datafusion refuses it too, and the output names the byte offset). 2: usage (bad option, --worker-ctx that cannot be loaded). 3: input that is not a datafusion blob at all (one line: layer and byte offset).
+    A suspicious payload (anything datafusion and cloudpickle never write) is an error: never decode it.
+
+    Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings, including a truncated or corrupted datafusion blob (a cut or garbled protobuf, a pickle of an Expr whose bytes are cut or damaged, an unreadable UDF payload): datafusion refuses it too, and the output names the byte offset. 2: usage (bad option, --worker-ctx that cannot be loaded, --env that is missing or not a fingerprint). 3: input that is not a datafusion blob at all, e.g. a pickle that never names datafusion (one line: layer and byte offset).
     """
-    from datafusion_exprtool.capture import load_fingerprint
     from datafusion_exprtool.check import Target, parse_python, target_from_ctx, target_from_fingerprint
     from datafusion_exprtool.inputs import expand_sources
     from datafusion_exprtool.inspection import resolve_message
@@ -81,19 +82,17 @@ def check(
         py = parse_python(python) if python else None
     except ValueError as exc:
         raise fail(str(exc)) from None
-    target = Target(strict=strict) if py is None else Target(python=py, strict=strict)
+    target = Target(strict=strict)
     if worker_ctx:
         target = target_from_ctx(
             _load_ctx(worker_ctx), python=py, strict=strict, source=f"worker ctx {worker_ctx}"
         )
     if env:
-        try:
-            doc = load_fingerprint(env)
-        except (OSError, ValueError) as exc:
-            raise fail(f"--env {env}: {exc}") from None
-        target = target_from_fingerprint(doc, target, source=f"fingerprint {env}")
-        if py is not None:
-            target.python = py
+        target = target_from_fingerprint(_read_env(env), target, source=f"fingerprint {env}")
+    if py is not None:  # --python wins over the fingerprint's; the text names it as the target's
+        target.python = py
+        base = "" if target.source == "this interpreter" else f"{target.source}, "
+        target.source = f"the target ({base}--python {python})"
     sources = list(expand_sources(paths))
     if not sources:
         raise fail("no blobs found in " + ", ".join(paths))
@@ -112,6 +111,43 @@ def check(
     if broken:
         status = Exit.UNDECODABLE
     raise typer.Exit(int(status))
+
+
+def _read_env(env: str) -> dict:
+    """The fingerprint at ``env`` (or at ``env`` + ``.env.json`` when only that exists); usage error else."""
+    import json
+    from pathlib import Path
+
+    from datafusion_exprtool.capture import ENV_SUFFIX, SCHEMA_VERSION, load_fingerprint
+
+    given = Path(env)
+    path = given
+    if not given.exists():
+        alt = given.with_name(given.name + ENV_SUFFIX)
+        if given.name.endswith(ENV_SUFFIX) or not alt.exists():
+            also = "" if given.name.endswith(ENV_SUFFIX) else f" (nor {alt})"
+            raise fail(f"--env {env}: no such file{also}")
+        path = alt
+    if not path.is_file():
+        raise fail(f"--env {env}: not a file")
+    try:
+        if path.name.endswith(ENV_SUFFIX):
+            return load_fingerprint(path)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise fail(
+            f"--env {path}: not JSON (not UTF-8 text); pass a fingerprint written by capture"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise fail(f"--env {path}: not JSON ({exc}); pass a fingerprint written by capture") from None
+    except (OSError, ValueError) as exc:
+        raise fail(f"--env {path}: {exc}") from None
+    if not isinstance(doc, dict) or "python" not in doc or "packages" not in doc:
+        raise fail(f"--env {path}: not an exprtool environment fingerprint (no python / packages keys)")
+    version = doc.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise fail(f"--env {path}: schema_version {version}; this exprtool reads up to {SCHEMA_VERSION}")
+    return doc
 
 
 def _load_ctx(spec: str):

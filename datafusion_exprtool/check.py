@@ -14,6 +14,7 @@ datafusion's own order (codec envelope, wire version, Python stamp, strict recei
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,16 @@ DFPY_IDS = {
     "dfpy-family-mismatch": "family-mismatch",
     "dfpy-envelope-depth": "envelope-too-deep",
 }
+#: inspection warnings whose static reader failed where the receiver's decoder fails too
+LAYER_ERROR_IDS = ("layer-error", "udf-tuple-shape", "udf-schema-not-bytes")
+SUSPICIOUS_FIX = (
+    "Do not decode it: the receiver would execute it. Find out who produced it and how it reached you "
+    "(`exprtool inspect BLOB` lists every global and call); re-create the blob from a trusted sender."
+)
+#: protocol 0-2 pickles name Python 2 modules; the unpickler maps them (fix_imports) before importing
+PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+#: top-level packages whose submodules check may look up with find_spec (it imports the parent)
+TRUSTED_PARENTS = ("datafusion", "pyarrow", "cloudpickle")
 #: sensitive kinds reported as warnings (literals and version strings are in nearly every blob)
 SENSITIVE_KINDS = {
     "path": "an absolute path",
@@ -236,8 +247,14 @@ def _at(
     return CheckFinding(cid, severity, layer, fn.offset, fn.name, message, fix, why)
 
 
-def check_inspection(insp: Inspection, target: Target) -> CheckReport:
-    """Every failure ``target`` would hit decoding the inspected blob, in the order it would meet them."""
+def check_inspection(
+    insp: Inspection, target: Target, *, pickle_globals: list[tuple[str, int]] | None = None
+) -> CheckReport:
+    """Every failure ``target`` would hit decoding the inspected blob, in the order it would meet them.
+
+    ``pickle_globals``: (module, offset) of every global the outer pickle imports (``check_loaded`` reads
+    them): a module the target cannot import fails ``pickle.loads`` before datafusion runs.
+    """
     report = CheckReport(path=insp.input.path, target=target.describe())
     out = report.findings
     major = DATAFUSION_VERSION.split(".")[0]
@@ -247,6 +264,8 @@ def check_inspection(insp: Inspection, target: Target) -> CheckReport:
         out.append(
             CheckFinding("datafusion-version-differs", "warning", "container", None, None, "", fix, why)
         )
+    out += _suspicious(insp)
+    out += _outer_modules(pickle_globals or [], target)
     for w in insp.warnings:
         if w.id == "too-deep":
             text, fix = _catalog("too-deep")
@@ -256,27 +275,109 @@ def check_inspection(insp: Inspection, target: Target) -> CheckReport:
             )
             out.append(CheckFinding("too-deep", "error", "protobuf", w.offset, None, DEEP_TEXT, fix, why))
     dfpy_problems: dict[str | None, list] = {}
+    broken: dict[str | None, list[CheckFinding]] = {}
     for w in insp.warnings:
         if w.id in DFPY_IDS:
             dfpy_problems.setdefault(w.function, []).append(w)
+        elif w.id in LAYER_ERROR_IDS:
+            broken.setdefault(w.function, []).append(_layer_error(w))
+    for f in insp.safety.findings:  # a stream the reader gave up on without a layer-error warning
+        if f.id == "unreadable-payload" and not any(b.offset == f.offset for b in broken.get(f.function, [])):
+            broken.setdefault(f.function, []).append(_layer_error(f))
     physical = any(p.message == "PhysicalPlanNode" for p in insp.payloads)
     for fn in sorted(insp.functions, key=lambda f: (f.offset is None, f.offset or 0)):
         if fn.transport == "inline":
-            out += _inline(fn, target, dfpy_problems.pop(fn.name, []), physical)
+            problems = dfpy_problems.pop(fn.name, [])
+            out += _inline(fn, target, problems, physical, broken.pop(fn.name, []))
         else:
             out += _named(fn, target, physical)
     for problems in dfpy_problems.values():  # problems of functions the manifest did not list
         out += [_dfpy(p, None) for p in problems]
+    for findings in broken.values():
+        out += findings
     out += _sensitive(insp)
     return report
 
 
-def _inline(fn: FunctionInfo, t: Target, problems: list, physical: bool) -> list[CheckFinding]:
-    """datafusion's order: envelope codec, wire version, Python stamp, strict receiver, cloudpickle imports."""
+def _suspicious(insp: Inspection) -> list[CheckFinding]:
+    """A suspicious safety verdict is an error: the receiver would run it, and nothing would fail."""
+    out: list[CheckFinding] = []
+    for f in insp.safety.findings:
+        if f.verdict != "suspicious":
+            continue
+        where = f"{f.layer} layer" + (f", byte {f.offset}" if f.offset is not None else "")
+        why = (
+            f"found: {f.message} ({where}); datafusion and cloudpickle never write this; a receiver "
+            "would import and call what it names while decoding"
+        )
+        out.append(
+            CheckFinding(
+                "suspicious-payload", "error", f.layer, f.offset, f.function, "", SUSPICIOUS_FIX, why
+            )
+        )
+    return out
+
+
+def _outer_modules(pickle_globals: list[tuple[str, int]], t: Target) -> list[CheckFinding]:
+    """Modules ``pickle.loads`` imports for the outer pickle's globals, that the target lacks."""
+    out: list[CheckFinding] = []
+    seen: set[str] = set()
+    for module, offset in pickle_globals:
+        module = PY2_MODULES.get(module, module)
+        if module in seen:
+            continue
+        seen.add(module)
+        top = module.split(".")[0]
+        ok = t.importable(module)
+        if ok and "." in module and top in TRUSTED_PARENTS and t.importable is _find_spec:
+            ok = _find_submodule(module)
+        if ok is None or ok:
+            continue
+        missing = top if not t.importable(top) else module
+        fix = (
+            f"`pickle.loads` imports '{module}' before datafusion runs. An Expr pickle imports only builtins, "
+            "copyreg, _codecs and datafusion.expr: a misspelt name means damaged bytes (re-create the blob and "
+            f"ship it raw); otherwise install '{missing}' on the receiver."
+        )
+        why = f"the outer pickle imports '{module}' at byte {offset}; {t.source} cannot import it"
+        text = f"No module named '{missing}'"
+        out.append(CheckFinding("module-missing", "error", "pickle", offset, None, text, fix, why))
+    return out
+
+
+def _find_submodule(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _layer_error(w) -> CheckFinding:
+    """A layer inspection could not read: the receiver's unpickler (or pyarrow) fails there too."""
+    text = w.message
+    if w.layer == "cloudpickle" and "truncated" in text:
+        cid, said = "cloudpickle-truncated", "pickle data was truncated" if " at opcode " in text else ""
+    elif w.layer == "cloudpickle":
+        cid, said = "cloudpickle-corrupt", "invalid load key" if "invalid load key" in text else ""
+    else:  # the UDF's Arrow schema, the tuple it unpacks: datafusion reports a PyErr while rebuilding it
+        cid, said = "cloudpickle-corrupt", ""
+    _, fix = _catalog(cid, exc_type="UnpicklingError", detail=text)
+    why = f"the {w.layer} layer cannot be read at byte {w.offset}: {text} ({w.id})"
+    return CheckFinding(cid, "error", w.layer, w.offset, w.function, said, fix, why)
+
+
+def _inline(
+    fn: FunctionInfo, t: Target, problems: list, physical: bool, broken: list[CheckFinding]
+) -> list[CheckFinding]:
+    """datafusion's order: envelope codec, wire version, Python stamp, strict receiver, cloudpickle imports.
+
+    Past the first failure the later ones are still listed: they are what the receiver meets once the
+    first is fixed (a Python mismatch does not hide a strict receiver).
+    """
     out: list[CheckFinding] = []
     kind = fn.kind
+    installed = t.physical_codec_ids if physical else t.codec_ids
     if fn.codec_id is not None and fn.envelope_version in dfpy.SUPPORTED_ENVELOPE_VERSIONS:
-        installed = t.physical_codec_ids if physical else t.codec_ids
         _, fix = _catalog("codec-not-installed", codec_id=fn.codec_id)
         if installed is None:
             why = "the target's installed codecs are unknown (a fingerprint records none); pass --worker-ctx"
@@ -286,16 +387,18 @@ def _inline(fn: FunctionInfo, t: Target, problems: list, physical: bool) -> list
             text = dfpy.codec_missing_message(kind, fn.codec_id, list(installed))
             why = f"{dfpy.kind_label(kind)} '{fn.name}' sits in a DFPYCHN envelope of codec '{fn.codec_id}'"
             out.append(_at(fn, "codec-not-installed", "error", "dfpy", text, fix, why))
-            return out + [_dfpy(p, fn.name) for p in problems]  # datafusion stops at the envelope
+            return out + [_dfpy(p, fn.name) for p in problems] + broken  # datafusion stops at the envelope
     out += [_dfpy(p, fn.name) for p in problems]
+    if fn.family is None and fn.codec_id is None and not problems:
+        return out + _foreign(fn, installed, physical)
     if any(p.id in ("dfpy-wire-version", "dfpy-envelope-version") for p in problems) or fn.python is None:
-        return out  # datafusion stops before the Python stamp
+        return out + broken  # datafusion stops before the Python stamp
     sent = parse_python(fn.python)
     if sent != t.python:
         _, fix = _catalog("python-minor-mismatch")
         text = dfpy.python_mismatch_message(kind, sent, t.python)
         why = f"stamp {fn.python} in the DFPY header; {t.source} runs Python {py_text(t.python)}"
-        return out + [_at(fn, "python-minor-mismatch", "error", "dfpy", text, fix + POOL_NOTE, why)]
+        out.append(_at(fn, "python-minor-mismatch", "error", "dfpy", text, fix + POOL_NOTE, why))
     if t.strict and fn.codec_id is None:
         text, fix = _catalog("inlining-disabled", kind=kind, function=fn.name)
         why = "the receiver is strict (with_python_udf_inlining(enabled=False)) and this UDF travels as code"
@@ -307,7 +410,21 @@ def _inline(fn: FunctionInfo, t: Target, problems: list, physical: bool) -> list
         )
         why = f"the payload is decoded by codec '{fn.codec_id}': it is refused if that codec's session is strict"
         out.append(_at(fn, "inlining-disabled", "warning", "dfpy", "", fix, why))
-    return out + _modules(fn, t)
+    return out + (broken or _modules(fn, t))
+
+
+def _foreign(fn: FunctionInfo, installed: tuple[str, ...] | None, physical: bool) -> list[CheckFinding]:
+    """A payload that is no DFPY frame and no envelope: only an installed extension codec reads it."""
+    codec = "Physical" if physical or fn.node.startswith("Physical") else "Logical"
+    text, fix = _catalog("by-name-not-registered", codec=codec, kind=fn.kind, function=fn.name)
+    why = (
+        f"the {fn.payload_size} payload bytes of '{fn.name}' are neither a DFPY frame nor a DFPYCHN envelope"
+    )
+    if installed == ():
+        why += "; the target installs no extension codec, so datafusion hands them to none and fails"
+        return [_at(fn, "by-name-not-registered", "error", "dfpy", text, fix, why)]
+    why += "; an extension codec on the target must read them (not checked)"
+    return [_at(fn, "opaque-payload", "warning", "dfpy", "", fix, why)]
 
 
 def _decode_time_modules(fn: FunctionInfo) -> tuple[list[str], list[str]]:
@@ -463,21 +580,65 @@ def decode_error_finding(
 def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> CheckReport:
     """Inspect ``loaded`` (inputs.LoadedInput) and check it; a blob datafusion would refuse is a finding.
 
-    Raises DecodeError only for input that is not a datafusion blob at all (container / pickle layers):
-    the CLI's exit 3.
+    A truncated or corrupted datafusion blob (a protobuf, or a pickle that names datafusion) is a finding:
+    the receiver fails on it too. Raises DecodeError only for input that is not a datafusion blob at all
+    (a pickle of something else, a pickle cut before anything datafusion): the CLI's exit 3.
     """
+    from . import pickle_vm
     from .inspection import inspect_loaded, resolve_message
 
     message = resolve_message(message)
+    data = loaded.data
     try:
-        return check_inspection(inspect_loaded(loaded, message=message), target)
+        if loaded.info.container == "protobuf" and _CUT_PICKLE.match(data):
+            pickle_vm.run(data)  # a protocol 0/1 pickle cut before its STOP reads as "protobuf": raises
+        insp = inspect_loaded(loaded, message=message)
+        names = None
+        if loaded.info.container == "pickle" and insp.safety.verdict == "suspicious":  # else: the usual few
+            names = [(g.module, g.offset) for g in pickle_vm.run(data).globals]
+        return check_inspection(insp, target, pickle_globals=names)
     except DecodeError as err:
         sure = loaded.info.container == "pickle" or message is not None
-        data = loaded.data if loaded.info.container == "protobuf" else None
-        finding = decode_error_finding(err, message, sure=sure, data=data)
+        proto = data if loaded.info.container == "protobuf" else None
+        finding = decode_error_finding(err, message, sure=sure, data=proto)
+        if finding is None and err.layer == "pickle":
+            finding = broken_pickle_finding(err, data)
         if finding is None:
             raise
         return CheckReport(path=loaded.info.path, target=target.describe(), findings=[finding])
+
+
+#: the start of a protocol 0/1 pickle (GLOBAL ``module\nname\n`` or MARK then GLOBAL)
+_CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
+#: how an Expr pickle names datafusion (GLOBAL / STACK_GLOBAL strings): bytes before it are not telling
+DATAFUSION_MARK = b"datafusion"
+
+
+def broken_pickle_finding(err: DecodeError, data: bytes) -> CheckFinding | None:
+    """``pickle.loads`` of a datafusion pickle that is cut short or damaged fails: a finding, not exit 3.
+
+    A pickle is a datafusion one when it names datafusion; one that does not (or is cut before it does)
+    is not a datafusion blob: None.
+    """
+    if DATAFUSION_MARK not in data:
+        return None
+    text = err.message
+    if "truncated" in text:
+        cid, said = "pickle-truncated", ("pickle data was truncated" if " at opcode " in text else "")
+        fix = (
+            "Ship the exact bytes (binary-safe channel, no size limit: `len()` must match on both sides); "
+            "re-create the blob with `pickle.dumps(expr)` on the sender."
+        )
+        why = f"the outer pickle stops at byte {err.offset} before its STOP opcode: {text}"
+    else:
+        cid, said = "pickle-corrupt", ("invalid load key" if "invalid load key" in text else "")
+        fix = (
+            "The pickle was altered between sender and receiver (text decoding, a patched byte): re-create it "
+            "with `pickle.dumps(expr)` and ship raw bytes; `exprtool inspect BLOB` shows where it breaks."
+        )
+        where = f" at byte {err.offset}" if err.offset is not None else ""
+        why = f"the outer pickle names datafusion but cannot be read{where}: {text}"
+    return CheckFinding(cid, "error", "pickle", err.offset, None, said, fix, why)
 
 
 def check_bytes(data: bytes, target: Target | None = None, *, message: str | None = None) -> CheckReport:
