@@ -251,33 +251,42 @@ def _like(n: str, m: Msg) -> Gen:
         yield f" ESCAPE '{d['escape_char']}'"
 
 
-def _case(_n: str, m: Msg) -> Gen:
+def case_gen(m: Msg, when_then: str, child: Callable[[Msg], Gen]) -> Gen:
+    """CASE [e ]WHEN w THEN t … [ELSE x ]END; shared by logical and physical expressions."""
     d = singles(m)
     yield "CASE "
     if "expr" in d:
-        yield expr_gen(d["expr"])
+        yield child(d["expr"])
         yield " "
-    for wt in children(m, 2, "WhenThen"):
+    for wt in children(m, 2, when_then):
         w = singles(wt)
-        yield "WHEN "
-        yield _child(w, "when_expr")
-        yield " THEN "
-        yield _child(w, "then_expr")
+        for word, key in (("WHEN ", "when_expr"), (" THEN ", "then_expr")):
+            yield word
+            yield child(w[key]) if key in w else f"<missing {key}>"
         yield " "
     if "else_expr" in d:
         yield "ELSE "
-        yield expr_gen(d["else_expr"])
+        yield child(d["else_expr"])
         yield " "
     yield "END"
 
 
-def _cast(n: str, m: Msg) -> Gen:
+def cast_gen(n: str, m: Msg, child: Callable[[Msg], Gen]) -> Gen:
+    """CAST(e AS type) / TRY_CAST(…); shared by logical and physical expressions."""
     d = singles(m)
     yield "CAST(" if n == "cast" else "TRY_CAST("
-    yield _child(d, "expr")
+    yield child(d["expr"]) if "expr" in d else "<missing expr>"
     yield " AS "
     yield type_gen(d.get("arrow_type"))
     yield ")"
+
+
+def _case(_n: str, m: Msg) -> Gen:
+    return case_gen(m, "WhenThen", expr_gen)
+
+
+def _cast(n: str, m: Msg) -> Gen:
+    return cast_gen(n, m, expr_gen)
 
 
 def _in_list(_n: str, m: Msg) -> Gen:

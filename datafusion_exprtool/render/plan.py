@@ -17,6 +17,8 @@ from .canonical import (
     _column,
     _placeholder,
     _sep,
+    case_gen,
+    cast_gen,
     expr_gen,
     frame_gen,
     singles,
@@ -250,32 +252,11 @@ def _p_suffix(text: str) -> Callable[[str, Msg], Gen]:
 
 
 def _p_case(_n: str, m: Msg) -> Gen:
-    d = singles(m)
-    yield "CASE "
-    if "expr" in d:
-        yield physical_gen(d["expr"])
-        yield " "
-    for wt in children(m, 2, "PhysicalWhenThen"):
-        w = singles(wt)
-        yield "WHEN "
-        yield _p_child(w, "when_expr")
-        yield " THEN "
-        yield _p_child(w, "then_expr")
-        yield " "
-    if "else_expr" in d:
-        yield "ELSE "
-        yield physical_gen(d["else_expr"])
-        yield " "
-    yield "END"
+    return case_gen(m, "PhysicalWhenThen", physical_gen)
 
 
 def _p_cast(n: str, m: Msg) -> Gen:
-    d = singles(m)
-    yield "CAST(" if n == "cast" else "TRY_CAST("
-    yield _p_child(d, "expr")
-    yield " AS "
-    yield type_gen(d.get("arrow_type"))
-    yield ")"
+    return cast_gen(n, m, physical_gen)
 
 
 def _p_in_list(_n: str, m: Msg) -> Gen:
