@@ -6,7 +6,9 @@ must be part of that text. No datafusion message is typed by hand here.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -105,6 +107,8 @@ def _cases(tmp: Path) -> dict[str, Case]:
         "cut-in-length": (inline[:2], Target, None, "protobuf-garbage", "expr"),
         "garbage": (b"\xff\xff\xff\xff", Target, None, "protobuf-garbage"),
         "empty": (b"", Target, None, "empty-blob"),
+        # QA: a damaged cloudpickle stream (inspect: layer-error) was "no failures predicted"
+        "stream-corrupt": (patch_byte(inline, b"DFPYUDF", 21, 0x14), Target, None, "cloudpickle-corrupt"),
     }
     out = {}
     for name, (blob, target, decode, expect, *message) in cases.items():
@@ -120,6 +124,7 @@ def cases(tmp_path_factory) -> dict[str, Case]:
 CASE_NAMES = [
     "minor", "wire", "header", "by-name", "strict", "module", "codec",
     "codec-other", "envelope", "deep", "truncated", "truncated-expr", "cut-in-length", "garbage", "empty",
+    "stream-corrupt",
 ]  # fmt: skip
 
 
@@ -322,3 +327,156 @@ def test_cli_env(fixture_set, tmp_path):
     r = run_cli("check", str(blobs / "udf_scalar_inline.expr.bin"), "--env", str(path), "--format", "json")
     assert r.exit_code == 1
     assert [f["id"] for f in json.loads(r.stdout)["reports"][0]["findings"]] == ["python-minor-mismatch"]
+
+
+# ------------------------------------------------------------------- QA: damaged blobs, suspicious payloads
+
+
+class SystemGadget:
+    def __reduce__(self):
+        return (os.system, ("echo owned",))
+
+
+class SubprocessGadget:
+    def __reduce__(self):
+        return (subprocess.call, (["true"],))
+
+
+class NestedLoads:
+    def __reduce__(self):
+        return (pickle.loads, (b"\x80\x04K\x01.",))
+
+
+def _command_udf_blob() -> bytes:
+    def runs(a: pa.Array, _run=os.system) -> pa.Array:  # local: by value; os.system by reference in it
+        return a
+
+    return udf(runs, [pa.int64()], pa.int64(), "immutable", name="runs")(col("a")).to_bytes()
+
+
+@pytest.mark.parametrize(
+    "blob, layer",
+    [
+        (lambda: pickle.dumps(SystemGadget()), "pickle"),
+        (lambda: pickle.dumps([col("a"), SubprocessGadget()]), "pickle"),
+        (lambda: pickle.dumps((NestedLoads(), col("a")), protocol=2), "pickle"),
+        (_command_udf_blob, "cloudpickle"),
+    ],
+    ids=["os.system", "subprocess.call", "nested-pickle.loads", "udf-captures-os.system"],
+)
+def test_suspicious_is_an_error(blob, layer):
+    """A suspicious verdict is never "no failures predicted": the receiver would run it (nothing fails)."""
+    data = blob()
+    report = check_bytes(data)
+    found = [f for f in report.errors if f.id == "suspicious-payload"]
+    assert found and found[0].layer == layer, report.findings
+    assert found[0].offset is not None and f"byte {found[0].offset}" in found[0].detail
+    assert "Do not decode it" in found[0].fix and "who produced it" in found[0].fix
+    assert not found[0].message  # datafusion raises nothing: it executes it
+
+
+def test_outer_pickle_module_the_target_cannot_import():
+    """QA: one bit turned datafusion.expr into datafusimn.expr: suspicious, and pickle.loads fails to import it."""
+    data = pickle.dumps(col("a") + 1, protocol=0).replace(b"datafusion.expr", b"datafusimn.expr")
+    report = check_bytes(data)
+    ids = [f.id for f in report.errors]
+    assert "suspicious-payload" in ids and "module-missing" in ids, ids
+    missing = next(f for f in report.errors if f.id == "module-missing")
+    assert missing.layer == "pickle" and missing.offset == data.index(b"datafusimn") - 1
+    with pytest.raises(ModuleNotFoundError) as err:  # what the unpickler's import raises (never decoded here)
+        importlib.import_module("datafusimn.expr")
+    assert missing.message in str(err.value)
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 5])
+def test_cut_pickle_is_a_finding(protocol):
+    """QA: a truncated pickle of an Expr exited 3 (not a blob) while a truncated protobuf exits 1."""
+    data = pickle.dumps(col("a") + 1, protocol=protocol)
+    for cut in (len(data) // 2, len(data) - 1):
+        report = check_bytes(data[:cut])
+        assert [f.id for f in report.errors] == ["pickle-truncated"], (cut, report.findings)
+        actual = str(raised(lambda d=data[:cut]: pickle.loads(d)))
+        assert report.errors[0].message in actual and report.errors[0].offset is not None
+
+
+def test_damaged_pickle_is_a_finding():
+    data = bytearray(pickle.dumps(col("a") + 1, protocol=5))
+    data[data.index(b"_reconstruct") + len(b"_reconstruct") + 1] = 0x14  # an opcode no pickle has
+    report = check_bytes(bytes(data))
+    assert [f.id for f in report.errors] == ["pickle-corrupt"]
+    assert report.errors[0].message in str(raised(lambda: pickle.loads(bytes(data))))
+    with pytest.raises(DecodeError):  # cut before it names datafusion: not a datafusion blob at all
+        check_bytes(pickle.dumps(col("a"))[:12])
+
+
+def test_unreadable_udaf_payload(fixture_set):
+    """QA: a flipped byte in a UDAF's cloudpickle stream (inspect: unreadable-payload) was called clean."""
+    blobs, _ = fixture_set
+    data = (blobs / "udaf_inline.expr.bin").read_bytes()
+    stream = data.index(b"DFPYUDA") + 10 + 11  # header, then PROTO and FRAME: the first real opcode
+    bad = data[:stream] + b"\x14" + data[stream + 1 :]
+    report = check_bytes(bad)
+    assert [(f.id, f.function, f.offset) for f in report.errors] == [
+        ("cloudpickle-corrupt", "my_sum", stream)
+    ]
+    actual = str(raised(lambda: Expr.from_bytes(bad)))
+    assert report.errors[0].message in actual and explain(actual)[0].id == "cloudpickle-corrupt"
+
+
+def test_python_target_does_not_hide_strict(fixture_set):
+    """QA: --python 3.X --strict dropped inlining-disabled and said "this interpreter runs Python 3.X"."""
+    blobs, _ = fixture_set
+    path = str(blobs / "udf_closure.expr.bin")
+    other = f"3.{MINOR + 1}"
+    r = run_cli("check", path, "--python", other, "--strict", "--format", "json")
+    assert r.exit_code == 1
+    findings = json.loads(r.stdout)["reports"][0]["findings"]
+    assert [f["id"] for f in findings if f["severity"] == "error"] == [
+        "python-minor-mismatch",
+        "inlining-disabled",
+    ]
+    assert (
+        "this interpreter" not in findings[0]["detail"]
+        and f"target (--python {other})" in findings[0]["detail"]
+    )
+    r = run_cli("check", path, "--strict", "--format", "json")
+    assert [f["id"] for f in json.loads(r.stdout)["reports"][0]["findings"] if f["severity"] == "error"] == [
+        "inlining-disabled"
+    ]
+
+
+def test_cli_env_errors(fixture_set, tmp_path):
+    """QA: --env bad.json / --env /nonexist.json both said "No such file: '….json.env.json'"."""
+    blobs, _ = fixture_set
+    blob = str(blobs / "udf_closure.expr.bin")
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    r = run_cli("check", blob, "--env", str(bad))
+    assert r.exit_code == 2 and "not JSON" in r.output and ".env.json" not in r.output
+    r = run_cli("check", blob, "--env", str(tmp_path / "nonexist.json"))
+    assert r.exit_code == 2 and "no such file" in r.output and "nonexist.json" in r.output
+    doc = fingerprint(["pyarrow"])
+    (tmp_path / "w.bin.env.json").write_text(json.dumps(doc))
+    assert run_cli("check", blob, "--env", str(tmp_path / "w.bin")).exit_code == 0  # the blob path: appended
+    plain = tmp_path / "w.json"
+    plain.write_text(json.dumps(doc))
+    assert run_cli("check", blob, "--env", str(plain)).exit_code == 0  # any name, used as given
+    plain.write_text(json.dumps({"a": 1}))
+    r = run_cli("check", blob, "--env", str(plain))
+    assert r.exit_code == 2 and "not an exprtool environment fingerprint" in r.output
+
+
+def test_cli_exit_codes_for_damaged_blobs(tmp_path):
+    """A cut pickle of an Expr and a cut protobuf both exit 1; a pickle of something else exits 3."""
+    data = pickle.dumps(col("a") + 1)
+    cut = tmp_path / "cut.pkl"
+    cut.write_bytes(data[: len(data) // 2])
+    r = run_cli("check", str(cut))
+    assert r.exit_code == 1 and "pickle-truncated" in r.output
+    proto = tmp_path / "cut.bin"
+    proto.write_bytes((col("a") + 1).to_bytes()[:5])
+    assert run_cli("check", str(proto)).exit_code == 1
+    gadget = tmp_path / "evil.pkl"
+    gadget.write_bytes(pickle.dumps(SystemGadget()))
+    r = run_cli("check", str(gadget))
+    assert r.exit_code == 1 and "suspicious-payload" in r.output and "no failures predicted" not in r.output
