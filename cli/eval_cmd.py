@@ -36,7 +36,8 @@ def _split(values: list[str] | None) -> list[str]:
     return [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
 
 
-def _print_failure(failure: Any) -> None:
+def _print_failure(failure: Any, verbose: bool = False) -> None:
+    """One line, then where / fix / details, and datafusion's own message verbatim (``explain`` reads it)."""
     head = f"exprtool: eval failed at stage '{failure.stage}'"
     if failure.function:
         head += f" in function '{failure.function}'"
@@ -46,6 +47,10 @@ def _print_failure(failure: Any) -> None:
     if failure.hint:
         lines.append(f"  fix: {failure.hint}")
     lines += [f"  {d}" for d in failure.details]
+    if failure.original:
+        lines.append(f"  datafusion: {failure.original}")
+    if verbose:
+        lines += [f"  | {d}" for d in failure.debug]
     print("\n".join(lines), file=sys.stderr)
 
 
@@ -128,7 +133,19 @@ def eval_(
     trust: Annotated[
         bool, typer.Option("--trust", help="Run a blob the inspection calls suspicious.")
     ] = False,
+    index: Annotated[
+        int | None,
+        typer.Option("--index", min=0, help="Which expression of a pickle that holds several (0-based)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Bind a placeholder: '$1=<SQL literal>' (repeatable)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="On failure, also what Rust printed (a panic's backtrace)."),
+    ] = False,
 ) -> None:
     """Decode a blob the way a worker does and run it on Parquet data.
 
@@ -142,10 +159,9 @@ def eval_(
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.worker.context import WorkerSpec, parse_config
     from datafusion_exprtool.worker.evaluate import EvalOptions, prepare, run
-    from datafusion_exprtool.worker.failure import EvalError
+    from datafusion_exprtool.worker.failure import EvalError, classify
     from datafusion_exprtool.worker.output import stdout_sink
-
-    from .common import console
+    from datafusion_exprtool.worker.params import parse_params
 
     if filter_ and mode not in (None, Mode.filter):
         print("exprtool: --filter and --mode disagree", file=sys.stderr)
@@ -174,47 +190,73 @@ def eval_(
             expect=expect,
             preview_rows=maxrows if (fmt is OutFormat.table and not output) else 0,
             trust=trust,
+            index=index,
+            params=parse_params(param or []),
         )
         prepared = prepare(opts)
     except DecodeError as err:
         print(f"exprtool: {blob}: cannot decode: {err}", file=sys.stderr)
         raise typer.Exit(Exit.UNDECODABLE) from None
     except EvalError as err:
-        _print_failure(err.failure)
+        _print_failure(err.failure, verbose)
         raise typer.Exit(err.failure.exit_code) from None
-    err_console = console(stderr=True)
+    err = _ErrConsole()
     if not quiet:
-        err_console.print(_summary(prepared), markup=False)
+        err.print(_summary(prepared))
         for f in prepared.inspection.safety.findings:
             if f.verdict == "suspicious":
-                err_console.print(f"  suspicious (run under --trust): {f.message}", markup=False)
+                err.print(f"  suspicious (run under --trust): {f.message}")
     sink = stdout_sink(stream_fmt, sys.stdout.buffer) if stream_fmt else None
     try:
         if tty and not quiet:
-            result = _run_with_progress(prepared, opts, sink, err_console)
+            result = _run_with_progress(prepared, opts, sink, err.get())
         else:
             result = run(prepared, opts, None, sink)
         if sink is not None:
-            sink.close(result.schema)
-    except EvalError as err:
-        _print_failure(err.failure)
-        raise typer.Exit(err.failure.exit_code) from None
+            try:
+                sink.close(result.schema)
+            except BrokenPipeError:
+                raise
+            except Exception as exc:  # stdout could not take the result: the output failed
+                raise EvalError(classify(exc, "write")) from None
+    except EvalError as exc:
+        _print_failure(exc.failure, verbose)
+        raise typer.Exit(exc.failure.exit_code) from None
     except BrokenPipeError:
         raise typer.Exit(Exit.OK) from None
     if fmt is OutFormat.table and not output:
+        from .common import console
+
         out = console()
         out.print(_table(result, maxrows))
         out.print(_footer(result), markup=False)
     elif not quiet:
-        err_console.print(_footer(result), markup=False)
+        err.print(_footer(result))
     if result.diffs:
         print(f"exprtool: the result differs from {expect}:", file=sys.stderr)
         for line in result.diffs:
             print(f"  {line}", file=sys.stderr)
         raise typer.Exit(Exit.FINDINGS)
     if expect and not quiet:
-        err_console.print(f"matches {expect}", markup=False)
+        err.print(f"matches {expect}")
     raise typer.Exit(Exit.OK)
+
+
+class _ErrConsole:
+    """The stderr rich console, created on first use: a quiet run that prints nothing never imports rich."""
+
+    def __init__(self) -> None:
+        self._console: Any = None
+
+    def get(self) -> Any:
+        if self._console is None:
+            from .common import console
+
+            self._console = console(stderr=True)
+        return self._console
+
+    def print(self, text: str) -> None:
+        self.get().print(text, markup=False)
 
 
 def _run_with_progress(prepared: Any, opts: Any, sink: Any, err_console: Any) -> Any:

@@ -51,7 +51,11 @@ def parse_config(items: list[str]) -> dict[str, str]:
 
 
 def load_factory(spec: str, cwd: str | None = None) -> Any:
-    """Resolve ``module:function`` or ``file.py:function`` to the callable (this imports user code)."""
+    """Resolve ``module:function`` or ``file.py:function`` to the callable (this imports user code).
+
+    Every way this can fail (and a factory that raises or returns something else) is the caller's
+    ``--worker-ctx`` that is wrong: a usage error (exit 2), not a failed evaluation.
+    """
     target, sep, func_name = spec.rpartition(":")
     if not sep or not target or not func_name:
         raise fail(
@@ -75,7 +79,10 @@ def load_factory(spec: str, cwd: str | None = None) -> Any:
             loader_spec.loader.exec_module(module)
         except Exception as exc:
             raise fail(
-                "worker-ctx", f"importing {path} raised {type(exc).__name__}: {exc}", file=path
+                "worker-ctx",
+                f"importing {path} raised {type(exc).__name__}: {exc}",
+                file=path,
+                exit_code=USAGE_EXIT,
             ) from None
         where = path
     else:
@@ -86,6 +93,7 @@ def load_factory(spec: str, cwd: str | None = None) -> Any:
                 "worker-ctx",
                 f"cannot import module {target!r}: {type(exc).__name__}: {exc}",
                 hint="put the module on PYTHONPATH, or pass path/to/file.py:function",
+                exit_code=USAGE_EXIT,
             ) from None
         where = getattr(module, "__file__", None) or target
     func = getattr(module, func_name, None)
@@ -105,7 +113,9 @@ def build_context(spec: WorkerSpec) -> Any:
         try:
             ctx = func()
         except Exception as exc:
-            raise fail("worker-ctx", f"{spec.factory}() raised {type(exc).__name__}: {exc}") from None
+            raise fail(
+                "worker-ctx", f"{spec.factory}() raised {type(exc).__name__}: {exc}", exit_code=USAGE_EXIT
+            ) from None
         if not isinstance(ctx, SessionContext):
             raise fail(
                 "worker-ctx",

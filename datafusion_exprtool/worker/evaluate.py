@@ -17,10 +17,11 @@ from typing import Any
 
 from ..model import Inspection
 from .context import WorkerSpec
-from .failure import USAGE_EXIT, fail
+from .failure import FINDINGS_EXIT, USAGE_EXIT, fail
 from .isolation import METHODS, run_inline, run_isolated
 from .modes import ExprShape, analyze, check_schema, pick_mode
 from .output import Sink, check_target, format_for, parquet_metadata, temp_path_for
+from .params import check_params
 from .runner import EvalJob, EvalResult
 
 
@@ -40,6 +41,8 @@ class EvalOptions:
     expect: str | None = None
     preview_rows: int = 0
     trust: bool = False
+    index: int | None = None  # which expression of a pickle that holds several
+    params: dict[str, str] = field(default_factory=dict)  # placeholder id ($1) -> SQL literal
 
 
 @dataclass
@@ -91,6 +94,46 @@ def _python_functions(inspection: Inspection) -> dict[str, str]:
     return out
 
 
+def _pick_payload(inspection: Inspection, index: int | None) -> Any:
+    """The expression to replay: the only one, or the ``--index``-th of several."""
+    payloads = inspection.payloads
+    count = len(payloads)
+    if count > 1 and index is None:
+        raise fail(
+            "input",
+            f"the pickle holds {count} expressions; eval replays one: pick it with --index N (0 to {count - 1})",
+            exit_code=USAGE_EXIT,
+        )
+    if index is not None and not 0 <= index < max(count, 1):
+        raise fail(
+            "input",
+            f"--index {index}: the blob holds {count} expression{'s' if count != 1 else ''} "
+            f"(--index 0 to {max(count - 1, 0)})",
+            exit_code=USAGE_EXIT,
+        )
+    payload = payloads[index or 0] if payloads else None
+    if payload is None or payload.message != "LogicalExprNode":
+        found = payload.message if payload else "nothing"
+        raise fail("input", f"eval replays expressions; this blob holds a {found}", exit_code=USAGE_EXIT)
+    return payload
+
+
+def _table_name(shape: ExprShape) -> tuple[str, str] | None:
+    """(qualifier, a column it qualifies) when the columns name one table (``t.a``); several cannot be
+    one Parquet input."""
+    if len(shape.relations) > 1:
+        names = ", ".join(shape.relations)
+        raise fail(
+            "input",
+            f"the expression's columns are qualified with {len(shape.relations)} tables ({names}); "
+            "eval reads the data as one table",
+            exit_code=USAGE_EXIT,
+            hint="this expression belongs to a join: evaluate the query it came from, or re-encode it "
+            "with unqualified columns",
+        )
+    return next(iter(shape.relations.items()), None)
+
+
 def prepare(opts: EvalOptions) -> Prepared:
     """Everything that needs no decoding. Raises DecodeError (exit 3) or EvalError."""
     from ..inputs import load_input
@@ -109,17 +152,12 @@ def prepare(opts: EvalOptions) -> Prepared:
             "safety",
             "the static inspection found the blob suspicious: " + "; ".join(reasons or [verdict]),
             hint="review it with `exprtool inspect`, then pass --trust to run it anyway",
+            exit_code=FINDINGS_EXIT,
         )
-    if not inspection.payloads or inspection.payloads[0].message != "LogicalExprNode":
-        found = inspection.payloads[0].message if inspection.payloads else "nothing"
-        raise fail("input", f"eval replays expressions; this blob holds a {found}", exit_code=USAGE_EXIT)
-    if len(inspection.payloads) > 1:
-        raise fail(
-            "input",
-            f"the pickle holds {len(inspection.payloads)} expressions; eval replays one",
-            exit_code=USAGE_EXIT,
-        )
-    shape = analyze(inspection.payloads[0].root)
+    payload = _pick_payload(inspection, opts.index)
+    shape = analyze(payload.root)
+    table = _table_name(shape)
+    check_params(shape.placeholders, opts.params)
     mode = pick_mode(shape, opts.mode, opts.group_by)
     paths, files = parquet_files(opts.data)
     extra = [*opts.keep, *opts.group_by]
@@ -159,6 +197,9 @@ def prepare(opts: EvalOptions) -> Prepared:
         preview_rows=opts.preview_rows,
         expect=expect,
         python_functions=_python_functions(inspection),
+        index=opts.index,
+        params=dict(opts.params),
+        table=table,
     )
     return Prepared(job, inspection, shape, files, total, ends)
 
@@ -171,19 +212,18 @@ def run(
 ) -> EvalResult:
     """Decode and execute, in this process (``none``) or a fresh worker. Raises EvalError.
 
-    Without a progress callback or a batch sink, ``--isolate none`` lets datafusion write a Parquet ``-o``
-    file itself. Isolated workers keep the streaming writer: the parent removes a dead worker's temporary
-    file, but not the ``<temp>#<n>`` staging file datafusion's object store writes beside it.
+    Without a progress callback or a batch sink, datafusion writes a Parquet ``-o`` file itself, in this
+    process or in a worker (the parent removes a dead worker's temporary file and the ``<temp>#<n>``
+    staging files datafusion's object store writes beside it).
     """
     progress = on_progress or (lambda _n: None)
     spec = opts.worker
     if spec.cwd is None:
         spec.cwd = os.getcwd()
+    job = dataclasses.replace(prepared.job, direct_write=on_progress is None and batch_sink is None)
     if opts.isolate == "none":
-        direct = on_progress is None and batch_sink is None
-        job = dataclasses.replace(prepared.job, direct_write=direct)
         return run_inline(job, spec, progress, batch_sink)
-    return run_isolated(prepared.job, spec, opts.isolate, progress, batch_sink)
+    return run_isolated(job, spec, opts.isolate, progress, batch_sink)
 
 
 def evaluate(

@@ -10,11 +10,24 @@ import re
 from dataclasses import dataclass, field
 
 #: stages in the order a worker goes through them
-STAGES = ("input", "safety", "schema", "worker-ctx", "unpickle", "decode", "udf-decode", "plan", "execute", "write")
+STAGES = (
+    "input",
+    "safety",
+    "schema",
+    "worker-ctx",
+    "unpickle",
+    "decode",
+    "udf-decode",
+    "plan",
+    "execute",
+    "write",
+)
 
 #: exit status of a failure that is the caller's mistake rather than the evaluation's
 USAGE_EXIT = 2
 EVAL_EXIT = 4
+#: a verdict that crossed the line (a suspicious blob refused): a finding, as ``reencode`` reports it
+FINDINGS_EXIT = 1
 
 
 @dataclass
@@ -26,6 +39,9 @@ class EvalFailure:
     file: str | None = None  # the file concerned (parquet input, worker-ctx module, output) or a UDF location
     exit_code: int = EVAL_EXIT
     details: list[str] = field(default_factory=list)  # extra lines (e.g. the first differing rows)
+    # datafusion's own message, verbatim but for an embedded Python traceback (what `exprtool explain` reads)
+    original: str | None = None
+    debug: list[str] = field(default_factory=list)  # shown with --verbose (a panic's location, backtrace)
 
     def __str__(self) -> str:
         parts = [f"{self.stage} failed"]
@@ -119,7 +135,7 @@ def summarize_pyerr(text: str) -> tuple[str, str | None, str | None]:
         return text, None, None
     value = m.group(2)
     frames = _TB_FRAME.findall(m.group(4) or "")
-    head = text[: m.start()] + value
+    head = text[: m.start()] + value + text[m.end() :]  # what closes around the PyErr stays
     if frames:
         fname, line, func = frames[-1]
         return head, func, f"{fname}:{line}"
@@ -135,7 +151,7 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
     if isinstance(exc, EvalError):
         return exc.failure
     kind = type(exc).__name__
-    text = str(exc).strip() or kind
+    text = raw = str(exc).strip() or kind
     if isinstance(exc, MemoryError):
         text = "MemoryError: the worker ran out of memory"
     elif kind == "PanicException":
@@ -163,4 +179,31 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
         stage = "udf-decode"  # the cloudpickle payload of a UDF failed, not the outer pickle
     if kind not in ("Exception", "RuntimeError") and not message.startswith(kind):
         message = f"{kind}: {message}"
-    return EvalFailure(stage=stage, message=message, function=function, hint=hint, file=location)
+    original = debug = None
+    if _from_datafusion(exc):
+        original = _TRACEBACK.sub('traceback: Some("…")', raw)
+        debug = [f"datafusion (with the Python traceback): {raw}"] if original != raw else []
+    return EvalFailure(
+        stage=stage,
+        message=message,
+        function=function,
+        hint=hint,
+        file=location,
+        original=original,
+        debug=debug or [],
+    )
+
+
+# the Python traceback datafusion embeds in a PyErr's Debug text: left out of the report (the frame that
+# matters is already its "where:"), kept for --verbose
+_TRACEBACK = re.compile(r'traceback: Some\("(?:[^"\\]|\\.)*"\)', re.S)
+
+
+def _from_datafusion(exc: BaseException) -> bool:
+    """datafusion raises plain ``Exception``s (and pyo3's ``PanicException``) with its own text."""
+    kind = type(exc).__name__
+    text = str(exc)
+    if kind == "PanicException":
+        return True
+    markers = ("DataFusion error", "PyErr", "Unable to decode")
+    return type(exc).__module__ == "builtins" and (kind == "Exception" or any(m in text for m in markers))

@@ -18,14 +18,16 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .context import WorkerSpec, install
-from .failure import EvalError, EvalFailure, classify
-from .output import Sink
+from .failure import USAGE_EXIT, EvalError, EvalFailure, classify
+from .output import Sink, _remove_partial
 from .runner import EvalJob, EvalResult, run_job
 
 METHODS = ("none", "spawn", "forkserver", "fork")
+MAX_STDERR = 4 << 20  # what a worker printed on stderr that is read back (a UDF printing in a loop)
 
 
 class _PipeSink(Sink):
@@ -75,18 +77,24 @@ def _child(
     fault_path: str,
     sys_path: list[str],
     cwd: str,
+    stderr_path: str | None = None,
 ) -> None:
     """Worker entry point (module level, so that spawn can import it)."""
     sys.path[:] = sys_path
     os.chdir(cwd)
+    if stderr_path is not None:  # Rust writes panics to fd 2 itself: the parent folds them into its report
+        fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
+        sys.stderr.flush()
+        os.dup2(fd, 2)
+        os.close(fd)
     with open(fault_path, "w") as fault:
-        faulthandler.enable(file=fault, all_threads=False)
+        faulthandler.enable(file=fault, all_threads=True)
         try:
             conn.send(("stage", "worker-ctx"))
             try:
                 ctx = install(spec)
             except BaseException as exc:
-                conn.send(("failure", classify(exc, "worker-ctx")))
+                conn.send(("failure", ctx_failure(exc)))
                 return
             sinks = [_PipeSink(conn)] if stream_back else []
             result = run_job(
@@ -124,7 +132,99 @@ def _without_main() -> Iterator[None]:
             main.__dict__.update(saved)
 
 
+def ctx_failure(exc: BaseException) -> EvalFailure:
+    """A worker context that cannot be built is the caller's ``--worker-ctx``: a usage error."""
+    failure = classify(exc, "worker-ctx")
+    failure.exit_code = USAGE_EXIT
+    return failure
+
+
+def remove_output_leftovers(job: EvalJob) -> None:
+    """After the worker ended: its temporary output file and datafusion's ``<temp>#<n>`` staging files."""
+    if job.output_temp and os.path.isdir(os.path.dirname(job.output_temp) or "."):
+        _remove_partial(job.output_temp)
+
+
+# a Rust panic on stderr: "thread '<name>' panicked at <file>:<line>:<col>:" then the message, then
+# (RUST_BACKTRACE) "stack backtrace:" and frames, or a "note: run with `RUST_BACKTRACE=1` ..." line
+_PANIC = re.compile(r"^thread '[^']*'(?: \(\d+\))? panicked at (\S+?):?$")
+_BACKTRACE_LINE = re.compile(r"^(stack backtrace:|note: .*backtrace.*|\s+\d+: |\s+at \S)")
+
+
+@dataclass
+class Panic:
+    location: str
+    message: str
+    lines: list[str]  # everything Rust printed for it
+
+
+def split_stderr(text: str) -> tuple[list[Panic], str]:
+    """(the Rust panics in a worker's stderr, the rest of it: what user code printed)."""
+    panics: list[Panic] = []
+    rest: list[str] = []
+    lines = text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines):
+        m = _PANIC.match(lines[i].rstrip("\n"))
+        if not m:
+            rest.append(lines[i])
+            i += 1
+            continue
+        block, message = [lines[i].rstrip("\n")], []
+        i += 1
+        while i < len(lines) and not _PANIC.match(lines[i].rstrip("\n")):
+            line = lines[i].rstrip("\n")
+            if _BACKTRACE_LINE.match(line):
+                block.append(line)
+            elif len(block) == len(message) + 1 and line.strip():  # the message, before any backtrace
+                message.append(line)
+                block.append(line)
+            else:
+                break
+            i += 1
+        panics.append(Panic(m.group(1), " ".join(s.strip() for s in message), block))
+    return panics, "".join(rest)
+
+
+def _fold(failure: EvalFailure | None, panics: list[Panic]) -> None:
+    """Put what the panic said into the one-line report; keep Rust's full text for --verbose."""
+    if failure is None or not panics:
+        return
+    first = panics[0]
+    if first.message and first.message not in failure.message:
+        failure.message += f" (Rust panic: {first.message})"
+    for panic in panics:
+        failure.debug.extend(panic.lines)
+
+
 _FRAME = re.compile(r'File "([^"]+)", line (\d+) in (\S+)')
+
+
+_INTERNAL = (
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),  # this package
+    os.path.dirname(os.path.abspath(contextlib.__file__)),  # the standard library (multiprocessing)
+)
+
+
+def _internal(path: str) -> bool:
+    """A frame of this package, the standard library or datafusion itself: not where user code failed."""
+    if path == "<string>":  # the spawn bootstrap
+        return True
+    real = os.path.abspath(path)
+    parts = real.split(os.sep)
+    if "datafusion" in parts:
+        return True
+    if real.startswith(_INTERNAL[0] + os.sep):
+        return True
+    return real.startswith(_INTERNAL[1] + os.sep) and not {"site-packages", "dist-packages"} & set(parts)
+
+
+def _crashed_thread(fault_text: str) -> str:
+    """The stack of the thread that crashed: faulthandler dumps every thread (a UDF runs on one of
+    datafusion's threads when datafusion writes the output itself) and labels that one "Current thread"."""
+    blocks = re.split(r"(?m)^(?=(?:Current thread|Thread) 0x)", fault_text)
+    current = [b for b in blocks if b.startswith("Current thread")]
+    return current[0] if current else fault_text
 
 
 def _death(exitcode: int | None, stage: str, fault_text: str, job: EvalJob) -> EvalFailure:
@@ -137,10 +237,13 @@ def _death(exitcode: int | None, stage: str, fault_text: str, job: EvalJob) -> E
         how = f"the worker was killed by {name}"
     else:
         how = f"the worker exited with status {exitcode} without reporting"
-    frames = _FRAME.findall(fault_text)
+    # faulthandler lists the innermost frame first; a UDF's own frame wins, then user code, then the UDF
+    # when there is one (a signal may land on the main thread, waiting in datafusion, not on the UDF's)
+    udf = [f for f in _FRAME.findall(fault_text) if f[2] in job.python_functions]
+    user = [f for f in _FRAME.findall(_crashed_thread(fault_text)) if not _internal(f[0])]
     function = location = None
-    if frames:  # faulthandler lists the innermost frame first
-        fname, line, func = frames[0]
+    if udf or user:
+        fname, line, func = (udf or user)[0]
         location = f"{fname}:{line}"
         function = job.python_functions.get(func, func)
     elif stage == "execute" and len(set(job.python_functions.values())) == 1:
@@ -167,8 +270,10 @@ def run_isolated(
     recv, send = mpctx.Pipe(duplex=False)
     fd, fault_path = tempfile.mkstemp(prefix="exprtool-fault-", suffix=".txt")
     os.close(fd)
+    fd, stderr_path = tempfile.mkstemp(prefix="exprtool-stderr-", suffix=".txt")
+    os.close(fd)
     workdir = tempfile.mkdtemp(prefix="exprtool-worker-")
-    args = (send, spec, job, batch_sink is not None, fault_path, worker_sys_path(), workdir)
+    args = (send, spec, job, batch_sink is not None, fault_path, worker_sys_path(), workdir, stderr_path)
     proc = mpctx.Process(target=_child, args=args, name="exprtool-eval-worker", daemon=True)
     stage = "worker-ctx"
     outcome: tuple[str, Any] | None = None
@@ -186,15 +291,24 @@ def run_isolated(
             elif kind == "progress":
                 on_progress(value)
             elif kind == "batch" and batch_sink is not None:
-                batch_sink.write(value)
+                try:
+                    batch_sink.write(value)
+                except BrokenPipeError:
+                    raise
+                except Exception as exc:  # the output failed (stdout), not the worker
+                    raise EvalError(classify(exc, "write")) from None
             elif kind in ("result", "failure"):
                 outcome = (kind, value)
         proc.join()
+        panics = _pass_on_stderr(stderr_path)
         if outcome is None:
             with open(fault_path, errors="replace") as fh:
                 fault_text = fh.read()
-            raise EvalError(_death(proc.exitcode, stage, fault_text, job))
+            failure = _death(proc.exitcode, stage, fault_text, job)
+            _fold(failure, panics)
+            raise EvalError(failure)
         if outcome[0] == "failure":
+            _fold(outcome[1], panics)
             raise EvalError(outcome[1])
         return outcome[1]
     finally:
@@ -202,11 +316,25 @@ def run_isolated(
             proc.kill()
             proc.join()
         recv.close()
-        with contextlib.suppress(OSError):
-            os.unlink(fault_path)
+        for path in (fault_path, stderr_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         shutil.rmtree(workdir, ignore_errors=True)
-        if job.output_temp and os.path.exists(job.output_temp):
-            os.unlink(job.output_temp)
+        remove_output_leftovers(job)
+
+
+def _pass_on_stderr(path: str) -> list[Panic]:
+    """Copy what the worker printed on stderr to ours, except Rust's panic reports (returned instead)."""
+    try:
+        with open(path, errors="replace") as fh:
+            text = fh.read(MAX_STDERR)
+    except OSError:
+        return []
+    panics, rest = split_stderr(text)
+    if rest.strip():
+        sys.stderr.write(rest)
+        sys.stderr.flush()
+    return panics
 
 
 def run_inline(
@@ -218,10 +346,8 @@ def run_inline(
     previous = get_worker_ctx()
     try:
         ctx = install(spec)
-    except EvalError:
-        raise
     except BaseException as exc:
-        raise EvalError(classify(exc, "worker-ctx")) from None
+        raise EvalError(ctx_failure(exc)) from None
     try:
         sinks = [_Forward(batch_sink)] if batch_sink else None
         return run_job(job, ctx, on_progress=on_progress, extra_sinks=sinks)

@@ -35,6 +35,11 @@ class ExprShape:
     # (function name, kind, argument index, column name) for arguments that are bare columns
     column_args: list[tuple[str, str, int, str]] = field(default_factory=list)
     root_alias: str | None = None
+    # the table qualifiers of the columns (Column.relation), first-seen order: eval names the data
+    # after the qualifier when there is one
+    relations: dict[str, str] = field(default_factory=dict)  # qualifier -> the first column it qualifies
+    # placeholder ids ($1, $name), first-seen order
+    placeholders: list[str] = field(default_factory=list)
 
 
 def _children(msg: Msg) -> list[Msg]:
@@ -62,10 +67,20 @@ def analyze(root: Msg) -> ExprShape:
         if msg.type not in MESSAGES:
             continue
         if msg.type == "Column":
-            name = msg.to_dict().get("name")
+            d = msg.to_dict()
+            name = d.get("name")
             if name is not None and name not in seen:
                 seen.add(name)
                 shape.columns.append(name)
+            relation = d.get("relation")
+            qualifier = relation.to_dict().get("relation") if isinstance(relation, Msg) else None
+            if qualifier and name is not None and qualifier not in shape.relations:
+                shape.relations[qualifier] = name
+            continue
+        if msg.type == "PlaceholderNode":
+            pid = msg.to_dict().get("id")
+            if pid is not None and pid not in shape.placeholders:
+                shape.placeholders.append(pid)
             continue
         call = _CALLS.get(msg.type)
         if call is not None:

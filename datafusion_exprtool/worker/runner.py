@@ -42,6 +42,10 @@ class EvalJob:
     python_functions: dict[str, str] = field(default_factory=dict)  # Python qualname -> UDF name
     # nobody watches progress: a Parquet -o may be written by datafusion itself (see uses_direct_write)
     direct_write: bool = False
+    index: int | None = None  # which Expr of a pickle that holds several (--index)
+    params: dict[str, str] = field(default_factory=dict)  # placeholder id -> SQL literal (--param)
+    # (qualifier, a column it qualifies): the data is read under that table name, so ``t.a`` resolves
+    table: tuple[str, str] | None = None
 
 
 @dataclass
@@ -62,19 +66,42 @@ def _noop(*_args: Any) -> None:
     pass
 
 
-def decode(job: EvalJob) -> Any:
+def _exprs(value: Any) -> list[Any]:
+    """The Exprs in a decoded pickle, in the order they were pickled (lists, tuples and dict values)."""
+    from datafusion import Expr
+
+    out, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Expr):
+            out.append(item)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return out
+
+
+def decode(job: EvalJob, ctx: Any = None) -> Any:
     """The same path a worker uses: pickle.loads (worker ctx via ipc) or Expr.from_bytes."""
     from datafusion import Expr
 
     value = pickle.loads(job.data) if job.container == "pickle" else Expr.from_bytes(job.data)
-    if isinstance(value, (list, tuple)) and len(value) == 1:
-        value = value[0]
+    if job.index is not None or isinstance(value, (list, tuple, dict)):
+        found = _exprs(value)
+        index = job.index or 0
+        if index < len(found) and (job.index is not None or len(found) == 1):
+            value = found[index]
     if not isinstance(value, Expr):
         raise fail(
             "unpickle",
             f"the pickle holds a {type(value).__name__}, not one datafusion Expr",
             hint="eval replays one expression per blob",
         )
+    if job.params:
+        from .params import bind
+
+        value = bind(value, job.params, ctx)
     return value
 
 
@@ -98,6 +125,10 @@ def plan(ctx: Any, job: EvalJob, expr: Any) -> Any:
     from datafusion import col
 
     df = _read(ctx, job.paths)
+    if job.table:
+        from .params import qualify
+
+        df = qualify(df, *job.table)
     keep = [col(c) for c in job.keep]
     if job.mode == "aggregate":
         return df.aggregate([col(c) for c in job.group_by], [_named(expr)])
@@ -161,7 +192,7 @@ def run_job(
     try:
         on_stage(stage)
         t0 = time.perf_counter()
-        expr = decode(job)
+        expr = decode(job, ctx)
         timings["decode"] = time.perf_counter() - t0
 
         stage = "plan"
@@ -209,8 +240,10 @@ def run_job(
                 sink.abort()
             except Exception:
                 pass
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+        if isinstance(exc, _WriteFailed):
+            exc, stage = exc.cause, "write"
+        if isinstance(exc, (KeyboardInterrupt, BrokenPipeError)):
+            raise exc from None  # the reader of stdout left: not an evaluation failure
         raise EvalError(classify(exc, stage, job.python_functions)) from None
     diffs = expect_sink.diffs if job.expect else []
     return EvalResult(
@@ -224,6 +257,14 @@ def run_job(
     )
 
 
+class _WriteFailed(Exception):
+    """A sink could not take a batch: the failure is the output's (stage 'write'), not the evaluation's."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def _pump(stream: Any, sinks: list[Sink], limit: int | None, on_progress: Hook) -> int:
     """Move batches from the datafusion stream into the sinks; never holds more than one batch."""
     rows_out = rows_in = 0
@@ -235,7 +276,10 @@ def _pump(stream: Any, sinks: list[Sink], limit: int | None, on_progress: Hook) 
             batch = batch.slice(0, limit - rows_out)
         if batch.num_rows:
             for sink in sinks:
-                sink.write(batch)
+                try:
+                    sink.write(batch)
+                except Exception as exc:
+                    raise _WriteFailed(exc) from exc
             rows_out += batch.num_rows
         now = time.monotonic()
         if now - last > 0.1:
