@@ -96,9 +96,7 @@ def test_fork_in_a_fresh_cli(env: dict, tmp_path: Path) -> None:
     )
     assert p.returncode == 0, p.stderr
     assert sorted(pq.read_table(out).column(0).to_pylist()) == [2 * a for a in range(N)]
-    meta = pq.read_metadata(
-        out
-    )  # the streaming writer (isolated workers keep it) writes datafusion's default
+    meta = pq.read_metadata(out)  # datafusion's own writer, in the forked worker, with its default codec
     assert meta.row_group(0).column(0).compression == "ZSTD"
 
 
