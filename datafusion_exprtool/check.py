@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -295,8 +295,49 @@ def check_inspection(
         out += [_dfpy(p, None) for p in problems]
     for findings in broken.values():
         out += findings
+    out += _memory_partitions(insp)
     out += _sensitive(insp)
     return report
+
+
+def _memory_partitions(insp: Inspection) -> list[CheckFinding]:
+    """Rows a physical plan carries (MemoryScanExecNode partitions, Arrow IPC streams) that do not read back.
+
+    Only for plans that carry rows (inspection saw table rows): pyarrow reads and fully validates each
+    partition, as arrow-rs does when datafusion decodes the plan. Plain data: nothing is executed.
+    """
+    if not any(s.kind == "table-rows" for s in insp.sensitive):
+        return []
+    import pyarrow as pa
+
+    out: list[CheckFinding] = []
+    for payload in insp.payloads:
+        if payload.message != "PhysicalPlanNode" or payload.root is None:
+            continue
+        for offset, data in _partitions(payload.root, 0):
+            try:
+                pa.ipc.open_stream(data).read_all().validate(full=True)
+            except (pa.ArrowException, ValueError, OSError) as exc:
+                fix = (
+                    "The rows inside the plan were altered in transit: re-create the plan "
+                    "(`df.execution_plan().to_bytes()`) and ship raw bytes."
+                )
+                why = f"the memory-table partition (Arrow IPC stream, field at byte {offset}) does not read: {exc}"
+                out.append(
+                    CheckFinding("table-rows-corrupt", "error", "arrow-ipc", offset, None, "", fix, why)
+                )
+    return out
+
+
+def _partitions(msg: Any, depth: int) -> Iterator[tuple[int, bytes]]:
+    """(field offset, bytes) of every MemoryScanExecNode partition under ``msg``."""
+    if depth > DATAFUSION_DECODE_DEPTH_LIMIT:
+        return
+    for f in msg.fields():
+        if f.name == "partitions" and msg.type == "MemoryScanExecNode" and isinstance(f.value, bytes):
+            yield f.offset, f.value
+        elif hasattr(f.value, "fields"):
+            yield from _partitions(f.value, depth + 1)
 
 
 def _suspicious(insp: Inspection) -> list[CheckFinding]:
@@ -596,7 +637,10 @@ def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> 
         names = None
         if loaded.info.container == "pickle" and insp.safety.verdict == "suspicious":  # else: the usual few
             names = [(g.module, g.offset) for g in pickle_vm.run(data).globals]
-        return check_inspection(insp, target, pickle_globals=names)
+        report = check_inspection(insp, target, pickle_globals=names)
+        if loaded.info.container == "pickle":
+            report.findings[:0] = _frame_findings(data)
+        return report
     except DecodeError as err:
         sure = loaded.info.container == "pickle" or message is not None
         proto = data if loaded.info.container == "protobuf" else None
@@ -614,6 +658,27 @@ _CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
 DATAFUSION_MARK = b"datafusion"
 
 
+def _frame_findings(data: bytes) -> list[CheckFinding]:
+    """A FRAME (protocol 4+) that claims more bytes than follow: ``pickle.loads`` refuses the whole pickle.
+
+    The static machine reads frames as no-ops, so a damaged frame length is looked for here (pickletools
+    parses opcodes only: nothing is imported or called).
+    """
+    import pickletools
+
+    try:
+        for op, arg, pos in pickletools.genops(data):
+            if op.name == "FRAME" and pos + 9 + arg > len(data):
+                err = DecodeError(
+                    "pickle", pos, f"FRAME of {arg} bytes runs past the end ({len(data)} bytes)"
+                )
+                finding = broken_pickle_finding(err, data)
+                return [finding] if finding is not None else []
+    except (ValueError, EOFError, TypeError):  # the static machine already read it: nothing more to say
+        pass
+    return []
+
+
 def broken_pickle_finding(err: DecodeError, data: bytes) -> CheckFinding | None:
     """``pickle.loads`` of a datafusion pickle that is cut short or damaged fails: a finding, not exit 3.
 
@@ -623,8 +688,8 @@ def broken_pickle_finding(err: DecodeError, data: bytes) -> CheckFinding | None:
     if DATAFUSION_MARK not in data:
         return None
     text = err.message
-    if "truncated" in text:
-        cid, said = "pickle-truncated", ("pickle data was truncated" if " at opcode " in text else "")
+    if "truncated" in text or "runs past the end" in text:
+        cid, said = "pickle-truncated", ("" if "no STOP" in text else "pickle data was truncated")
         fix = (
             "Ship the exact bytes (binary-safe channel, no size limit: `len()` must match on both sides); "
             "re-create the blob with `pickle.dumps(expr)` on the sender."

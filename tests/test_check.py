@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from blobtools import double_it_udf, no_inline_ctx, patch_byte, raised, run_cli, scalar_udf_expr
-from datafusion import Expr, SessionContext, col, udf
+from datafusion import ExecutionPlan, Expr, SessionContext, col, udf
 from datafusion import functions as F
 
 from datafusion_exprtool.capture import fingerprint
@@ -480,3 +480,101 @@ def test_cli_exit_codes_for_damaged_blobs(tmp_path):
     gadget.write_bytes(pickle.dumps(SystemGadget()))
     r = run_cli("check", str(gadget))
     assert r.exit_code == 1 and "suspicious-payload" in r.output and "no failures predicted" not in r.output
+
+
+# ------------------------------------------------------- QA's experiment, reduced: check vs datafusion's decode
+
+DECODER = """
+import json, pickle, signal, sys
+from datafusion import Expr, ExecutionPlan, LogicalPlan, SessionContext
+for line in sys.stdin:
+    path, kind = line.rsplit(" ", 1)
+    data = open(path, "rb").read()
+    signal.alarm(30)  # a decode that hangs ends this process: the driver records the blob as refused
+    try:
+        {"pkl": pickle.loads, "expr": Expr.from_bytes,
+         "logical": lambda b: LogicalPlan.from_bytes(SessionContext(), b),
+         "physical": lambda b: ExecutionPlan.from_bytes(SessionContext(), b)}[kind.strip()](data)
+        out = None
+    except BaseException as exc:
+        out = f"{type(exc).__name__}: {exc}"
+    signal.alarm(0)
+    print(json.dumps(out), flush=True)
+"""
+#: (fixture, receiver) and the variants taken from each: cuts spread evenly, bit flips from a seeded generator
+EXPERIMENT = [
+    ("udf_scalar_inline.expr.pkl", "pkl"),
+    ("udaf_inline.expr.bin", "expr"),
+    ("scalar_function.p0.pkl", "pkl"),
+    ("column.expr.pkl", "pkl"),
+    ("udwf_inline.expr.bin", "expr"),
+]
+CUTS, FLIPS = 4, 4
+
+
+def _variants(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    import random
+
+    out = [(f"cut{c}", data[:c]) for c in (len(data) * i // (CUTS + 1) for i in range(1, CUTS + 1))]
+    rng = random.Random(name)
+    for _ in range(FLIPS):
+        pos, bit = rng.randrange(len(data)), 1 << rng.randrange(8)
+        flipped = bytearray(data)
+        flipped[pos] ^= bit
+        out.append((f"flip{pos}^{bit}", bytes(flipped)))
+    return out
+
+
+def _decode_all(items: list[tuple[Path, str]]) -> list[str | None]:
+    """datafusion's verdict per blob (None: decoded), in a child process (a flipped byte may run anything)."""
+    results: list[str | None] = []
+    while len(results) < len(items):
+        todo = items[len(results) :]
+        proc = subprocess.run(
+            [sys.executable, "-c", DECODER],
+            input="".join(f"{p} {k}\n" for p, k in todo),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        done = [json.loads(line) for line in proc.stdout.splitlines()]
+        results += done
+        if len(results) < len(items):  # the child died on the next blob: datafusion did not decode it
+            results.append(f"decoder died ({proc.returncode})")
+    return results
+
+
+def test_damaged_fixtures_agree_with_datafusion(fixture_set, tmp_path):
+    """Cut and bit-flipped blobs: none that datafusion refuses is called clean; suspicious ones never decode."""
+    blobs, _ = fixture_set
+    cases: list[tuple[str, Path, str, CheckReport | None]] = []
+    for name, kind in EXPERIMENT:
+        for label, data in _variants(name, (blobs / name).read_bytes()):
+            path = tmp_path / f"{name}.{label}"
+            path.write_bytes(data)
+            try:
+                report = check_loaded(load_input(str(path)), Target())
+            except DecodeError:
+                report = None  # exit 3: not a datafusion blob
+            cases.append((f"{name}.{label}", path, kind, report))
+    suspicious = {c[0] for c in cases if c[3] and any(f.id == "suspicious-payload" for f in c[3].errors)}
+    decodable = [c for c in cases if c[0] not in suspicious]
+    verdicts = _decode_all([(c[1], c[2]) for c in decodable])
+    refused = [(c, v) for c, v in zip(decodable, verdicts, strict=True) if v is not None]
+    called_clean = [(c[0], v[:120]) for c, v in refused if c[3] is not None and not c[3].errors]
+    assert not called_clean, called_clean
+    not_a_blob = [c[0] for c in cases if c[3] is None and b"datafusion" in c[1].read_bytes()]
+    assert not not_a_blob, not_a_blob  # a damaged datafusion pickle is a finding (exit 1), not exit 3
+    assert len(refused) >= len(cases) // 2  # the damage is real: most variants fail to decode
+
+
+def test_corrupt_memory_partition(fixture_set):
+    """QA: a flipped byte in the rows a physical plan carries (Arrow IPC) was called clean."""
+    blobs, _ = fixture_set
+    data = bytearray((blobs / "plan_memory.physical.bin").read_bytes())
+    assert not check_bytes(bytes(data)).errors
+    data[540] ^= 1  # inside the offsets of a Utf8 column
+    bad = bytes(data)
+    report = check_bytes(bad)
+    assert [(f.id, f.layer) for f in report.errors] == [("table-rows-corrupt", "arrow-ipc")]
+    raised(lambda: ExecutionPlan.from_bytes(SessionContext(), bad))  # datafusion refuses it too
