@@ -180,8 +180,9 @@ def capture(
 
 
 def load_fingerprint(path: str | Path) -> dict[str, Any]:
-    """Read a fingerprint, given the blob path or the ``.env.json`` path itself."""
-    p = env_path(path)
+    """Read a fingerprint, given the ``.env.json`` path itself or the blob it was captured beside."""
+    given = Path(path)
+    p = given if given.is_file() and (given.name.endswith(ENV_SUFFIX) or not env_path(given).exists()) else env_path(given)
     doc = json.loads(p.read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or "python" not in doc or "packages" not in doc:
         raise ValueError(f"{p} is not an exprtool environment fingerprint")
