@@ -14,9 +14,8 @@ datafusion's own order (codec envelope, wire version, Python stamp, strict recei
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,8 +23,10 @@ from . import dfpy
 from .builtin_functions import DATAFUSION_VERSION, is_builtin
 from .error_catalog import CATALOG, render
 from .errors import DecodeError
+from .inspection import SEMANTIC_PREFIX
 from .model import FunctionInfo, Inspection
 from .proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
+from .proto.semantics import IDS as SEMANTIC_IDS
 
 SEVERITIES = ("info", "warning", "error")
 KINDS = ("scalar", "aggregate", "window")
@@ -49,6 +50,10 @@ DFPY_IDS = {
 }
 #: inspection warnings whose static reader failed where the receiver's decoder fails too
 LAYER_ERROR_IDS = ("layer-error", "udf-tuple-shape", "udf-schema-not-bytes")
+SEMANTIC_FIX = (
+    "The blob was altered in transit (a flipped bit, a text conversion) or written by another datafusion "
+    "version: re-create it on the sender and ship raw bytes; `exprtool inspect BLOB` shows the node."
+)
 SUSPICIOUS_FIX = (
     "Do not decode it: the receiver would execute it. Find out who produced it and how it reached you "
     "(`exprtool inspect BLOB` lists every global and call); re-create the blob from a trusted sender."
@@ -88,6 +93,17 @@ class CheckFinding:
     )
     fix: str
     detail: str = ""  # check's own words: why, and what it compared
+
+
+# check_damage builds CheckFindings: imported once the class exists
+from .check_damage import (  # noqa: E402, F401  (re-exported: check's public surface)
+    _CUT_PICKLE,
+    DATAFUSION_MARK,
+    broken_pickle_finding,
+    frame_findings,
+    layer_error,
+    memory_partitions,
+)
 
 
 @dataclass
@@ -274,16 +290,17 @@ def check_inspection(
                 f"nested messages); datafusion says: {text}"
             )
             out.append(CheckFinding("too-deep", "error", "protobuf", w.offset, None, DEEP_TEXT, fix, why))
+    out += _semantic(insp)
     dfpy_problems: dict[str | None, list] = {}
     broken: dict[str | None, list[CheckFinding]] = {}
     for w in insp.warnings:
         if w.id in DFPY_IDS:
             dfpy_problems.setdefault(w.function, []).append(w)
         elif w.id in LAYER_ERROR_IDS:
-            broken.setdefault(w.function, []).append(_layer_error(w))
+            broken.setdefault(w.function, []).append(layer_error(w))
     for f in insp.safety.findings:  # a stream the reader gave up on without a layer-error warning
         if f.id == "unreadable-payload" and not any(b.offset == f.offset for b in broken.get(f.function, [])):
-            broken.setdefault(f.function, []).append(_layer_error(f))
+            broken.setdefault(f.function, []).append(layer_error(f))
     physical = any(p.message == "PhysicalPlanNode" for p in insp.payloads)
     for fn in sorted(insp.functions, key=lambda f: (f.offset is None, f.offset or 0)):
         if fn.transport == "inline":
@@ -295,49 +312,23 @@ def check_inspection(
         out += [_dfpy(p, None) for p in problems]
     for findings in broken.values():
         out += findings
-    out += _memory_partitions(insp)
+    out += memory_partitions(insp)
     out += _sensitive(insp)
     return report
 
 
-def _memory_partitions(insp: Inspection) -> list[CheckFinding]:
-    """Rows a physical plan carries (MemoryScanExecNode partitions, Arrow IPC streams) that do not read back.
-
-    Only for plans that carry rows (inspection saw table rows): pyarrow reads and fully validates each
-    partition, as arrow-rs does when datafusion decodes the plan. Plain data: nothing is executed.
-    """
-    if not any(s.kind == "table-rows" for s in insp.sensitive):
-        return []
-    import pyarrow as pa
-
+def _semantic(insp: Inspection) -> list[CheckFinding]:
+    """What datafusion's from_proto refuses though prost reads it (inspection's semantics warnings)."""
     out: list[CheckFinding] = []
-    for payload in insp.payloads:
-        if payload.message != "PhysicalPlanNode" or payload.root is None:
-            continue
-        for offset, data in _partitions(payload.root, 0):
-            try:
-                pa.ipc.open_stream(data).read_all().validate(full=True)
-            except (pa.ArrowException, ValueError, OSError) as exc:
-                fix = (
-                    "The rows inside the plan were altered in transit: re-create the plan "
-                    "(`df.execution_plan().to_bytes()`) and ship raw bytes."
-                )
-                why = f"the memory-table partition (Arrow IPC stream, field at byte {offset}) does not read: {exc}"
-                out.append(
-                    CheckFinding("table-rows-corrupt", "error", "arrow-ipc", offset, None, "", fix, why)
-                )
+    for w in insp.warnings:
+        if w.id in SEMANTIC_IDS:
+            text = w.message.removeprefix(SEMANTIC_PREFIX)
+            why = f"the protobuf decodes, but the node at byte {w.offset} is one datafusion refuses: {text}"
+            out.append(CheckFinding(w.id, "error", "protobuf", w.offset, None, text, SEMANTIC_FIX, why))
+        elif w.id == "message-guess-weak":
+            fix = "Give the message type: `exprtool check --message expr|logical|physical BLOB`."
+            out.append(CheckFinding(w.id, "warning", "protobuf", w.offset, None, "", fix, w.message))
     return out
-
-
-def _partitions(msg: Any, depth: int) -> Iterator[tuple[int, bytes]]:
-    """(field offset, bytes) of every MemoryScanExecNode partition under ``msg``."""
-    if depth > DATAFUSION_DECODE_DEPTH_LIMIT:
-        return
-    for f in msg.fields():
-        if f.name == "partitions" and msg.type == "MemoryScanExecNode" and isinstance(f.value, bytes):
-            yield f.offset, f.value
-        elif hasattr(f.value, "fields"):
-            yield from _partitions(f.value, depth + 1)
 
 
 def _suspicious(insp: Inspection) -> list[CheckFinding]:
@@ -391,20 +382,6 @@ def _find_submodule(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _layer_error(w) -> CheckFinding:
-    """A layer inspection could not read: the receiver's unpickler (or pyarrow) fails there too."""
-    text = w.message
-    if w.layer == "cloudpickle" and "truncated" in text:
-        cid, said = "cloudpickle-truncated", "pickle data was truncated" if " at opcode " in text else ""
-    elif w.layer == "cloudpickle":
-        cid, said = "cloudpickle-corrupt", "invalid load key" if "invalid load key" in text else ""
-    else:  # the UDF's Arrow schema, the tuple it unpacks: datafusion reports a PyErr while rebuilding it
-        cid, said = "cloudpickle-corrupt", ""
-    _, fix = _catalog(cid, exc_type="UnpicklingError", detail=text)
-    why = f"the {w.layer} layer cannot be read at byte {w.offset}: {text} ({w.id})"
-    return CheckFinding(cid, "error", w.layer, w.offset, w.function, said, fix, why)
 
 
 def _inline(
@@ -639,7 +616,7 @@ def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> 
             names = [(g.module, g.offset) for g in pickle_vm.run(data).globals]
         report = check_inspection(insp, target, pickle_globals=names)
         if loaded.info.container == "pickle":
-            report.findings[:0] = _frame_findings(data)
+            report.findings[:0] = frame_findings(data)
         return report
     except DecodeError as err:
         sure = loaded.info.container == "pickle" or message is not None
@@ -650,60 +627,6 @@ def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> 
         if finding is None:
             raise
         return CheckReport(path=loaded.info.path, target=target.describe(), findings=[finding])
-
-
-#: the start of a protocol 0/1 pickle (GLOBAL ``module\nname\n`` or MARK then GLOBAL)
-_CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
-#: how an Expr pickle names datafusion (GLOBAL / STACK_GLOBAL strings): bytes before it are not telling
-DATAFUSION_MARK = b"datafusion"
-
-
-def _frame_findings(data: bytes) -> list[CheckFinding]:
-    """A FRAME (protocol 4+) that claims more bytes than follow: ``pickle.loads`` refuses the whole pickle.
-
-    The static machine reads frames as no-ops, so a damaged frame length is looked for here (pickletools
-    parses opcodes only: nothing is imported or called).
-    """
-    import pickletools
-
-    try:
-        for op, arg, pos in pickletools.genops(data):
-            if op.name == "FRAME" and pos + 9 + arg > len(data):
-                err = DecodeError(
-                    "pickle", pos, f"FRAME of {arg} bytes runs past the end ({len(data)} bytes)"
-                )
-                finding = broken_pickle_finding(err, data)
-                return [finding] if finding is not None else []
-    except (ValueError, EOFError, TypeError):  # the static machine already read it: nothing more to say
-        pass
-    return []
-
-
-def broken_pickle_finding(err: DecodeError, data: bytes) -> CheckFinding | None:
-    """``pickle.loads`` of a datafusion pickle that is cut short or damaged fails: a finding, not exit 3.
-
-    A pickle is a datafusion one when it names datafusion; one that does not (or is cut before it does)
-    is not a datafusion blob: None.
-    """
-    if DATAFUSION_MARK not in data:
-        return None
-    text = err.message
-    if "truncated" in text or "runs past the end" in text:
-        cid, said = "pickle-truncated", ("" if "no STOP" in text else "pickle data was truncated")
-        fix = (
-            "Ship the exact bytes (binary-safe channel, no size limit: `len()` must match on both sides); "
-            "re-create the blob with `pickle.dumps(expr)` on the sender."
-        )
-        why = f"the outer pickle stops at byte {err.offset} before its STOP opcode: {text}"
-    else:
-        cid, said = "pickle-corrupt", ("invalid load key" if "invalid load key" in text else "")
-        fix = (
-            "The pickle was altered between sender and receiver (text decoding, a patched byte): re-create it "
-            "with `pickle.dumps(expr)` and ship raw bytes; `exprtool inspect BLOB` shows where it breaks."
-        )
-        where = f" at byte {err.offset}" if err.offset is not None else ""
-        why = f"the outer pickle names datafusion but cannot be read{where}: {text}"
-    return CheckFinding(cid, "error", "pickle", err.offset, None, said, fix, why)
 
 
 def check_bytes(data: bytes, target: Target | None = None, *, message: str | None = None) -> CheckReport:

@@ -1,7 +1,7 @@
 """Static inspection: bytes in, an Inspection out; nothing in the blob is ever executed.
 
-    pickle VM -> Expr payloads -> protobuf scan -> function sites -> DFPY frame -> cloudpickle
-    -> Arrow IPC schemas, then the manifest, the safety report and the renderings.
+pickle VM -> Expr payloads -> protobuf scan -> function sites -> DFPY frame -> cloudpickle
+-> Arrow IPC schemas, then the manifest, the safety report and the renderings.
 """
 
 from __future__ import annotations
@@ -14,15 +14,21 @@ from .inputs import LoadedInput, load_bytes, load_input
 from .manifest import build_manifest, classify_foreign_bytes, python_mismatches
 from .model import Finding, InputInfo, Inspection, Payload
 from .proto import scan as proto_scan
+from .proto import semantics
 from .proto.msg import Msg
 from .safety import safety_report
 
 MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
 MESSAGE_ALIASES = {
-    "expr": "LogicalExprNode", "logical": "LogicalPlanNode", "physical": "PhysicalPlanNode",
-    "logical-plan": "LogicalPlanNode", "physical-plan": "PhysicalPlanNode",
+    "expr": "LogicalExprNode",
+    "logical": "LogicalPlanNode",
+    "physical": "PhysicalPlanNode",
+    "logical-plan": "LogicalPlanNode",
+    "physical-plan": "PhysicalPlanNode",
 }
 MAX_UNKNOWN_REPORTED = 50
+#: how a semantics warning starts; the rest is datafusion's text (check reads it back)
+SEMANTIC_PREFIX = "datafusion refuses this: "
 
 
 def resolve_message(name: str | None) -> str | None:
@@ -30,7 +36,9 @@ def resolve_message(name: str | None) -> str | None:
         return None
     resolved = MESSAGE_ALIASES.get(name.lower(), name)
     if resolved not in MESSAGES:
-        raise ValueError(f"unknown message {name!r}: use one of {', '.join(MESSAGES)} (or expr/logical/physical)")
+        raise ValueError(
+            f"unknown message {name!r}: use one of {', '.join(MESSAGES)} (or expr/logical/physical)"
+        )
     return resolved
 
 
@@ -60,7 +68,9 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         found = expr_pickle.find_expr_payloads(result)
         if not found and not any(f.verdict == "suspicious" for f in findings):
             raise DecodeError(
-                "pickle", None, "this pickle holds no datafusion Expr "
+                "pickle",
+                None,
+                "this pickle holds no datafusion Expr "
                 "(no getattr(datafusion.expr.Expr, '_reconstruct') call)",
                 "is it a pickle of something else? `python -m pickletools FILE` lists its opcodes",
             )
@@ -71,9 +81,14 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             # protocols 0-2 carry the payload as latin-1 text: its bytes are not verbatim in the file
             blobs.append((p.data, 0))
             warnings.append(
-                Finding("relative-offsets", "info", "pickle", p.offset,
-                        f"the payload at byte {p.offset} travels as text ({p.via}); offsets inside it "
-                        "count from the start of the decoded payload, not of the file")
+                Finding(
+                    "relative-offsets",
+                    "info",
+                    "pickle",
+                    p.offset,
+                    f"the payload at byte {p.offset} travels as text ({p.via}); offsets inside it "
+                    "count from the start of the decoded payload, not of the file",
+                )
             )
     else:
         blobs.append((data, 0))
@@ -88,34 +103,64 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         else:
             kind, scanned = proto_scan.detect_message(blob, origin)
         root = Msg(kind, blob, 0, len(blob), origin)
+        problems = semantics.validate(root)
+        if problems and message is None:
+            kind, scanned, root, problems, note = _reconsider(blob, origin, kind, scanned, root, problems)
+            if note is not None:
+                warnings.append(note)
+        warnings += [
+            Finding(p.id, "warning", p.layer, p.offset, SEMANTIC_PREFIX + p.message)
+            for p in problems[:MAX_UNKNOWN_REPORTED]
+        ]
         payloads.append(
-            Payload(message=kind, offset=origin, size=len(blob), rendered=_render(root), depth=scanned.depth, root=root)
+            Payload(
+                message=kind,
+                offset=origin,
+                size=len(blob),
+                rendered=_render(root),
+                depth=scanned.depth,
+                root=root,
+            )
         )
         sites += scanned.functions
         sensitive += scanned.sensitive
         for where, offset, size in scanned.codec_payloads:
             complete = False
             warnings.append(
-                Finding("opaque-codec-bytes", "warning", "protobuf", offset,
-                        f"{where}: {size} bytes written by an extension codec stay opaque; the receiver "
-                        "needs that codec installed, and what it decodes was not read")
+                Finding(
+                    "opaque-codec-bytes",
+                    "warning",
+                    "protobuf",
+                    offset,
+                    f"{where}: {size} bytes written by an extension codec stay opaque; the receiver "
+                    "needs that codec installed, and what it decodes was not read",
+                )
             )
             findings += classify_foreign_bytes(blob[offset - origin : offset - origin + size], offset)
         for u in scanned.unknown[:MAX_UNKNOWN_REPORTED]:
             unknown.append(
-                Finding("unknown-field", "warning", "protobuf", u.offset,
-                        f"{u.path or u.type}: unknown field {u.number} (wire type {u.wire}); "
-                        "kept as raw bytes — a blob from another datafusion version?")
+                Finding(
+                    "unknown-field",
+                    "warning",
+                    "protobuf",
+                    u.offset,
+                    f"{u.path or u.type}: unknown field {u.number} (wire type {u.wire}); "
+                    "kept as raw bytes — a blob from another datafusion version?",
+                )
             )
         if scanned.unknown:
             complete = False
         if scanned.exceeds_limit:
             warnings.append(
-                Finding("too-deep", "error", "protobuf", origin,
-                        f"nesting depth {scanned.depth} exceeds datafusion's decode limit "
-                        f"({proto_scan.DATAFUSION_DECODE_DEPTH_LIMIT} nested messages): datafusion will refuse "
-                        "this blob with 'recursion limit reached'",
-                        )
+                Finding(
+                    "too-deep",
+                    "error",
+                    "protobuf",
+                    origin,
+                    f"nesting depth {scanned.depth} exceeds datafusion's decode limit "
+                    f"({proto_scan.DATAFUSION_DECODE_DEPTH_LIMIT} nested messages): datafusion will refuse "
+                    "this blob with 'recursion limit reached'",
+                )
             )
 
     manifest = build_manifest(sites)
@@ -125,9 +170,15 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
     complete = complete and manifest.complete
     for fn in python_mismatches(manifest.functions):
         warnings.append(
-            Finding("python-mismatch", "warning", "dfpy", fn.offset,
-                    f"{fn.kind} UDF '{fn.name}' was pickled on Python {fn.python}; this interpreter is "
-                    f"{_running()} — a worker on another minor version refuses it", function=fn.name)
+            Finding(
+                "python-mismatch",
+                "warning",
+                "dfpy",
+                fn.offset,
+                f"{fn.kind} UDF '{fn.name}' was pickled on Python {fn.python}; this interpreter is "
+                f"{_running()} — a worker on another minor version refuses it",
+                function=fn.name,
+            )
         )
     return Inspection(
         input=info,
@@ -138,6 +189,38 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         warnings=warnings,
         unknown_fields=unknown,
     )
+
+
+def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problems: list) -> tuple:
+    """A detected message datafusion would refuse: another root type that reads as well and is refused on
+    nothing is the better guess (a damaged expression often scans as a plan); else a warning that the
+    guess is weak. Returns (kind, scan result, root, problems, warning or None)."""
+    for name in proto_scan.ROOT_MESSAGES:
+        if name == kind:
+            continue
+        try:
+            alt = proto_scan.scan(blob, name, origin, max_unknown=scanned.unknown_count)
+        except DecodeError:
+            continue
+        alt_root = Msg(name, blob, 0, len(blob), origin)
+        if alt.sensible and not semantics.validate(alt_root):
+            note = Finding(
+                "message-guess",
+                "info",
+                "protobuf",
+                origin,
+                f"read as {name}: as {kind} (the first guess) datafusion would refuse it",
+            )
+            return name, alt, alt_root, [], note
+    note = Finding(
+        "message-guess-weak",
+        "warning",
+        "protobuf",
+        origin,
+        f"the blob was taken for a {kind}, which datafusion would refuse, and no other message type "
+        "reads cleanly: the guess is weak; give --message (expr / logical / physical)",
+    )
+    return kind, scanned, root, problems, note
 
 
 def _distinct(items: list) -> list:
