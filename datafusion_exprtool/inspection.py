@@ -192,9 +192,10 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
 
 
 def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problems: list) -> tuple:
-    """A detected message datafusion would refuse: another root type that reads as well and is refused on
-    nothing is the better guess (a damaged expression often scans as a plan); else a warning that the
-    guess is weak. Returns (kind, scan result, root, problems, warning or None)."""
+    """A detected message datafusion would refuse: the guess is weak, say so (and name another root type
+    that reads as well and is refused on nothing). The guess is kept: a damaged expression often scans
+    cleanly as a plan, so switching would hide the damage. Returns (kind, scan, root, problems, warning)."""
+    other = None
     for name in proto_scan.ROOT_MESSAGES:
         if name == kind:
             continue
@@ -202,23 +203,17 @@ def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problem
             alt = proto_scan.scan(blob, name, origin, max_unknown=scanned.unknown_count)
         except DecodeError:
             continue
-        alt_root = Msg(name, blob, 0, len(blob), origin)
-        if alt.sensible and not semantics.validate(alt_root):
-            note = Finding(
-                "message-guess",
-                "info",
-                "protobuf",
-                origin,
-                f"read as {name}: as {kind} (the first guess) datafusion would refuse it",
-            )
-            return name, alt, alt_root, [], note
+        if alt.sensible and not semantics.validate(Msg(name, blob, 0, len(blob), origin)):
+            other = name
+            break
+    also = f"; it also reads as a {other}, which datafusion would accept" if other else ""
     note = Finding(
         "message-guess-weak",
         "warning",
         "protobuf",
         origin,
-        f"the blob was taken for a {kind}, which datafusion would refuse, and no other message type "
-        "reads cleanly: the guess is weak; give --message (expr / logical / physical)",
+        f"the blob was taken for a {kind}, which datafusion would refuse{also}: the message type "
+        "guess is weak; give --message (expr / logical / physical)",
     )
     return kind, scanned, root, problems, note
 

@@ -189,3 +189,15 @@ def test_pickled_expr_with_damage_is_an_error():
     report = check_bytes(patched)
     assert text in [f.message for f in report.errors]
     assert not check_bytes(wrapped).errors
+
+
+def test_detection_without_message_warns_the_guess_is_weak(fixture_set):
+    blobs, _ = fixture_set
+    data = rewrite((blobs / "alias.expr.bin").read_bytes(), "LogicalExprNode", ("AliasNode", "expr"), "empty")
+    insp = inspect_bytes(data)
+    assert insp.message == "LogicalExprNode"
+    assert [w.id for w in insp.warnings if w.id == "message-guess-weak"] == ["message-guess-weak"]
+    report = check_bytes(data)
+    assert "message-guess-weak" in [f.id for f in report.warnings]
+    assert "Missing required field expr_type" in [f.message for f in report.errors]
+    assert "message-guess-weak" not in [w.id for w in inspect_bytes(data, message="expr").warnings]
