@@ -21,23 +21,11 @@ from datafusion import Accumulator, Expr, ScalarUDF, SessionContext, col, udf
 from datafusion.user_defined import WindowEvaluator
 
 from datafusion_exprtool.proto.msg import Msg
-from datafusion_exprtool.proto.wire import iter_raw
-
+from datafusion_exprtool.proto.wire import encode_len_field, encode_varint, iter_raw
 
 # --- protobuf by hand ----------------------------------------------------------------------------------
-def varint(n: int) -> bytes:
-    """Base-128 varint of a non-negative int (what prost writes for lengths, tags and uint64)."""
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def ld(number: int, body: bytes) -> bytes:
-    """A length-delimited field (wire type 2): a message, a string or bytes."""
-    return varint(number << 3 | 2) + varint(len(body)) + body
+varint = encode_varint  # the library's own encoder: tests build blobs with it
+ld = encode_len_field
 
 
 def patch_byte(blob: bytes, marker: bytes, delta: int, value: int) -> bytes:

@@ -127,3 +127,18 @@ def skip_group(
             raise DecodeError(
                 "protobuf", origin + inner, "field inside a group runs past the end (buffer underflow)"
             )
+
+
+def encode_varint(n: int) -> bytes:
+    """Base-128 varint of a non-negative int (lengths, tags, uint64), as prost writes it."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def encode_len_field(number: int, body: bytes) -> bytes:
+    """A length-delimited field (a message, string or bytes) with its tag."""
+    return encode_varint(number << 3 | LEN) + encode_varint(len(body)) + body

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..proto.msg import Msg
 from ..proto.tables import MESSAGES
-from ..proto.wire import LEN, iter_raw, read_varint
+from ..proto.wire import LEN, encode_len_field, encode_varint, iter_raw, read_varint
 from .failure import USAGE_EXIT, fail
 
 
@@ -29,17 +29,8 @@ _COLUMN_NAME, _COLUMN_RELATION = _number("Column", "name"), _number("Column", "r
 _RELATION = _number("ColumnRelation", "relation")
 
 
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _ld(number: int, body: bytes) -> bytes:
-    return varint(number << 3 | LEN) + varint(len(body)) + body
+varint = encode_varint
+_ld = encode_len_field
 
 
 def parse_params(items: list[str]) -> dict[str, str]:
