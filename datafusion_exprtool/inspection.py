@@ -112,16 +112,17 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             Finding(p.id, "warning", p.layer, p.offset, SEMANTIC_PREFIX + p.message)
             for p in problems[:MAX_UNKNOWN_REPORTED]
         ]
+        rendered = _render(root)
         payloads.append(
-            Payload(
-                message=kind,
-                offset=origin,
-                size=len(blob),
-                rendered=_render(root),
-                depth=scanned.depth,
-                root=root,
-            )
+            Payload(message=kind, offset=origin, size=len(blob), rendered=rendered, depth=scanned.depth, root=root)
         )
+        gap = _render_gap(rendered)
+        if gap is not None:  # e.g. a nested literal whose Arrow bytes are damaged: shown, not read
+            complete = False
+            warnings.append(
+                Finding("unrendered-part", "warning", "arrow-ipc" if "literal" in gap else "protobuf", origin,
+                        f"part of the payload could not be read and is shown as a placeholder: {gap}")
+            )
         sites += scanned.functions
         sensitive += scanned.sensitive
         for where, offset, size in scanned.codec_payloads:
@@ -216,6 +217,20 @@ def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problem
         "guess is weak; give --message (expr / logical / physical)",
     )
     return kind, scanned, root, problems, note
+
+
+#: the placeholders the renderers print for what they could not read (render/scalar.py, render/nested.py)
+RENDER_GAPS = ("<undecodable ", "<unsupported ")
+
+
+def _render_gap(rendered: str) -> str | None:
+    """The first placeholder in a rendering, up to its closing '>' (a C-speed search, even on 15 MB)."""
+    for mark in RENDER_GAPS:
+        at = rendered.find(mark)
+        if at >= 0:
+            end = rendered.find(">", at)
+            return rendered[at : end + 1 if end >= 0 else at + 200]
+    return None
 
 
 def _distinct(items: list) -> list:

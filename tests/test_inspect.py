@@ -259,3 +259,15 @@ def test_conflicting_formats_and_odd_file_names(fixture_set, tmp_path):
     proc = _run("inspect", "--json", str(odd))
     doc = json.loads(proc.stdout.decode("utf-8"))  # strict UTF-8: no lone surrogates in the path
     assert doc["input"]["path"].endswith("me.bin")
+
+
+def test_unreadable_parts_make_the_reading_partial(fixture_set):
+    blob_dir, manifest = fixture_set
+    raw = bytearray((blob_dir / "literal_struct.expr.bin").read_bytes())
+    raw[1244] ^= 1  # inside the Arrow data of the Map literal: datafusion refuses it too
+    insp = inspect_bytes(bytes(raw))
+    assert insp.safety.status == "partial"
+    assert any(w.id == "unrendered-part" and "<undecodable" in w.message for w in insp.warnings)
+    for entry in manifest["blobs"]:
+        clean = inspect_path(str(blob_dir / entry["file"]))
+        assert not any(w.id == "unrendered-part" for w in clean.warnings), entry["file"]
