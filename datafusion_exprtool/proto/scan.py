@@ -10,12 +10,23 @@ Field numbers the tables do not know are skipped and recorded (prost skips them 
 from __future__ import annotations
 
 from ..errors import DecodeError
-from ..model import Sensitive
 from .msg import Msg
 from .runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
-from .scan_result import FunctionSite, ScanResult, UnknownField
+from .scan_facts import (
+    CODEC_FIELDS,
+    MAX_SENSITIVE,  # noqa: F401  (re-exported: importers read it from proto.scan)
+    SENSITIVE_FIELDS,
+    SITE_NODES,
+    STAT_FIELDS,
+    UDAF_AS_WINDOW,
+    Broken,
+    finish,
+    special_field,
+    utf8_text,
+)
+from .scan_result import FunctionSite, ScanResult, UnknownField  # noqa: F401  (FunctionSite re-exported)
 from .tables import MESSAGES
-from .wire import EGROUP, I32, I64, LEN, SGROUP, VARINT, WIRE_NAMES, iter_raw, read_varint
+from .wire import EGROUP, I32, I64, LEN, SGROUP, VARINT, WIRE_NAMES, read_varint
 
 #: the largest ``ScanResult.depth`` datafusion 55 decodes (prost's recursion limit of 100 lets the root
 #: plus 100 nested levels through). Verified with real datafusion at 101 (decodes) and 102 (refused).
@@ -24,7 +35,6 @@ DATAFUSION_DECODE_DEPTH_LIMIT = 101
 #: the message types a serialized datafusion object can be (fact sheet §0), in tie-break order
 ROOT_MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
 
-MAX_SENSITIVE = 200
 MAX_UNKNOWN = 1000
 MAX_OPAQUE = 1000
 
@@ -44,41 +54,6 @@ _WIRE = {
 _SCALAR_CODE = {VARINT: _SKIP_VARINT, I64: _SKIP_I64, I32: _SKIP_I32}
 _PACKED_CODE = {VARINT: _PACKED_VARINT, I64: _PACKED_I64, I32: _PACKED_I32}
 _ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)  # ScalarValue arms a leaf run may hold (proto/runs.py)
-
-#: function-call nodes (fact sheet §2.1): kind, name field numbers, fun_definition field number
-SITE_NODES: dict[str, tuple[str, tuple[int, ...], int]] = {
-    "ScalarUDFExprNode": ("scalar", (1,), 3),
-    "AggregateUDFExprNode": ("aggregate", (1,), 6),
-    "WindowExprNode": ("window", (9, 3), 10),  # udwf, udaf (an aggregate used as a window function)
-    "PhysicalScalarUdfNode": ("scalar", (1,), 3),
-    "PhysicalAggregateExprNode": ("aggregate", (4,), 7),
-    "PhysicalWindowExprNode": ("window", (10, 3), 9),
-    "HigherOrderUDFExprNode": ("scalar", (1,), 3),
-}
-_UDAF_AS_WINDOW = {("WindowExprNode", 3), ("PhysicalWindowExprNode", 3)}
-
-#: clear-text fields (fact sheet §5.4): (message, field number) -> handler
-_SENSITIVE_FIELDS = {
-    ("ListingTableScanNode", 2): "path",
-    ("PartitionedFile", 1): "path",
-    ("CopyToNode", 2): "path",
-    ("FileScanExecConf", 8): "url",
-    ("MemoryScanExecNode", 1): "rows",
-}
-#: bytes written by an extension codec (a table provider, an extension plan node, a file type): opaque to
-#: exprtool and possibly a pickle, so their presence makes a reading partial
-_CODEC_FIELDS = {
-    ("LogicalExtensionNode", 1), ("PhysicalExtensionNode", 1), ("CustomTableScanNode", 5),
-    ("PhysicalExtensionExprNode", 1), ("CopyToNode", 3),
-}  # fmt: skip
-_STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
-
-#: the oneof a root message must set, and what datafusion says when it is missing (fact sheet §2.8)
-_ROOT_ONEOF = {
-    "LogicalExprNode": ("expr_type", "Missing required field expr_type"),
-    "LogicalPlanNode": ("LogicalPlanType", "Unsupported logical plan: no logical_plan_type is set"),
-    "PhysicalPlanNode": ("PhysicalPlanType", "Unsupported physical plan: no physical_plan_type is set"),
-}
 
 _MAP_TYPE = "map<string,string>"
 
@@ -104,19 +79,19 @@ def _build_tables() -> dict[str, list]:
             wire = _WIRE.get(kind, VARINT)
             key = number << 3 | wire
             if kind == "message":
-                flag = "site" if ref in SITE_NODES else _STAT_FIELDS.get((type_name, number))
+                flag = "site" if ref in SITE_NODES else STAT_FIELDS.get((type_name, number))
                 d[key] = (tags.get(ref), name, "opaque" if ref not in tags else flag, ref, None)
             elif kind == "map":  # prost reads a map entry's length whatever the wire type (0-5) says
                 for w in (VARINT, I64, LEN, SGROUP, EGROUP, I32):
                     d[number << 3 | w] = (tags[_MAP_TYPE], name, None, _MAP_TYPE, None)
-            elif (type_name, number) in _SENSITIVE_FIELDS:
-                d[key] = _SENSITIVE_FIELDS[(type_name, number)]
-            elif (type_name, number) in _CODEC_FIELDS:
+            elif (type_name, number) in SENSITIVE_FIELDS:
+                d[key] = SENSITIVE_FIELDS[(type_name, number)]
+            elif (type_name, number) in CODEC_FIELDS:
                 d[key] = f"codec:{type_name}.{name}"
             elif type_name in SITE_NODES and kind in ("string", "bytes"):
                 _kind, names, fundef = SITE_NODES[type_name]
                 if number in names:
-                    d[key] = "udaf" if (type_name, number) in _UDAF_AS_WINDOW else "name"
+                    d[key] = "udaf" if (type_name, number) in UDAF_AS_WINDOW else "name"
                 elif number == fundef:
                     d[key] = "fundef"
                 else:
@@ -147,14 +122,6 @@ def _build_tables() -> dict[str, list]:
 _TAGS = _build_tables()
 
 
-class _Broken(Exception):
-    """Internal: where and why the wire format broke; scan() adds the field path."""
-
-    def __init__(self, pos: int, text: str):
-        self.pos = pos
-        self.text = text
-
-
 class _TooManyUnknown(Exception):
     pass
 
@@ -165,30 +132,30 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     start = pos
     while True:
         if pos >= end:
-            raise _Broken(start, "truncated varint (buffer underflow)")
+            raise Broken(start, "truncated varint (buffer underflow)")
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
         if b < 0x80:
             if shift == 63 and b > 1:
-                raise _Broken(start, "invalid varint")
+                raise Broken(start, "invalid varint")
             return result, pos
         shift += 7
         if shift > 63:
-            raise _Broken(start, "invalid varint")
+            raise Broken(start, "invalid varint")
 
 
 def _length(buf: bytes, pos: int, end: int, tag_pos: int, where: str) -> tuple[int, int]:
     """Read a length prefix at pos; return (payload start, payload end) or raise."""
     if pos >= end:
-        raise _Broken(pos, "truncated length (buffer underflow)")
+        raise Broken(pos, "truncated length (buffer underflow)")
     n = buf[pos]
     if n < 0x80:
         pos += 1
     else:
         n, pos = _varint(buf, pos, end)
     if pos + n > end:
-        raise _Broken(tag_pos, f"length {n} runs past the end of {where} (buffer underflow)")
+        raise Broken(tag_pos, f"length {n} runs past the end of {where} (buffer underflow)")
     return pos, pos + n
 
 
@@ -202,28 +169,28 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
     if wire in (I64, I32):
         stop = pos + (8 if wire == I64 else 4)
         if stop > end:
-            raise _Broken(tag_pos, f"truncated {WIRE_NAMES[wire]} value (buffer underflow)")
+            raise Broken(tag_pos, f"truncated {WIRE_NAMES[wire]} value (buffer underflow)")
         return stop, 1
     if wire == EGROUP:
-        raise _Broken(tag_pos, "unexpected end group tag")
+        raise Broken(tag_pos, "unexpected end group tag")
     if wire != SGROUP:
-        raise _Broken(tag_pos, f"invalid wire type value: {wire}")
+        raise Broken(tag_pos, f"invalid wire type value: {wire}")
     # a group: skip to its end tag; each field inside is one level deeper (prost's skip_field)
     open_groups = [key >> 3]
     levels = 1
     while open_groups:
         if pos >= end:
-            raise _Broken(tag_pos, "unterminated group (buffer underflow)")
+            raise Broken(tag_pos, "unterminated group (buffer underflow)")
         inner_pos = pos
         k, pos = _varint(buf, pos, end)
         if k > 0xFFFFFFFF:
-            raise _Broken(inner_pos, f"invalid key value: {k}")
+            raise Broken(inner_pos, f"invalid key value: {k}")
         if k >> 3 == 0:
-            raise _Broken(inner_pos, "invalid tag value: 0")
+            raise Broken(inner_pos, "invalid tag value: 0")
         w = k & 7
         if w == EGROUP:
             if k >> 3 != open_groups.pop():
-                raise _Broken(inner_pos, "unexpected end group tag")
+                raise Broken(inner_pos, "unexpected end group tag")
             continue
         levels = max(levels, len(open_groups) + 1)  # prost checks its limit once per field skipped
         if w == SGROUP:
@@ -233,19 +200,12 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
     return pos, levels
 
 
-def _utf8(buf: bytes, a: int, b: int) -> str:
-    try:
-        return buf[a:b].decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _Broken(a + err.start, "invalid string value: data is not UTF-8 encoded") from None
-
-
 def _check_packed(buf: bytes, a: int, b: int, code: int) -> None:
     if code == _PACKED_VARINT:
         while a < b:
             a = a + 1 if buf[a] < 0x80 else _varint(buf, a, b)[1]
     elif (b - a) % (4 if code == _PACKED_I32 else 8):
-        raise _Broken(a, "invalid packed length")
+        raise Broken(a, "invalid packed length")
 
 
 # --- the scan --------------------------------------------------------------------------------------
@@ -286,18 +246,18 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
             else:
                 key, pos = _varint(buf, tag_pos, cur_end)
                 if key > 0xFFFFFFFF:
-                    raise _Broken(tag_pos, f"invalid key value: {key}")
+                    raise Broken(tag_pos, f"invalid key value: {key}")
                 act = cur_tags[_BIG].get(key)
             if act.__class__ is tuple:  # a message field: descend
                 if pos >= cur_end:
-                    raise _Broken(pos, "truncated length (buffer underflow)")
+                    raise Broken(pos, "truncated length (buffer underflow)")
                 n = buf[pos]
                 pos += 1
                 if n >= 0x80:
                     n, pos = _varint(buf, pos - 1, cur_end)
                 stop = pos + n
                 if stop > cur_end:
-                    raise _Broken(
+                    raise Broken(
                         tag_pos, f"length {n} runs past the end of {cur_tags[_NAME]} (buffer underflow)"
                     )
                 ctags, via, flag, ctype, run = act
@@ -397,13 +357,13 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
             elif act is None:  # unknown number, or a known number with the wrong wire type
                 cur_type = cur_tags[_NAME]
                 if key & 7 > 5:
-                    raise _Broken(tag_pos, f"invalid wire type value: {key & 7}")
+                    raise Broken(tag_pos, f"invalid wire type value: {key & 7}")
                 if key >> 3 == 0:
-                    raise _Broken(tag_pos, "invalid tag value: 0")
+                    raise Broken(tag_pos, "invalid tag value: 0")
                 spec = MESSAGES.get(cur_type, {}).get(key >> 3)
                 if spec is not None or (cur_type == _MAP_TYPE and key >> 3 in (1, 2)):
                     want = _WIRE.get(spec[1], VARINT) if spec else LEN
-                    raise _Broken(
+                    raise Broken(
                         tag_pos,
                         f"invalid wire type: {WIRE_NAMES.get(key & 7, key & 7)} (expected {WIRE_NAMES[want]})",
                     )
@@ -422,17 +382,17 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
             elif act == _SKIP_I32 or act == _SKIP_I64:
                 pos += 4 if act == _SKIP_I32 else 8
                 if pos > cur_end:
-                    raise _Broken(tag_pos, "truncated fixed-width value (buffer underflow)")
+                    raise Broken(tag_pos, "truncated fixed-width value (buffer underflow)")
             else:  # length-delimited scalars and special fields
                 a, pos = _length(buf, pos, cur_end, tag_pos, cur_tags[_NAME])
                 if act == _STRING:
                     if pos > a:
-                        _utf8(buf, a, pos)
+                        utf8_text(buf, a, pos)
                 elif act.__class__ is str:
-                    _special(act, buf, a, pos, origin, open_sites, res)
+                    special_field(act, buf, a, pos, origin, open_sites, res)
                 elif act != _SKIP_LEN:
                     _check_packed(buf, a, pos, act)
-    except _Broken as err:
+    except Broken as err:
         cur_type = cur_tags[_NAME]
         where = _path(stack, cur_via, cur_type, _field_label(buf, tag_pos, cur_end, cur_type))
         raise DecodeError("protobuf", origin + err.pos, f"{where}: {err.text}") from None
@@ -443,108 +403,8 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
     res.depth = maxdepth
     res.exceeds_limit = maxdepth > DATAFUSION_DECODE_DEPTH_LIMIT
     res.node_count = nodes
-    _finish(res, buf, origin, open_sites, stats)
+    finish(res, buf, origin, open_sites, stats)
     return res
-
-
-def _special(act: str, buf: bytes, a: int, b: int, origin: int, sites: list[list], res: ScanResult) -> None:
-    """A function name / payload, or a clear-text field (all length-delimited).
-
-    Name and payload fields exist only in function nodes: the node they belong to is the last one
-    entered whose body holds them (sites are appended in pre-order).
-    """
-    site = None
-    if act in ("fundef", "name", "udaf"):
-        i = len(sites) - 1
-        while i >= 0 and sites[i][5] <= a:
-            i -= 1
-        site = sites[i] if i >= 0 else None  # None: the function node is the scanned root itself
-    if act == "fundef":
-        if site is not None:
-            site[2], site[3] = a, b
-        return
-    if act.startswith("codec:"):
-        res.codec_payloads.append((act[6:], origin + a, b - a))
-        return
-    if act == "rows":
-        _sensitive(res, Sensitive("table-rows", "protobuf", origin + a,
-                                  f"memory-table partition: {b - a} bytes of Arrow IPC with the rows"))  # fmt: skip
-        return
-    text = _utf8(buf, a, b)
-    if act in ("name", "udaf"):
-        if site is not None:
-            site[1], site[6] = text, act == "udaf"
-    elif act == "path" or (act == "url" and text not in ("", "file:///")):
-        _sensitive(res, Sensitive("path", "protobuf", origin + a, text))
-
-
-def _sensitive(res: ScanResult, item: Sensitive) -> None:
-    if len(res.sensitive) < MAX_SENSITIVE:
-        res.sensitive.append(item)
-    else:
-        res.sensitive_dropped += 1
-
-
-def _finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: list) -> None:
-    """After a successful walk: function sites, statistics, version strings, the root oneof."""
-    for node, name, fa, fb, start, end, udaf in sites:
-        kind = SITE_NODES[node][0]
-        res.functions.append(
-            FunctionSite(
-                node,
-                name,
-                kind,
-                None if fa is None else buf[fa:fb],
-                None if fa is None else origin + fa,
-                Msg(node, buf, start, end, origin),
-                udaf,
-            )  # fmt: skip
-        )
-    for label, a, b in stats:
-        text = _precision_text(buf, a, b)
-        if text is not None:
-            _sensitive(res, Sensitive("statistics", "protobuf", origin + a, f"column {label} = {text}"))
-    for type_name, offset, size in res.opaque:
-        if type_name == "TableParquetOptions":
-            version = _created_by(buf, offset - origin, offset - origin + size)
-            if version:
-                _sensitive(res, Sensitive("environment", "protobuf", origin + version[0], version[1]))
-    oneof, _missing = _ROOT_ONEOF.get(res.message, (None, ""))
-    table = MESSAGES[res.message]
-    for number, _wire, _a, _b, _tag in iter_raw(buf, 0, len(buf)):
-        spec = table.get(number)
-        if spec is not None and spec[4] == oneof:
-            res.root_arms.append(spec[0])
-    if oneof is not None and not res.root_arms:
-        raise DecodeError("protobuf", origin, _missing)
-
-
-def _precision_text(buf: bytes, a: int, b: int) -> str | None:
-    """A Precision{precision_info, val: ScalarValue} that holds a value, as short text; None if absent."""
-    info, val = 0, None
-    for number, wire, x, y, _tag in iter_raw(buf, a, b):
-        if number == 1 and wire == VARINT:
-            info = x
-        elif number == 2 and wire == LEN:
-            val = (x, y)
-    if info == 2 or val is None or val[0] == val[1]:  # ABSENT, or an empty ScalarValue
-        return None
-    from ..render.scalar import scalar_debug  # only when statistics travel (a physical parquet scan)
-
-    return scalar_debug(Msg("ScalarValue", buf, val[0], val[1]))
-
-
-def _created_by(buf: bytes, a: int, b: int) -> tuple[int, str] | None:
-    """TableParquetOptions.global(1) -> ParquetOptions.created_by(16): 'datafusion version 55.2.0'."""
-    try:
-        for number, wire, x, y, _tag in iter_raw(buf, a, b):
-            if number == 1 and wire == LEN:
-                for n2, w2, x2, y2, _t2 in iter_raw(buf, x, y):
-                    if n2 == 16 and w2 == LEN:
-                        return x2, buf[x2:y2].decode("utf-8", "replace")
-    except DecodeError:  # opaque bytes are not validated; a broken probe just finds nothing
-        return None
-    return None
 
 
 def _field_label(buf: bytes, tag_pos: int, end: int, type_name: str) -> str | None:
