@@ -33,7 +33,7 @@ SET_WORKER_CTX = (
 class CatalogEntry:
     id: str
     title: str
-    layer: str  # container | pickle | protobuf | dfpy | cloudpickle | envelope | plan
+    layer: str  # container | pickle | protobuf | dfpy | cloudpickle | envelope | plan | arrow-ipc
     patterns: tuple[str, ...]
     cause: str
     fix: str
@@ -340,6 +340,112 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "separately (Arrow IPC) and register them on the worker, or ship "
         "`df.execution_plan().to_bytes()` (rows included).",
         "Error serializing custom table … LogicalExtensionCodec is not provided",
+    ),
+    # --- failures `check` predicts (check_damage, proto.semantics): after every entry above, so that an
+    # existing, more specific reading of the same text wins (a top-level empty blob stays `empty-blob`,
+    # an empty top-level logical plan node stays `wrong-message-type`)
+    CatalogEntry(
+        "pickle-truncated",
+        "Pickled Expr cut short",
+        "pickle",
+        (r"(?:UnpicklingError|EOFError): (?P<detail>pickle data was truncated|Ran out of input)",),
+        "`pickle.loads` stopped before the pickle's STOP opcode ({detail}): the `pickle.dumps(expr)` bytes "
+        "were truncated between sender and receiver.",
+        "Ship the exact bytes (binary-safe channel, no size limit: `len()` must match on both sides); "
+        "re-create the blob with `pickle.dumps(expr)` on the sender. `exprtool check BLOB` shows where it stops.",
+        "{detail}",
+    ),
+    CatalogEntry(
+        "pickle-corrupt",
+        "Pickled Expr corrupted",
+        "pickle",
+        (r"UnpicklingError: (?P<detail>[^\n]+)",),
+        "`pickle.loads` met bytes no pickle has ({detail}): the `pickle.dumps(expr)` output was altered in "
+        "transit (text decoding, a patched byte) or is not a pickle at all.",
+        "Re-create it with `pickle.dumps(expr)` and ship raw bytes; `exprtool inspect BLOB` shows where it "
+        "breaks.",
+        "{detail}",
+        confidence="likely",
+    ),
+    CatalogEntry(
+        "table-rows-corrupt",
+        "Rows inside a physical plan corrupted",
+        "arrow-ipc",
+        (r"DataFusion error: Arrow error: (?P<detail>[^\n]+)",),
+        "Arrow refused data while the plan was decoded ({detail}): the rows a physical plan carries (a memory "
+        "table's Arrow IPC partitions) were altered in transit.",
+        "Re-create the plan (`df.execution_plan().to_bytes()`) and ship raw bytes; `exprtool check BLOB` "
+        "validates every partition and names the damaged one.",
+        "Arrow error: {detail}",
+        confidence="likely",
+    ),
+    CatalogEntry(
+        "empty-plan-node",
+        "Plan node with nothing set",
+        "protobuf",
+        (
+            r"Unsupported (?P<plan>physical|logical) plan '(?P<node>(?:Physical|Logical)PlanNode) \{ "
+            r"(?P<oneof>\w+): None \}'",
+        ),
+        "A {node} inside the plan has no node type set ({oneof}: None): prost reads it, datafusion's "
+        "from_proto refuses it. The blob was altered in transit or written by another datafusion version.",
+        "Re-create the plan on the sender and ship raw bytes; `exprtool check BLOB` names the empty node and "
+        "its byte offset.",
+        "Unsupported {plan} plan '{node} {{ {oneof}: None }}'",
+    ),
+    CatalogEntry(
+        "missing-required-field",
+        "Node lacks a field datafusion requires",
+        "protobuf",
+        (
+            r"(?P<detail>Missing required field (?!in protobuf)(?P<field>[\w.]+))",
+            r"(?P<detail>Unexpected empty physical expression|missing window frame during deserialization|"
+            r"Invalid schema while deserializing nested ScalarValue)",
+        ),
+        "A nested node lacks a field datafusion requires ({detail}): prost reads the blob, datafusion's "
+        "from_proto refuses it. The blob was altered in transit (a flipped bit, a text conversion) or "
+        "written by another datafusion version.",
+        "Re-create the blob on the sender and ship raw bytes; `exprtool check BLOB` names the node and its "
+        "byte offset.",
+        "{detail}",
+    ),
+    CatalogEntry(
+        "unknown-binary-operator",
+        "Binary expression with an unknown operator",
+        "protobuf",
+        (
+            r"Unsupported binary operator '\"(?P<operator>[^\"\n]*)\"'",
+            r"Unsupported binary operator '(?P<operator>[^\n]*)",
+        ),
+        "A binary expression names operator '{operator}', which this datafusion does not have: the operator "
+        "name was altered in transit, or the sender's datafusion has an operator this one lacks.",
+        "Re-create the blob on the sender and ship raw bytes; if it is intact, run the same datafusion "
+        "version on both sides (`exprtool check --env`).",
+        "Unsupported binary operator '\"{operator}\"'",
+    ),
+    CatalogEntry(
+        "binary-operands",
+        "Binary expression with fewer than two operands",
+        "protobuf",
+        (r"A binary expression must always have at least 2 operands",),
+        "A binary expression in the blob has fewer than two operands: datafusion never writes one, so the "
+        "blob was altered in transit or built by hand.",
+        "Re-create the blob on the sender and ship raw bytes; `exprtool check BLOB` names the node's offset.",
+        "A binary expression must always have at least 2 operands",
+    ),
+    CatalogEntry(
+        "enum-out-of-range",
+        "Enum value datafusion does not know",
+        "protobuf",
+        (
+            r"(?P<detail>Unknown i32 value for (?P<enum>\w+) enum: (?P<value>-?\d+))",
+            r"(?P<detail>Received an? (?P<node>\w+) message with unknown (?P<enum>\w+) (?P<value>-?\d+))",
+        ),
+        "A {enum} field holds {value}, which datafusion 55 does not define: the blob was altered in transit "
+        "or written by a newer datafusion.",
+        "Re-create the blob on the sender and ship raw bytes; if it is intact, run the same datafusion "
+        "version on both sides (`exprtool check --env`).",
+        "{detail}",
     ),
 )
 
