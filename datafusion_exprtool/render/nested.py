@@ -7,11 +7,11 @@ never pays for it. Proto ArrowType -> pyarrow type conversion runs on the one en
 
 from __future__ import annotations
 
-import math
 import struct
 from typing import Any
 
 from ..proto.msg import Msg
+from .rust_text import float_special
 from .scalar import (
     DECIMALS,
     Gen,
@@ -28,13 +28,10 @@ from .scalar import (
 
 def ryu_float(x: float, single: bool = False) -> str:
     """arrow-rs array display of floats (ryu): ``1.0``, ``1e20``, ``0.00001``, ``1e-7``."""
-    if x != x:
-        return "NaN"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    sign = "-" if math.copysign(1.0, x) < 0 else ""
-    if x == 0:
-        return sign + "0.0"
+    special = float_special(x, "0.0")
+    if special is not None:
+        return special
+    sign = "-" if x < 0 else ""
     ds, kk = shortest_digits(abs(x), single)
     n, limit, low = len(ds), (13 if single else 16), (-6 if single else -5)
     if 0 <= kk - n and kk <= limit:

@@ -65,6 +65,17 @@ def _tie_away_from_zero(x: float, ds: str, k: int, single: bool) -> tuple[str, i
     return up.rstrip("0"), k + len(up) - len(ds)
 
 
+def float_special(x: float, zero: str) -> str | None:
+    """NaN, ±inf and ±0 as Rust prints them (``zero``: "0" for Display, "0.0" for arrow's ryu); else None."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return ("-" if math.copysign(1.0, x) < 0 else "") + zero
+    return None
+
+
 def rust_float(x: float, single: bool = False) -> str:
     """Rust ``Display`` of f64/f32: shortest round-trip digits, never an exponent (``1``, ``-0``, ``NaN``)."""
     if not single:  # repr has the same shortest digits; with no exponent only ".0" differs
@@ -73,13 +84,10 @@ def rust_float(x: float, single: bool = False) -> str:
             # a tie (below) needs >= 16 digits and x exact in one more decimal than repr shows
             if len(r) < 16 or not math.ldexp(x, len(r) - r.index(".")).is_integer():
                 return r[:-2] if r.endswith(".0") else r
-    if x != x:
-        return "NaN"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    sign = "-" if math.copysign(1.0, x) < 0 else ""
-    if x == 0:
-        return sign + "0"
+    special = float_special(x, "0")
+    if special is not None:
+        return special
+    sign = "-" if x < 0 else ""
     ds, k = _tie_away_from_zero(abs(x), *shortest_digits(abs(x), single), single)
     if k <= 0:
         return f"{sign}0.{'0' * -k}{ds}"
