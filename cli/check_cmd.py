@@ -118,7 +118,7 @@ def _read_env(env: str) -> dict:
     import json
     from pathlib import Path
 
-    from datafusion_exprtool.capture import ENV_SUFFIX, SCHEMA_VERSION, load_fingerprint
+    from datafusion_exprtool.capture import ENV_SUFFIX, load_fingerprint
 
     given = Path(env)
     path = given
@@ -131,9 +131,7 @@ def _read_env(env: str) -> dict:
     if not path.is_file():
         raise fail(f"--env {env}: not a file")
     try:
-        if path.name.endswith(ENV_SUFFIX):
-            return load_fingerprint(path)
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return load_fingerprint(path)  # validates the keys and the schema version
     except UnicodeDecodeError:
         raise fail(
             f"--env {path}: not JSON (not UTF-8 text); pass a fingerprint written by capture"
@@ -142,12 +140,6 @@ def _read_env(env: str) -> dict:
         raise fail(f"--env {path}: not JSON ({exc}); pass a fingerprint written by capture") from None
     except (OSError, ValueError) as exc:
         raise fail(f"--env {path}: {exc}") from None
-    if not isinstance(doc, dict) or "python" not in doc or "packages" not in doc:
-        raise fail(f"--env {path}: not an exprtool environment fingerprint (no python / packages keys)")
-    version = doc.get("schema_version")
-    if isinstance(version, int) and version > SCHEMA_VERSION:
-        raise fail(f"--env {path}: schema_version {version}; this exprtool reads up to {SCHEMA_VERSION}")
-    return doc
 
 
 def _load_ctx(spec: str):
