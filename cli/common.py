@@ -29,10 +29,19 @@ def console(stderr: bool = False):
     instead of rich's default exit 1 (which here would read as "findings").
     """
     from rich.console import Console
+    from rich.text import Text
 
     class PipeAwareConsole(Console):
         def on_broken_pipe(self) -> None:
             self.quiet = True
             raise BrokenPipeError
+
+        def print(self, *objects, **kwargs) -> None:  # type: ignore[no-untyped-def, override]
+            # Off a terminal (a pipe, a CI log, a file) a line of text is never hard-wrapped at rich's default 80
+            # columns: a wrapped path or message breaks grep and log parsers. Panels, tables and trees keep wrapping
+            # inside their boxes (soft wrap there would crop cells).
+            if "soft_wrap" not in kwargs and not self.is_terminal and all(isinstance(o, str | Text) for o in objects):
+                kwargs["soft_wrap"] = True
+            super().print(*objects, **kwargs)
 
     return PipeAwareConsole(stderr=stderr, highlight=False, soft_wrap=False)

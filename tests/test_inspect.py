@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from blobtools import run_cli
 from datafusion_exprtool.cli.main import app
 from typer.testing import CliRunner
 
@@ -249,6 +250,20 @@ def test_closed_pipe_is_not_a_finding(fixture_set):
     )
     assert proc.returncode == 0, proc.stderr
     assert b"Traceback" not in proc.stderr
+
+
+def test_lines_are_not_hard_wrapped_off_a_terminal(fixture_set, tmp_path):
+    """A CI log or a pipe gets each message on one line whatever the path length or COLUMNS (grep must find it)."""
+    blob_dir, _ = fixture_set
+    deep = tmp_path / ("long_directory_name_" * 4) / ("another_segment_" * 3)
+    deep.mkdir(parents=True)
+    blob = deep / "udf_scalar_inline.expr.bin"
+    blob.write_bytes((blob_dir / "udf_scalar_inline.expr.bin").read_bytes())
+    for columns in (20, 80):
+        r = run_cli("check", str(blob), columns=columns)
+        assert r.exit_code == 0
+        lines = r.output.splitlines()
+        assert len(lines) == 1 and str(blob) in lines[0] and "no failures predicted" in lines[0], r.output
 
 
 def test_conflicting_formats_and_odd_file_names(fixture_set, tmp_path):
