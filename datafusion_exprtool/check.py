@@ -46,7 +46,6 @@ DFPY_IDS = {
     "dfpy-envelope-truncated": "envelope-truncated",
     "dfpy-envelope-codec-id": "envelope-codec-id-invalid",
     "dfpy-family-mismatch": "family-mismatch",
-    "dfpy-envelope-depth": "envelope-too-deep",
 }
 #: inspection warnings whose static reader failed where the receiver's decoder fails too
 LAYER_ERROR_IDS = ("layer-error", "udf-tuple-shape", "udf-schema-not-bytes")
@@ -395,6 +394,8 @@ def _inline(
     out: list[CheckFinding] = []
     kind = fn.kind
     installed = t.physical_codec_ids if physical else t.codec_ids
+    if any(p.id == "dfpy-envelope-codec-id" for p in problems):  # datafusion stops at the unreadable id
+        return out + [_dfpy(p, fn.name) for p in problems] + broken
     if fn.codec_id is not None and fn.envelope_version in dfpy.SUPPORTED_ENVELOPE_VERSIONS:
         _, fix = _catalog("codec-not-installed", codec_id=fn.codec_id)
         if installed is None:
@@ -406,6 +407,15 @@ def _inline(
             why = f"{dfpy.kind_label(kind)} '{fn.name}' sits in a DFPYCHN envelope of codec '{fn.codec_id}'"
             out.append(_at(fn, "codec-not-installed", "error", "dfpy", text, fix, why))
             return out + [_dfpy(p, fn.name) for p in problems] + broken  # datafusion stops at the envelope
+    mismatch = next((p for p in problems if p.id == "dfpy-family-mismatch"), None)
+    if mismatch is not None:  # the node's codec does not read another family's frame: nothing else is reached
+        codec = "Physical" if physical or fn.node.startswith("Physical") else "Logical"
+        text, fix = _catalog("family-mismatch", codec=codec, kind=kind, function=fn.name)
+        why = (
+            f"{mismatch.message}: datafusion's {kind} codec does not read that frame and falls back to a codec "
+            "that has none (registering the function on the worker does not help)"
+        )
+        return out + [CheckFinding("family-mismatch", "error", "dfpy", mismatch.offset, fn.name, text, fix, why)]
     out += [_dfpy(p, fn.name) for p in problems]
     if fn.family is None and fn.codec_id is None and not problems:
         return out + _foreign(fn, installed, physical)

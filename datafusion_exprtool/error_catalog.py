@@ -39,6 +39,7 @@ class CatalogEntry:
     fix: str
     datafusion_text: str = ""
     confidence: str = "certain"  # "certain": the text names this failure; "likely": the usual cause
+    refines: str = ""  # an entry whose text this one shares: no patterns; explain --blob tells them apart
     compiled: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -222,6 +223,44 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         "and worker run different datafusion-python versions.",
         "Pin the same datafusion version on driver and workers; `exprtool check --env` compares them.",
         "Extension codec payload envelope version v{version}; this build supports {supported}.",
+    ),
+    CatalogEntry(
+        "envelope-truncated",
+        "Codec envelope cut short",
+        "envelope",
+        (
+            r"Truncated extension codec payload: (?P<detail>missing envelope version byte|missing codec id length"
+            r"|codec id shorter than its declared length)",
+        ),
+        "A UDF payload starts with the DFPYCHN codec envelope but ends inside it ({detail}): the blob was cut "
+        "short or altered between sender and worker.",
+        "Ship the bytes unchanged (a binary-safe transport: no text conversion, no size limit that cuts them); "
+        "`exprtool inspect` on the sender's copy shows where the envelope should end.",
+        "Truncated extension codec payload: {detail}",
+    ),
+    CatalogEntry(
+        "envelope-codec-id-invalid",
+        "Codec envelope with a codec id that is not UTF-8",
+        "envelope",
+        (rf"Extension codec payload carries a non-UTF-8 codec id: (?P<detail>[^\n\"]+?){_END}",),
+        "The codec id inside a DFPYCHN envelope is not valid UTF-8 ({detail}): codecs write their ids as UTF-8, "
+        "so the bytes were altered in transit.",
+        "Re-create the blob on the sender and ship it over a binary-safe transport; `exprtool diff` against the "
+        "sender's copy shows the damaged byte.",
+        "Extension codec payload carries a non-UTF-8 codec id: {detail}",
+    ),
+    CatalogEntry(
+        "family-mismatch",
+        "UDF payload of another kind inside a function node",
+        "dfpy",
+        (),
+        "The {kind} function node '{function}' carries a payload framed for another UDF kind (DFPYUDF scalar, "
+        "DFPYUDA aggregate, DFPYUDW window). datafusion's {kind} codec does not read it and falls back to one "
+        "that has none, so registering '{function}' on the worker does not help: the blob was spliced or altered.",
+        "Re-create the blob on the sender from the original expression; `exprtool inspect` on the sender's copy "
+        "shows each function's kind and frame.",
+        "{codec}ExtensionCodec is not provided for {kind} function {function}",
+        refines="by-name-not-registered",
     ),
     CatalogEntry(
         "pickle-given-to-from-bytes",

@@ -28,6 +28,14 @@ _DECODER_CALLS = {
     "LogicalPlanNode": "LogicalPlan.from_bytes",
     "PhysicalPlanNode": "ExecutionPlan.from_bytes",
 }
+#: damage inside an inline payload: the error does not name the function, any inline one may be it
+_PAYLOAD_DAMAGE_IDS = (
+    "header-truncated",
+    "cloudpickle-truncated",
+    "cloudpickle-corrupt",
+    "envelope-truncated",
+    "envelope-codec-id-invalid",
+)
 MAX_EXCERPT = 400
 MAX_FIELD = 200
 #: ids whose error names a function (or a trait of one) that the blob's function table can confirm
@@ -43,6 +51,8 @@ _FUNCTION_IDS = {
     "module-attribute-missing",
     "codec-not-installed",
     "envelope-version-unsupported",
+    "envelope-truncated",
+    "envelope-codec-id-invalid",
 }
 
 
@@ -236,7 +246,7 @@ def _related(ex: Explanation, fns: list[FunctionInfo]) -> list[FunctionInfo]:
             for fn in fns
             if fn.envelope_version is not None and str(fn.envelope_version) == f.get("version")
         ]
-    if ex.id in ("header-truncated", "cloudpickle-truncated", "cloudpickle-corrupt"):
+    if ex.id in _PAYLOAD_DAMAGE_IDS:
         return [fn for fn in kind_ok if fn.transport == "inline"]
     return []
 
@@ -355,6 +365,7 @@ def explain_with_blob(
     for ex in exps:
         if ex.id in _FUNCTION_IDS and inspection is not None:
             related = _related(ex, fns)
+            _family_mismatch(ex, inspection, related)
             ex.functions = [_function_dict(fn) for fn in related]
             ex.blob += _function_notes(ex, related, fns)
             if len(related) == 1 and "function" not in ex.fields:
@@ -363,6 +374,20 @@ def explain_with_blob(
                 ex.offset = related[0].offset
         _blob_facts(ex, inspection, data, decode_error)
     return exps
+
+
+def _family_mismatch(ex: Explanation, ins: Inspection, related: list[FunctionInfo]) -> None:
+    """datafusion words a payload of the wrong UDF kind like a missing registration; the blob tells them apart."""
+    if ex.id != CATALOG["family-mismatch"].refines:
+        return
+    names = {fn.name for fn in related if fn.transport == "inline"}
+    frame = next((w for w in ins.warnings if w.id == "dfpy-family-mismatch" and w.function in names), None)
+    if frame is None:
+        return
+    entry = CATALOG["family-mismatch"]
+    ex.id, ex.title, ex.layer = entry.id, entry.title, entry.layer
+    ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
+    ex.blob.append(f"{frame.message} (byte {frame.offset})")
 
 
 def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err: Exception | None) -> None:
@@ -385,7 +410,7 @@ def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err
                 f"this blob is complete ({size} bytes, decodes here): the copy the worker decoded "
                 "was shorter; compare len() on both sides"
             )
-    elif ex.id in ("header-truncated", "cloudpickle-truncated", "cloudpickle-corrupt") and ins is not None:
+    elif ex.id in _PAYLOAD_DAMAGE_IDS and ins is not None:
         ex.blob.append(
             f"this blob's UDF payloads read cleanly ({size} bytes): the worker's copy was damaged in transit"
             if not ins.warnings

@@ -102,6 +102,20 @@ def test_nested_envelopes() -> None:
     assert fd.family == "DFPYUDF" and fd.problems == []
 
 
+def test_long_envelope_chains_are_not_a_problem() -> None:
+    """datafusion sets no limit on nested envelopes: a chain of 40 codecs decodes, and exprtool reads all 40."""
+    ctx = SessionContext()
+    for k in range(40):
+        outer = SessionContext().with_python_udf_inlining(enabled=False)
+        ctx = outer.with_logical_extension_codec(ctx, codec_id=f"c{k}")
+    blob = scalar_expr().to_bytes(ctx)
+    assert Expr.from_bytes(blob, ctx).canonical_name() == scalar_expr().canonical_name()
+    start, end, kind = find_fun_definition(blob)
+    fd = dfpy.parse_fun_definition(blob[start:end], start, kind)
+    assert [e.codec_id for e in fd.envelopes] == [f"c{k}" for k in reversed(range(40))]
+    assert fd.family == "DFPYUDF" and fd.problems == []
+
+
 def test_foreign_bytes_are_inner() -> None:
     fd = dfpy.parse_fun_definition(b"\x08\x01foreign", 100, "scalar")
     assert fd.family is None and fd.kind == "scalar"
