@@ -46,6 +46,25 @@ for batch in SessionContext().read_parquet(sys.argv[2]).select(expr.alias(expr.s
     batch.to_pyarrow()
 """
 
+#: the same scan, repeated in one process: anonymous RSS after each, then after datafusion's I/O threads idle out
+REPEAT_SCAN = """
+import pickle, sys, time
+from datafusion import SessionContext
+def anon():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("RssAnon")) * 1024
+expr = pickle.loads(open(sys.argv[1], "rb").read())
+def scan():
+    for batch in SessionContext().read_parquet(sys.argv[2]).select(expr.alias(expr.schema_name())).execute_stream():
+        pass
+scan()
+first = anon()
+for _ in range(4):
+    scan()
+after = anon()
+time.sleep(12)
+print(first, after, anon())
+"""
+
 
 def make_parquet(rows: int) -> Path:
     import pyarrow as pa
@@ -107,6 +126,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=20_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--retention", action="store_true", help="Also measure what repeated scans keep resident in one process."
+    )
     args = ap.parse_args()
     big, small = make_parquet(args.rows), make_parquet(args.rows // 4)
     tiny = make_parquet(1000)
@@ -154,6 +176,14 @@ def main() -> None:
         f"spawn start-up cost     : {tiny_spawn - tiny_none:+.3f} s  (tiny input: none {tiny_none:.2f} s, "
         f"spawn {tiny_spawn:.2f} s)"
     )
+    if args.retention:
+        res = subprocess.run([sys.executable, "-c", REPEAT_SCAN, str(blob), str(small)], capture_output=True)
+        first, after, idle = (int(x) for x in res.stdout.split())
+        print(
+            f"datafusion scans of {args.rows // 4:,} rows repeated in one process: "
+            f"{(after - first) / 4 * mb:+.0f} MiB anonymous RSS per scan; "
+            f"{(idle - first) * mb:+.0f} MiB against the first scan after 12 s idle"
+        )
 
 
 if __name__ == "__main__":
