@@ -426,6 +426,8 @@ def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err
     elif ex.id == "wrong-message-type" and ins is not None:
         expected = ex.fields.get("expected_message")
         actual = ins.message
+        if _empty_plan_node(ex, ins):
+            return
         if expected and actual and expected != actual:
             ex.confidence = "certain"
             ex.blob.append(
@@ -445,6 +447,23 @@ def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err
             ex.blob.append(
                 f"the blob is {ins.input.container}, not a pickle: it is corrupted, not mis-routed"
             )
+
+
+def _empty_plan_node(ex: Explanation, ins: Inspection) -> bool:
+    """datafusion's text for a plan node with nothing set is the one an Expr given to LogicalPlan.from_bytes
+    produces; a plan blob with such a node inside is the damaged plan, not a mis-routed blob."""
+    empty = next((w for w in ins.warnings if w.id == "empty-plan-node"), None)
+    if empty is None or ins.message not in ("LogicalPlanNode", "PhysicalPlanNode"):
+        return False
+    entry = CATALOG["empty-plan-node"]
+    m = next((p.search(ex.excerpt) for p in entry.compiled if p.search(ex.excerpt)), None)
+    if m is not None:
+        ex.fields.update({k: v for k, v in m.groupdict().items() if v is not None})
+    ex.id, ex.title, ex.layer, ex.confidence = entry.id, entry.title, entry.layer, entry.confidence
+    ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
+    ex.offset = empty.offset
+    ex.blob.append(f"the blob is a {ins.message} with an empty plan node at byte {empty.offset}")
+    return True
 
 
 def catalog_ids() -> list[str]:

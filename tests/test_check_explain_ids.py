@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from blobtools import ld, raised
-from datafusion import ExecutionPlan, Expr, SessionContext, col
+from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col
 from datafusion import functions as F
 from test_dfpy import EXPRS, envelope_ctx, find_fun_definition, replace_fun_definition
 from test_semantics import rewrite
@@ -59,6 +59,10 @@ def _check_cases(blobs: Path) -> dict[str, tuple[bytes, object, str | None]]:
     }
     for name, b in physical.items():
         cases[name] = (b, lambda d=b: ExecutionPlan.from_bytes(SessionContext(), d), "physical")
+    logical = (blobs / "plan_parquet.logical.bin").read_bytes()
+    b = rewrite(logical, "LogicalPlanNode", ("ProjectionNode", "input"), "empty")
+    # datafusion's text is the one an Expr given to LogicalPlan.from_bytes produces: explain --blob tells them apart
+    cases["empty-logical-input"] = (b, lambda d=b: LogicalPlan.from_bytes(SessionContext(), d), "logical")
     cases.update(_framing_cases())
     return cases
 

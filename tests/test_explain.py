@@ -506,5 +506,8 @@ def test_specific_entries_still_win_over_the_new_ones(failures):
     assert explain(failures["empty"].text)[0].id == "empty-blob"
     assert [f.id for f in check_bytes(b"", message="expr").errors] == ["empty-blob"]
     assert explain(failures["expr-to-plan"].text)[0].id == "wrong-message-type"
+    # with the blob: an Expr given to LogicalPlan.from_bytes stays that (a damaged plan would be empty-plan-node)
+    f = failures["expr-to-plan"]
+    assert [e.id for e in explain_with_blob(f.text, data=f.blob)] == ["wrong-message-type"]
     assert explain(failures["cp-trunc"].text)[0].id == "cloudpickle-truncated"
     assert explain(failures["cp-corrupt"].text)[0].id == "cloudpickle-corrupt"
