@@ -1,8 +1,9 @@
-"""Damage checks: pickle, cloudpickle and table-row bytes altered in transit, predicted without decoding.
+"""Damage checks: bytes altered in transit, predicted without decoding them.
 
 Split from ``check``: a damaged layer fails the receiver's decoder, so each helper turns what the static
-readers saw (a FRAME that runs past the end, a stream the reader gave up on, memory-table rows pyarrow
-cannot validate) into the ``CheckFinding`` a receiver would meet.
+readers saw (a protobuf cut short or garbled, a node datafusion's from_proto refuses, a FRAME that runs
+past the end, a stream the reader gave up on, memory-table rows pyarrow cannot validate) into the
+``CheckFinding`` a receiver would meet.
 """
 
 from __future__ import annotations
@@ -11,23 +12,87 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .check import CheckFinding
-from .error_catalog import CATALOG, render
+from .check_findings import CheckFinding
+from .check_findings import catalog_text as _catalog
 from .errors import DecodeError
+from .inspection import SEMANTIC_PREFIX
 from .model import Inspection
 from .proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
+from .proto.semantics import IDS as SEMANTIC_IDS
 
-
-def _catalog(cid: str, **fields: str | None) -> tuple[str, str]:
-    """(datafusion text, fix) of catalog entry ``cid`` filled with ``fields``."""
-    entry = CATALOG[cid]
-    return render(entry.datafusion_text, fields), render(entry.fix, fields)
-
-
+#: the oneof prost names in its error path for each top-level message
+TOP_ONEOF = {
+    "LogicalExprNode": "expr_type",
+    "LogicalPlanNode": "logical_plan_type",
+    "PhysicalPlanNode": "physical_plan_type",
+}
+SEMANTIC_FIX = (
+    "The blob was altered in transit (a flipped bit, a text conversion) or written by another datafusion "
+    "version: re-create it on the sender and ship raw bytes; `exprtool inspect BLOB` shows the node."
+)
 #: the start of a protocol 0/1 pickle (GLOBAL ``module\nname\n`` or MARK then GLOBAL)
 _CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
 #: how an Expr pickle names datafusion (GLOBAL / STACK_GLOBAL strings): bytes before it are not telling
 DATAFUSION_MARK = b"datafusion"
+
+
+def semantic_findings(insp: Inspection) -> list[CheckFinding]:
+    """What datafusion's from_proto refuses though prost reads it (inspection's semantics warnings)."""
+    out: list[CheckFinding] = []
+    for w in insp.warnings:
+        if w.id in SEMANTIC_IDS:
+            text = w.message.removeprefix(SEMANTIC_PREFIX)
+            why = f"the protobuf decodes, but the node at byte {w.offset} is one datafusion refuses: {text}"
+            out.append(CheckFinding(w.id, "error", "protobuf", w.offset, None, text, SEMANTIC_FIX, why))
+        elif w.id == "message-guess-weak":
+            fix = "Give the message type: `exprtool check --message expr|logical|physical BLOB`."
+            out.append(CheckFinding(w.id, "warning", "protobuf", w.offset, None, "", fix, w.message))
+    return out
+
+
+def decode_error_finding(
+    err: DecodeError, message: str | None, *, sure: bool, data: bytes | None = None
+) -> CheckFinding | None:
+    """The receiver's failure for a blob the static decoder could not read, or None (not a receiver error).
+
+    Protobuf-layer errors are what datafusion's prost decode raises too: reported as findings (exit 1)
+    with their byte offset. ``sure``: the top-level message type is known (pickle container or --message),
+    so prost's path prefix can be predicted; a truncated plan may otherwise be detected as an expression.
+    ``data``: the protobuf blob itself (offset 0), to say where a truncated blob should have ended.
+    """
+    if err.layer != "protobuf":
+        return None
+    text = err.message
+    if "Missing required field" in text:
+        df, fix = _catalog("empty-blob")
+        return CheckFinding("empty-blob", "error", "protobuf", err.offset, None, df, fix, str(err))
+    head, _, _ = text.partition(": ")
+    top = head.split(".")[0]
+    single = "." in head and head.count(".") == 1 and top in TOP_ONEOF
+    if "truncated varint" in text or "truncated length" in text:
+        cid, what = "protobuf-garbage", "invalid varint"
+    elif "buffer underflow" in text:
+        cid, what = "protobuf-truncated", "buffer underflow"
+    else:
+        cid, what = "protobuf-garbage", ""
+    _, fix = _catalog(cid, detail=what or text)
+    if what and single and sure and (message is None or message == top):
+        predicted = f"failed to decode Protobuf message: {top}.{TOP_ONEOF[top]}: {what}"
+    elif what == "invalid varint" and head in TOP_ONEOF and sure:  # the first key itself is cut
+        predicted = f"failed to decode Protobuf message: {what}"
+    else:
+        predicted = what
+    detail = f"the blob cannot be decoded at byte {err.offset}: {text}"
+    if cid == "protobuf-truncated" and data is not None:
+        from .explain import declared_end
+
+        end = declared_end(data)
+        if end is not None:
+            detail += (
+                f"; the data stops at byte {end['size']} but the field at byte {end['tag_offset']} runs to "
+                f"byte {end['declared_end']} ({end['missing']} bytes missing)"
+            )
+    return CheckFinding(cid, "error", "protobuf", err.offset, None, predicted, fix, detail)
 
 
 def frame_findings(data: bytes) -> list[CheckFinding]:
