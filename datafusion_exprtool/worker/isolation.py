@@ -348,11 +348,53 @@ def run_inline(
         ctx = install(spec)
     except BaseException as exc:
         raise EvalError(ctx_failure(exc)) from None
+    panics: list[Panic] = []
     try:
         sinks = [_Forward(batch_sink)] if batch_sink else None
-        return run_job(job, ctx, on_progress=on_progress, extra_sinks=sinks)
+        with rust_stderr_captured(panics):
+            return run_job(job, ctx, on_progress=on_progress, extra_sinks=sinks)
+    except EvalError as exc:
+        _fold(exc.failure, panics)
+        raise
     finally:
         if previous is not None:
             set_worker_ctx(previous)
         else:
             clear_worker_ctx()
+
+
+@contextlib.contextmanager
+def rust_stderr_captured(panics: list[Panic]) -> Iterator[None]:
+    """``--isolate none``: Rust prints a panic (and its backtrace) straight to fd 2, past Python. For the run, fd 2
+    goes to a temporary file while Python's own ``sys.stderr`` (progress bar, warnings) keeps writing to the real
+    stream through a duplicate; afterwards the panics land in ``panics`` and the rest is passed on."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        python_on_fd2 = sys.stderr.fileno() == 2
+    except (OSError, ValueError, AttributeError):  # replaced (a test runner capturing): leave it alone
+        python_on_fd2 = False
+    previous = sys.stderr
+    encoding = getattr(previous, "encoding", None) or "utf-8"
+    real = open(saved, "w", closefd=False, encoding=encoding, errors="backslashreplace", buffering=1)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        if python_on_fd2:
+            sys.stderr = real
+        try:
+            yield
+        finally:
+            real.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sys.stderr = previous
+            captured.seek(0)
+            found, rest = split_stderr(captured.read(MAX_STDERR).decode("utf-8", "replace"))
+            panics.extend(found)
+            if rest.strip():
+                sys.stderr.write(rest)
+                sys.stderr.flush()
