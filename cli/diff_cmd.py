@@ -23,6 +23,10 @@ def diff(
     """Compare two blobs semantically: expression tree, functions (kind, transport, Python,
     volatility, types, code, closure values, imports) and the safety verdict.
 
+    Plans are aligned node by node: an inserted or removed node (an extra Filter, a new Projection)
+    is one + or - entry and the nodes around it stay equal; a subtree that only changed place (a
+    join's inputs swapped) is one > entry (moved).
+
     A pickle and a raw to_bytes of the same expression are equal; so are two pickles that differ
     only in cloudpickle's random class-tracker ids (a note says so). Exit 0 equal, 1 different,
     3 undecodable input.
@@ -72,6 +76,8 @@ def _print(result) -> None:  # type: ignore[no-untyped-def]
         for d in result.differences:
             mark, style = _MARKS[d.kind]
             out.print(f"[{style}]{mark}[/{style}] [bold]{escape(d.path)}[/bold]")
+            if d.a_path is not None and d.a_path != d.path:  # a plan node that sits elsewhere in a
+                out.print(f"    {'from' if d.kind == 'moved' else 'in a at'}: {escape(d.a_path)}")
             if d.a is not None:
                 out.print(f"    a: {escape(_short(d.a))}")
             if d.b is not None:
@@ -80,7 +86,12 @@ def _print(result) -> None:  # type: ignore[no-untyped-def]
         out.print(f"[dim]note: {escape(note)}[/dim]")
 
 
-_MARKS = {"changed": ("~", "yellow"), "added": ("+", "green"), "removed": ("-", "red")}
+_MARKS = {
+    "changed": ("~", "yellow"),
+    "added": ("+", "green"),
+    "removed": ("-", "red"),
+    "moved": (">", "cyan"),
+}
 
 
 def _short(value: object, limit: int = 300) -> str:

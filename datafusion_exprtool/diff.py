@@ -41,9 +41,11 @@ _CODE_ARGS = {6: "bytecode", 7: "constants", 8: "names", 9: "local names"}
 @dataclass
 class Difference:
     path: str  # where: "expr", "tree/…", "functions/<name>/…", "safety/verdict", …
-    kind: str  # "changed" | "added" | "removed"
+    kind: str  # "changed" | "added" | "removed" | "moved" (plan subtrees only)
     a: Any = None
     b: Any = None
+    a_path: str | None = None  # plan nodes: where the node sits in a and in b (an insertion above moves it)
+    b_path: str | None = None
 
 
 @dataclass
@@ -93,14 +95,14 @@ def diff_inspections(ia: Inspection, ib: Inspection) -> DiffResult:
         if blank_tracker_ids(raw_a) == blank_tracker_ids(raw_b):
             trackers += _count_tracker_diffs(raw_a, raw_b)
             continue
-        before = len(res.differences)
+        before, noted = len(res.differences), len(res.notes)
         if pa_.rendered != pb_.rendered:
             res.differences.append(Difference(f"{where}expr", "changed", pa_.rendered, pb_.rendered))
-        res.differences += diff_trees(pa_.root, pb_.root, prefix=f"{where}tree")
+        res.differences += diff_trees(pa_.root, pb_.root, prefix=f"{where}tree", notes=res.notes)
         code = _diff_fun_definitions(pa_.root, pb_.root, where)
         trackers += code.trackers
         res.differences += code.differences
-        if len(res.differences) == before:
+        if len(res.differences) == before and len(res.notes) == noted:
             unexplained.append(f"{where}payload")
     fn_diffs = diff_functions(ia.functions, ib.functions)
     explained = {d.path.split("/")[1] for d in fn_diffs}
@@ -175,46 +177,24 @@ def _container(info: Any) -> str:
 # expression tree
 
 
-def _tree(msg: Msg) -> Any:
-    try:
-        from .render.tree import build_tree
+def diff_trees(a: Msg, b: Msg, *, prefix: str = "tree", notes: list[str] | None = None) -> list[Difference]:
+    """Plans: aligned node by node (diff_align). Expressions: both trees walked side by side (explicit
+    stack); labels differ -> changed, extra children -> added/removed."""
+    from .diff_align import PLAN_TYPES, diff_plan_trees
 
-        return build_tree(msg)
-    except (ImportError, NotImplementedError):  # tree renderer not there yet: the raw field tree serves
-        return _field_tree(msg)
+    if a.type in PLAN_TYPES and b.type == a.type:
+        plan = diff_plan_trees(a, b, prefix)
+        if plan.renumbered and notes is not None:
+            notes.append(
+                f"{prefix}: {plan.renumbered} plan node(s) differ only in expr_id values (ids datafusion gives "
+                "the expressions it shares, e.g. a dynamic filter; only which share one means something): "
+                "treated as equal"
+            )
+        return [Difference(c.path, c.kind, c.a, c.b, c.a_path, c.b_path) for c in plan.changes]
+    from .render.tree import build_tree
 
-
-@dataclass
-class _Node:
-    label: str
-    children: list[Any] = field(default_factory=list)
-    offset: int | None = None
-    note: str | None = None
-
-
-def _field_tree(root: Msg) -> _Node:
-    """A plain tree of proto fields (no payload bytes), built iteratively."""
-    top = _Node(root.type, offset=root.offset)
-    stack = [(root, top)]
-    while stack:
-        msg, node = stack.pop()
-        for f in msg.fields():
-            name = f.name or f"#{f.number}"
-            if isinstance(f.value, Msg):
-                child = _Node(name, offset=f.offset)
-                stack.append((f.value, child))
-            elif f.name == "fun_definition":
-                child = _Node(f"{name}: {len(f.value)} B", offset=f.offset)
-            else:
-                child = _Node(f"{name}: {f.value!r}"[:200], offset=f.offset)
-            node.children.append(child)
-    return top
-
-
-def diff_trees(a: Msg, b: Msg, *, prefix: str = "tree") -> list[Difference]:
-    """Walk both trees side by side (explicit stack); labels differ -> changed, extra children -> added/removed."""
     out: list[Difference] = []
-    stack = [(prefix, _tree(a), _tree(b))]
+    stack = [(prefix, build_tree(a), build_tree(b))]
     while stack:
         path, na, nb = stack.pop()
         if na.label != nb.label:
@@ -482,12 +462,16 @@ def diff_document(res: DiffResult) -> dict[str, Any]:
         "a": res.a,
         "b": res.b,
         "equal": res.equal,
-        "differences": [
-            {"path": d.path, "kind": d.kind, "a": _json_value(d.a), "b": _json_value(d.b)}
-            for d in res.differences
-        ],
+        "differences": [_json_difference(d) for d in res.differences],
         "notes": list(res.notes),
     }
+
+
+def _json_difference(d: Difference) -> dict[str, Any]:
+    out = {"path": d.path, "kind": d.kind, "a": _json_value(d.a), "b": _json_value(d.b)}
+    if d.a_path is not None or d.b_path is not None:  # plan nodes only
+        out.update(a_path=d.a_path, b_path=d.b_path)
+    return out
 
 
 def _json_value(value: Any) -> Any:
