@@ -23,6 +23,10 @@ class Text(str, Enum):
 
 
 OUT_HELP = "Output file (- for stdout). Its suffix picks the format: .pkl pickle, .bin bytes, .b64, .hex."
+CTX_HELP = (
+    "module:function or file.py:function returning a SessionContext (imported and called): decode with it, "
+    "so by-name functions it registers resolve, and its Python UDFs travel inline unless --by-name."
+)
 
 
 def reencode(
@@ -40,6 +44,7 @@ def reencode(
         bool,
         typer.Option("--by-name", help="Python UDFs travel by name only (inlining off), as a strict sender."),
     ] = False,
+    worker_ctx: Annotated[str | None, typer.Option("--worker-ctx", metavar="SPEC", help=CTX_HELP)] = None,
     protocol: Annotated[int | None, typer.Option("--protocol", help="Pickle protocol (0-5).")] = None,
     verify: Annotated[
         bool, typer.Option("--verify", help="Decode the output again and compare the renderings.")
@@ -52,15 +57,21 @@ def reencode(
         str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
     ] = None,
 ) -> None:
-    """Convert a blob between pickle and raw to_bytes, to or from base64/hex, to another pickle
-    protocol, or to by-name transport (what a receiver with inlining disabled accepts).
+    """Convert a blob between pickle and raw to_bytes, to or from base64/hex, to another pickle protocol, to by-name transport (what a receiver with inlining disabled accepts), or back to inline.
 
-    This decodes with datafusion, which runs inline UDF payloads: the static check runs first and a
-    suspicious blob is refused unless --trust. Writes are atomic and never replace a file without
-    --force. Exit 0 ok, 1 refused (suspicious), 2 usage, 3 undecodable, 4 datafusion failed.
+    This decodes with datafusion, which runs inline UDF payloads: the static check runs first and a suspicious blob is refused unless --trust. Writes are atomic and never replace a file without --force.
 
-    Example:  exprtool reencode job.pkl -o job.bin --by-name --verify
+    A function that travels by name needs its real definition to travel inline: --worker-ctx decodes with the worker's SessionContext, so the Python UDFs it registers are written inline (and --verify decodes the output with it). FFI UDFs cannot travel inline: they stay by name, with a note. A by-name function the ctx does not register stays by name too, with a note that names it (exit 0); it is resolved with a never-called stub, and nothing of the stub travels. Without --worker-ctx, by-name input decodes only with --by-name.
+
+    Exit 0 ok, 1 refused (suspicious), 2 usage (also a --worker-ctx that cannot be loaded), 3 undecodable, 4 datafusion failed.
+
+    Examples:
+
+      exprtool reencode job.pkl -o job.bin --by-name --verify
+
+      exprtool reencode byname.pkl -o inline.pkl --worker-ctx workers.py:make_ctx
     """
+
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.inputs import load_input
     from datafusion_exprtool.reencode import DataFusionFailed, ReencodeError, reencode, resolve_format
@@ -75,6 +86,7 @@ def reencode(
         container, text_enc = resolve_format(out, to and to.value, text and text.value, loaded.info.container)
         if not force and out != "-" and os.path.lexists(out):
             raise fail(f"{out} already exists (use --force to replace it)")
+        ctx, by_value = _load_ctx(worker_ctx) if worker_ctx else (None, [])
         result = reencode(
             loaded,
             container=container,
@@ -84,6 +96,8 @@ def reencode(
             verify=verify,
             trust=trust,
             message=message,
+            ctx=ctx,
+            by_value=by_value,
         )
     except DecodeError as err:
         raise fail(f"{source}: cannot decode: {err}", Exit.UNDECODABLE) from None
@@ -100,6 +114,17 @@ def reencode(
     print(f"exprtool: wrote {out}: {done}{checked}: {result.rendered}", file=sys.stderr)
     for note in result.notes:
         print(f"exprtool: note: {note}", file=sys.stderr)
+
+
+def _load_ctx(spec: str):
+    """(ctx, by-value modules) from ``spec`` (eval's loader); anything wrong is one line, exit 2."""
+    from datafusion_exprtool.reencode import load_worker_ctx
+    from datafusion_exprtool.worker.failure import EvalError
+
+    try:
+        return load_worker_ctx(spec, os.getcwd())
+    except EvalError as err:
+        raise fail(f"--worker-ctx: {err.failure}") from None
 
 
 def write_output(out: str, data: bytes, force: bool) -> None:

@@ -4,6 +4,9 @@ Unlike inspection, re-encoding has to decode with datafusion, which runs the inl
 payloads. So it follows eval's trust rule: the static check runs first and a ``suspicious`` verdict is
 refused unless the caller trusts the blob. Only the protobuf payload that the static pickle machine
 extracted is handed to ``Expr.from_bytes``; the outer pickle itself is never loaded.
+
+With a worker ctx (``--worker-ctx``) the payload is decoded with it, so by-name calls resolve to the
+functions it registers and Python UDFs among them travel inline again (FFI UDFs cannot: they stay by name).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import os
 import pickle
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +23,7 @@ from typing import Any
 
 from .inputs import LoadedInput, load_bytes
 from .model import Finding, FunctionInfo, Inspection
+from .proto.wire import LEN, encode_len_field, iter_raw
 
 CONTAINERS = ("pickle", "bytes")
 TEXT_ENCODINGS = ("base64", "hex")
@@ -133,8 +138,12 @@ def encode_object(
     by_name: bool = False,
     protocol: int | None = None,
     message: str = "LogicalExprNode",
+    keep_by_name: frozenset[tuple[str, str]] = frozenset(),
 ) -> bytes:
-    """Encode a datafusion Expr (or plan) as a pickle or raw ``to_bytes`` (no text encoding)."""
+    """Encode a datafusion Expr (or plan) as a pickle or raw ``to_bytes`` (no text encoding).
+
+    ``keep_by_name``: (kind, name) of stubbed calls that must stay by name (see drop_fun_definitions).
+    """
     from datafusion import SessionContext
 
     strict = SessionContext().with_python_udf_inlining(enabled=False) if by_name else None
@@ -145,17 +154,57 @@ def encode_object(
             )
         if protocol is not None and not 0 <= protocol <= pickle.HIGHEST_PROTOCOL:
             raise ReencodeError(f"--protocol must be 0..{pickle.HIGHEST_PROTOCOL}, not {protocol}")
-        try:
-            with sender_ctx(strict):
-                return pickle.dumps(obj, protocol=protocol)
-        except Exception as exc:
-            raise DataFusionFailed("encode", str(exc)) from None
-    if protocol is not None:
+    elif protocol is not None:
         raise ReencodeError("--protocol applies to pickle output only (add --to pickle or a .pkl OUT)")
     try:
-        return obj.to_bytes(strict)
+        if container == "pickle" and not keep_by_name:
+            with sender_ctx(strict):
+                return pickle.dumps(obj, protocol=protocol)
+        raw = drop_fun_definitions(obj.to_bytes(strict), message, keep_by_name)
+        return pickle.dumps(_ExprBytes(raw), protocol=protocol) if container == "pickle" else raw
     except Exception as exc:
         raise DataFusionFailed("encode", str(exc)) from None
+
+
+class _ExprBytes(bytes):
+    """Pickles exactly as ``Expr.__reduce__`` does (tested), for protobuf bytes exprtool edited."""
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        from datafusion.expr import Expr
+
+        return (Expr._reconstruct, (bytes(self),))
+
+
+def drop_fun_definitions(raw: bytes, message: str, names: frozenset[tuple[str, str]]) -> bytes:
+    """``raw`` without the fun_definition of the calls to ``names`` (kind, name): the node keeps its name
+    and arguments, as datafusion writes it with inlining off (fact sheet §2.6; tested byte for byte)."""
+    from .proto.scan import scan
+
+    if not names:
+        return raw
+    cut = {
+        (s.payload_offset, s.payload_offset + len(s.fun_definition))
+        for s in scan(raw, message).functions
+        if s.fun_definition is not None
+        and s.payload_offset is not None
+        and ("aggregate" if s.udaf else s.kind, s.name) in names
+    }
+    return _without(raw, 0, len(raw), cut) if cut else raw
+
+
+def _without(buf: bytes, start: int, end: int, cut: set[tuple[int, int]]) -> bytes:
+    """The message body ``buf[start:end]`` minus the LEN fields whose payload spans are in ``cut``;
+    the lengths of the messages that held them are written again."""
+    fields = list(iter_raw(buf, start, end))
+    out = bytearray()
+    for (number, wire, a, b, tag), stop in zip(fields, [f[4] for f in fields[1:]] + [end], strict=True):
+        if wire == LEN and (a, b) in cut:
+            continue
+        if wire == LEN and any(a <= x and y <= b for x, y in cut):
+            out += encode_len_field(number, _without(buf, a, b, cut))
+        else:
+            out += buf[tag:stop]
+    return bytes(out)
 
 
 def decode_payload(raw: bytes, message: str, ctx: Any = None) -> Any:
@@ -185,15 +234,16 @@ def render(obj: Any) -> str:
 
 # by-name stubs: registered under the blob's function names so a by-name payload decodes without the real
 # UDF. Decoding resolves names only (types and arity are not checked; tested), and the stubs are never
-# called, so placeholder types serve. Only by-name output may be encoded from them: nothing of a stub travels.
+# called, so placeholder types serve. Nothing of a stub travels: the output is by-name, or the stubs' calls
+# have their inline definition dropped (encode_object's keep_by_name).
 
 
 def _stub_scalar(*arrays: Any) -> Any:  # pragma: no cover - never called
     raise RuntimeError("exprtool by-name stub: not executable")
 
 
-def stub_context(functions: list[FunctionInfo]) -> Any:
-    """A SessionContext with a never-called stub for each by-name function of ``functions``."""
+def stub_context(functions: list[FunctionInfo], ctx: Any = None) -> Any:
+    """``ctx`` (a new SessionContext if None) with a never-called stub for each by-name function of ``functions``."""
     import pyarrow as pa
     from datafusion import Accumulator, SessionContext, udaf, udf, udwf
     from datafusion.user_defined import WindowEvaluator
@@ -207,7 +257,7 @@ def stub_context(functions: list[FunctionInfo]) -> Any:
     class _StubEvaluator(WindowEvaluator):
         pass
 
-    ctx = SessionContext()
+    ctx = SessionContext() if ctx is None else ctx
     t = pa.int64()
     for fn in functions:
         if fn.transport != "by_name":
@@ -219,6 +269,69 @@ def stub_context(functions: list[FunctionInfo]) -> Any:
         elif fn.kind == "window":
             ctx.register_udwf(udwf(_StubEvaluator, [t], t, "immutable", name=fn.name))
     return ctx
+
+
+@contextmanager
+def stubs_on(ctx: Any, functions: list[FunctionInfo]) -> Iterator[Any]:
+    """The ctx to decode with: ``ctx`` (None: datafusion's default) plus stubs for ``functions`` (a new ctx
+    if None), deregistered afterwards so a caller's ctx is left as it was (the names were not on it)."""
+    if not functions:
+        yield ctx
+        return
+    ctx = stub_context(functions, ctx)
+    try:
+        yield ctx
+    finally:
+        drop = {"scalar": ctx.deregister_udf, "aggregate": ctx.deregister_udaf, "window": ctx.deregister_udwf}
+        for fn in functions:
+            if fn.transport == "by_name" and fn.kind in drop:
+                drop[fn.kind](fn.name)
+
+
+def load_worker_ctx(spec: str, cwd: str | None = None) -> tuple[Any, list[Any]]:
+    """``--worker-ctx``: (its SessionContext, the modules whose functions must travel by value).
+
+    Eval's loader imports a ``file.py:function`` spec under a made-up module name that no receiver can
+    import, so that module's functions are copied by value, never named (tested in a fresh interpreter).
+    A ctx that cannot be built raises the loader's EvalError (a usage error).
+    """
+    from .worker.context import WorkerSpec, build_context
+
+    ctx = build_context(WorkerSpec(factory=spec, cwd=cwd))
+    target = spec.rpartition(":")[0]
+    if not (target.endswith(".py") or os.sep in target):
+        return ctx, []  # an importable module: its functions travel by reference, as a sender's would
+    path = os.path.abspath(os.path.join(cwd or os.getcwd(), target))
+    files = [(m, getattr(m, "__file__", None)) for m in list(sys.modules.values())]
+    return ctx, [m for m, f in files if isinstance(f, str) and os.path.abspath(f) == path]
+
+
+@contextmanager
+def pickled_by_value(modules: list[Any] | tuple[Any, ...]) -> Iterator[None]:
+    """cloudpickle copies the functions and classes of ``modules`` by value meanwhile (registry restored)."""
+    import cloudpickle
+
+    added = [m for m in modules if m.__name__ not in cloudpickle.list_registry_pickle_by_value()]
+    for m in added:
+        cloudpickle.register_pickle_by_value(m)
+    try:
+        yield
+    finally:
+        for m in added:
+            cloudpickle.unregister_pickle_by_value(m)
+
+
+def missing_from(ctx: Any, functions: list[FunctionInfo]) -> list[FunctionInfo]:
+    """The by-name functions ``ctx`` does not register (built-ins and UDFs, by kind); all of them without a ctx."""
+    by_name = [f for f in functions if f.transport == "by_name"]
+    if ctx is None:
+        return by_name
+    known = {"scalar": ctx.udfs(), "aggregate": ctx.udafs(), "window": ctx.udwfs()}
+    return [f for f in by_name if f.name not in known.get(f.kind, ())]
+
+
+def _names(functions: list[FunctionInfo]) -> str:
+    return ", ".join(sorted({f.name for f in functions}))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -247,8 +360,15 @@ def reencode(
     verify: bool = False,
     trust: bool = False,
     message: str | None = None,
+    ctx: Any = None,
+    by_value: list[Any] | tuple[Any, ...] = (),
 ) -> ReencodeResult:
-    """Decode ``loaded`` with datafusion (after the static check) and encode it again as asked."""
+    """Decode ``loaded`` with datafusion (after the static check) and encode it again as asked.
+
+    ``ctx``: the worker's SessionContext (``--worker-ctx``): by-name calls resolve to what it registers, so
+    inline output carries its Python UDFs; the by-name functions it lacks are stubbed and stay by name.
+    ``by_value``: modules whose functions cloudpickle copies by value (see load_worker_ctx).
+    """
     from .inspection import inspect_loaded
 
     insp = inspect_loaded(loaded, message=message)
@@ -260,27 +380,55 @@ def reencode(
     payload = insp.payloads[0]
     if protocol is None and container == "pickle" and loaded.info.container == "pickle":
         protocol = loaded.info.pickle_protocol  # keep the sender's protocol unless told otherwise
-    by_name_in = [f.name for f in insp.functions if f.transport == "by_name"]
-    ctx = None
-    if by_name_in and by_name:
-        ctx = stub_context(insp.functions)
-        notes.append(f"by-name function(s) {', '.join(sorted(set(by_name_in)))} resolved with stubs")
-    obj = decode_payload(payload.root.raw(), payload.message, ctx)
-    rendered = render(obj)
-    raw_out = encode_object(obj, container, by_name=by_name, protocol=protocol, message=payload.message)
+    # without a worker ctx or --by-name nothing is stubbed: datafusion says what is missing (exit 4)
+    stubbed = missing_from(ctx, insp.functions) if (by_name or ctx is not None) else []
+    if stubbed and not by_name:
+        notes.append(
+            f"by-name function(s) {_names(stubbed)} not registered in the worker ctx: they stay by name "
+            "(a receiver must register them; decoded here with never-called stubs, which do not travel)"
+        )
+    elif stubbed:
+        lacking = "" if ctx is None else " (not registered in the worker ctx)"
+        notes.append(f"by-name function(s) {_names(stubbed)}{lacking} resolved with stubs")
+    keep = frozenset((f.kind, f.name) for f in stubbed) if not by_name else frozenset()
+    with stubs_on(ctx, stubbed) as decode_ctx, pickled_by_value(by_value):
+        obj = decode_payload(payload.root.raw(), payload.message, decode_ctx)
+        raw_out = encode_object(
+            obj, container, by_name=by_name, protocol=protocol, message=payload.message, keep_by_name=keep
+        )
     result = ReencodeResult(
         data=apply_text(raw_out, text),
         container=container,
         text=text,
         protocol=_protocol_of(raw_out, protocol) if container == "pickle" else None,
         message=payload.message,
-        rendered=rendered,
+        rendered=render(obj),
         notes=notes,
         inspection=insp,
     )
+    if ctx is not None and not by_name:
+        _note_not_inlined(result, insp.functions, stubbed)
     if verify:
-        verify_output(result)
+        verify_output(result, ctx)
     return result
+
+
+def _note_not_inlined(
+    result: ReencodeResult, functions: list[FunctionInfo], stubbed: list[FunctionInfo]
+) -> None:
+    """Name the worker ctx's functions still by name in inline output: not Python UDFs, so FFI UDFs."""
+    from .inspection import inspect_loaded
+
+    real = {(f.kind, f.name) for f in functions if f.transport == "by_name" and f not in stubbed}
+    out = (
+        inspect_loaded(load_bytes(result.data, "<output>"), message=result.message).functions if real else []
+    )
+    still = sorted({f.name for f in out if f.transport == "by_name" and (f.kind, f.name) in real})
+    if still:
+        result.notes.append(
+            f"{', '.join(still)}: registered in the worker ctx but not as a Python UDF (an FFI UDF?): "
+            "FFI UDFs cannot travel inline, so they stay by name (a receiver must register them)"
+        )
 
 
 def _protocol_of(data: bytes, asked: int | None) -> int | None:
@@ -288,8 +436,9 @@ def _protocol_of(data: bytes, asked: int | None) -> int | None:
     return data[1] if data[:1] == b"\x80" and len(data) > 1 else asked
 
 
-def verify_output(result: ReencodeResult) -> None:
-    """Decode the output again (statically, then with datafusion) and compare the renderings."""
+def verify_output(result: ReencodeResult, ctx: Any = None) -> None:
+    """Decode the output again (statically, then with datafusion, with ``ctx`` if given) and compare the
+    renderings. By-name functions ``ctx`` does not register get never-called stubs."""
     from .inspection import inspect_loaded
 
     loaded = load_bytes(result.data, "<output>")
@@ -298,12 +447,14 @@ def verify_output(result: ReencodeResult) -> None:
         raise ReencodeError(
             f"verification failed: the output holds {len(insp.payloads)} payloads, not 1",
         )
-    by_name = [f.name for f in insp.functions if f.transport == "by_name"]
-    ctx = stub_context(insp.functions) if by_name else None
+    stubbed = missing_from(ctx, insp.functions)
     payload = insp.payloads[0]
-    again = render(decode_payload(payload.root.raw(), payload.message, ctx))
-    if by_name:
-        result.notes.append(f"verified with never-called stubs for by-name {', '.join(sorted(set(by_name)))}")
+    with stubs_on(ctx, stubbed) as again_ctx:
+        again = render(decode_payload(payload.root.raw(), payload.message, again_ctx))
+    if ctx is not None:
+        result.notes.append("verified with the worker ctx")
+    if stubbed:
+        result.notes.append(f"verified with never-called stubs for by-name {_names(stubbed)}")
     result.verified = again == result.rendered
     if not result.verified:
         raise ReencodeError(
