@@ -36,7 +36,8 @@ def encode(
     """
     import os
 
-    from datafusion_exprtool.reencode import DataFusionFailed, ReencodeError, encode_sql, resolve_format
+    from datafusion_exprtool.encode_sql import encode_sql
+    from datafusion_exprtool.reencode import DataFusionFailed, ReencodeError, resolve_format
 
     try:
         container, text_enc = resolve_format(out, to and to.value, text and text.value, None)
