@@ -32,7 +32,7 @@ PLAN_TYPES = frozenset({"LogicalPlanNode", "PhysicalPlanNode"})
 _LCS_BUDGET = 4_000_000
 _ROUNDS = 4  # alignment rounds: each re-aligns the gaps left by pairs that broke the tree
 _INPUT_ROLES = ("input", "inputs")
-_EXPR_ID = re.compile(r"expr_id (\d+)")
+_EXPR_ID = re.compile(r"expr_id([ =])(\d+)")  # a tree label ("expr_id 7") or a detail ("expr_id=7")
 _DETAIL_LINES = 3  # detail lines shown per side when only the fields the outline leaves out differ
 _RUN = 4  # consecutive equal path segments from this many on are written ``Filter*298``
 
@@ -90,9 +90,9 @@ def flatten_plan(root: Msg) -> list[PlanNode]:
         str, str
     ] = {}  # expr_id: a per-process id; only which expressions share one means something
     for node in nodes:
-        node.ids = tuple(_EXPR_ID.findall(node.detail))
+        node.ids = tuple(m[2] for m in _EXPR_ID.finditer(node.detail))
         node.detail = _EXPR_ID.sub(
-            lambda m: "expr_id #" + renumbered.setdefault(m[1], str(len(renumbered))), node.detail
+            lambda m: f"expr_id{m[1]}#" + renumbered.setdefault(m[2], str(len(renumbered))), node.detail
         )
     for node in reversed(nodes):  # children come after their parent in pre-order
         if node.parent >= 0:

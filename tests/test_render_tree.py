@@ -62,3 +62,24 @@ def test_tree_message_field_with_wrong_wire_type_never_raises() -> None:
     blob = b"\x72\x02\x10\x01"  # InListNode.list (a message) sent as a varint
     tree = build_tree(root(blob))
     assert tree.label.startswith("in_list") and "?field2@2" in tree.label and not tree.children
+
+
+def test_physical_tree_labels_expressions_and_signed_fields(tmp_path) -> None:
+    """A PhysicalExprNode is labelled by its oneof arm, with expr_id beside it (not as the label), and an
+    int64 fetch of -1 (no limit) reads -1, as datafusion's own plan text has it."""
+    import pyarrow.parquet as pq
+    from datafusion import SessionContext
+
+    from datafusion_exprtool.proto.msg import Msg
+
+    pq.write_table(pa.table({"a": [3, 1, 2], "s": ["x", "y", "z"]}), tmp_path / "t.parquet")
+    ctx = SessionContext()
+    ctx.register_parquet("t", str(tmp_path / "t.parquet"))
+    ctx.register_parquet("u", str(tmp_path / "t.parquet"))
+    plan = ctx.sql("select t.a, u.s from t join u on t.a = u.a order by t.a").execution_plan()
+    text = tree_to_text(build_tree(Msg("PhysicalPlanNode", plan.to_bytes(), 0, len(plan.to_bytes()))))
+    assert "expr_id " not in text  # never a label
+    labelled = [line for line in text.splitlines() if "(expr_id=" in line]
+    assert labelled and all("expr_id=" not in line.split("(expr_id=")[0] for line in labelled)
+    assert "dynamic_filter (expr_id=" in text  # the scan's predicate and the join share one filter
+    assert text.splitlines()[0] == "sort (fetch=-1)"  # SortExecNode.fetch is an int64; -1: no limit

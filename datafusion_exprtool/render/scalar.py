@@ -102,7 +102,9 @@ def varint_value(kind: str, v: int) -> Any:
 
 
 def arm(msg: Msg) -> tuple[str | None, Any, int]:
-    """The last known field of a message (its oneof arm), its value and the field number.
+    """The last known field of a message that belongs to a oneof (its arm), its value and the field number;
+    the last known field when none does (a field beside the oneof, such as PhysicalExprNode.expr_id, is
+    never taken for the arm).
 
     (None, offset, n) when only unknown field n is present; (None, None, 0) for an empty message.
     Only the winning field is converted: this runs once per rendered node, so it stays lean.
@@ -110,13 +112,17 @@ def arm(msg: Msg) -> tuple[str | None, Any, int]:
     table = MESSAGES.get(msg.type, {})
     buf, origin = msg.buf, msg.origin
     last: tuple[int, int, int, int] | None = None
+    last_arm: tuple[int, int, int, int] | None = None
     unknown: tuple[int, int] | None = None
     for n, wire, a, b, tag in iter_raw(buf, msg.start, msg.end, origin):
         spec = table.get(n)
         if spec is not None and (wire == _WIRE_OF.get(spec[1], VARINT) or (wire == LEN and spec[3])):
             last = (n, wire, a, b)
+            if spec[4] is not None:
+                last_arm = last
         elif unknown is None:
             unknown = (n, origin + tag)
+    last = last_arm or last
     if last is None:
         return (None, unknown[1], unknown[0]) if unknown else (None, None, 0)
     n, wire, a, b = last

@@ -19,7 +19,7 @@ from ..proto.tables import ENUMS, MESSAGES
 from ..proto.wire import LEN, SGROUP, VARINT
 from .canonical import OPERATORS, render_sort, table_reference
 from .leaves import next_field, skip_entries
-from .scalar import arm, datatype_display, scalar_debug
+from .scalar import arm, datatype_display, scalar_debug, varint_value
 
 
 @dataclass
@@ -68,9 +68,9 @@ def _field_at(m: Msg, pos: int) -> tuple[_Field, int]:
     elif kind == "bytes" and wire == LEN:
         value = f"<{b - a} bytes>"
     elif wire == VARINT:
-        value = a != 0 if kind == "bool" else a
+        value = varint_value(kind, a)  # int64 -1 is -1, not 2**64 - 1
         if kind == "enum" and type_name in ENUMS:
-            value = ENUMS[type_name].get(a, a)
+            value = ENUMS[type_name].get(value, value)
     return (name, kind, type_name, value, offset), nxt
 
 
@@ -109,23 +109,38 @@ def _counted_tags(type_name: str) -> frozenset[int]:
 def _describe(m: Msg) -> tuple[str, Msg | None]:
     """Label of a node and the body whose fields become details and children."""
     if m.type in _WRAPPERS:
-        name, value, number = arm(m)
-        if name is None:
-            return f"<unsupported {m.type} field {number}>", None
-        if isinstance(value, Msg):
-            if value.type == "Column":
-                return f"column {_column_text(value)}", None
-            if value.type in _LEAVES:
-                return f"{name} {_LEAVES[value.type](value)}", None
-            if value.type in ("BinaryExprNode", "PhysicalBinaryExprNode"):
-                fields = _lazy_fields(value, _counted_tags(value.type))  # op follows the operands
-                op = next((v for k, _kd, _t, v, _o in fields if k == "op"), "?")
-                return f"binary {OPERATORS.get(op, (op, 0))[0]}", value
-            return name, value if value.known else None
-        return f"{name} {value}", None
+        label, body = _describe_arm(m)
+        return label + _beside_oneof(m), body
     if m.type in _LEAVES:
         return _LEAVES[m.type](m), (m if m.type in _STRUCTURAL else None)
     return m.type, m
+
+
+def _beside_oneof(m: Msg) -> str:
+    """A wrapper's scalar fields outside its oneof (PhysicalExprNode.expr_id: which expressions datafusion
+    shares, e.g. one dynamic filter), as " (name=value)"; "" when it has none."""
+    outside = {spec[0] for spec in MESSAGES.get(m.type, {}).values() if spec[4] is None and spec[1] != "message"}
+    if not outside:
+        return ""
+    extra = [f"{name}={value}" for name, _k, _t, value, _o in _lazy_fields(m) if name in outside]
+    return f" ({', '.join(extra)})" if extra else ""
+
+
+def _describe_arm(m: Msg) -> tuple[str, Msg | None]:
+    name, value, number = arm(m)
+    if name is None:
+        return f"<unsupported {m.type} field {number}>", None
+    if isinstance(value, Msg):
+        if value.type == "Column":
+            return f"column {_column_text(value)}", None
+        if value.type in _LEAVES:
+            return f"{name} {_LEAVES[value.type](value)}", None
+        if value.type in ("BinaryExprNode", "PhysicalBinaryExprNode"):
+            fields = _lazy_fields(value, _counted_tags(value.type))  # op follows the operands
+            op = next((v for k, _kd, _t, v, _o in fields if k == "op"), "?")
+            return f"binary {OPERATORS.get(op, (op, 0))[0]}", value
+        return name, value if value.known else None
+    return f"{name} {value}", None
 
 
 def _column_text(m: Msg) -> str:
