@@ -369,3 +369,24 @@ def test_sort_node_exprs(ctx: SessionContext) -> None:
         node = next(v for v in node.which("LogicalPlanType")[1].to_dict().values() if isinstance(v, Msg))
     got = ", ".join(render_sort(m) for m in node.to_dict()["sort"].to_dict()["expr"])
     assert f"Sort: {got}" in plan.display_indent()
+
+
+def test_scan_projection_exprs_read_like_datafusions_display(tmp_path) -> None:
+    """datafusion 55 writes a scan's projection as expressions (FileScanExecConf.projection_exprs): the outline
+    shows them as datafusion's own plan display does."""
+    import re
+
+    import pyarrow.parquet as pq
+
+    from datafusion_exprtool.proto.msg import Msg
+    from datafusion_exprtool.render.plan import render_plan
+
+    pq.write_table(pa.table({"a": [3, 1], "s": ["x", "y"], "c": [1.0, 2.0]}), tmp_path / "t.parquet")
+    ctx = SessionContext()
+    ctx.register_parquet("t", str(tmp_path / "t.parquet"))
+    for q in ("select s, a from t", "select a + c from t", "select a + 1 as x, s from t where a > 1"):
+        plan = ctx.sql(q).execution_plan()
+        theirs = re.search(r"projection=(\[[^\]]*\])", plan.display_indent().splitlines()[-1])
+        b = plan.to_bytes()
+        ours = render_plan(Msg("PhysicalPlanNode", b, 0, len(b))).splitlines()[-1]
+        assert theirs is not None and f"projection={theirs[1]}" in ours, (q, ours)

@@ -95,6 +95,18 @@ def _value_gen(kind: str, type_name: str | None, value: Any) -> Gen:
         proj = [f.value for f in value.fields() if f.name == "projection"]
         if proj:
             yield f", projection={proj}"
+        exprs = singles(value).get("projection_exprs")
+        if isinstance(exprs, Msg):  # what the scan computes (datafusion 55 writes this beside or instead of indices)
+            items = []
+            for p in children(exprs, 1, "ProjectionExpr"):
+                d = singles(p)
+                text = render_with(physical_gen, d["expr"]) if "expr" in d else "?"
+                alias = d.get("alias")
+                if not alias:
+                    items.append(text)
+                else:  # datafusion's display: a column under its own name is just the name
+                    items.append(alias if text == f"{alias}@{text.rpartition('@')[2]}" else f"{text} as {alias}")
+            yield f", projection=[{', '.join(items)}]"
     elif type_name in ("ProjectionColumns", "LogicalExprList", "PhysicalSortExprNodeCollection",
                        "SortExprNodeCollection", "ProjectionExprs", "PhysicalHashRepartition",
                        "HashRepartition", "Partitioning", "ProjectionExpr"):  # fmt: skip
