@@ -48,6 +48,25 @@ for _name in COMMAND_MODULES:
     _mod.register(app)
 
 
+def _reflow(doc: str) -> str:
+    """A docstring as help text: each prose paragraph on one line (rich wraps it to the terminal; a source
+    line break inside a paragraph would otherwise show as a ragged break). Indented paragraphs (examples)
+    keep their lines."""
+    out = []
+    for para in doc.strip().split("\n\n"):
+        lines = para.splitlines()
+        indented = all(line.startswith((" ", "\t")) for line in lines)
+        out.append(para if indented else " ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
+for _command in app.registered_commands:
+    if _command.help is None and _command.callback is not None and _command.callback.__doc__:
+        import inspect as _inspect
+
+        _command.help = _reflow(_inspect.getdoc(_command.callback) or "")
+
+
 def main() -> None:
     """Run the app; an unexpected exception is one line, never a traceback (EXPRTOOL_DEBUG=1 shows it)."""
     import os
