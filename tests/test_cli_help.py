@@ -12,7 +12,8 @@ def test_every_command_has_an_example_and_reflowed_prose() -> None:
     assert {"inspect", "eval", "check", "explain", "diff", "reencode", "encode"} <= names
     for command in app.registered_commands:
         text = command.help or ""
-        assert "exprtool " in text and "Example" in text, command.callback
+        shown = text + (command.epilog or "")  # some commands keep their examples in the epilog
+        assert "exprtool " in shown and "Example" in shown, command.callback
         for para in text.split("\n\n"):
             if not para.startswith((" ", "\t")):
                 assert "\n" not in para, (command.callback, para)
