@@ -23,6 +23,8 @@ from .builtin_functions import DATAFUSION_VERSION, is_builtin
 from .check_damage import (
     _CUT_PICKLE,
     DATAFUSION_MARK,
+    LOCAL_RECEIVER_IDS,
+    RECEIVER_IDS,
     SEMANTIC_FIX,
     TOP_ONEOF,
     broken_pickle_finding,
@@ -30,6 +32,7 @@ from .check_damage import (
     frame_findings,
     layer_error,
     memory_partitions,
+    nested_literals,
     semantic_findings,
 )
 from .check_findings import SEVERITIES, CheckFinding, CheckReport
@@ -93,6 +96,8 @@ __all__ = [
     "target_from_fingerprint",
 ]
 
+#: receiver failures met once the stream is unpickled (after the imports it makes): listed after them
+LATE_IDS = ("udf-volatility-unknown",)
 #: inspection warnings whose static reader failed where the receiver's decoder fails too
 LAYER_ERROR_IDS = ("layer-error", "udf-tuple-shape", "udf-schema-not-bytes")
 SUSPICIOUS_FIX = (
@@ -142,13 +147,18 @@ def check_inspection(
             )
             out.append(CheckFinding("too-deep", "error", "protobuf", w.offset, None, DEEP_TEXT, fix, why))
     out += semantic_findings(insp)
+    out += nested_literals(insp)
     dfpy_problems: dict[str | None, list] = {}
     broken: dict[str | None, list[CheckFinding]] = {}
+    late: dict[str | None, list[CheckFinding]] = {}  # met after the stream is unpickled (its imports done)
     for w in insp.warnings:
         if w.id in DFPY_IDS:
             dfpy_problems.setdefault(w.function, []).append(w)
-        elif w.id in LAYER_ERROR_IDS:
-            broken.setdefault(w.function, []).append(layer_error(w))
+        elif w.id in LAYER_ERROR_IDS or w.id in RECEIVER_IDS:
+            finding = layer_error(w)
+            if w.id in LOCAL_RECEIVER_IDS and target.importable is not find_top_spec:
+                finding.severity = "warning"  # looked up in this interpreter's module, not the target's
+            (late if w.id in LATE_IDS else broken).setdefault(w.function, []).append(finding)
     for f in insp.safety.findings:  # a stream the reader gave up on without a layer-error warning
         if f.id == "unreadable-payload" and not any(b.offset == f.offset for b in broken.get(f.function, [])):
             broken.setdefault(f.function, []).append(layer_error(f))
@@ -157,11 +167,12 @@ def check_inspection(
         if fn.transport == "inline":
             problems = dfpy_problems.pop(fn.name, [])
             out += inline_findings(fn, target, problems, physical, broken.pop(fn.name, []))
+            out += late.pop(fn.name, [])
         else:
             out += named_findings(fn, target, physical)
     for problems in dfpy_problems.values():  # problems of functions the manifest did not list
         out += [dfpy_finding(p, None) for p in problems]
-    for findings in broken.values():
+    for findings in [*broken.values(), *late.values()]:
         out += findings
     out += memory_partitions(insp)
     out += _sensitive(insp)
@@ -258,6 +269,8 @@ def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> 
     from .inspection import inspect_loaded, resolve_message
 
     message = resolve_message(message)
+    if message is None and loaded.info.container == "pickle":  # Expr._reconstruct only ever reads an expr
+        message = resolve_message("expr")
     data = loaded.data
     try:
         if loaded.info.container == "protobuf" and _CUT_PICKLE.match(data):

@@ -26,6 +26,7 @@ from .pickle_vm import (
     PSet,
     run,
 )
+from .udf_receiver import RAISES, receiver_failures, volatility_error
 
 #: tuple shapes of §2.3, by header family
 SHAPES: dict[str, tuple[str, ...]] = {
@@ -98,7 +99,8 @@ def read_udf_stream(stream: bytes, origin: int, family: str, python_minor: int |
     if volatility is not None and volatility not in VOLATILITIES:
         findings.append(
             Finding("udf-volatility-unknown", "warning", "cloudpickle", result.offset_of(volatility),
-                    f"volatility {volatility!r} is not one of {', '.join(VOLATILITIES)}", function=name)
+                    f"volatility {volatility!r} is not one of {', '.join(VOLATILITIES)}"
+                    + RAISES + volatility_error(volatility), function=name)
         )  # fmt: skip
     out = UdfStream(family, name, volatility, describe_callable(result, items.get("func"), python_minor))
     for key in ("input_schema", "return_schema", "state_schema"):
@@ -111,7 +113,7 @@ def read_udf_stream(stream: bytes, origin: int, family: str, python_minor: int |
                 Finding("udf-schema-not-bytes", "warning", "cloudpickle", origin,
                         f"{key} should be Arrow IPC bytes, found {type(blob).__name__}", function=name)
             )  # fmt: skip
-    out.findings = findings
+    out.findings = receiver_failures(result, python_minor) + findings  # unpickling fails first
     out.result = result
     return out
 
