@@ -17,7 +17,19 @@ GETATTR = {("builtins", "getattr"), ("__builtin__", "getattr")}
 EXPR_CLASS = {("datafusion.expr", "Expr")}
 RECONSTRUCT = "_reconstruct"
 CODECS_ENCODE = {("_codecs", "encode")}
-LATIN1_NAMES = {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1"}
+
+
+def is_latin1_codec(name: str) -> bool:
+    """Whether Python's codec lookup resolves ``name`` to latin-1, as ``_codecs.encode`` would: lower case,
+    runs of punctuation collapsed (``'latin\\x11'`` is ``latin``), then the stdlib alias table. Replicated
+    rather than asked: ``codecs.lookup`` imports the module a name points to, and this name comes from the blob.
+    """
+    from encodings import aliases, normalize_encoding
+
+    if "\x00" in name:  # the lookup refuses an embedded NUL
+        return False
+    norm = normalize_encoding(name.lower().replace(" ", "_"))
+    return (aliases.aliases.get(norm) or aliases.aliases.get(norm.replace(".", "_")) or norm) == "latin_1"
 
 
 @dataclass
@@ -54,7 +66,7 @@ def _payload(result: PickleResult, arg: Any) -> tuple[bytes, int | None, str] | 
         and len(arg.args) == 2
         and isinstance(arg.args[0], str)
         and isinstance(arg.args[1], str)
-        and arg.args[1].lower() in LATIN1_NAMES
+        and is_latin1_codec(arg.args[1])
     ):
         text = arg.args[0]
         try:

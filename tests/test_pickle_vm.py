@@ -288,3 +288,30 @@ def test_getattr_through_an_innocent_module_is_flagged_at_each_reduce():
     findings = classify(run(data, origin=5), "cloudpickle", "cloudpickle")
     assert [(f.id, f.offset) for f in findings] == [("suspicious-call", r + 5) for r in reduces]
     assert "posixpath.os.system" in findings[1].message
+
+
+def test_codec_names_resolve_as_pythons_lookup_does() -> None:
+    """`_codecs.encode(s, name)` (protocols 0-2) with a name Python resolves to latin-1 rebuilds the same
+    bytes; exprtool replicates the lookup (it must not import what a blob names) and agrees with it."""
+    import codecs
+    import random
+
+    from datafusion_exprtool.expr_pickle import is_latin1_codec
+
+    names = ["latin1", "Latin 1", "latin\x11", "iso-8859-1", "cp819", "L1", "utf8", "latin2", "latin1\x00", "8859"]
+    rng = random.Random(0)
+    for _ in range(2000):
+        b = bytearray(rng.choice(["latin1", "latin-1", "iso8859-1", "l1", "latin"]).encode())
+        b[rng.randrange(len(b))] ^= 1 << rng.randrange(7)
+        names.append(b.decode("latin-1"))
+    for name in names:
+        try:
+            real = codecs.lookup(name).name == "iso8859-1"
+        except (LookupError, ValueError):
+            real = False
+        assert is_latin1_codec(name) == real, repr(name)
+    p0 = bytearray(pickle.dumps(col("a") + lit(1), protocol=2))
+    at = p0.index(b"latin1")
+    p0[at + 5] = 0x11  # 'latin\x11': Python still finds latin-1, and so does exprtool
+    assert pickle.loads(bytes(p0)).canonical_name() == (col("a") + lit(1)).canonical_name()
+    assert [p.data for p in find_expr_payloads(run(bytes(p0)))] == [(col("a") + lit(1)).to_bytes()]
