@@ -419,6 +419,24 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         confidence="likely",
     ),
     CatalogEntry(
+        "literal-value-corrupt",
+        "Nested literal value corrupted",
+        "arrow-ipc",
+        (
+            r"Error IPC message while deserializing nested ScalarValue: (?P<detail>[^\n]+)",
+            r"Decoding nested ScalarValue value[^\n]*?(?P<detail>ArrowError\([^\n]+)",
+            r"(?:PanicException: |Rust panic: |panicked[^\n]*\n)?(?P<detail>the offset of the new Buffer cannot "
+            r"exceed the existing length[^\n]*)",
+        ),
+        "The Arrow IPC bytes of a nested literal (a list, struct or map value) were altered in transit "
+        "({detail}). datafusion reads them with arrow-rs, which refuses them or panics slicing a buffer.",
+        "Re-create the expression on the sender and ship raw bytes (no text conversion); `exprtool check BLOB` "
+        "names the literal and its byte offset.",
+        "Error IPC message while deserializing nested ScalarValue: … / Decoding nested ScalarValue value … / "
+        "the offset of the new Buffer cannot exceed the existing length: …",
+        confidence="likely",
+    ),
+    CatalogEntry(
         "empty-plan-node",
         "Plan node with nothing set",
         "protobuf",

@@ -363,6 +363,8 @@ def explain_with_blob(
             decode_error = exc
     fns = inspection.functions if inspection is not None else []
     for ex in exps:
+        if ex.id == "literal-value-corrupt" and inspection is not None:
+            _rows_not_literal(ex, inspection)
         if ex.id in _FUNCTION_IDS and inspection is not None:
             related = _related(ex, fns)
             _family_mismatch(ex, inspection, related)
@@ -388,6 +390,23 @@ def _family_mismatch(ex: Explanation, ins: Inspection, related: list[FunctionInf
     ex.id, ex.title, ex.layer = entry.id, entry.title, entry.layer
     ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
     ex.blob.append(f"{frame.message} (byte {frame.offset})")
+
+
+def _rows_not_literal(ex: Explanation, ins: Inspection) -> None:
+    """arrow-rs's buffer-slice panic reads the same for a damaged nested literal and damaged memory-table rows
+    in a physical plan; the blob says which (the check of each, no decoding)."""
+    if ins.message != "PhysicalPlanNode":
+        return
+    from .check_damage import memory_partitions, nested_literals
+
+    rows = memory_partitions(ins)
+    if not rows or nested_literals(ins):
+        return
+    entry = CATALOG["table-rows-corrupt"]
+    ex.id, ex.title, ex.layer = entry.id, entry.title, entry.layer
+    ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
+    ex.offset = rows[0].offset
+    ex.blob.append(f"the plan's memory-table rows are damaged: {rows[0].message} (byte {rows[0].offset})")
 
 
 def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err: Exception | None) -> None:
