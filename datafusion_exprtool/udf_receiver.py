@@ -4,9 +4,10 @@ The static machine reads a damaged stream to its STOP; the receiver then fails w
 reconstructors meet the damage. Four failures are predicted here, each with CPython's own text:
 
 * a global the receiver's module lacks (``Can't get attribute 'X' on <module 'M' …>``): a misspelt
-  cloudpickle internal or datafusion base class. Looked up in this interpreter's copy of a trusted
-  package (cloudpickle, datafusion, pyarrow; importing it runs the package, never the blob) or of an
-  already-imported pickle module (builtins, copyreg, _codecs);
+  cloudpickle internal or datafusion base class. Looked up in a table generated from the installed
+  cloudpickle, datafusion and pyarrow (``receiver_names.py``, used only when the installed versions are
+  the table's), or in the namespace of an already-imported pickle module (builtins, copyreg, _codecs):
+  nothing is imported and no getattr runs on a name from the blob;
 * a cloudpickle reconstructor called with the wrong number of arguments (``TypeError``);
 * ``types.CodeType(...)`` arguments of the wrong number, type or value (CPython 3.11's checks, in its
   order: argument clinic, ``code_new_impl``, ``_PyCode_Validate``);
@@ -17,29 +18,19 @@ Only the first failure in stream order is reported: the unpickler stops there.
 
 from __future__ import annotations
 
-import importlib
+import functools
 import importlib.util
+import os
 import sys
-import types
 from typing import Any
 
+from . import receiver_names
 from .model import Finding
 from .pickle_vm import ByteArray, Call, Frozen, Global, PDict, PickleResult, PList, PSet
 
 #: the separator between check's words and the receiver's own text in a finding's message
 RAISES = "; the receiver raises: "
 _CP_MODULES = ("cloudpickle.cloudpickle", "cloudpickle.cloudpickle_fast", "cloudpickle")
-#: modules of the tool's own dependencies that may be imported to look a name up: the ones cloudpickle
-#: streams name (never a module picked by the blob, which could be a package's tests or ``__main__``)
-IMPORTABLE = (
-    "cloudpickle",
-    "cloudpickle.cloudpickle",
-    "cloudpickle.cloudpickle_fast",
-    "datafusion",
-    "datafusion.user_defined",
-    "pyarrow",
-    "pyarrow.lib",
-)
 #: pickle-machinery modules, looked up in sys.modules only (never imported on the blob's word)
 PICKLE_MODULES = ("builtins", "copyreg", "_codecs")
 #: names that every ordinary stream uses: no import to confirm them
@@ -110,65 +101,73 @@ def _is_code_type(c: Call) -> bool:
     return isinstance(f, Call) and _is_cp(f.func, "_builtin_type") and f.args == ("CodeType",)
 
 
-def _module(name: str) -> Any:
-    """This interpreter's module ``name`` if it may be consulted, else None."""
-    if name in PICKLE_MODULES:
-        return sys.modules.get(name)
-    if name not in IMPORTABLE:
-        return None
+@functools.cache
+def _installed_version(dist: str) -> str | None:
+    """The installed version of a top-level package, from its ``.dist-info`` beside it; nothing imported
+    (importlib.metadata costs ~40 ms on the inspect path). None when it cannot be told."""
     try:
-        if importlib.util.find_spec(name) is None:  # imports the parent package (one of IMPORTABLE)
+        spec = importlib.util.find_spec(dist)  # a top-level name: found on sys.path, not imported
+        if spec is None or not spec.submodule_search_locations:
             return None
-        return importlib.import_module(name)
-    except (ImportError, ValueError):
+        site = os.path.dirname(next(iter(spec.submodule_search_locations)))
+        prefix = f"{dist}-"
+        for entry in os.listdir(site):
+            if entry.startswith(prefix) and entry.endswith(".dist-info"):
+                return entry[len(prefix) : -len(".dist-info")]
+    except (ImportError, ValueError, OSError):
+        pass
+    return None
+
+
+def _names(module: str) -> frozenset[str] | None:
+    """The top-level names of the receiver's ``module``, or None when they cannot be told without running
+    anything: a pickle-machinery module already loaded here (its namespace, read as a dict), or one of the
+    tool's dependencies whose installed version the generated table describes."""
+    if module in PICKLE_MODULES:
+        mod = sys.modules.get(module)
+        return frozenset(vars(mod)) if mod is not None else None
+    names = receiver_names.MODULE_NAMES.get(module)
+    dist = module.split(".")[0]
+    if names is None or _installed_version(dist) != receiver_names.VERSIONS.get(dist):
         return None
+    return names
 
 
 def _attribute_error(module: str, name: str, protocol: int) -> str | None:
     """CPython's text for a global whose module lacks ``name``; None when it has it (or cannot be told)."""
     if (module in _CP_MODULES and name in _cloudpickle_internals()) or name in KNOWN.get(module, ()):
         return None
-    mod = _module(module)
-    if mod is None:
-        return None
     parts = name.split(".") if protocol >= 4 else [name]
     if "<locals>" in parts:
         return f"Can't pickle local attribute {_quoted(name, module)}"
-    obj = mod
-    for part in parts:
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            return f"Can't get attribute {_quoted(name, module)}"
-        except Exception:  # noqa: BLE001  (a trusted module's own getattr failed otherwise: no verdict)
-            return None
-    return None
+    names = _names(module)
+    if names is None or parts[0] in names:
+        return None  # unknown module, or the first part exists (deeper parts are not tabled: no verdict)
+    return f"Can't get attribute {_quoted(name, module)}"
 
 
 def _arity_error(func: Global, given: int) -> str | None:
     """CPython's TypeError for calling a cloudpickle reconstructor (plain positional parameters, no defaults)
     with ``given`` arguments; None when the count fits or the signature is not that plain."""
-    if func.name not in _cloudpickle_internals():
+    if func.name not in _cloudpickle_internals() or _names("cloudpickle.cloudpickle") is None:
         return None
-    fn = getattr(_module(func.module), func.name, None)
-    code = getattr(fn, "__code__", None)
-    if not isinstance(fn, types.FunctionType) or code is None or fn.__defaults__ or fn.__kwdefaults__:
+    signature = receiver_names.SIGNATURES.get(func.name)
+    if signature is None:
         return None
-    if code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS) or code.co_kwonlyargcount or code.co_posonlyargcount:
-        return None
-    want = code.co_argcount
+    qualname, params = signature
+    want = len(params)
     if given > want:
         return (
-            f"{fn.__qualname__}() takes {want} positional argument{'s' if want != 1 else ''} but {given} "
+            f"{qualname}() takes {want} positional argument{'s' if want != 1 else ''} but {given} "
             f"{'were' if given != 1 else 'was'} given"
         )
     if given < want:
-        names = [f"'{n}'" for n in code.co_varnames[given:want]]
+        names = [f"'{n}'" for n in params[given:want]]
         listed = names[0]
         if len(names) > 1:
             listed = f"{', '.join(names[:-1])}{',' if len(names) > 2 else ''} and {names[-1]}"
         plural = "s" if len(names) > 1 else ""
-        return f"{fn.__qualname__}() missing {len(names)} required positional argument{plural}: {listed}"
+        return f"{qualname}() missing {len(names)} required positional argument{plural}: {listed}"
     return None
 
 

@@ -3,7 +3,6 @@ line break left inside a paragraph shows as a ragged break at 80 columns)."""
 
 from __future__ import annotations
 
-from blobtools import run_cli
 from datafusion_exprtool.cli.main import app
 
 

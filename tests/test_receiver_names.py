@@ -1,0 +1,58 @@
+"""The committed receiver-name table (what check consults instead of importing cloudpickle, datafusion and
+pyarrow) stays in step with the installed packages, and the lookups it serves import nothing."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from datafusion_exprtool import receiver_names
+from datafusion_exprtool.pickle_vm import Global
+from datafusion_exprtool.udf_receiver import _arity_error, _attribute_error, _installed_version
+
+TOOL = Path(__file__).resolve().parent.parent / "tools" / "gen_receiver_names.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("gen_receiver_names", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_table_is_the_generator_output_for_the_installed_packages() -> None:
+    tool = _tool()
+    assert tool.render(*tool.collect()) == tool.TARGET.read_text()
+    for dist, version in receiver_names.VERSIONS.items():
+        assert _installed_version(dist) == version == importlib.metadata.version(dist)
+
+
+def test_lookups_agree_with_the_real_modules() -> None:
+    import cloudpickle.cloudpickle as cp
+
+    assert _attribute_error("cloudpickle.cloudpickle", "_make_function", 4) is None
+    assert _attribute_error("datafusion.user_defined", "ScalarUDF", 4) is None
+    assert not hasattr(cp, "_lake_empty_cell")
+    said = _attribute_error("cloudpickle.cloudpickle", "_lake_empty_cell", 4)
+    assert said == "Can't get attribute '_lake_empty_cell' on <module 'cloudpickle.cloudpickle'"
+    assert _attribute_error("some.module.a.blob.names", "anything", 4) is None  # not tabled: no verdict
+    with pytest.raises(TypeError) as exc:
+        cp._make_function(1, 2, 3, 4, 5, 6)
+    assert str(exc.value) == _arity_error(Global("cloudpickle.cloudpickle", "_make_function", 0), 6)
+
+
+def test_lookups_import_nothing() -> None:
+    code = (
+        "import sys\n"
+        "from datafusion_exprtool.udf_receiver import _attribute_error\n"
+        "_attribute_error('cloudpickle.cloudpickle', '_lake_empty_cell', 4)\n"
+        "_attribute_error('pyarrow.lib', 'nothing_here', 4)\n"
+        "print(sorted({'cloudpickle', 'datafusion', 'pyarrow', 'importlib.metadata'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
