@@ -25,15 +25,25 @@ def _tool():
     return module
 
 
+def _installed_differs() -> list[str]:
+    return [d for d, v in receiver_names.VERSIONS.items() if importlib.metadata.version(d) != v]
+
+
 def test_committed_table_is_the_generator_output_for_the_installed_packages() -> None:
+    for dist in receiver_names.VERSIONS:
+        assert _installed_version(dist) == importlib.metadata.version(dist)  # the cheap reading is right
+    if _installed_differs():  # another release installed: the table is not used (next test), only stale
+        assert _attribute_error("cloudpickle.cloudpickle", "_lake_empty_cell", 4) is None
+        pytest.skip(f"installed {_installed_differs()} differ from the table: run tools/gen_receiver_names.py")
     tool = _tool()
     assert tool.render(*tool.collect()) == tool.TARGET.read_text()
-    for dist, version in receiver_names.VERSIONS.items():
-        assert _installed_version(dist) == version == importlib.metadata.version(dist)
 
 
 def test_lookups_agree_with_the_real_modules() -> None:
     import cloudpickle.cloudpickle as cp
+
+    if _installed_differs():
+        pytest.skip("the table describes other releases than the installed ones")
 
     assert _attribute_error("cloudpickle.cloudpickle", "_make_function", 4) is None
     assert _attribute_error("datafusion.user_defined", "ScalarUDF", 4) is None
