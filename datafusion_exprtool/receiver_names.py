@@ -17,8 +17,8 @@ MODULE_NAMES: dict[str, frozenset[str]] = {
         CellType ChainMap CloudPickler DEFAULT_PROTOCOL DELETE_GLOBAL EXTENDED_ARG Enum GLOBAL_OPS
         HAVE_ARGUMENT LOAD_GLOBAL OrderedDict PYPY Pickler STORE_GLOBAL __all__ __builtins__ __cached__
         __doc__ __file__ __loader__ __name__ __package__ __path__ __spec__ __version__ abc builtin_code_type
-        builtins cloudpickle copyreg dataclasses dis dump dumps dynamic_subimport instance io
-        is_tornado_coroutine itertools k list_registry_pickle_by_value load loads logging opcode pickle
+        builtins cloudpickle cloudpickle_fast copyreg dataclasses dis dump dumps dynamic_subimport instance
+        io is_tornado_coroutine itertools k list_registry_pickle_by_value load loads logging opcode pickle
         platform register_pickle_by_value struct subimport sys threading types typing
         unregister_pickle_by_value uuid v warnings weakref
         """.split()
@@ -57,9 +57,9 @@ MODULE_NAMES: dict[str, frozenset[str]] = {
         TableProviderFactory TableProviderFactoryExportable WindowFrame WindowUDF __all__ __builtins__
         __cached__ __doc__ __file__ __loader__ __name__ __package__ __path__ __spec__ __version__ _internal
         annotations catalog col column common configure_formatter context dataframe dataframe_formatter expr
-        extensions functions importlib_metadata io ipc lit lit_with_metadata literal literal_with_metadata
-        object_store options plan read_avro read_csv read_json read_parquet record_batch str_lit
-        string_literal substrait udaf udf udtf udwf unparser user_defined
+        extensions functions importlib_metadata input io ipc lit lit_with_metadata literal
+        literal_with_metadata object_store options plan read_avro read_csv read_json read_parquet
+        record_batch str_lit string_literal substrait udaf udf udtf udwf unparser user_defined
         """.split()
     ),
     'datafusion.user_defined': frozenset(
@@ -105,24 +105,28 @@ MODULE_NAMES: dict[str, frozenset[str]] = {
         TimestampType TransformInputStream UInt16Array UInt16Scalar UInt32Array UInt32Scalar UInt64Array
         UInt64Scalar UInt8Array UInt8Scalar UnionArray UnionScalar UnionType UnknownExtensionType UuidArray
         UuidScalar UuidType VersionInfo __builtins__ __cached__ __doc__ __file__ __loader__ __name__
-        __package__ __path__ __spec__ __version__ _deprecate_api _deprecate_class _filesystem_is_available
-        _generated_version _get_pkg_config_executable _has_pkg_config _importlib _module_is_available _os
-        _platform _read_pkg_config_variable _sys allocate_buffer arange array binary binary_view bool8 bool_
-        build_info chunked_array compress concat_arrays concat_batches concat_tables cpp_build_info
-        cpp_version cpp_version_info cpu_count create_library_symlinks create_memory_map date32 date64
-        decimal128 decimal256 decimal32 decimal64 decompress default_cpu_memory_manager default_memory_pool
-        dense_union deserialize_pandas dictionary duration enable_signal_handlers field fixed_shape_tensor
-        float16 float32 float64 foreign_buffer from_numpy_dtype get_include get_libraries get_library_dirs
-        have_libhdfs infer_type input_stream int16 int32 int64 int8 io_thread_count ipc
-        is_opentelemetry_enabled jemalloc_memory_pool jemalloc_set_decay_ms json_ large_binary large_list
-        large_list_view large_string large_utf8 lib list_ list_view log_memory_allocations
+        __package__ __path__ __spec__ __version__ _acero _azurefs _compute _compute_docstrings _csv _dataset
+        _dataset_orc _dataset_parquet _dataset_parquet_encryption _deprecate_api _deprecate_class _feather
+        _filesystem_is_available _flight _fs _gcsfs _generated_version _get_pkg_config_executable
+        _has_pkg_config _hdfs _importlib _json _module_is_available _orc _os _parquet _parquet_encryption
+        _platform _pyarrow_cpp_tests _read_pkg_config_variable _s3fs _substrait _sys acero allocate_buffer
+        arange array benchmark binary binary_view bool8 bool_ build_info cffi chunked_array compress compute
+        concat_arrays concat_batches concat_tables conftest cpp_build_info cpp_version cpp_version_info
+        cpu_count create_library_symlinks create_memory_map csv cuda dataset date32 date64 decimal128
+        decimal256 decimal32 decimal64 decompress default_cpu_memory_manager default_memory_pool dense_union
+        deserialize_pandas dictionary duration enable_signal_handlers feather field fixed_shape_tensor
+        flight float16 float32 float64 foreign_buffer from_numpy_dtype fs get_include get_libraries
+        get_library_dirs have_libhdfs infer_type input_stream int16 int32 int64 int8 interchange
+        io_thread_count ipc is_opentelemetry_enabled jemalloc_memory_pool jemalloc_set_decay_ms json json_
+        jvm large_binary large_list large_list_view large_string large_utf8 lib libarrow_python
+        libarrow_python_flight libarrow_python_parquet_encryption list_ list_view log_memory_allocations
         logging_memory_pool map_ memory_map mimalloc_memory_pool month_day_nano_interval null nulls opaque
-        output_stream proxy_memory_pool py_buffer record_batch register_extension_type repeat
-        run_end_encoded runtime_info scalar schema serialize_pandas set_cpu_count set_io_thread_count
-        set_memory_pool set_timezone_db_path show_info show_versions sparse_union string string_view struct
-        supported_memory_backends system_memory_pool table time32 time64 timestamp total_allocated_bytes
-        transcoding_input_stream type_for_alias types uint16 uint32 uint64 uint8 unify_schemas union
-        unregister_extension_type utf8 util uuid
+        orc output_stream pandas_compat parquet proxy_memory_pool py_buffer record_batch
+        register_extension_type repeat run_end_encoded runtime_info scalar schema serialize_pandas
+        set_cpu_count set_io_thread_count set_memory_pool set_timezone_db_path show_info show_versions
+        sparse_union string string_view struct substrait supported_memory_backends system_memory_pool table
+        tests time32 time64 timestamp total_allocated_bytes transcoding_input_stream type_for_alias types
+        uint16 uint32 uint64 uint8 unify_schemas union unregister_extension_type utf8 util uuid vendored
         """.split()
     ),
     'pyarrow.lib': frozenset(

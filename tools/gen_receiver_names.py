@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
+import subprocess
 import sys
 import textwrap
 import types
@@ -41,19 +43,11 @@ def collect() -> tuple[dict[str, str], dict[str, frozenset[str]], dict[str, tupl
     its namespace lacks, so it is left out: no verdict on its names.
     """
     versions = {d: importlib.metadata.version(d) for d in DISTRIBUTIONS}
-    names: dict[str, frozenset[str]] = {}
-    for module in MODULES:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        if "__getattr__" in vars(mod):
-            continue
-        found = frozenset(vars(mod))
+    names = {m: frozenset(found) for m, found in json.loads(_fresh_namespaces()).items()}
+    for module, found in names.items():
         odd = sorted(n for n in found if not n.isidentifier())
         if odd:  # the generated literal splits on whitespace
             raise SystemExit(f"{module}: names that are not identifiers: {odd}")
-        names[module] = found
     cp = importlib.import_module("cloudpickle.cloudpickle")
     signatures: dict[str, tuple[str, tuple[str, ...]]] = {}
     for name, fn in sorted(vars(cp).items()):
@@ -66,6 +60,31 @@ def collect() -> tuple[dict[str, str], dict[str, frozenset[str]], dict[str, tupl
             continue
         signatures[name] = (fn.__qualname__, tuple(code.co_varnames[: code.co_argcount]))
     return versions, names, signatures
+
+
+NAMESPACES = """
+import importlib, json, pkgutil
+out = {}
+for module in %r:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        continue
+    if "__getattr__" in vars(mod):
+        continue
+    names = set(vars(mod))
+    # a package gains an attribute per submodule a process imports: every submodule may be there
+    names.update(m.name for m in pkgutil.iter_modules(getattr(mod, "__path__", None) or []))
+    out[module] = sorted(names)
+print(json.dumps(out))
+"""
+
+
+def _fresh_namespaces() -> str:
+    """The namespaces as a fresh interpreter has them after importing MODULES (what other imports add to a
+    package varies by process: every submodule is counted instead)."""
+    code = NAMESPACES % (MODULES,)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
 
 def _names_literal(names: frozenset[str]) -> str:
