@@ -176,3 +176,15 @@ def run_cli(*args: str, input: str | bytes | None = None, columns: int = 80) -> 
     result = CliRunner().invoke(app, list(args), input=input, env={"COLUMNS": str(columns)})
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result
+
+
+def load_tool(name: str) -> Any:
+    """A script of tools/ (a table generator) as a module, for tests that compare its output."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

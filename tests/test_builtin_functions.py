@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from blobtools import load_tool
 
 from datafusion_exprtool import builtin_functions as bf
 
@@ -15,10 +15,7 @@ TOOL = Path(__file__).resolve().parent.parent / "tools" / "gen_builtins.py"
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("gen_builtins", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("gen_builtins")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from blobtools import load_tool
 
 from datafusion_exprtool import receiver_names
 from datafusion_exprtool.pickle_vm import Global
@@ -19,10 +20,7 @@ TOOL = Path(__file__).resolve().parent.parent / "tools" / "gen_receiver_names.py
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("gen_receiver_names", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("gen_receiver_names")
 
 
 def _installed_differs() -> list[str]:

@@ -82,14 +82,9 @@ def render(version: str, table: dict[str, frozenset[str]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render(*collect())
-    if "--check" in argv:
-        stale = not TARGET.exists() or TARGET.read_text() != text
-        print(f"{TARGET} is {'stale' if stale else 'up to date'}")
-        return int(stale)
-    TARGET.write_text(text)
-    print(f"wrote {TARGET}")
-    return 0
+    from generated import write_or_check  # tools/generated.py, beside this script
+
+    return write_or_check(TARGET, render(*collect()), argv)
 
 
 if __name__ == "__main__":
