@@ -7,7 +7,6 @@ import importlib.metadata
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from blobtools import load_tool
@@ -15,8 +14,6 @@ from blobtools import load_tool
 from datafusion_exprtool import receiver_names
 from datafusion_exprtool.pickle_vm import Global
 from datafusion_exprtool.udf_receiver import _arity_error, _attribute_error, _installed_version
-
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "gen_receiver_names.py"
 
 
 def _tool():
