@@ -68,9 +68,17 @@ def measure(cmd: list[str], runs: int) -> tuple[float, int]:
     return statistics.median(r[0] for r in results), max(r[1] for r in results)
 
 
+def paired(a: list[str], b: list[str], runs: int) -> tuple[tuple[float, int], tuple[float, int], float]:
+    """Both commands, alternately (a load that comes and goes hits both): their medians and peaks, and the
+    median of the per-pair ratios b / a."""
+    pairs = [(run(a), run(b)) for _ in range(runs)]
+    out = [(statistics.median(p[i][0] for p in pairs), max(p[i][1] for p in pairs)) for i in (0, 1)]
+    return out[0], out[1], statistics.median(pb[0] / pa[0] for pa, pb in pairs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--big-runs", type=int, default=3)
     ap.add_argument("--big-n", type=int, default=1_000_000)
     args = ap.parse_args()
@@ -86,20 +94,18 @@ def main() -> None:
     ours = [EXPRTOOL, "inspect", "--json", str(small)]
     run(ours)
     run(df_cmd)  # warm the page cache
-    t_df, _ = measure(df_cmd, args.runs)
-    t_ours, _ = measure(ours, args.runs)
-    print(f"small UDF pickle ({small.stat().st_size} B), median of {args.runs} whole-process runs")
+    (t_df, _), (t_ours, _), pair_ratio = paired(df_cmd, ours, args.runs)
+    print(f"small UDF pickle ({small.stat().st_size} B), median of {args.runs} whole-process runs, alternating")
     print(f"  datafusion import + decode : {t_df * 1000:7.1f} ms")
     print(f"  exprtool inspect --json    : {t_ours * 1000:7.1f} ms")
-    print(f"  ratio exprtool / datafusion: {t_ours / t_df:.2f}  (target < 1)")
+    print(f"  ratio exprtool / datafusion: {t_ours / t_df:.2f}  (target < 1); median per-pair ratio {pair_ratio:.2f}")
 
     big = build_big_blob(args.big_n)
     size = big.stat().st_size
     df_big = [PY, "-c", f"import pickle, datafusion; pickle.loads(open({str(big)!r}, 'rb').read()).canonical_name()"]
     ours_big = [EXPRTOOL, "inspect", "--json", str(big)]
     _, base_rss = measure([PY, "-c", "pass"], 3)
-    t_df, rss_df = measure(df_big, args.big_runs)
-    t_ours, rss_ours = measure(ours_big, args.big_runs)
+    (t_df, rss_df), (t_ours, rss_ours), _ = paired(df_big, ours_big, args.big_runs)
     print(f"\nIN list of {args.big_n:,} literals ({size / 1e6:.1f} MB pickle), median of {args.big_runs} runs")
     print(f"  datafusion decode + canonical_name: {t_df:6.2f} s  peak RSS {rss_df / 1024:7.1f} MiB")
     print(f"  exprtool inspect --json           : {t_ours:6.2f} s  peak RSS {rss_ours / 1024:7.1f} MiB")
