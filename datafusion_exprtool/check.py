@@ -286,12 +286,27 @@ def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> 
     except DecodeError as err:
         sure = loaded.info.container == "pickle" or message is not None
         proto = data if loaded.info.container == "protobuf" else None
-        finding = decode_error_finding(err, message, sure=sure, data=proto)
+        payload = proto if proto is not None else _pickled_payload(data, loaded.info.container)
+        finding = decode_error_finding(err, message, sure=sure, data=proto, payload=payload)
         if finding is None and err.layer == "pickle":
             finding = broken_pickle_finding(err, data)
         if finding is None:
             raise
         return CheckReport(path=loaded.info.path, target=target.describe(), findings=[finding])
+
+
+def _pickled_payload(data: bytes, container: str) -> bytes | None:
+    """The protobuf bytes a pickled Expr carries (read statically), for prost's exact error text."""
+    from . import pickle_vm
+    from .expr_pickle import find_expr_payloads
+
+    if container != "pickle":
+        return None
+    try:
+        found = find_expr_payloads(pickle_vm.run(data))
+    except DecodeError:
+        return None
+    return found[0].data if len(found) == 1 else None
 
 
 def check_bytes(data: bytes, target: Target | None = None, *, message: str | None = None) -> CheckReport:

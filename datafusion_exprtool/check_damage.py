@@ -26,6 +26,7 @@ from .check_findings import catalog_text as _catalog
 from .errors import DecodeError
 from .inspection import SEMANTIC_PREFIX
 from .model import Inspection
+from .proto.prost_error import prost_error
 from .proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
 from .proto.semantics import IDS as SEMANTIC_IDS
 from .udf_receiver import RAISES, raised_text
@@ -73,7 +74,12 @@ def semantic_findings(insp: Inspection) -> list[CheckFinding]:
 
 
 def decode_error_finding(
-    err: DecodeError, message: str | None, *, sure: bool, data: bytes | None = None
+    err: DecodeError,
+    message: str | None,
+    *,
+    sure: bool,
+    data: bytes | None = None,
+    payload: bytes | None = None,
 ) -> CheckFinding | None:
     """The receiver's failure for a blob the static decoder could not read, or None (not a receiver error).
 
@@ -81,6 +87,8 @@ def decode_error_finding(
     with their byte offset. ``sure``: the top-level message type is known (pickle container or --message),
     so prost's path prefix can be predicted; a truncated plan may otherwise be detected as an expression.
     ``data``: the protobuf blob itself (offset 0), to say where a truncated blob should have ended.
+    ``payload``: the protobuf bytes prost reads (the blob, or the one a pickle carries): with ``sure``, the
+    predicted text is prost's own.
     """
     if err.layer != "protobuf":
         return None
@@ -98,7 +106,13 @@ def decode_error_finding(
     else:
         cid, what = "protobuf-garbage", ""
     _, fix = _catalog(cid, detail=what or text)
-    if what and single and sure and (message is None or message == top):
+    root = message or (top if top in TOP_ONEOF else None)
+    exact = prost_error(payload, root) if sure and payload is not None and root else None
+    if exact is not None:  # prost's own text, path and all (proto/prost_error.py replays its rules)
+        predicted = exact
+        cid = "protobuf-truncated" if exact.endswith("buffer underflow") else "protobuf-garbage"
+        _, fix = _catalog(cid, detail=exact.rpartition(": ")[2])
+    elif what and single and sure and (message is None or message == top):
         predicted = f"failed to decode Protobuf message: {top}.{TOP_ONEOF[top]}: {what}"
     elif what == "invalid varint" and head in TOP_ONEOF and sure:  # the first key itself is cut
         predicted = f"failed to decode Protobuf message: {what}"
