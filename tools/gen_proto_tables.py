@@ -66,6 +66,124 @@ SUPPLEMENT: dict[str, dict[int, tuple]] = {
     "AggregateExecNode": {14: ("unnamed_14", "bytes", None, True, None)},
 }
 
+# --- option messages (datafusion-proto-common 55.2.0, as linked into the datafusion 55.0.0 wheel) -------
+# The fact sheet names these types (ParquetFormat.options, CsvFormat.options, NdJsonFormat.options,
+# ParquetScanExecNode.parquet_options) but lists none of their fields, so the scan skipped their bodies.
+# Sources: field numbers, names and kinds of the older fields from apache/datafusion
+# datafusion/proto-common/proto/datafusion_common.proto (stored copy at commit 0071677715752dfc21a7cb96afa6fb
+# 4be8f41b2a, whose 34 is `prefetch_row_groups`: the wheel writes force_filter_selections there, and the
+# wheel wins); the fields that copy lacks (ParquetOptions 34-38, ParquetCdcOptions, CsvOptions 19-22,
+# JsonOptions 3-4) named after the docs.rs pages of datafusion-proto-common 55.1.0 (Rust field and oneof
+# names and types) and the 55.x from_proto conversions (oneof variants such as CoerceInt96Tz). Every row
+# below was then checked against the installed wheel (tests/test_proto_options.py repeats the checks):
+#   number and wire type: set the option in CREATE EXTERNAL TABLE ... OPTIONS / SET, and the field appears
+#     in to_bytes() with the value set (bools that default to true: cleared when set to false);
+#   name and oneof: flip the field's wire type; datafusion's error names `<Message>.<rust field>` — the
+#     field's own name, or the oneof's (`ParquetOptions.compression_opt`) for a oneof member;
+#   integer width and sign: a varint of 2**32 + 3 read and re-encoded by datafusion comes back as 3 for
+#     a 32-bit field; -1 comes back as 10 bytes for int32 (norm_level), as 4294967295 for uint32.
+# ParquetOptions 14 and 20, ParquetColumnOptions 8 are reserved/removed; crypto options are not written.
+_PARQUET_OPTIONS: dict[int, tuple] = {
+    1: ("enable_page_index", "bool", None, False, None),
+    2: ("pruning", "bool", None, False, None),
+    3: ("skip_metadata", "bool", None, False, None),
+    4: ("metadata_size_hint", "uint64", None, False, "metadata_size_hint_opt"),
+    5: ("pushdown_filters", "bool", None, False, None),
+    6: ("reorder_filters", "bool", None, False, None),
+    7: ("data_pagesize_limit", "uint64", None, False, None),
+    8: ("write_batch_size", "uint64", None, False, None),
+    9: ("writer_version", "string", None, False, None),
+    10: ("compression", "string", None, False, "compression_opt"),
+    11: ("dictionary_enabled", "bool", None, False, "dictionary_enabled_opt"),
+    12: ("dictionary_page_size_limit", "uint64", None, False, None),
+    13: ("statistics_enabled", "string", None, False, "statistics_enabled_opt"),
+    15: ("max_row_group_size", "uint64", None, False, None),
+    16: ("created_by", "string", None, False, None),
+    17: ("column_index_truncate_length", "uint64", None, False, "column_index_truncate_length_opt"),
+    18: ("data_page_row_count_limit", "uint64", None, False, None),
+    19: ("encoding", "string", None, False, "encoding_opt"),
+    21: ("bloom_filter_fpp", "double", None, False, "bloom_filter_fpp_opt"),
+    22: ("bloom_filter_ndv", "uint64", None, False, "bloom_filter_ndv_opt"),
+    23: ("allow_single_file_parallelism", "bool", None, False, None),
+    24: ("maximum_parallel_row_group_writers", "uint64", None, False, None),
+    25: ("maximum_buffered_record_batches_per_stream", "uint64", None, False, None),
+    26: ("bloom_filter_on_read", "bool", None, False, None),
+    27: ("bloom_filter_on_write", "bool", None, False, None),
+    28: ("schema_force_view_types", "bool", None, False, None),
+    29: ("binary_as_string", "bool", None, False, None),
+    30: ("skip_arrow_metadata", "bool", None, False, None),
+    31: ("statistics_truncate_length", "uint64", None, False, "statistics_truncate_length_opt"),
+    32: ("coerce_int96", "string", None, False, "coerce_int96_opt"),
+    33: ("max_predicate_cache_size", "uint64", None, False, "max_predicate_cache_size_opt"),
+    # newer than the stored .proto (fact sheet §5.6 saw 35 and 38 as unknown fields)
+    34: ("force_filter_selections", "bool", None, False, None),
+    35: ("content_defined_chunking", "message", "ParquetCdcOptions", False, None),
+    36: ("coerce_int96_tz", "string", None, False, "coerce_int96_tz_opt"),
+    37: ("max_row_group_bytes", "uint64", None, False, "max_row_group_bytes_opt"),
+    38: ("max_in_list_size", "uint64", None, False, None),
+}
+OPTION_MESSAGES: dict[str, dict[int, tuple]] = {
+    "TableParquetOptions": {
+        1: ("global", "message", "ParquetOptions", False, None),
+        2: ("column_specific_options", "message", "ParquetColumnSpecificOptions", True, None),
+        3: ("key_value_metadata", "map", None, True, None),
+    },
+    "ParquetOptions": _PARQUET_OPTIONS,
+    "ParquetCdcOptions": {  # not in the stored .proto: wheel bytes + docs.rs (norm_level i32, sizes u64)
+        1: ("enabled", "bool", None, False, None),
+        2: ("min_chunk_size", "uint64", None, False, None),
+        3: ("max_chunk_size", "uint64", None, False, None),
+        4: ("norm_level", "int32", None, False, None),
+    },
+    "ParquetColumnSpecificOptions": {
+        1: ("column_name", "string", None, False, None),
+        2: ("options", "message", "ParquetColumnOptions", False, None),
+    },
+    "ParquetColumnOptions": {
+        1: ("bloom_filter_enabled", "bool", None, False, "bloom_filter_enabled_opt"),
+        2: ("encoding", "string", None, False, "encoding_opt"),
+        3: ("dictionary_enabled", "bool", None, False, "dictionary_enabled_opt"),
+        4: ("compression", "string", None, False, "compression_opt"),
+        5: ("statistics_enabled", "string", None, False, "statistics_enabled_opt"),
+        6: ("bloom_filter_fpp", "double", None, False, "bloom_filter_fpp_opt"),
+        7: ("bloom_filter_ndv", "uint64", None, False, "bloom_filter_ndv_opt"),
+    },
+    "CsvOptions": {  # proto3 `optional` scalars are plain Option<T> in prost: no oneof group
+        1: ("has_header", "bytes", None, False, None),
+        2: ("delimiter", "bytes", None, False, None),
+        3: ("quote", "bytes", None, False, None),
+        4: ("escape", "bytes", None, False, None),
+        5: ("compression", "enum", "CompressionTypeVariant", False, None),
+        6: ("schema_infer_max_rec", "uint64", None, False, None),
+        7: ("date_format", "string", None, False, None),
+        8: ("datetime_format", "string", None, False, None),
+        9: ("timestamp_format", "string", None, False, None),
+        10: ("timestamp_tz_format", "string", None, False, None),
+        11: ("time_format", "string", None, False, None),
+        12: ("null_value", "string", None, False, None),
+        13: ("null_regex", "string", None, False, None),
+        14: ("comment", "bytes", None, False, None),
+        15: ("double_quote", "bytes", None, False, None),
+        16: ("newlines_in_values", "bytes", None, False, None),
+        17: ("terminator", "bytes", None, False, None),
+        18: ("truncated_rows", "bytes", None, False, None),
+        # newer than the stored .proto: wheel bytes + docs.rs (compression_level u32, quote_style enum)
+        19: ("compression_level", "uint32", None, False, None),
+        # CsvQuoteStyle: 0 necessary, 1 always, 2 non_numeric, 3 never (seen in bytes); its proto value
+        # names were found in no source, so it has no ENUMS entry and renders as a number
+        20: ("quote_style", "enum", "CsvQuoteStyle", False, None),
+        21: ("ignore_leading_whitespace", "bytes", None, False, None),
+        22: ("ignore_trailing_whitespace", "bytes", None, False, None),
+    },
+    "JsonOptions": {
+        1: ("compression", "enum", "CompressionTypeVariant", False, None),
+        2: ("schema_infer_max_rec", "uint64", None, False, None),
+        # newer than the stored .proto (fact sheet §5.6 saw 4 as unknown): wheel bytes + docs.rs
+        3: ("compression_level", "uint32", None, False, None),
+        4: ("newline_delimited", "bool", None, False, None),
+    },
+}
+
 
 def main() -> None:
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/wire-format.md")
@@ -73,6 +191,9 @@ def main() -> None:
     for type_name, fields in SUPPLEMENT.items():
         for number, spec in fields.items():
             messages[type_name].setdefault(number, spec)
+    for type_name, fields in OPTION_MESSAGES.items():  # the fact sheet wins where it has a row
+        for number, spec in fields.items():
+            messages.setdefault(type_name, {}).setdefault(number, spec)
     out = [
         '"""Protobuf field tables of datafusion 55 (generated by tools/gen_proto_tables.py; do not edit).',
         "",
