@@ -406,7 +406,7 @@ def test_plan_sites_and_clear_text(plans: dict[str, bytes]) -> None:
     logical = scan(plans["logical"], "LogicalPlanNode")
     assert [s.text for s in logical.sensitive if s.kind == "path"] == ["file://" + path]
     assert any(s.kind == "environment" and s.text.startswith("datafusion version") for s in logical.sensitive)
-    assert "TableParquetOptions" in {t for t, _o, _s in logical.opaque}
+    assert not logical.opaque and not logical.unknown  # the parquet options are read, not kept opaque
     assert {(s.node, s.name, s.kind) for s in logical.functions} == {
         ("AggregateUDFExprNode", "sum", "aggregate"),
         ("WindowExprNode", "row_number", "window"),

@@ -36,6 +36,7 @@ SENSITIVE_FIELDS = {
     ("CopyToNode", 2): "path",
     ("FileScanExecConf", 8): "url",
     ("MemoryScanExecNode", 1): "rows",
+    ("ParquetOptions", 16): "environment",  # created_by: 'datafusion version 55.2.0'
 }
 #: bytes written by an extension codec (a table provider, an extension plan node, a file type): opaque to
 #: exprtool and possibly a pickle, so their presence makes a reading partial
@@ -103,6 +104,8 @@ def special_field(
             site[1], site[6] = text, act == "udaf"
     elif act == "path" or (act == "url" and text not in ("", "file:///")):
         add_sensitive(res, Sensitive("path", "protobuf", origin + a, text))
+    elif act == "environment" and text:
+        add_sensitive(res, Sensitive("environment", "protobuf", origin + a, text))
 
 
 def add_sensitive(res: ScanResult, item: Sensitive) -> None:
@@ -131,11 +134,6 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
         text = _precision_text(buf, a, b)
         if text is not None:
             add_sensitive(res, Sensitive("statistics", "protobuf", origin + a, f"column {label} = {text}"))
-    for type_name, offset, size in res.opaque:
-        if type_name == "TableParquetOptions":
-            version = _created_by(buf, offset - origin, offset - origin + size)
-            if version:
-                add_sensitive(res, Sensitive("environment", "protobuf", origin + version[0], version[1]))
     oneof, _missing = ROOT_ONEOF.get(res.message, (None, ""))
     table = MESSAGES[res.message]
     for number, _wire, _a, _b, _tag in iter_raw(buf, 0, len(buf)):
@@ -159,16 +157,3 @@ def _precision_text(buf: bytes, a: int, b: int) -> str | None:
     from ..render.scalar import scalar_debug  # only when statistics travel (a physical parquet scan)
 
     return scalar_debug(Msg("ScalarValue", buf, val[0], val[1]))
-
-
-def _created_by(buf: bytes, a: int, b: int) -> tuple[int, str] | None:
-    """TableParquetOptions.global(1) -> ParquetOptions.created_by(16): 'datafusion version 55.2.0'."""
-    try:
-        for number, wire, x, y, _tag in iter_raw(buf, a, b):
-            if number == 1 and wire == LEN:
-                for n2, w2, x2, y2, _t2 in iter_raw(buf, x, y):
-                    if n2 == 16 and w2 == LEN:
-                        return x2, buf[x2:y2].decode("utf-8", "replace")
-    except DecodeError:  # opaque bytes are not validated; a broken probe just finds nothing
-        return None
-    return None
