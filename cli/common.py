@@ -22,6 +22,9 @@ def fail(message: str, code: int = Exit.USAGE) -> typer.Exit:
     return typer.Exit(int(code))
 
 
+MIN_WIDTH = 20
+
+
 def console(stderr: bool = False):
     """A rich console; colour only on a terminal (rich decides from isatty and NO_COLOR).
 
@@ -44,4 +47,7 @@ def console(stderr: bool = False):
                 kwargs["soft_wrap"] = True
             super().print(*objects, **kwargs)
 
-    return PipeAwareConsole(stderr=stderr, highlight=False, soft_wrap=False)
+    out = PipeAwareConsole(stderr=stderr, highlight=False, soft_wrap=False)
+    if out.width < MIN_WIDTH:  # COLUMNS=0 (or 1) would leave rich no room: panels and tables print nothing
+        out.width = 80
+    return out

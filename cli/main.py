@@ -67,23 +67,31 @@ for _command in app.registered_commands:
         _command.help = _reflow(_inspect.getdoc(_command.callback) or "")
 
 
+#: exit status when the reader closes stdout early (`| head`): 128 + SIGPIPE, as for tools SIGPIPE kills. Never 0:
+#: the run did not finish, and `check BLOB | head` under `set -o pipefail` must not read as a pass.
+CLOSED_PIPE = 141
+
+
 def main() -> None:
     """Run the app; an unexpected exception is one line, never a traceback (EXPRTOOL_DEBUG=1 shows it)."""
     import os
     import sys
 
+    for stream in (sys.stdout, sys.stderr):  # an ASCII-only terminal gets escapes, never a UnicodeEncodeError
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app(standalone_mode=True)
     except SystemExit as exc:
         # Typer turns a closed stdout (`exprtool inspect X | head`) into exit 1, which here means
-        # "findings": the reader leaving early is not a finding
+        # "findings"; the run did not finish, so it is neither a finding nor a pass
         if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
-            raise SystemExit(0) from None
+            raise SystemExit(CLOSED_PIPE) from None
         raise
-    except BrokenPipeError:  # `exprtool inspect X | head`: the reader left; that is not an error
+    except BrokenPipeError:  # `exprtool check X | head`: the reader left before the end
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # silence the flush at exit
-        raise SystemExit(0) from None
+        raise SystemExit(CLOSED_PIPE) from None
     except KeyboardInterrupt:
         print("exprtool: interrupted", file=sys.stderr)
         raise SystemExit(130) from None

@@ -241,15 +241,18 @@ def test_directory_scan_skips_fifos_and_ndjson_keeps_order(fixture_set, tmp_path
     assert "error" in docs[1] and proc.returncode == 3
 
 
-def test_closed_pipe_is_not_a_finding(fixture_set):
+def test_closed_pipe_is_neither_a_pass_nor_a_finding(fixture_set):
+    """A reader that leaves early (`| head`) ends the run with 141 (128 + SIGPIPE), quietly: never 0, so
+    `check BLOBS | head` under `set -o pipefail` cannot read as a pass."""
     blob_dir, _ = fixture_set
-    proc = subprocess.run(
-        f"{sys.executable} -m datafusion_exprtool inspect {blob_dir} | head -c 10 >/dev/null; "
-        "exit ${PIPESTATUS[0]}",
-        shell=True, executable="/bin/bash", capture_output=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert b"Traceback" not in proc.stderr
+    for command in ("inspect", "check", "inspect --json"):
+        proc = subprocess.run(
+            f"{sys.executable} -m datafusion_exprtool {command} {blob_dir} | head -c 10 >/dev/null; "
+            "exit ${PIPESTATUS[0]}",
+            shell=True, executable="/bin/bash", capture_output=True,
+        )
+        assert proc.returncode == 141, (command, proc.returncode, proc.stderr[-500:])
+        assert proc.stderr == b"", (command, proc.stderr[-500:])
 
 
 def test_lines_are_not_hard_wrapped_off_a_terminal(fixture_set, tmp_path):
@@ -286,3 +289,23 @@ def test_unreadable_parts_make_the_reading_partial(fixture_set):
     for entry in manifest["blobs"]:
         clean = inspect_path(str(blob_dir / entry["file"]))
         assert not any(w.id == "unrendered-part" for w in clean.warnings), entry["file"]
+
+
+def test_odd_terminals_still_get_output(fixture_set):
+    """An ASCII-only stdout gets escapes (JSON stays valid), and COLUMNS=0 does not silence the rich views."""
+    blob = str(fixture_set[0] / "udf_closure.expr.bin")
+    ascii_env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    proc = subprocess.run([sys.executable, "-m", "datafusion_exprtool", "inspect", "--json", blob],
+                          capture_output=True, env=ascii_env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout.decode("ascii"))
+    assert "captured-by-value" in json.dumps(doc)
+    proc = subprocess.run([sys.executable, "-m", "datafusion_exprtool", "inspect", blob],
+                          capture_output=True, env=ascii_env)  # fmt: skip
+    assert proc.returncode == 0 and b"\\u2022" in proc.stdout, proc.stderr
+    for columns in ("0", "1"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "datafusion_exprtool", "check", str(fixture_set[0] / "deep_nesting_50.expr.bin")],
+            capture_output=True, env={**os.environ, "COLUMNS": columns},
+        )
+        assert proc.returncode == 1 and b"too-deep" in proc.stdout, (columns, proc.stdout, proc.stderr)

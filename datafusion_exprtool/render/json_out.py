@@ -74,14 +74,17 @@ def write_json(doc: Any, out: TextIO, *, pretty: bool = True) -> None:
             return [swap(v) for v in value]
         return value
 
-    text = json.dumps(swap(doc), indent=2 if pretty else None, ensure_ascii=False, default=str)
+    # a stream that cannot take UTF-8 (PYTHONIOENCODING=ascii, a C locale) gets \u escapes: still valid JSON
+    encoding = (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+    plain = encoding not in ("utf8", "utf8sig")
+    text = json.dumps(swap(doc), indent=2 if pretty else None, ensure_ascii=plain, default=str)
     for i, value in enumerate(big):
         token = json.dumps(f"\x00exprtool-big-{i}\x00")
         head, _, text = text.partition(token)
         out.write(head)
         out.write('"')
         for start in range(0, len(value), BIG_STRING):
-            out.write(json.dumps(value[start : start + BIG_STRING], ensure_ascii=False)[1:-1])
+            out.write(json.dumps(value[start : start + BIG_STRING], ensure_ascii=plain)[1:-1])
         out.write('"')
     out.write(text)
     out.write("\n")
