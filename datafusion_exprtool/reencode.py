@@ -377,6 +377,19 @@ def reencode(
             f"{loaded.info.path}: holds {len(insp.payloads)} serialized objects; reencode handles exactly one"
         )
     payload = insp.payloads[0]
+    if insp.unknown_fields:  # prost skips them: the re-encoded blob would silently lose those bytes
+        first = insp.unknown_fields[0]
+        err = ReencodeError(
+            f"{loaded.info.path}: {len(insp.unknown_fields)} field(s) a {payload.message} does not have (the first "
+            f"at byte {first.offset}): datafusion would drop them and the output would lose data. "
+            + (
+                "Check --message (`exprtool inspect` without it shows what the bytes are)."
+                if message
+                else "`exprtool inspect` shows them; re-create the blob with this datafusion version."
+            )
+        )
+        err.code = 3
+        raise err
     if protocol is None and container == "pickle" and loaded.info.container == "pickle":
         protocol = loaded.info.pickle_protocol  # keep the sender's protocol unless told otherwise
     # without a worker ctx or --by-name nothing is stubbed: datafusion says what is missing (exit 4)

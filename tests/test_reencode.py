@@ -260,3 +260,19 @@ def test_encode_errors(tmp_path: Path) -> None:
     assert res.exit_code == 4 and "zz" in res.stderr
     assert not (tmp_path / "o.pkl").exists()
     assert run_cli("encode", "a", "--schema", "a nosuchtype", "-o", str(tmp_path / "o.pkl")).exit_code == 2
+
+
+def test_fields_datafusion_would_drop_are_refused(fixture_set, tmp_path: Path) -> None:
+    """QA: a physical plan forced to be read as an expression decoded (prost skips unknown fields) to a 9-byte
+    `NOT s`, written with exit 0. Bytes the target message does not have are refused (exit 3), nothing written."""
+    from datafusion import Expr
+
+    blobs, _ = fixture_set
+    plan = blobs / "plan_udaf.physical.bin"
+    lost = Expr.from_bytes(plan.read_bytes()).to_bytes()  # what datafusion makes of it: most of it is gone
+    assert len(lost) < plan.stat().st_size // 10
+    out = tmp_path / "x.bin"
+    res = run_cli("reencode", str(plan), "-m", "expr", "--to", "bytes", "-o", str(out))
+    assert res.exit_code == 3 and "would drop them" in res.stderr and not out.exists(), res.output
+    res = run_cli("reencode", str(plan), "-m", "physical", "--to", "bytes", "-o", str(out), "--trust")
+    assert res.exit_code == 0 and out.stat().st_size > plan.stat().st_size // 2, res.output  # the whole plan
