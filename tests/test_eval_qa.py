@@ -375,3 +375,22 @@ def test_quiet_parquet_run_creates_no_console(blobs: Path, data: str, tmp_path: 
     args = ["eval", str(blobs / "column.expr.bin"), data, "-q", "-o", str(out), "--isolate", "none"]
     p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
     assert p.stdout.split() == ["0", "False"], p.stderr
+
+
+def test_worker_ctx_code_cannot_hijack_stdout_or_the_exit_status(tmp_path: Path) -> None:
+    """QA: a worker-ctx factory that prints corrupted `reencode -o -` / `check -f json` output, and one that
+    calls sys.exit(3) ended check silently with "undecodable input"'s status (0 for sys.exit(0))."""
+    from blobtools import run_cli
+
+    (tmp_path / "wk.py").write_text(
+        "import sys\nfrom datafusion import SessionContext\n"
+        "def exits():\n    sys.exit(0)\n"
+        "def prints():\n    print('noise on stdout')\n    return SessionContext()\n"
+    )
+    blob = str(Path(__file__).resolve().parent.parent / "fixtures" / "blobs" / "column.expr.bin")
+    for command in (["check", blob], ["reencode", blob, "-o", str(tmp_path / "o.bin")]):
+        r = run_cli(*command, "--worker-ctx", f"{tmp_path / 'wk.py'}:exits")
+        assert r.exit_code == 2 and "called sys.exit(0)" in r.stderr, (command, r.output)
+    r = run_cli("check", blob, "-f", "json", "--worker-ctx", f"{tmp_path / 'wk.py'}:prints")
+    assert r.exit_code == 0 and json.loads(r.stdout)["schema_version"] >= 1, r.stdout
+    assert "noise on stdout" in r.stderr

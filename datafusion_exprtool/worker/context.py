@@ -6,10 +6,12 @@ process initializer (like a ``multiprocessing.Pool(initializer=...)``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,21 @@ def parse_config(items: list[str]) -> dict[str, str]:
     return out
 
 
+class UserCodeExit(Exception):
+    """The worker-ctx code called sys.exit(): reported, not obeyed (it is not exprtool's verdict)."""
+
+
+@contextlib.contextmanager
+def user_code(what: str) -> Iterator[None]:
+    """Run the user's worker-ctx code: what it prints goes to stderr (stdout carries exprtool's output:
+    a blob, JSON, CSV), and a sys.exit() in it becomes an error instead of exprtool's exit status."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except SystemExit as exc:
+        raise UserCodeExit(f"{what} called sys.exit({exc.code!r})") from None
+
+
 def load_factory(spec: str, cwd: str | None = None) -> Any:
     """Resolve ``module:function`` or ``file.py:function`` to the callable (this imports user code).
 
@@ -76,7 +93,8 @@ def load_factory(spec: str, cwd: str | None = None) -> Any:
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[name] = module  # so functions defined there can be pickled by reference
         try:
-            loader_spec.loader.exec_module(module)
+            with user_code(f"importing {path}"):
+                loader_spec.loader.exec_module(module)
         except Exception as exc:
             raise fail(
                 "worker-ctx",
@@ -87,7 +105,8 @@ def load_factory(spec: str, cwd: str | None = None) -> Any:
         where = path
     else:
         try:
-            module = importlib.import_module(target)
+            with user_code(f"importing {target}"):
+                module = importlib.import_module(target)
         except Exception as exc:
             raise fail(
                 "worker-ctx",
@@ -111,11 +130,15 @@ def build_context(spec: WorkerSpec) -> Any:
     if spec.factory:
         func = load_factory(spec.factory, spec.cwd)
         try:
-            ctx = func()
+            with user_code(f"{spec.factory}()"):
+                ctx = func()
         except Exception as exc:
-            raise fail(
-                "worker-ctx", f"{spec.factory}() raised {type(exc).__name__}: {exc}", exit_code=USAGE_EXIT
-            ) from None
+            said = (
+                str(exc)
+                if isinstance(exc, UserCodeExit)
+                else f"{spec.factory}() raised {type(exc).__name__}: {exc}"
+            )
+            raise fail("worker-ctx", said, exit_code=USAGE_EXIT) from None
         if not isinstance(ctx, SessionContext):
             raise fail(
                 "worker-ctx",
