@@ -21,16 +21,26 @@ def parse_schema(spec: str) -> Any:
     if os.path.exists(spec) and ext in (".parquet", ".parq", ".pq"):
         import pyarrow.parquet as pq
 
-        return pq.read_schema(spec)
+        try:
+            return pq.read_schema(spec)
+        except (pa.ArrowException, OSError) as exc:
+            raise ReencodeError(f"{spec}: not a readable Parquet file ({exc})") from None
     if os.path.exists(spec) and ext in (".arrow", ".feather", ".ipc", ".arrows"):
         import pyarrow.ipc as ipc
 
         try:
-            return ipc.open_file(spec).schema
-        except pa.ArrowInvalid:
-            return ipc.open_stream(spec).schema
+            try:
+                return ipc.open_file(spec).schema
+            except pa.ArrowInvalid:
+                return ipc.open_stream(spec).schema
+        except (pa.ArrowException, OSError) as exc:
+            raise ReencodeError(f"{spec}: not a readable Arrow IPC file ({exc})") from None
     if ext in (".parquet", ".arrow", ".feather", ".ipc") and not os.path.exists(spec):
         raise ReencodeError(f"{spec}: no such file")
+    if os.path.exists(spec):  # an existing path of no known format is not meant as schema text
+        raise ReencodeError(
+            f"{spec}: not a Parquet or Arrow file: give a .parquet / .arrow file or text like 'a int64, b utf8'"
+        )
     fields = []
     for part in _split_top(spec):
         m = re.fullmatch(r"\s*([^\s:]+)\s*:?\s+(.+?)(\s+not\s+null)?\s*", part, re.IGNORECASE)

@@ -260,6 +260,10 @@ def test_encode_errors(tmp_path: Path) -> None:
     assert res.exit_code == 4 and "zz" in res.stderr
     assert not (tmp_path / "o.pkl").exists()
     assert run_cli("encode", "a", "--schema", "a nosuchtype", "-o", str(tmp_path / "o.pkl")).exit_code == 2
+    (tmp_path / "csv.parquet").write_text("a,b\n1,2\n")  # QA: was an internal error (exit 3)
+    for spec, said in ((tmp_path / "csv.parquet", "not a readable Parquet file"), (tmp_path, "not a Parquet or Arrow")):
+        res = run_cli("encode", "a", "--schema", str(spec), "-o", str(tmp_path / "o.pkl"))
+        assert res.exit_code == 2 and said in res.stderr, res.output
 
 
 def test_fields_datafusion_would_drop_are_refused(fixture_set, tmp_path: Path) -> None:
