@@ -16,6 +16,22 @@ class Exit(IntEnum):
     EVAL_FAILED = 4
 
 
+def shorten(text: str, limit: int = 300) -> str:
+    """A long rendering for a one-line status message: its start and end, with how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]} … ({len(text) - limit:,} characters) … {text[-limit // 2 :]}"
+
+
+def datafusion_failure(text: str) -> str:
+    """datafusion's refusal for a one-line status: shortened, with the catalog's name for it when known."""
+    from datafusion_exprtool.explain import explain
+
+    line = shorten(" ".join(text.split()), 400)
+    found = explain(text)
+    return f"{line} [{found[0].id}: {found[0].title}; `exprtool explain` says more]" if found else line
+
+
 def fail(message: str, code: int = Exit.USAGE) -> typer.Exit:
     """Print one line on stderr and return the Exit to raise."""
     print(f"exprtool: {message}", file=sys.stderr)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, fail
+from .common import Exit, datafusion_failure, fail, shorten
 from .reencode_cmd import OUT_HELP, Text, To, write_output
 
 
@@ -47,12 +47,13 @@ def encode(
             sql, schema, container=container, text=text_enc, by_name=by_name, protocol=protocol, table=table
         )
     except DataFusionFailed as err:
-        raise fail(str(err), Exit.EVAL_FAILED) from None
+        raise fail(datafusion_failure(str(err)), Exit.EVAL_FAILED) from None
     except ReencodeError as err:
         raise fail(str(err), err.code) from None
     write_output(out, data, force)
     print(
-        f"exprtool: wrote {out}: {container}{' as ' + text_enc if text_enc else ''}, {len(data)} B: {rendered}",
+        f"exprtool: wrote {out}: {container}{' as ' + text_enc if text_enc else ''}, {len(data)} B: "
+        f"{shorten(rendered)}",
         file=sys.stderr,
     )
 

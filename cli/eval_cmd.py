@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import Exit
+from .common import Exit, shorten
 
 
 class Isolate(str, Enum):
@@ -41,7 +41,15 @@ def _print_failure(failure: Any, verbose: bool = False) -> None:
     head = f"exprtool: eval failed at stage '{failure.stage}'"
     if failure.function:
         head += f" in function '{failure.function}'"
-    lines = [f"{head}: {failure.message}"]
+    lines = [f"{head}: {shorten(' '.join(failure.message.split()), 400)}"]
+    if failure.original:  # the catalog's name for datafusion's text, when it knows it
+        from datafusion_exprtool.explain import explain
+
+        found = explain(failure.original)
+        if found:
+            lines.append(f"  cause: {found[0].id}: {found[0].title} (`exprtool explain` says more)")
+            if found[0].confidence == "certain":  # the catalog's fix beats a generic hint
+                failure.hint = found[0].fix.split("\n")[0]
     if failure.file:
         lines.append(f"  where: {failure.file}")
     if failure.hint:

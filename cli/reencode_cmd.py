@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, fail
+from .common import Exit, datafusion_failure, fail, shorten
 
 
 class To(str, Enum):
@@ -102,7 +102,7 @@ def reencode(
     except DecodeError as err:
         raise fail(f"{source}: cannot decode: {err}", Exit.UNDECODABLE) from None
     except DataFusionFailed as err:
-        raise fail(str(err), Exit.EVAL_FAILED) from None
+        raise fail(datafusion_failure(str(err)), Exit.EVAL_FAILED) from None
     except ReencodeError as err:
         raise fail(str(err), err.code) from None
     except ValueError as err:  # resolve_message
@@ -111,7 +111,7 @@ def reencode(
     kind = f"pickle protocol {result.protocol}" if result.container == "pickle" else "raw to_bytes"
     done = f"{kind}{' as ' + result.text if result.text else ''}, {len(result.data)} B"
     checked = " (verified)" if result.verified else ""
-    print(f"exprtool: wrote {out}: {done}{checked}: {result.rendered}", file=sys.stderr)
+    print(f"exprtool: wrote {out}: {done}{checked}: {shorten(result.rendered)}", file=sys.stderr)
     for note in result.notes:
         print(f"exprtool: note: {note}", file=sys.stderr)
 

@@ -316,7 +316,8 @@ def test_rust_panic_is_one_line(blobs: Path, data: str, tmp_path: Path) -> None:
         assert p.returncode == 4, isolate
         assert "panicked" not in p.stderr and "backtrace" not in p.stderr, (isolate, p.stderr)
         assert "Rust panic" in p.stderr and "cannot exceed the existing length" in p.stderr, isolate
-        assert len(p.stderr.strip().splitlines()) == 2, (isolate, p.stderr)  # the failure + datafusion's text
+        lines = p.stderr.strip().splitlines()  # the failure, the catalog's cause, datafusion's text
+        assert len(lines) == 3 and lines[1].startswith("  cause: literal-value-corrupt"), (isolate, p.stderr)
         p = subprocess.run([*run, "--verbose"], capture_output=True, text=True, timeout=120)
         assert p.returncode == 4 and "panicked at" in p.stderr and ".rs:" in p.stderr, isolate
 

@@ -280,3 +280,14 @@ def test_fields_datafusion_would_drop_are_refused(fixture_set, tmp_path: Path) -
     assert res.exit_code == 3 and "would drop them" in res.stderr and not out.exists(), res.output
     res = run_cli("reencode", str(plan), "-m", "physical", "--to", "bytes", "-o", str(out), "--trust")
     assert res.exit_code == 0 and out.stat().st_size > plan.stat().st_size // 2, res.output  # the whole plan
+
+
+def test_long_texts_are_shortened_and_named(fixture_set, tmp_path: Path) -> None:
+    """QA: reencode echoed a 20 MB rendering, and datafusion's 2 KB refusal of a too-deep blob, on one line."""
+    blobs, _ = fixture_set
+    res = run_cli("reencode", str(blobs / "deep_nesting_50.expr.bin"), "-o", str(tmp_path / "d.pkl"))
+    assert res.exit_code == 4 and len(res.stderr) < 1200 and "[too-deep:" in res.stderr, res.stderr
+    assert "recursion limit reached" in res.stderr  # the end of datafusion's text survives the shortening
+    sql = "a IN (" + ",".join(map(str, range(3000))) + ")"
+    res = run_cli("encode", sql, "--schema", "a int64", "-o", str(tmp_path / "big.pkl"))
+    assert res.exit_code == 0 and len(res.stderr) < 800 and "characters)" in res.stderr, res.stderr[:300]
