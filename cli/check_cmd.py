@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, fail
+from .common import Exit, fail, input_exit, input_problem
 
 EPILOG = (
     "Examples:\n\n"
@@ -96,20 +96,21 @@ def check(
     sources = list(expand_sources(paths))
     if not sources:
         raise fail("no blobs found in " + ", ".join(paths))
-    reports, broken = [], []
+    reports, broken, codes = [], [], []
     for source in sources:
         report, error = _check_one(source, target, message)
         if report is not None:
             reports.append(report)
         if error is not None:
+            codes.append(Exit(error.pop("exit")))
             broken.append(error)
-            print(f"exprtool: {error['path']}: cannot decode: {error['error']}", file=sys.stderr)
+            print(f"exprtool: {error['path']}: {error.pop('message')}", file=sys.stderr)
     _emit(fmt, reports, broken, target)
     status = Exit.OK
     if any(r.fails(fail_on.value) for r in reports):
         status = Exit.FINDINGS
-    if broken:
-        status = Exit.UNDECODABLE
+    if codes:
+        status = max(codes)
     raise typer.Exit(int(status))
 
 
@@ -161,7 +162,9 @@ def _check_one(source: str, target, message: str | None):
     try:
         return check_loaded(load_input(source), target, message=message), None
     except DecodeError as err:
-        return None, {"path": source, "layer": err.layer, "offset": err.offset, "error": str(err)}
+        record = {"path": source, "layer": err.layer, "offset": err.offset, "error": str(err)}
+        record["message"] = input_problem(err)
+        return None, {**record, "exit": int(input_exit(err))}
 
 
 def _emit(fmt: Format, reports: list, broken: list[dict], target) -> None:

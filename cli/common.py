@@ -32,6 +32,21 @@ def datafusion_failure(text: str) -> str:
     return f"{line} [{found[0].id}: {found[0].title}; `exprtool explain` says more]" if found else line
 
 
+def input_exit(err: Exception) -> Exit:
+    """A blob that could not be read at all (missing path, directory, permissions) is a usage error; bytes
+    that do not decode are undecodable input."""
+    from datafusion_exprtool.errors import InputUnreadable
+
+    return Exit.USAGE if isinstance(err, InputUnreadable) else Exit.UNDECODABLE
+
+
+def input_problem(err: Exception) -> str:
+    """How a blob failed to load, for the one-line message: it could not be read, or could not be decoded."""
+    from datafusion_exprtool.errors import InputUnreadable
+
+    return f"cannot read: {err}" if isinstance(err, InputUnreadable) else f"cannot decode: {err}"
+
+
 def fail(message: str, code: int = Exit.USAGE) -> typer.Exit:
     """Print one line on stderr and return the Exit to raise."""
     print(f"exprtool: {message}", file=sys.stderr)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, fail
+from .common import Exit, fail, input_exit, input_problem
 
 
 def diff(
@@ -49,7 +49,7 @@ def diff(
         try:
             inspections.append(inspect_loaded(load_input(source), message=message))
         except DecodeError as err:
-            raise fail(f"{source}: cannot decode: {err}", Exit.UNDECODABLE) from None
+            raise fail(f"{source}: {input_problem(err)}", input_exit(err)) from None
     result = diff_inspections(*inspections)
     if json_:
         from datafusion_exprtool.render.json_out import write_json

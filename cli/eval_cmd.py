@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import Exit, shorten
+from .common import Exit, input_exit, input_problem, shorten
 
 
 class Isolate(str, Enum):
@@ -203,8 +203,8 @@ def eval_(
         )
         prepared = prepare(opts)
     except DecodeError as err:
-        print(f"exprtool: {blob}: cannot decode: {err}", file=sys.stderr)
-        raise typer.Exit(Exit.UNDECODABLE) from None
+        print(f"exprtool: {blob}: {input_problem(err)}", file=sys.stderr)
+        raise typer.Exit(input_exit(err)) from None
     except EvalError as err:
         _print_failure(err.failure, verbose)
         raise typer.Exit(err.failure.exit_code) from None

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, datafusion_failure, fail, shorten
+from .common import Exit, datafusion_failure, fail, input_exit, input_problem, shorten
 
 
 class To(str, Enum):
@@ -81,7 +81,7 @@ def reencode(
     try:
         loaded = load_input(source)
     except DecodeError as err:
-        raise fail(f"{source}: cannot decode: {err}", Exit.UNDECODABLE) from None
+        raise fail(f"{source}: {input_problem(err)}", input_exit(err)) from None
     try:
         container, text_enc = resolve_format(out, to and to.value, text and text.value, loaded.info.container)
         if not force and out != "-" and os.path.lexists(out):
@@ -100,7 +100,7 @@ def reencode(
             by_value=by_value,
         )
     except DecodeError as err:
-        raise fail(f"{source}: cannot decode: {err}", Exit.UNDECODABLE) from None
+        raise fail(f"{source}: {input_problem(err)}", Exit.UNDECODABLE) from None
     except DataFusionFailed as err:
         raise fail(datafusion_failure(str(err)), Exit.EVAL_FAILED) from None
     except ReencodeError as err:

@@ -21,3 +21,14 @@ class DecodeError(Exception):
         where = f" at byte {self.offset}" if self.offset is not None else ""
         text = f"{self.layer} layer{where}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
+
+
+class InputUnreadable(DecodeError):
+    """A path that cannot be read at all (missing, a directory, no permission): the caller's mistake, so the
+    command line reports it as a usage error (exit status 2), not as undecodable bytes."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__("container", None, message, hint)
+
+    def __str__(self) -> str:
+        return self.message + (f" ({self.hint})" if self.hint else "")

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .errors import DecodeError
+from .errors import DecodeError, InputUnreadable
 from .model import InputInfo
 
 #: file endings a directory scan passes over: they are never blobs
@@ -134,11 +134,11 @@ def load_input(source: str) -> LoadedInput:
         with open(source, "rb") as fh:
             raw = _read_capped(fh, source)
     except FileNotFoundError:
-        raise DecodeError("container", None, f"{source}: no such file", "check the path") from None
+        raise InputUnreadable(f"{source}: no such file", "check the path") from None
     except IsADirectoryError:
-        raise DecodeError("container", None, f"{source} is a directory", "use iter_inputs()") from None
+        raise InputUnreadable(f"{source} is a directory", "give one blob file") from None
     except OSError as exc:
-        raise DecodeError("container", None, f"{source}: {exc.strerror or exc}") from None
+        raise InputUnreadable(f"{source}: {exc.strerror or exc}") from None
     return load_bytes(raw, str(source))
 
 
