@@ -34,15 +34,18 @@ def encode(
 
     Example:  exprtool encode "a + 1 > 2 AND b LIKE 'x%'" --schema "a int64, b utf8" -o expr.pkl
     """
-    import os
 
+    from datafusion_exprtool.atomic import preflight
     from datafusion_exprtool.encode_sql import encode_sql
     from datafusion_exprtool.reencode import DataFusionFailed, ReencodeError, resolve_format
 
     try:
         container, text_enc = resolve_format(out, to and to.value, text and text.value, None)
-        if not force and out != "-" and os.path.lexists(out):
-            raise fail(f"{out} already exists (use --force to replace it)")
+        if out != "-":
+            try:
+                preflight(out, force)
+            except OSError as err:
+                raise fail(str(err)) from None
         data, rendered = encode_sql(
             sql, schema, container=container, text=text_enc, by_name=by_name, protocol=protocol, table=table
         )

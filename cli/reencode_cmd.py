@@ -72,6 +72,7 @@ def reencode(
       exprtool reencode byname.pkl -o inline.pkl --worker-ctx workers.py:make_ctx
     """
 
+    from datafusion_exprtool.atomic import preflight
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.inputs import load_input
     from datafusion_exprtool.reencode import DataFusionFailed, ReencodeError, reencode, resolve_format
@@ -84,8 +85,11 @@ def reencode(
         raise fail(f"{source}: {input_problem(err)}", input_exit(err)) from None
     try:
         container, text_enc = resolve_format(out, to and to.value, text and text.value, loaded.info.container)
-        if not force and out != "-" and os.path.lexists(out):
-            raise fail(f"{out} already exists (use --force to replace it)")
+        if out != "-":
+            try:
+                preflight(out, force)
+            except OSError as err:
+                raise fail(str(err)) from None
         ctx, by_value = _load_ctx(worker_ctx) if worker_ctx else (None, [])
         result = reencode(
             loaded,

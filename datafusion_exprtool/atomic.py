@@ -35,6 +35,28 @@ class OutputIsDirectory(IsADirectoryError):
         return f"{self.filename} is a directory, not an output file"
 
 
+class OutputDirectoryMissing(FileNotFoundError):
+    def __init__(self, path: str, directory: str):
+        super().__init__(errno.ENOENT, f"directory {directory} does not exist", path)
+        self.directory = directory
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: directory {self.directory} does not exist"
+
+
+def preflight(path: str | os.PathLike[str], force: bool = False) -> None:
+    """Refuse an output path before any work is done: a directory (even with ``force``: it is not replaced
+    by a file), a missing parent directory, or an existing file without ``force``."""
+    target = os.fspath(path)
+    if os.path.isdir(target) or target.endswith(os.sep):
+        raise OutputIsDirectory(target)
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise OutputDirectoryMissing(target, directory)
+    if not force and os.path.lexists(target):
+        raise OutputExists(target)
+
+
 def _default_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)

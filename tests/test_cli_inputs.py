@@ -27,3 +27,19 @@ def test_unreadable_paths_are_usage_errors(fixture_set, tmp_path: Path) -> None:
         assert "cannot decode" not in r.stderr and "Traceback" not in r.output, (args, r.stderr)
     r = run_cli("check", data)  # a Parquet file given as a blob: readable, not a blob
     assert r.exit_code == 3 and "cannot decode" in r.stderr and "Parquet" in r.stderr
+
+
+def test_output_paths_are_checked_before_any_work(fixture_set, tmp_path: Path) -> None:
+    """QA: `-o somedir/` said "already exists (use --force)", and with --force eval failed late (exit 4) with a
+    raw IsADirectoryError naming a temporary file; a missing directory exposed the temporary file's name."""
+    blobs, _ = fixture_set
+    blob = str(blobs / "column.expr.bin")
+    data = str(Path(blobs).parent / "data" / "small.parquet")
+    folder = tmp_path / "d.parquet"
+    folder.mkdir()
+    for out, said in ((str(folder), "is a directory"), (str(folder) + "/", "is a directory"),
+                      (str(tmp_path / "nodir" / "x.parquet"), "does not exist")):  # fmt: skip
+        for args in (["encode", "a", "--schema", "a int64"], ["reencode", blob], ["eval", blob, data, "-q"]):
+            r = run_cli(*args, "-o", out, "--force")
+            assert r.exit_code == 2 and said in r.stderr and ".tmp" not in r.stderr, (args, out, r.stderr)
+    assert [p.name for p in tmp_path.iterdir()] == ["d.parquet"] and not any(folder.iterdir())

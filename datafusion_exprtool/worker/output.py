@@ -57,14 +57,17 @@ def temp_path_for(path: str) -> str:
 
 
 def check_target(path: str, force: bool) -> None:
-    """Refuse to replace an existing file without --force, before any work is done."""
-    if os.path.exists(path) and not force:
+    """Refuse a directory, a missing parent, or an existing file without --force, before any work is done."""
+    from ..atomic import OutputExists, preflight
+
+    try:
+        preflight(path, force)
+    except OutputExists:
         raise fail(
             "write", f"{path} exists", file=path, exit_code=USAGE_EXIT, hint="pass --force to replace it"
-        )
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise fail("write", f"directory {directory} does not exist", file=path, exit_code=USAGE_EXIT)
+        ) from None
+    except OSError as err:
+        raise fail("write", str(err), file=path, exit_code=USAGE_EXIT) from None
 
 
 def parquet_metadata(path: str) -> Any:
