@@ -146,6 +146,9 @@ def check_inspection(
                 f"nested messages); datafusion says: {text}"
             )
             out.append(CheckFinding("too-deep", "error", "protobuf", w.offset, None, DEEP_TEXT, fix, why))
+        elif w.id == "message-forced-mismatch":  # the forced decoder refuses these bytes or misreads them
+            _, fix = _catalog("wrong-message-type")
+            out.append(CheckFinding("wrong-message-type", "error", "protobuf", w.offset, None, "", fix, w.message))
     out += semantic_findings(insp)
     out += nested_literals(insp)
     dfpy_problems: dict[str | None, list] = {}

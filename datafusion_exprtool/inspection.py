@@ -104,6 +104,12 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             kind, scanned = proto_scan.detect_message(blob, origin)
         root = Msg(kind, blob, 0, len(blob), origin)
         problems = semantics.validate(root)
+        doubtful = problems or scanned.unknown_count or scanned.opaque_count or not scanned.sensible
+        if message is not None and doubtful:
+            note = _forced_elsewhere(blob, origin, message)
+            if note is not None:  # what the bytes hold as their own type was not read: the reading is partial
+                complete = False
+                warnings.append(note)
         if problems and message is None:
             kind, scanned, root, problems, note = _reconsider(blob, origin, kind, scanned, root, problems)
             if note is not None:
@@ -190,6 +196,24 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         warnings=warnings,
         unknown_fields=unknown,
     )
+
+
+def _forced_elsewhere(blob: bytes, origin: int, forced: str) -> Finding | None:
+    """--message named a type the bytes read badly as, while they read cleanly as another: the decoder for
+    the forced type will refuse them or silently drop what it does not know."""
+    try:
+        other, alt = proto_scan.detect_message(blob, origin)
+    except DecodeError:
+        return None
+    if other == forced or not alt.sensible or alt.unknown_count:
+        return None
+    if semantics.validate(Msg(other, blob, 0, len(blob), origin)):
+        return None
+    return Finding(
+        "message-forced-mismatch", "warning", "protobuf", origin,
+        f"read as a {forced} as asked, but these bytes are a {other} (they read as one cleanly): "
+        f"{forced}'s decoder will refuse them or drop what it does not know; drop --message",
+    )  # fmt: skip
 
 
 def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problems: list) -> tuple:

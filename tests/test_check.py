@@ -368,3 +368,25 @@ def test_cli_env_errors(fixture_set, tmp_path):
     plain.write_text(json.dumps({"a": 1}))
     r = run_cli("check", blob, "--env", str(plain))
     assert r.exit_code == 2 and "not an exprtool environment fingerprint" in r.output
+
+
+def test_a_forced_message_the_bytes_are_not_is_an_error(fixture_set):
+    """QA: `check expr.bin -m physical` / `-m logical` said "no failures predicted" while datafusion's plan
+    decoders refuse those bytes; inspect called that reading complete."""
+    from datafusion import ExecutionPlan, LogicalPlan, SessionContext
+
+    from datafusion_exprtool.inspection import inspect_bytes
+
+    blobs, _ = fixture_set
+    for name, message, decode in (
+        ("udf_scalar_inline.expr.bin", "physical", lambda b: ExecutionPlan.from_bytes(SessionContext(), b)),
+        ("column.expr.bin", "logical", lambda b: LogicalPlan.from_bytes(SessionContext(), b)),
+    ):
+        data = (blobs / name).read_bytes()
+        raised(lambda d=data, f=decode: f(d))  # datafusion refuses them
+        assert [f.id for f in check_bytes(data, message=message).errors] == ["wrong-message-type"]
+        insp = inspect_bytes(data, message=message)
+        assert insp.safety.status == "partial" and "message-forced-mismatch" in [w.id for w in insp.warnings]
+    for path in blobs.glob("*.bin"):  # the right message forced never raises it
+        message = "logical" if ".logical." in path.name else "physical" if ".physical." in path.name else "expr"
+        assert "wrong-message-type" not in [f.id for f in check_bytes(path.read_bytes(), message=message).errors]
