@@ -61,12 +61,22 @@ class LoadedInput:
     data: bytes  # the blob itself: base64/hex undone
 
 
-def detect_container(raw: bytes) -> tuple[str, str | None, bytes]:
+def detect_container(raw: bytes, _depth: int = 0) -> tuple[str, str | None, bytes]:
     """Return (container, text_encoding, decoded bytes) for one blob as read."""
     if not raw:
         return "protobuf", None, raw
     if _looks_like_pickle(raw):
         return "pickle", None, raw
+    if raw[:1] == b"\x80" and len(raw) > 1 and raw[1] > 5:
+        raise DecodeError("container", 1, f"pickle protocol {raw[1]}: this Python reads protocols 0-5",
+                          "pickle it on the same Python as the receiver")  # fmt: skip
+    if raw[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte-order mark an editor put before pasted text
+        raw = raw[3:]
+    elif raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # text saved as UTF-16
+        try:
+            raw = raw.decode("utf-16").encode("ascii")
+        except (UnicodeError, ValueError):
+            pass
     stripped = raw.strip()
     if stripped[:2] in (b"b'", b'b"') and stripped[-1:] in (b"'", b'"'):
         try:
@@ -83,6 +93,9 @@ def detect_container(raw: bytes) -> tuple[str, str | None, bytes]:
             text = text[2:]
         if len(text) % 2 == 0:
             return _nested(binascii.unhexlify(text), "hex")
+        if len(text) >= 16:  # long hex-only text is hex, not base64 (which uses the rest of the alphabet)
+            raise DecodeError("container", None, f"hex text with an odd number of digits ({len(text)})",
+                              "a digit was lost or added: copy the whole blob again")  # fmt: skip
     if stripped and _B64.match(stripped):
         text = re.sub(rb"\s+", b"", stripped)
         try:
@@ -93,8 +106,35 @@ def detect_container(raw: bytes) -> tuple[str, str | None, bytes]:
         except (binascii.Error, ValueError):
             decoded = None
         if decoded:
+            if _depth == 0 and _B64.match(decoded.strip()) and len(decoded.strip()) >= 16:
+                inner = detect_container(decoded, 1)  # base64 of base64 (a blob encoded twice)
+                if inner[1] is not None:
+                    return inner[0], "base64+" + inner[1], inner[2]
             return _nested(decoded, "base64")
+    _refuse_broken_text(raw)
     return "protobuf", None, raw
+
+
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \t\r\n")
+
+
+def _refuse_broken_text(raw: bytes) -> None:
+    """Text that is almost base64 or hex (a pasted blob with a stray character, a truncated line) is named as
+    such, with the offset of the first character that does not belong, instead of being read as protobuf."""
+    if len(raw) < 16 or any(b < 0x09 or 0x0d < b < 0x20 or b > 0x7E for b in raw):
+        return  # binary: a protobuf has length and tag bytes below 0x20
+    if raw[:1] in _PROTO0_FIRST and re.search(rb"\n[(cVSIFLlt.)]", raw[:256]):
+        return  # a protocol 0 pickle (text too), perhaps cut before its STOP: the pickle reader says so
+    bad = [i for i, b in enumerate(raw) if b not in _B64_ALPHABET]
+    if len(bad) > len(raw) // 20:
+        return  # prose, JSON, SQL...: not an encoded blob (the foreign-format hints cover the usual ones)
+    if bad:
+        at = bad[0]
+        raise DecodeError("container", at, f"text that is almost base64/hex: byte {at} ({chr(raw[at])!r}) does "
+                          "not belong", "paste the blob exactly as printed, without surrounding text")  # fmt: skip
+    text = re.sub(rb"\s+", b"", raw)
+    raise DecodeError("container", None, f"base64/hex-looking text that does not decode ({len(text)} characters: "
+                      "a length that is not a whole number of bytes)", "the text was probably cut: copy all of it")  # fmt: skip
 
 
 def _nested(decoded: bytes, encoding: str) -> tuple[str, str | None, bytes]:

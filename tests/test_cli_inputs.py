@@ -43,3 +43,31 @@ def test_output_paths_are_checked_before_any_work(fixture_set, tmp_path: Path) -
             r = run_cli(*args, "-o", out, "--force")
             assert r.exit_code == 2 and said in r.stderr and ".tmp" not in r.stderr, (args, out, r.stderr)
     assert [p.name for p in tmp_path.iterdir()] == ["d.parquet"] and not any(folder.iterdir())
+
+
+def test_pasted_text_problems_are_named_at_the_container_layer(fixture_set) -> None:
+    """QA: base64 with junk after it, odd-length hex, a pickle protocol this Python lacks were all reported as
+    protobuf errors; a BOM, UTF-16 text and base64 of base64 were not read at all."""
+    import base64
+    import binascii
+
+    from datafusion_exprtool.errors import DecodeError
+    from datafusion_exprtool.inputs import load_bytes
+    from datafusion_exprtool.inspection import inspect_bytes
+
+    blob = (fixture_set[0] / "column.expr.pkl").read_bytes()
+    b64 = base64.b64encode(blob)
+    want = inspect_bytes(blob).payloads[0].rendered
+    for text in (b"\xef\xbb\xbf" + b64, b64.decode().encode("utf-16"), base64.b64encode(b64)):
+        assert inspect_bytes(text).payloads[0].rendered == want
+    for text, said in (
+        (b64 + b"!!!@@@", f"byte {len(b64)} ('!')"),
+        (binascii.hexlify(blob) + b"a", "odd number of digits"),
+        (b"\x80\x09N.", "pickle protocol 9"),
+    ):
+        try:
+            load_bytes(text)
+        except DecodeError as err:
+            assert err.layer == "container" and said in str(err), str(err)
+        else:
+            raise AssertionError(f"{text[:20]!r} was read")
