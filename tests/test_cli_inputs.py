@@ -71,3 +71,13 @@ def test_pasted_text_problems_are_named_at_the_container_layer(fixture_set) -> N
             assert err.layer == "container" and said in str(err), str(err)
         else:
             raise AssertionError(f"{text[:20]!r} was read")
+
+
+def test_a_golden_file_that_is_not_parquet_is_a_usage_error(fixture_set, tmp_path: Path) -> None:
+    """QA: `eval --expect golden.parquet` with CSV inside failed at stage 'plan' (exit 4, "Corrupt footer")."""
+    blobs, _ = fixture_set
+    golden = tmp_path / "golden.parquet"
+    golden.write_text("a,b\n1,2\n")
+    data = str(Path(blobs).parent / "data" / "small.parquet")
+    r = run_cli("eval", str(blobs / "column.expr.bin"), data, "--expect", str(golden), "-q", "--isolate", "none")
+    assert r.exit_code == 2 and "golden file is not a readable Parquet file" in r.stderr, r.output

@@ -183,6 +183,14 @@ def prepare(opts: EvalOptions) -> Prepared:
     expect = os.path.abspath(opts.expect) if opts.expect else None
     if expect and not os.path.isfile(expect):
         raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=USAGE_EXIT)
+    if expect:
+        try:
+            parquet_metadata(expect)  # before any work: a golden file that is no Parquet is a usage error
+        except Exception as exc:
+            raise fail(
+                "input", f"golden file is not a readable Parquet file: {exc}", file=opts.expect,
+                exit_code=USAGE_EXIT,
+            ) from None
     job = EvalJob(
         data=loaded.data,
         container=loaded.info.container,
