@@ -374,7 +374,8 @@ def reencode(
     notes = check_trust(insp, trust)
     if len(insp.payloads) != 1:
         raise ReencodeError(
-            f"{loaded.info.path}: holds {len(insp.payloads)} serialized objects; reencode handles exactly one"
+            f"{loaded.info.path}: holds {len(insp.payloads) or 'no'} datafusion expression or plan"
+            f"{'s' if len(insp.payloads) != 1 else ''}; reencode handles exactly one"
         )
     payload = insp.payloads[0]
     if insp.unknown_fields:  # prost skips them: the re-encoded blob would silently lose those bytes

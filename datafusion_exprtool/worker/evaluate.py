@@ -113,8 +113,8 @@ def _pick_payload(inspection: Inspection, index: int | None) -> Any:
         )
     payload = payloads[index or 0] if payloads else None
     if payload is None or payload.message != "LogicalExprNode":
-        found = payload.message if payload else "nothing"
-        raise fail("input", f"eval replays expressions; this blob holds a {found}", exit_code=USAGE_EXIT)
+        found = f"a {payload.message}" if payload else "no datafusion expression (a pickle of something else)"
+        raise fail("input", f"eval replays expressions; this blob holds {found}", exit_code=USAGE_EXIT)
     return payload
 
 
