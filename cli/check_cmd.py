@@ -73,7 +73,8 @@ def check(
 
     Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings, including a truncated or corrupted datafusion blob (a cut or garbled protobuf, a pickle of an Expr whose bytes are cut or damaged, an unreadable UDF payload): datafusion refuses it too, and the output names the byte offset. 2: usage (bad option, --worker-ctx that cannot be loaded, --env that is missing or not a fingerprint). 3: input that is not a datafusion blob at all, e.g. a pickle that never names datafusion (one line: layer and byte offset).
     """
-    from datafusion_exprtool.check import Target, parse_python, target_from_ctx, target_from_fingerprint
+    from datafusion_exprtool.check import Target, parse_python, target_from_fingerprint
+    from datafusion_exprtool.check_target import target_from_facts
     from datafusion_exprtool.inputs import expand_sources
     from datafusion_exprtool.inspection import resolve_message
 
@@ -83,9 +84,9 @@ def check(
     except ValueError as exc:
         raise fail(str(exc)) from None
     target = Target(strict=strict)
-    if worker_ctx:
-        target = target_from_ctx(
-            _load_ctx(worker_ctx), python=py, strict=strict, source=f"worker ctx {worker_ctx}"
+    if worker_ctx:  # built in a spawned process: a factory that crashes or hangs cannot take check with it
+        target = target_from_facts(
+            _ctx_facts(worker_ctx), python=py, strict=strict, source=f"worker ctx {worker_ctx}"
         )
     if env:
         target = target_from_fingerprint(_read_env(env), target, source=f"fingerprint {env}")
@@ -143,12 +144,12 @@ def _read_env(env: str) -> dict:
         raise fail(f"--env {path}: {exc}") from None
 
 
-def _load_ctx(spec: str):
-    from datafusion_exprtool.worker.context import WorkerSpec, build_context
+def _ctx_facts(spec: str):
     from datafusion_exprtool.worker.failure import EvalError
+    from datafusion_exprtool.worker.isolation import ctx_facts_isolated
 
     try:
-        return build_context(WorkerSpec(factory=spec, cwd=os.getcwd()))
+        return ctx_facts_isolated(spec, os.getcwd())
     except EvalError as err:
         raise fail(f"--worker-ctx: {err.failure}") from None
 

@@ -101,21 +101,38 @@ def ctx_functions(ctx: Any) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
+def ctx_facts(ctx: Any) -> dict[str, Any]:
+    """What check needs of a worker ctx, as plain data (it can come back from another process)."""
+    import datafusion
+
+    return {
+        "functions": ctx_functions(ctx),
+        "codec_ids": tuple(ctx.logical_extension_codec_ids()),
+        "physical_codec_ids": tuple(ctx.physical_extension_codec_ids()),
+        "datafusion": datafusion.__version__,
+    }
+
+
+def target_from_facts(
+    facts: dict[str, Any], *, python: tuple[int, int] | None = None, strict: bool = False, source: str = "worker ctx"
+) -> Target:
+    """A Target from ``ctx_facts``: the functions and codecs a worker ctx registers and installs."""
+    return Target(
+        python=python or tuple(sys.version_info[:2]),  # type: ignore[arg-type]
+        functions=facts["functions"],
+        codec_ids=facts["codec_ids"],
+        physical_codec_ids=facts["physical_codec_ids"],
+        strict=strict,
+        datafusion=facts["datafusion"],
+        source=source,
+    )
+
+
 def target_from_ctx(
     ctx: Any, *, python: tuple[int, int] | None = None, strict: bool = False, source: str = "worker ctx"
 ) -> Target:
     """A Target whose functions and codecs are what ``ctx`` actually registers and installs."""
-    import datafusion
-
-    return Target(
-        python=python or tuple(sys.version_info[:2]),  # type: ignore[arg-type]
-        functions=ctx_functions(ctx),
-        codec_ids=tuple(ctx.logical_extension_codec_ids()),
-        physical_codec_ids=tuple(ctx.physical_extension_codec_ids()),
-        strict=strict,
-        datafusion=datafusion.__version__,
-        source=source,
-    )
+    return target_from_facts(ctx_facts(ctx), python=python, strict=strict, source=source)
 
 
 def target_from_fingerprint(

@@ -390,3 +390,24 @@ def test_a_forced_message_the_bytes_are_not_is_an_error(fixture_set):
     for path in blobs.glob("*.bin"):  # the right message forced never raises it
         message = "logical" if ".logical." in path.name else "physical" if ".physical." in path.name else "expr"
         assert "wrong-message-type" not in [f.id for f in check_bytes(path.read_bytes(), message=message).errors]
+
+
+def test_a_worker_ctx_that_crashes_or_hangs_is_a_usage_error(fixture_set, tmp_path):
+    """QA: check --worker-ctx ran the factory in-process: a segfault killed check (no message), os._exit(0)
+    made it pass, a hang hung it. The ctx is now built in a spawned process."""
+    from datafusion_exprtool.worker.failure import EvalError
+    from datafusion_exprtool.worker.isolation import ctx_facts_isolated
+
+    (tmp_path / "bad.py").write_text(
+        "import ctypes, os, time\n"
+        "def segv():\n    ctypes.string_at(0)\n"
+        "def quits():\n    os._exit(0)\n"
+        "def hangs():\n    time.sleep(600)\n"
+    )
+    blob = str(fixture_set[0] / "column.expr.bin")
+    for name, said in (("segv", "signal SIGSEGV"), ("quits", "exit status 0")):
+        r = run_cli("check", blob, "--worker-ctx", f"{tmp_path / 'bad.py'}:{name}")
+        assert r.exit_code == 2 and said in r.stderr, (name, r.output)
+    with pytest.raises(EvalError) as err:
+        ctx_facts_isolated(f"{tmp_path / 'bad.py'}:hangs", str(tmp_path), timeout=3)
+    assert "did not return within 3 s" in err.value.failure.message

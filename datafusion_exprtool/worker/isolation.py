@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .context import WorkerSpec, install
-from .failure import USAGE_EXIT, EvalError, EvalFailure, classify
+from .context import WorkerSpec, build_context, install
+from .failure import USAGE_EXIT, EvalError, EvalFailure, classify, fail
 from .output import Sink, _remove_partial
 from .runner import EvalJob, EvalResult, run_job
 
@@ -398,3 +398,53 @@ def rust_stderr_captured(panics: list[Panic]) -> Iterator[None]:
             if rest.strip():
                 sys.stderr.write(rest)
                 sys.stderr.flush()
+
+
+#: how long ``check --worker-ctx`` waits for the factory (EXPRTOOL_WORKER_CTX_TIMEOUT, seconds)
+CTX_TIMEOUT = float(os.environ.get("EXPRTOOL_WORKER_CTX_TIMEOUT", "120"))
+
+
+def _facts_child(conn: Any, factory: str, cwd: str, sys_path: list[str]) -> None:
+    """Build the worker ctx in a fresh process and send back what check needs of it."""
+    sys.path[:] = sys_path
+    try:
+        from ..check_target import ctx_facts
+
+        conn.send(("ok", ctx_facts(build_context(WorkerSpec(factory=factory, cwd=cwd)))))
+    except EvalError as err:
+        conn.send(("failed", err.failure.message))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, never re-raised here
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+
+
+def ctx_facts_isolated(factory: str, cwd: str, timeout: float = CTX_TIMEOUT) -> dict[str, Any]:
+    """``check_target.ctx_facts`` of the user's worker ctx, built in a spawned process: a factory that
+    segfaults, calls os._exit or hangs ends with a usage error (exit 2) instead of taking check with it."""
+    import multiprocessing as mp
+
+    mpctx = mp.get_context("spawn")
+    recv, send = mpctx.Pipe(duplex=False)
+    proc = mpctx.Process(target=_facts_child, args=(send, factory, cwd, worker_sys_path()), daemon=True)
+    try:
+        with _without_main():
+            proc.start()
+        send.close()
+        if not recv.poll(timeout):
+            raise fail("worker-ctx", f"{factory}() did not return within {timeout:g} s",
+                       hint="set EXPRTOOL_WORKER_CTX_TIMEOUT to wait longer", exit_code=USAGE_EXIT)  # fmt: skip
+        try:
+            kind, value = recv.recv()
+        except (EOFError, OSError):
+            proc.join(5)
+            code = proc.exitcode
+            how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit status {code}"
+            raise fail("worker-ctx", f"building the worker ctx with {factory} ended its process ({how})",
+                       exit_code=USAGE_EXIT) from None  # fmt: skip
+        if kind == "failed":
+            raise fail("worker-ctx", value, exit_code=USAGE_EXIT)
+        return value
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        recv.close()
