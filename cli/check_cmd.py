@@ -80,11 +80,11 @@ def check(
 
     try:
         resolve_message(message)
-        py = parse_python(python) if python else None
+        py = parse_python(python) if python is not None else None
     except ValueError as exc:
         raise fail(str(exc)) from None
     target = Target(strict=strict)
-    if worker_ctx:  # built in a spawned process: a factory that crashes or hangs cannot take check with it
+    if worker_ctx is not None:  # built in a spawned process: a factory that crashes or hangs cannot take check with it
         target = target_from_facts(
             _ctx_facts(worker_ctx), python=py, strict=strict, source=f"worker ctx {worker_ctx}"
         )

@@ -90,7 +90,7 @@ def reencode(
                 preflight(out, force)
             except OSError as err:
                 raise fail(str(err)) from None
-        ctx, by_value = _load_ctx(worker_ctx) if worker_ctx else (None, [])
+        ctx, by_value = _load_ctx(worker_ctx) if worker_ctx is not None else (None, [])
         result = reencode(
             loaded,
             container=container,

@@ -81,3 +81,12 @@ def test_a_golden_file_that_is_not_parquet_is_a_usage_error(fixture_set, tmp_pat
     data = str(Path(blobs).parent / "data" / "small.parquet")
     r = run_cli("eval", str(blobs / "column.expr.bin"), data, "--expect", str(golden), "-q", "--isolate", "none")
     assert r.exit_code == 2 and "golden file is not a readable Parquet file" in r.stderr, r.output
+
+
+def test_empty_option_values_are_usage_errors(fixture_set) -> None:
+    """QA: `--worker-ctx ''` and `--python ''` were silently ignored."""
+    blob = str(fixture_set[0] / "column.expr.bin")
+    for args in (["check", blob, "--worker-ctx", ""], ["check", blob, "--python", ""],
+                 ["reencode", blob, "-o", "-", "--worker-ctx", ""]):  # fmt: skip
+        r = run_cli(*args)
+        assert r.exit_code == 2 and "''" in r.stderr, (args, r.output)

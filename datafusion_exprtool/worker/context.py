@@ -127,7 +127,7 @@ def build_context(spec: WorkerSpec) -> Any:
     """The configured SessionContext: the user's factory (or a default one), strict mode, settings."""
     from datafusion import SessionContext
 
-    if spec.factory:
+    if spec.factory is not None:
         func = load_factory(spec.factory, spec.cwd)
         try:
             with user_code(f"{spec.factory}()"):
