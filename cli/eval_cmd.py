@@ -84,15 +84,14 @@ def _table(result: Any, maxrows: int) -> Any:
         columns = [preview.column(i).to_pylist() for i in range(preview.num_columns)]
         for r in range(preview.num_rows):
             table.add_row(*["∅" if c[r] is None else str(c[r]) for c in columns])
-    if result.rows > maxrows:
-        table.caption = f"first {maxrows} of {result.rows} rows"
-    return table
+    return table  # how many rows it shows is the footer's first words (a caption wraps on a narrow table)
 
 
-def _footer(result: Any) -> str:
+def _footer(result: Any, shown: int | None = None) -> str:
     t = result.timings
+    head = f"first {shown} of " if shown is not None and result.rows > shown else ""
     return (
-        f"{result.rows} rows · decode {t['decode']:.3f}s · plan {t['plan']:.3f}s · execute {t['execute']:.3f}s"
+        f"{head}{result.rows} rows · decode {t['decode']:.3f}s · plan {t['plan']:.3f}s · execute {t['execute']:.3f}s"
         + (f" · wrote {result.output}" if result.output else "")
     )
 
@@ -237,7 +236,7 @@ def eval_(
 
         out = console()
         out.print(_table(result, maxrows))
-        out.print(_footer(result), markup=False)
+        out.print(_footer(result, maxrows), markup=False)
     elif not quiet:
         err.print(_footer(result))
     if result.diffs:
