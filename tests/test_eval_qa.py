@@ -396,3 +396,14 @@ def test_worker_ctx_code_cannot_hijack_stdout_or_the_exit_status(tmp_path: Path)
     assert r.exit_code == 0 and json.loads(r.stdout)["schema_version"] >= 1, r.stdout  # (its ctx: another process)
     r = run_cli("reencode", blob, "-o", "-", "--to", "bytes", "--worker-ctx", f"{tmp_path / 'wk.py'}:prints")
     assert r.exit_code == 0 and "noise on stdout" in r.stderr and "noise" not in r.stdout, r.output
+
+
+def test_a_hanging_worker_ctx_times_out(data: str, tmp_path: Path) -> None:
+    """QA: a factory that never returns hung eval; the isolated worker is given EXPRTOOL_WORKER_CTX_TIMEOUT."""
+    (tmp_path / "slow.py").write_text("import time\ndef make_ctx():\n    time.sleep(600)\n")
+    blob = str(Path(__file__).resolve().parent.parent / "fixtures" / "blobs" / "column.expr.bin")
+    p = subprocess.run(
+        [*EXE, "eval", blob, data, "-q", "--worker-ctx", f"{tmp_path / 'slow.py'}:make_ctx"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "EXPRTOOL_WORKER_CTX_TIMEOUT": "3"},
+    )  # fmt: skip
+    assert p.returncode == 2 and "did not return within 3 s" in p.stderr, p.stderr

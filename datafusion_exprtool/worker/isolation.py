@@ -27,6 +27,8 @@ from .output import Sink, _remove_partial
 from .runner import EvalJob, EvalResult, run_job
 
 METHODS = ("none", "spawn", "forkserver", "fork")
+#: how long a worker ctx factory may take (check --worker-ctx, eval's isolated workers), in seconds
+CTX_TIMEOUT = float(os.environ.get("EXPRTOOL_WORKER_CTX_TIMEOUT", "120"))
 MAX_STDERR = 4 << 20  # what a worker printed on stderr that is read back (a UDF printing in a loop)
 
 
@@ -282,6 +284,9 @@ def run_isolated(
             proc.start()
         send.close()
         while True:
+            if stage == "worker-ctx" and not recv.poll(CTX_TIMEOUT):  # the user's factory hangs
+                raise fail("worker-ctx", f"{spec.factory}() did not return within {CTX_TIMEOUT:g} s",
+                           hint="set EXPRTOOL_WORKER_CTX_TIMEOUT to wait longer", exit_code=USAGE_EXIT)  # fmt: skip
             try:
                 kind, value = recv.recv()
             except (EOFError, OSError):
@@ -399,9 +404,6 @@ def rust_stderr_captured(panics: list[Panic]) -> Iterator[None]:
                 sys.stderr.write(rest)
                 sys.stderr.flush()
 
-
-#: how long ``check --worker-ctx`` waits for the factory (EXPRTOOL_WORKER_CTX_TIMEOUT, seconds)
-CTX_TIMEOUT = float(os.environ.get("EXPRTOOL_WORKER_CTX_TIMEOUT", "120"))
 
 
 def _facts_child(conn: Any, factory: str, cwd: str, sys_path: list[str]) -> None:
