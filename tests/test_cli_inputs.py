@@ -90,3 +90,20 @@ def test_empty_option_values_are_usage_errors(fixture_set) -> None:
                  ["reencode", blob, "-o", "-", "--worker-ctx", ""]):  # fmt: skip
         r = run_cli(*args)
         assert r.exit_code == 2 and "''" in r.stderr, (args, r.output)
+
+
+def test_forced_aggregate_mode_without_an_aggregate_is_a_usage_error(fixture_set) -> None:
+    """QA: datafusion's planner refused it in a multi-line text at stage 'plan' (exit 4)."""
+    from datafusion import SessionContext
+
+    blobs, _ = fixture_set
+    data = str(Path(blobs).parent / "data" / "small.parquet")
+    df = SessionContext().read_parquet(data)
+    try:
+        df.aggregate([], []).collect()  # what datafusion says to an aggregate with nothing to aggregate
+    except Exception as exc:  # noqa: BLE001 - its text is all this checks
+        assert "Aggregate requires at least one grouping or aggregate expression" in str(exc)
+    else:
+        raise AssertionError("datafusion accepted an empty aggregate")
+    r = run_cli("eval", str(blobs / "column.expr.bin"), data, "--mode", "aggregate", "-q", "--isolate", "none")
+    assert r.exit_code == 2 and "calls no aggregate function" in r.stderr, r.output

@@ -117,6 +117,13 @@ def pick_mode(shape: ExprShape, forced: str | None = None, group_by: list[str] |
             )
         if group_by and forced != "aggregate":
             raise fail("plan", "--group-by only applies to aggregate mode", exit_code=USAGE_EXIT)
+        if forced == "aggregate" and not shape.has_aggregate:  # datafusion's planner refuses it, in 3 lines
+            raise fail(
+                "plan",
+                "--mode aggregate given, but the expression calls no aggregate function",
+                hint="use --mode project (or no --mode); to group rows, aggregate something (count(*), sum(x))",
+                exit_code=USAGE_EXIT,
+            )
         return forced
     if shape.has_window:
         return "window"
