@@ -62,8 +62,11 @@ def console(stderr: bool = False):
     A closed pipe (`exprtool inspect X | head`) raises BrokenPipeError, which main() turns into exit 0,
     instead of rich's default exit 1 (which here would read as "findings").
     """
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.text import Text
+
+    def _text_only(o: object) -> bool:  # lines of text (a Group of them too): no box to wrap inside
+        return isinstance(o, str | Text) or (isinstance(o, Group) and all(_text_only(r) for r in o.renderables))
 
     class PipeAwareConsole(Console):
         def on_broken_pipe(self) -> None:
@@ -74,7 +77,7 @@ def console(stderr: bool = False):
             # Off a terminal (a pipe, a CI log, a file) a line of text is never hard-wrapped at rich's default 80
             # columns: a wrapped path or message breaks grep and log parsers. Panels, tables and trees keep wrapping
             # inside their boxes (soft wrap there would crop cells).
-            if "soft_wrap" not in kwargs and not self.is_terminal and all(isinstance(o, str | Text) for o in objects):
+            if "soft_wrap" not in kwargs and not self.is_terminal and all(_text_only(o) for o in objects):
                 kwargs["soft_wrap"] = True
             super().print(*objects, **kwargs)
 

@@ -119,7 +119,8 @@ def print_inspection(insp: Inspection, *, show_tree: bool = True, console: Conso
         where = f"{f.layer}" + (f" @{f.offset}" if f.offset is not None else "")
         lines.append(Text.assemble(("  • ", "dim"), (f"[{f.id}] ", SEVERITY_STYLE.get(f.severity, "")), f.message,
                                    (f"  ({where})", "dim")))
-    console.print(Group(*lines))
+    for line in lines:  # one print per line: off a terminal each stays one line (PipeAwareConsole)
+        console.print(line)
     notes = insp.warnings + insp.unknown_fields
     if notes:
         console.print(Text("Warnings", style="bold"))
