@@ -267,6 +267,9 @@ def test_lines_are_not_hard_wrapped_off_a_terminal(fixture_set, tmp_path):
         assert r.exit_code == 0
         lines = r.output.splitlines()
         assert len(lines) == 1 and str(blob) in lines[0] and "no failures predicted" in lines[0], r.output
+        r = run_cli("inspect", str(blob), columns=columns)  # safety and function lines (printed as groups)
+        assert any("carries Python code that runs when a worker decodes the blob" in line for line in
+                   r.output.splitlines()), r.output  # fmt: skip
 
 
 def test_conflicting_formats_and_odd_file_names(fixture_set, tmp_path):
