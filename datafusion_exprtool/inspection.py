@@ -104,8 +104,10 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             kind, scanned = proto_scan.detect_message(blob, origin)
         root = Msg(kind, blob, 0, len(blob), origin)
         problems = semantics.validate(root)
-        doubtful = problems or scanned.unknown_count or scanned.opaque_count or not scanned.sensible
-        if message is not None and doubtful:
+        # datafusion refuses (or cannot be told to accept) what the forced type reads this way; unknown fields
+        # alone do not count: prost skips them. A pickle always carries an Expr: nothing to second-guess.
+        doubtful = problems or scanned.opaque_count or not scanned.sensible
+        if message is not None and doubtful and info.container != "pickle":
             note = _forced_elsewhere(blob, origin, message)
             if note is not None:  # what the bytes hold as their own type was not read: the reading is partial
                 complete = False
