@@ -120,7 +120,7 @@ def _read_env(env: str) -> dict:
     import json
     from pathlib import Path
 
-    from datafusion_exprtool.capture import ENV_SUFFIX, load_fingerprint
+    from datafusion_exprtool.capturing import ENV_SUFFIX, load_fingerprint
 
     given = Path(env)
     path = given

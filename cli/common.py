@@ -59,7 +59,7 @@ MIN_WIDTH = 20
 def console(stderr: bool = False):
     """A rich console; colour only on a terminal (rich decides from isatty and NO_COLOR).
 
-    A closed pipe (`exprtool inspect X | head`) raises BrokenPipeError, which main() turns into exit 0,
+    A closed pipe (`exprtool inspect X | head`) raises BrokenPipeError, which main() turns into exit 141,
     instead of rich's default exit 1 (which here would read as "findings").
     """
     from rich.console import Console, Group

@@ -44,12 +44,14 @@ def _print_failure(failure: Any, verbose: bool = False) -> None:
     lines = [f"{head}: {shorten(' '.join(failure.message.split()), 400)}"]
     if failure.original:  # the catalog's name for datafusion's text, when it knows it
         from datafusion_exprtool.explain import explain
+        from datafusion_exprtool.worker.failure import GENERIC_HINT
 
         found = explain(failure.original)
         if found:
             lines.append(f"  cause: {found[0].id}: {found[0].title} (`exprtool explain` says more)")
-            if found[0].confidence == "certain":  # the catalog's fix beats a generic hint
-                failure.hint = found[0].fix.split("\n")[0]
+            generic = not failure.hint or failure.hint.startswith(GENERIC_HINT)
+            if found[0].confidence == "certain" and generic:  # the catalog's fix beats a generic hint
+                failure.hint = found[0].fix.replace("\n", "\n       ")
     if failure.file:
         lines.append(f"  where: {failure.file}")
     if failure.hint:
@@ -229,8 +231,8 @@ def eval_(
     except EvalError as exc:
         _print_failure(exc.failure, verbose)
         raise typer.Exit(exc.failure.exit_code) from None
-    except BrokenPipeError:
-        raise typer.Exit(Exit.OK) from None
+    except BrokenPipeError:  # the reader left before the end: main() makes it 141, as for every command
+        raise
     if fmt is OutFormat.table and not output:
         from .common import console
 

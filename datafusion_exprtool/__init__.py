@@ -17,7 +17,7 @@ def __getattr__(name: str):  # lazy: keep `import datafusion_exprtool` cheap
 
         return getattr(inspection, name)
     if name == "capture":
-        from .capture import capture
+        from .capturing import capture
 
         return capture
     raise AttributeError(name)

@@ -74,7 +74,7 @@ class Recorder:
     def __call__(self, expr_or_bytes: Any, name: str | None = None, *, ctx: Any = None) -> None:
         if not self.enabled:
             return
-        from .capture import to_blob
+        from .capturing import to_blob
 
         entries = self._item.stash.setdefault(_registered, [])
         name = name or f"blob{len(entries) + 1}"
@@ -105,7 +105,7 @@ _EXT = {
 
 
 def _save(item: pytest.Item, report: pytest.TestReport, root: Path) -> Path | None:
-    from .capture import capture, to_blob
+    from .capturing import capture, to_blob
 
     blobs = list(item.stash.get(_registered, []))
     for name, value in _shippable_args(item):

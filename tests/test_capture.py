@@ -14,7 +14,7 @@ import pytest
 from datafusion import Expr, LogicalPlan, SessionContext, col, lit, udf
 from datafusion.ipc import get_sender_ctx
 
-from datafusion_exprtool.capture import capture, env_path, fingerprint, load_fingerprint
+from datafusion_exprtool.capturing import capture, env_path, fingerprint, load_fingerprint
 
 pytest_plugins = ["pytester"]
 
@@ -182,3 +182,19 @@ def test_sanitize_is_one_path_component():
     assert "/" not in name and name not in ("", ".", "..")
     assert Path(name).name == name
     assert sanitize("..") == "test"
+
+
+def test_capture_is_callable_from_the_package_every_time(tmp_path) -> None:
+    """Docs review: `datafusion_exprtool.capture(...)` worked once; importing the submodule then replaced the
+    package attribute with the module ('module' object is not callable). The submodule is `capturing` now."""
+    import importlib
+
+    from datafusion import col
+
+    import datafusion_exprtool
+
+    importlib.import_module("datafusion_exprtool.capturing")
+    for i in range(2):
+        path = tmp_path / f"job{i}.pkl"
+        datafusion_exprtool.capture(col("a") + 1, str(path))
+        assert path.exists()

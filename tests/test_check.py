@@ -20,7 +20,7 @@ from blobtools import double_it_udf, no_inline_ctx, patch_byte, raised, run_cli,
 from datafusion import Expr, SessionContext, col, udf
 from datafusion import functions as F
 
-from datafusion_exprtool.capture import fingerprint
+from datafusion_exprtool.capturing import fingerprint
 from datafusion_exprtool.check import (
     CheckReport,
     Target,
@@ -211,7 +211,7 @@ def test_fingerprint_of_a_real_second_interpreter(fixture_set, tmp_path):
     if other is None:
         pytest.skip("no second Python 3 interpreter on this machine")
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); from datafusion_exprtool.capture import fingerprint; "
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from datafusion_exprtool.capturing import fingerprint; "
         "print(json.dumps(fingerprint(['pyarrow', 'json'])))"
     )
     root = str(Path(__file__).resolve().parent.parent)

@@ -407,3 +407,19 @@ def test_a_hanging_worker_ctx_times_out(data: str, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, env={**os.environ, "EXPRTOOL_WORKER_CTX_TIMEOUT": "3"},
     )  # fmt: skip
     assert p.returncode == 2 and "did not return within 3 s" in p.stderr, p.stderr
+
+
+def test_eval_into_a_closed_pipe_exits_141(tmp_path: Path) -> None:
+    """Docs review: eval exited 0 when its reader left early (`| head`): a pipefail CI step read as a pass."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": list(range(300_000))}), tmp_path / "big.parquet")
+    blob = str(Path(__file__).resolve().parent.parent / "fixtures" / "blobs" / "column.expr.bin")
+    for isolate in ("none", "spawn"):
+        proc = subprocess.run(
+            f"{' '.join(EXE)} eval {blob} {tmp_path / 'big.parquet'} -f csv -q --isolate {isolate} | head -c 10 "
+            ">/dev/null; exit ${PIPESTATUS[0]}",
+            shell=True, executable="/bin/bash", capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 141 and proc.stderr == b"", (isolate, proc.returncode, proc.stderr[-300:])

@@ -30,6 +30,9 @@ EVAL_EXIT = 4
 FINDINGS_EXIT = 1
 
 
+#: the hint for a protobuf refusal that says nothing more specific (the CLI replaces it by explain's fix)
+GENERIC_HINT = "the bytes are not a DataFusion 55 expression"
+
 @dataclass
 class EvalFailure:
     stage: str
@@ -110,7 +113,7 @@ _HINTS = (
     (
         r"failed to decode Protobuf message|Missing required field",
         None,
-        "the bytes are not a DataFusion 55 expression",
+        GENERIC_HINT,
     ),
     (r"Failed to coerce arguments", "plan", "cast the column, or fix the UDF's declared input types"),
     (
