@@ -20,7 +20,7 @@ class InputInfo:
     size: int  # bytes as read (before base64/hex decoding)
     sha256: str  # of the bytes as read
     container: str  # "pickle" | "protobuf"
-    text_encoding: str | None = None  # None | "base64" | "hex"
+    text_encoding: str | None = None  # None | "base64" | "hex" | "python-bytes" | "base64+base64" …, outer first
     pickle_protocol: int | None = None
 
 

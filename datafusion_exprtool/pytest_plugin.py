@@ -161,6 +161,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if blobs:
             first = target / blobs[0]
             terminalreporter.write_line(
-                f"    check: exprtool check {target}/   replay: exprtool eval {first}   "
+                f"    check: exprtool check {target}/   replay: exprtool eval {first} DATA.parquet   "
                 f"explain: exprtool explain --blob {first} - < {target / 'failure.txt'}"
             )
