@@ -124,8 +124,12 @@ def _load_ctx(spec: str):
     """(ctx, by-value modules) from ``spec`` (eval's loader); anything wrong is one line, exit 2."""
     from datafusion_exprtool.reencode import load_worker_ctx
     from datafusion_exprtool.worker.failure import EvalError
+    from datafusion_exprtool.worker.isolation import ctx_facts_isolated
 
     try:
+        # a trial build in a spawned process first: a factory that segfaults, calls os._exit or hangs is a usage
+        # error there, before reencode (which needs the ctx here, to decode with it) builds it in this process
+        ctx_facts_isolated(spec, os.getcwd())
         return load_worker_ctx(spec, os.getcwd())
     except EvalError as err:
         raise fail(f"--worker-ctx: {err.failure}") from None

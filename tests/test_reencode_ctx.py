@@ -342,3 +342,12 @@ def test_a_worker_files_own_functions_travel_by_value(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == evaluate(expr) == [3, 5, None, 9, 15]
+
+
+def test_a_crashing_worker_ctx_is_a_usage_error(tmp_path: Path) -> None:
+    """QA: reencode built the ctx in-process only: a segfaulting factory killed it without a word. A trial build
+    in a spawned process runs first."""
+    (tmp_path / "bad.py").write_text("import ctypes\ndef segv():\n    ctypes.string_at(0)\n")
+    blob = str(Path(__file__).resolve().parent.parent / "fixtures" / "blobs" / "column.expr.bin")
+    res = run_cli("reencode", blob, "-o", str(tmp_path / "o.bin"), "--worker-ctx", f"{tmp_path / 'bad.py'}:segv")
+    assert res.exit_code == 2 and "SIGSEGV" in res.stderr and not (tmp_path / "o.bin").exists(), res.output

@@ -426,7 +426,8 @@ def ctx_facts_isolated(factory: str, cwd: str, timeout: float = CTX_TIMEOUT) -> 
 
     mpctx = mp.get_context("spawn")
     recv, send = mpctx.Pipe(duplex=False)
-    proc = mpctx.Process(target=_facts_child, args=(send, factory, cwd, worker_sys_path()), daemon=True)
+    # this process's whole sys.path: the trial builds the ctx as this process would (not as a fresh worker)
+    proc = mpctx.Process(target=_facts_child, args=(send, factory, cwd, list(sys.path)), daemon=True)
     try:
         with _without_main():
             proc.start()
