@@ -42,20 +42,12 @@ def _print_failure(failure: Any, verbose: bool = False) -> None:
     if failure.function:
         head += f" in function '{failure.function}'"
     lines = [f"{head}: {shorten(' '.join(failure.message.split()), 400)}"]
-    if failure.original:  # the catalog's name for datafusion's text, when it knows it
-        from datafusion_exprtool.explain import explain
-        from datafusion_exprtool.worker.failure import GENERIC_HINT
-
-        found = explain(failure.original)
-        if found:
-            lines.append(f"  cause: {found[0].id}: {found[0].title} (`exprtool explain` says more)")
-            generic = not failure.hint or failure.hint.startswith(GENERIC_HINT)
-            if found[0].confidence == "certain" and generic:  # the catalog's fix beats a generic hint
-                failure.hint = found[0].fix.replace("\n", "\n       ")
+    if failure.cause:
+        lines.append(f"  cause: {failure.cause} (`exprtool explain` says more)")
     if failure.file:
         lines.append(f"  where: {failure.file}")
     if failure.hint:
-        lines.append(f"  fix: {failure.hint}")
+        lines.append("  fix: " + failure.hint.replace("\n", "\n       "))  # a catalog fix's code lines indented
     lines += [f"  {d}" for d in failure.details]
     if failure.original:
         lines.append(f"  datafusion: {failure.original}")

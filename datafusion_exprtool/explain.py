@@ -386,10 +386,7 @@ def _family_mismatch(ex: Explanation, ins: Inspection, related: list[FunctionInf
     frame = next((w for w in ins.warnings if w.id == "dfpy-family-mismatch" and w.function in names), None)
     if frame is None:
         return
-    entry = CATALOG["family-mismatch"]
-    ex.id, ex.title, ex.layer = entry.id, entry.title, entry.layer
-    ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
-    ex.blob.append(f"{frame.message} (byte {frame.offset})")
+    _relabel(ex, "family-mismatch", None, f"{frame.message} (byte {frame.offset})")
 
 
 def _rows_not_literal(ex: Explanation, ins: Inspection) -> None:
@@ -402,11 +399,19 @@ def _rows_not_literal(ex: Explanation, ins: Inspection) -> None:
     rows = memory_partitions(ins)
     if not rows or nested_literals(ins):
         return
-    entry = CATALOG["table-rows-corrupt"]
-    ex.id, ex.title, ex.layer = entry.id, entry.title, entry.layer
+    note = f"the plan's memory-table rows are damaged: {rows[0].message} (byte {rows[0].offset})"
+    _relabel(ex, "table-rows-corrupt", rows[0].offset, note)
+
+
+def _relabel(ex: Explanation, entry_id: str, offset: int | None, note: str) -> None:
+    """The blob showed which of two failures datafusion words alike: ``ex`` becomes catalog entry ``entry_id``
+    (its fields kept), pointing at ``offset``, with ``note`` saying what the blob showed."""
+    entry = CATALOG[entry_id]
+    ex.id, ex.title, ex.layer, ex.confidence = entry.id, entry.title, entry.layer, entry.confidence
     ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
-    ex.offset = rows[0].offset
-    ex.blob.append(f"the plan's memory-table rows are damaged: {rows[0].message} (byte {rows[0].offset})")
+    if offset is not None:
+        ex.offset = offset
+    ex.blob.append(note)
 
 
 def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err: Exception | None) -> None:
@@ -474,14 +479,11 @@ def _empty_plan_node(ex: Explanation, ins: Inspection) -> bool:
     empty = next((w for w in ins.warnings if w.id == "empty-plan-node"), None)
     if empty is None or ins.message not in ("LogicalPlanNode", "PhysicalPlanNode"):
         return False
-    entry = CATALOG["empty-plan-node"]
-    m = next((p.search(ex.excerpt) for p in entry.compiled if p.search(ex.excerpt)), None)
+    m = next((p.search(ex.excerpt) for p in CATALOG["empty-plan-node"].compiled if p.search(ex.excerpt)), None)
     if m is not None:
         ex.fields.update({k: v for k, v in m.groupdict().items() if v is not None})
-    ex.id, ex.title, ex.layer, ex.confidence = entry.id, entry.title, entry.layer, entry.confidence
-    ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
-    ex.offset = empty.offset
-    ex.blob.append(f"the blob is a {ins.message} with an empty plan node at byte {empty.offset}")
+    note = f"the blob is a {ins.message} with an empty plan node at byte {empty.offset}"
+    _relabel(ex, "empty-plan-node", empty.offset, note)
     return True
 
 

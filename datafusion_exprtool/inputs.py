@@ -22,7 +22,10 @@ from .model import InputInfo
 NOT_BLOBS = {".json", ".parquet", ".md", ".py", ".pyc", ".csv", ".ndjson", ".arrow", ".txt~"}
 
 _HEX = re.compile(rb"\A(?:0x)?[0-9a-fA-F\s]+\Z")
-_B64 = re.compile(rb"\A[A-Za-z0-9+/=\-_\s]+\Z")
+_B64_CHARS = rb"A-Za-z0-9+/=\-_\s"  # the base64 (standard and URL-safe) alphabet, padding and whitespace
+_B64 = re.compile(rb"\A[" + _B64_CHARS + rb"]+\Z")
+_NOT_B64 = re.compile(rb"[^" + _B64_CHARS + rb"]")
+_BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f-\xff]")  # bytes no pasted text holds
 _PROTO0_FIRST = b"c(]}lI" + b"SVFNTLp"  # first opcodes a protocol 0/1 pickle of an Expr can start with
 
 
@@ -115,21 +118,18 @@ def detect_container(raw: bytes, _depth: int = 0) -> tuple[str, str | None, byte
     return "protobuf", None, raw
 
 
-_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \t\r\n")
-
-
 def _refuse_broken_text(raw: bytes) -> None:
     """Text that is almost base64 or hex (a pasted blob with a stray character, a truncated line) is named as
     such, with the offset of the first character that does not belong, instead of being read as protobuf."""
-    if len(raw) < 16 or any(b < 0x09 or 0x0d < b < 0x20 or b > 0x7E for b in raw):
+    if len(raw) < 16 or _BINARY.search(raw):
         return  # binary: a protobuf has length and tag bytes below 0x20
     if raw[:1] in _PROTO0_FIRST and re.search(rb"\n[(cVSIFLlt.)]", raw[:256]):
         return  # a protocol 0 pickle (text too), perhaps cut before its STOP: the pickle reader says so
-    bad = [i for i, b in enumerate(raw) if b not in _B64_ALPHABET]
-    if len(bad) > len(raw) // 20:
+    stray = _NOT_B64.search(raw)
+    if stray is not None and len(_NOT_B64.findall(raw)) > len(raw) // 20:
         return  # prose, JSON, SQL...: not an encoded blob (the foreign-format hints cover the usual ones)
-    if bad:
-        at = bad[0]
+    if stray is not None:
+        at = stray.start()
         raise DecodeError("container", at, f"text that is almost base64/hex: byte {at} ({chr(raw[at])!r}) does "
                           "not belong", "paste the blob exactly as printed, without surrounding text")  # fmt: skip
     text = re.sub(rb"\s+", b"", raw)

@@ -30,7 +30,7 @@ EVAL_EXIT = 4
 FINDINGS_EXIT = 1
 
 
-#: the hint for a protobuf refusal that says nothing more specific (the CLI replaces it by explain's fix)
+#: the hint for a protobuf refusal that says nothing more specific (the error catalog's fix replaces it)
 GENERIC_HINT = "the bytes are not a DataFusion 55 expression"
 
 @dataclass
@@ -42,6 +42,7 @@ class EvalFailure:
     file: str | None = None  # the file concerned (parquet input, worker-ctx module, output) or a UDF location
     exit_code: int = EVAL_EXIT
     details: list[str] = field(default_factory=list)  # extra lines (e.g. the first differing rows)
+    cause: str | None = None  # "catalog-id: title" of datafusion's text, when the error catalog knows it
     # datafusion's own message, verbatim but for an embedded Python traceback (what `exprtool explain` reads)
     original: str | None = None
     debug: list[str] = field(default_factory=list)  # shown with --verbose (a panic's location, backtrace)
@@ -186,6 +187,15 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
     if _from_datafusion(exc):
         original = _TRACEBACK.sub('traceback: Some("…")', raw)
         debug = [f"datafusion (with the Python traceback): {raw}"] if original != raw else []
+    cause = None
+    if original:  # the catalog's name for datafusion's text; its fix beats the generic protobuf hint
+        from ..explain import explain
+
+        found = explain(original)
+        if found:
+            cause = f"{found[0].id}: {found[0].title}"
+            if found[0].confidence == "certain" and (not hint or hint == GENERIC_HINT):
+                hint = found[0].fix
     return EvalFailure(
         stage=stage,
         message=message,
@@ -194,6 +204,7 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
         file=location,
         original=original,
         debug=debug or [],
+        cause=cause,
     )
 
 

@@ -229,13 +229,20 @@ def _crashed_thread(fault_text: str) -> str:
     return current[0] if current else fault_text
 
 
+def _signal_name(exitcode: int | None) -> str | None:
+    """The signal that ended a process (multiprocessing's negative exit code), or None for a plain exit."""
+    if exitcode is None or exitcode >= 0:
+        return None
+    try:
+        return signal.Signals(-exitcode).name
+    except ValueError:
+        return f"signal {-exitcode}"
+
+
 def _death(exitcode: int | None, stage: str, fault_text: str, job: EvalJob) -> EvalFailure:
     """Describe a worker that vanished without a word."""
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
+    name = _signal_name(exitcode)
+    if name is not None:
         how = f"the worker was killed by {name}"
     else:
         how = f"the worker exited with status {exitcode} without reporting"
@@ -439,8 +446,8 @@ def ctx_facts_isolated(factory: str, cwd: str, timeout: float = CTX_TIMEOUT) -> 
             kind, value = recv.recv()
         except (EOFError, OSError):
             proc.join(5)
-            code = proc.exitcode
-            how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit status {code}"
+            name = _signal_name(proc.exitcode)
+            how = f"signal {name}" if name is not None else f"exit status {proc.exitcode}"
             raise fail("worker-ctx", f"building the worker ctx with {factory} ended its process ({how})",
                        exit_code=USAGE_EXIT) from None  # fmt: skip
         if kind == "failed":
