@@ -6,7 +6,7 @@ Inputs are generated once and cached under benchmarks/.cache/ (git-ignored).
 
 Both sides write the same Parquet: datafusion-python's ``DataFrame.write_parquet`` default (zstd, level 4),
 1,048,576-row row groups. The plain script calls ``write_parquet(path)`` with no options; exprtool writes the
-same settings (``worker/output.py: PARQUET_COMPRESSION``), and with ``-q`` and no ``--expect`` it lets
+same settings (``actions/eval/output.py: PARQUET_COMPRESSION``), and with ``-q`` and no ``--expect`` it lets
 datafusion write the file. The plain script and exprtool run alternately (``--repeat`` pairs), so a load
 that changes during the run hits both; the medians are compared. The growth of a bare datafusion scan (an ``execute_stream()`` loop, nothing written) is measured too:
 datafusion 55's scan keeps about one resident byte per compressed byte it has read, until the scan ends,

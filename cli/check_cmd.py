@@ -73,10 +73,14 @@ def check(
 
     Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings, including a truncated or corrupted datafusion blob (a cut or garbled protobuf, a pickle of an Expr whose bytes are cut or damaged, an unreadable UDF payload): datafusion refuses it too, and the output names the byte offset. 2: usage (bad option, --worker-ctx that cannot be loaded, --env that is missing or not a fingerprint). 3: input that is not a datafusion blob at all, e.g. a pickle that never names datafusion (one line: layer and byte offset).
     """
-    from datafusion_exprtool.check import Target, parse_python, target_from_fingerprint
-    from datafusion_exprtool.check_target import target_from_facts
-    from datafusion_exprtool.inputs import expand_sources
-    from datafusion_exprtool.inspection import resolve_message
+    from datafusion_exprtool.inspection.pipeline import resolve_message
+    from datafusion_exprtool.layers.container import expand_sources
+    from datafusion_exprtool.reports.check.target import (
+        Target,
+        parse_python,
+        target_from_facts,
+        target_from_fingerprint,
+    )
 
     try:
         resolve_message(message)
@@ -120,7 +124,7 @@ def _read_env(env: str) -> dict:
     import json
     from pathlib import Path
 
-    from datafusion_exprtool.capturing import ENV_SUFFIX, load_fingerprint
+    from datafusion_exprtool.capturing.writer import ENV_SUFFIX, load_fingerprint
 
     given = Path(env)
     path = given
@@ -145,8 +149,8 @@ def _read_env(env: str) -> dict:
 
 
 def _ctx_facts(spec: str):
-    from datafusion_exprtool.worker.failure import EvalError
-    from datafusion_exprtool.worker.isolation import ctx_facts_isolated
+    from datafusion_exprtool.actions.eval.failure import EvalError
+    from datafusion_exprtool.sandbox.isolation import ctx_facts_isolated
 
     try:
         return ctx_facts_isolated(spec, os.getcwd())
@@ -156,9 +160,9 @@ def _ctx_facts(spec: str):
 
 def _check_one(source: str, target, message: str | None):
     """(report or None, undecodable-input record or None) for one blob."""
-    from datafusion_exprtool.check import check_loaded
     from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.inputs import load_input
+    from datafusion_exprtool.layers.container import load_input
+    from datafusion_exprtool.reports.check.report import check_loaded
 
     try:
         return check_loaded(load_input(source), target, message=message), None
@@ -172,7 +176,7 @@ def _emit(fmt: Format, reports: list, broken: list[dict], target) -> None:
     import json
 
     from datafusion_exprtool.model import SCHEMA_VERSION
-    from datafusion_exprtool.sarif import annotation, github_annotations, to_sarif
+    from datafusion_exprtool.reports.formats.sarif import annotation, github_annotations, to_sarif
 
     if fmt is Format.json:
         doc = {

@@ -25,7 +25,7 @@ def shorten(text: str, limit: int = 300) -> str:
 
 def datafusion_failure(text: str) -> str:
     """datafusion's refusal for a one-line status: shortened, with the catalog's name for it when known."""
-    from datafusion_exprtool.explain import explain
+    from datafusion_exprtool.reports.explain import explain
 
     line = shorten(" ".join(text.split()), 400)
     found = explain(text)

@@ -33,10 +33,10 @@ def diff(
 
     Example:  exprtool diff ci/expected.pkl ci/actual.pkl
     """
-    from datafusion_exprtool.diff import diff_document, diff_inspections
     from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.inputs import load_input
-    from datafusion_exprtool.inspection import inspect_loaded, resolve_message
+    from datafusion_exprtool.inspection.pipeline import inspect_loaded, resolve_message
+    from datafusion_exprtool.layers.container import load_input
+    from datafusion_exprtool.reports.diff.compare import diff_document, diff_inspections
 
     if a == "-" and b == "-":
         raise fail("only one of the two blobs can come from stdin")
@@ -52,7 +52,7 @@ def diff(
             raise fail(f"{source}: {input_problem(err)}", input_exit(err)) from None
     result = diff_inspections(*inspections)
     if json_:
-        from datafusion_exprtool.render.json_out import write_json
+        from datafusion_exprtool.reports.formats.json import write_json
 
         write_json(diff_document(result), sys.stdout)
     else:

@@ -35,9 +35,9 @@ def encode(
     Example:  exprtool encode "a + 1 > 2 AND b LIKE 'x%'" --schema "a int64, b utf8" -o expr.pkl
     """
 
+    from datafusion_exprtool.actions.encode_sql import encode_sql
+    from datafusion_exprtool.actions.reencode import DataFusionFailed, ReencodeError, resolve_format
     from datafusion_exprtool.atomic import preflight
-    from datafusion_exprtool.encode_sql import encode_sql
-    from datafusion_exprtool.reencode import DataFusionFailed, ReencodeError, resolve_format
 
     try:
         container, text_enc = resolve_format(out, to and to.value, text and text.value, None)

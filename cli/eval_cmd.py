@@ -157,12 +157,12 @@ def eval_(
 
     Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
     """
+    from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare, run
+    from datafusion_exprtool.actions.eval.failure import EvalError, classify
+    from datafusion_exprtool.actions.eval.output import stdout_sink
+    from datafusion_exprtool.actions.eval.params import parse_params
     from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.worker.context import WorkerSpec, parse_config
-    from datafusion_exprtool.worker.evaluate import EvalOptions, prepare, run
-    from datafusion_exprtool.worker.failure import EvalError, classify
-    from datafusion_exprtool.worker.output import stdout_sink
-    from datafusion_exprtool.worker.params import parse_params
+    from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
 
     if filter_ and mode not in (None, Mode.filter):
         print("exprtool: --filter and --mode disagree", file=sys.stderr)
@@ -263,7 +263,7 @@ class _ErrConsole:
 def _run_with_progress(prepared: Any, opts: Any, sink: Any, err_console: Any) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from datafusion_exprtool.worker.evaluate import run
+    from datafusion_exprtool.actions.eval.evaluate import run
 
     groups = len(prepared.row_group_ends)
     with Progress(

@@ -35,9 +35,9 @@ def explain(
 
     Exit 0 when explained, 1 when nothing matched, 2 on usage errors.
     """
-    from datafusion_exprtool.explain import explain as explain_text
-    from datafusion_exprtool.explain import explain_with_blob
     from datafusion_exprtool.model import SCHEMA_VERSION
+    from datafusion_exprtool.reports.explain import explain as explain_text
+    from datafusion_exprtool.reports.explain import explain_with_blob
 
     if text is None or text == "-":
         if sys.stdin is None or sys.stdin.isatty():

@@ -43,10 +43,10 @@ def inspect(
     Example:  exprtool inspect fixtures/blobs/udf_closure.expr.bin --fail-on suspicious
     """
     from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.inputs import display_path, expand_sources, load_input
-    from datafusion_exprtool.inspection import inspect_loaded, resolve_message
-    from datafusion_exprtool.render.json_out import error_document, inspection_document, write_json
-    from datafusion_exprtool.safety import crosses
+    from datafusion_exprtool.inspection.pipeline import inspect_loaded, resolve_message
+    from datafusion_exprtool.inspection.verdict import crosses
+    from datafusion_exprtool.layers.container import display_path, expand_sources, load_input
+    from datafusion_exprtool.reports.formats.json import error_document, inspection_document, write_json
 
     if json_:
         if fmt is Format.ndjson:

@@ -72,10 +72,10 @@ def reencode(
       exprtool reencode byname.pkl -o inline.pkl --worker-ctx workers.py:make_ctx
     """
 
+    from datafusion_exprtool.actions.reencode import DataFusionFailed, ReencodeError, reencode, resolve_format
     from datafusion_exprtool.atomic import preflight
     from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.inputs import load_input
-    from datafusion_exprtool.reencode import DataFusionFailed, ReencodeError, reencode, resolve_format
+    from datafusion_exprtool.layers.container import load_input
 
     if out != "-" and source != "-" and os.path.exists(out) and os.path.samefile(source, out):
         raise fail(f"{out} is the input: input files are never modified; choose another output")
@@ -122,9 +122,9 @@ def reencode(
 
 def _load_ctx(spec: str):
     """(ctx, by-value modules) from ``spec`` (eval's loader); anything wrong is one line, exit 2."""
-    from datafusion_exprtool.reencode import load_worker_ctx
-    from datafusion_exprtool.worker.failure import EvalError
-    from datafusion_exprtool.worker.isolation import ctx_facts_isolated
+    from datafusion_exprtool.actions.eval.failure import EvalError
+    from datafusion_exprtool.actions.reencode import load_worker_ctx
+    from datafusion_exprtool.sandbox.isolation import ctx_facts_isolated
 
     try:
         # a trial build in a spawned process first: a factory that segfaults, calls os._exit or hangs is a usage

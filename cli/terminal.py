@@ -35,7 +35,7 @@ def _rendered(text: str) -> Text:
 
 
 def _tree(root) -> Tree:
-    from datafusion_exprtool.render.tree import build_tree
+    from datafusion_exprtool.text.tree import build_tree
 
     node = build_tree(root)
     tree = Tree(Text(node.label), guide_style="dim")

@@ -13,11 +13,11 @@ __all__ = ["__version__", "inspect_bytes", "inspect_path", "capture"]
 
 def __getattr__(name: str):  # lazy: keep `import datafusion_exprtool` cheap
     if name in ("inspect_bytes", "inspect_path"):
-        from . import inspection
+        from datafusion_exprtool.inspection import pipeline as inspection
 
         return getattr(inspection, name)
     if name == "capture":
-        from .capturing import capture
+        from datafusion_exprtool.capturing.writer import capture
 
         return capture
     raise AttributeError(name)

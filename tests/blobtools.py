@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 from datafusion import Accumulator, Expr, ScalarUDF, SessionContext, col, udf
 from datafusion.user_defined import WindowEvaluator
 
-from datafusion_exprtool.proto.msg import Msg
-from datafusion_exprtool.proto.wire import encode_len_field, encode_varint, iter_raw
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.wire import encode_len_field, encode_varint, iter_raw
 
 # --- protobuf by hand ----------------------------------------------------------------------------------
 varint = encode_varint  # the library's own encoder: tests build blobs with it

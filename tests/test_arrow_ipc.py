@@ -14,9 +14,9 @@ from datafusion import col, udaf, udf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datafusion_exprtool import arrow_ipc
-from datafusion_exprtool.arrow_ipc import ArrowField, read_schema, read_schema_message
 from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.layers import arrow_ipc
+from datafusion_exprtool.layers.arrow_ipc import ArrowField, read_schema, read_schema_message
 
 TYPES = [
     pa.null(), pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(),
@@ -292,7 +292,7 @@ def test_corrupted_bytes_agree_with_pyarrow(sample: bytes, flips: list[tuple[int
 
 def test_import_does_not_load_pyarrow() -> None:
     code = (
-        "import sys; import datafusion_exprtool.arrow_ipc as m; "
+        "import sys; import datafusion_exprtool.layers.arrow_ipc as m; "
         "m.read_schema(bytes.fromhex(sys.argv[1])); "
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('pyarrow', 'datafusion', 'numpy')))"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from blobtools import load_tool
 
-from datafusion_exprtool import builtin_functions as bf
+from datafusion_exprtool.layers.proto import builtins as bf
 
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "gen_builtins.py"
 
@@ -84,7 +84,7 @@ def test_manifest_transports_agree_with_the_table(fixture_set):
 
 
 def test_import_pulls_in_neither_datafusion_nor_pyarrow():
-    code = "import sys, datafusion_exprtool.builtin_functions; print(sorted({'datafusion', 'pyarrow'} & set(sys.modules)))"
+    code = "import sys, datafusion_exprtool.layers.proto.builtins; print(sorted({'datafusion', 'pyarrow'} & set(sys.modules)))"
     root = str(TOOL.parent.parent)
     out = subprocess.run(
         [sys.executable, "-c", code],

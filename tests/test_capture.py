@@ -14,7 +14,7 @@ import pytest
 from datafusion import Expr, LogicalPlan, SessionContext, col, lit, udf
 from datafusion.ipc import get_sender_ctx
 
-from datafusion_exprtool.capturing import capture, env_path, fingerprint, load_fingerprint
+from datafusion_exprtool.capturing.writer import capture, env_path, fingerprint, load_fingerprint
 
 pytest_plugins = ["pytester"]
 
@@ -139,7 +139,7 @@ def test_passes(exprtool_capture):
 def _plugin_args() -> list[str]:
     """Load the plugin explicitly unless its pytest11 entry point is installed (then it is already on)."""
     eps = importlib.metadata.entry_points(group="pytest11")
-    return [] if any(ep.name == "exprtool" for ep in eps) else ["-p", "datafusion_exprtool.pytest_plugin"]
+    return [] if any(ep.name == "exprtool" for ep in eps) else ["-p", "datafusion_exprtool.capturing.pytest_plugin"]
 
 
 def test_plugin_saves_blobs_of_failing_tests_only(pytester):
@@ -176,7 +176,7 @@ def test_plugin_disabled_does_nothing(pytester):
 
 
 def test_sanitize_is_one_path_component():
-    from datafusion_exprtool.pytest_plugin import sanitize
+    from datafusion_exprtool.capturing.pytest_plugin import sanitize
 
     name = sanitize("tests/test_x.py::test_y[col(a) + 1/../..]")
     assert "/" not in name and name not in ("", ".", "..")
@@ -193,7 +193,7 @@ def test_capture_is_callable_from_the_package_every_time(tmp_path) -> None:
 
     import datafusion_exprtool
 
-    importlib.import_module("datafusion_exprtool.capturing")
+    importlib.import_module("datafusion_exprtool.capturing.writer")
     for i in range(2):
         path = tmp_path / f"job{i}.pkl"
         datafusion_exprtool.capture(col("a") + 1, str(path))

@@ -20,20 +20,19 @@ from blobtools import double_it_udf, no_inline_ctx, patch_byte, raised, run_cli,
 from datafusion import Expr, SessionContext, col, udf
 from datafusion import functions as F
 
-from datafusion_exprtool.capturing import fingerprint
-from datafusion_exprtool.check import (
-    CheckReport,
+from datafusion_exprtool.capturing.writer import fingerprint
+from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.layers.container import load_input
+from datafusion_exprtool.reports.check.findings import CheckReport
+from datafusion_exprtool.reports.check.report import check_bytes, check_loaded
+from datafusion_exprtool.reports.check.target import (
     Target,
-    check_bytes,
-    check_loaded,
     parse_python,
     target_from_ctx,
     target_from_fingerprint,
 )
-from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.explain import explain
-from datafusion_exprtool.inputs import load_input
-from datafusion_exprtool.sarif import github_annotations, to_sarif
+from datafusion_exprtool.reports.explain import explain
+from datafusion_exprtool.reports.formats.sarif import github_annotations, to_sarif
 
 UDF = double_it_udf()
 NO_INLINE = no_inline_ctx()
@@ -211,7 +210,7 @@ def test_fingerprint_of_a_real_second_interpreter(fixture_set, tmp_path):
     if other is None:
         pytest.skip("no second Python 3 interpreter on this machine")
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); from datafusion_exprtool.capturing import fingerprint; "
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from datafusion_exprtool.capturing.writer import fingerprint; "
         "print(json.dumps(fingerprint(['pyarrow', 'json'])))"
     )
     root = str(Path(__file__).resolve().parent.parent)
@@ -375,7 +374,7 @@ def test_a_forced_message_the_bytes_are_not_is_an_error(fixture_set):
     decoders refuse those bytes; inspect called that reading complete."""
     from datafusion import ExecutionPlan, SessionContext
 
-    from datafusion_exprtool.inspection import inspect_bytes
+    from datafusion_exprtool.inspection.pipeline import inspect_bytes
 
     blobs, _ = fixture_set
     # (unknown fields alone are not counted: prost skips them, and a damaged expression read as one has them too)
@@ -395,8 +394,8 @@ def test_a_forced_message_the_bytes_are_not_is_an_error(fixture_set):
 def test_a_worker_ctx_that_crashes_or_hangs_is_a_usage_error(fixture_set, tmp_path):
     """QA: check --worker-ctx ran the factory in-process: a segfault killed check (no message), os._exit(0)
     made it pass, a hang hung it. The ctx is now built in a spawned process."""
-    from datafusion_exprtool.worker.failure import EvalError
-    from datafusion_exprtool.worker.isolation import ctx_facts_isolated
+    from datafusion_exprtool.actions.eval.failure import EvalError
+    from datafusion_exprtool.sandbox.isolation import ctx_facts_isolated
 
     (tmp_path / "bad.py").write_text(
         "import ctypes, os, time\n"

@@ -20,10 +20,12 @@ import pytest
 from blobtools import raised, run_cli
 from datafusion import ExecutionPlan, Expr, SessionContext, col, udf
 
-from datafusion_exprtool.check import CheckReport, Target, check_bytes, check_loaded
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.explain import explain
-from datafusion_exprtool.inputs import load_input
+from datafusion_exprtool.layers.container import load_input
+from datafusion_exprtool.reports.check.findings import CheckReport
+from datafusion_exprtool.reports.check.report import check_bytes, check_loaded
+from datafusion_exprtool.reports.check.target import Target
+from datafusion_exprtool.reports.explain import explain
 
 # ------------------------------------------------------------------- QA: damaged blobs, suspicious payloads
 

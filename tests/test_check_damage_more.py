@@ -17,12 +17,13 @@ import cloudpickle.cloudpickle as cp
 import pytest
 from test_check_damage import _decode_all
 
-from datafusion_exprtool.check import Target, check_loaded
-from datafusion_exprtool.error_catalog import CATALOG
-from datafusion_exprtool.explain import explain_with_blob
-from datafusion_exprtool.inputs import load_input
-from datafusion_exprtool.pickle_vm import Global
-from datafusion_exprtool.udf_receiver import _arity_error, code_error
+from datafusion_exprtool.catalog import CATALOG
+from datafusion_exprtool.layers.cloudpickle.receiver import _arity_error, code_error
+from datafusion_exprtool.layers.container import load_input
+from datafusion_exprtool.layers.pickle.values import Global
+from datafusion_exprtool.reports.check.report import check_loaded
+from datafusion_exprtool.reports.check.target import Target
+from datafusion_exprtool.reports.explain import explain_with_blob
 
 ON_311 = sys.version_info[:2] == (3, 11)
 #: (case, fixture, where: a byte or (marker, bytes past it), bit, the id check gives). The code-object

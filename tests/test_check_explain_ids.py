@@ -14,8 +14,8 @@ from datafusion import functions as F
 from test_dfpy import EXPRS, envelope_ctx, find_fun_definition, replace_fun_definition
 from test_semantics import rewrite
 
-from datafusion_exprtool.error_catalog import CATALOG, ENTRIES, render
-from datafusion_exprtool.explain import explain_with_blob, normalize
+from datafusion_exprtool.catalog import CATALOG, ENTRIES, render
+from datafusion_exprtool.reports.explain import explain_with_blob, normalize
 
 
 def _decode(blob: bytes, ctx=None):
@@ -108,7 +108,7 @@ CHECK_IDS = {
 @pytest.fixture(scope="module")
 def check_cases(fixture_set) -> dict[str, tuple[str, str, str, bytes]]:
     """name -> (check's first error id, its message, the receiver's real error text, the blob)."""
-    from datafusion_exprtool.check import check_bytes
+    from datafusion_exprtool.reports.check.report import check_bytes
 
     out = {}
     for name, (blob, fn, message) in _check_cases(fixture_set[0]).items():
@@ -130,7 +130,8 @@ def test_explain_names_what_check_predicted(check_cases):
 
 def test_every_id_check_emits_with_datafusion_text_is_catalogued(check_cases):
     """Static over check's id tables (semantics.IDS, check.DFPY_IDS), and over every case produced above."""
-    from datafusion_exprtool.check import DFPY_IDS, SEMANTIC_IDS
+    from datafusion_exprtool.layers.proto.semantics import IDS as SEMANTIC_IDS
+    from datafusion_exprtool.reports.check.functions import DFPY_IDS
 
     with_text = {e.id for e in ENTRIES if e.datafusion_text}
     emitted = set(SEMANTIC_IDS) | set(DFPY_IDS.values()) | {case[0] for case in check_cases.values()}

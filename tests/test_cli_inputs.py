@@ -52,8 +52,8 @@ def test_pasted_text_problems_are_named_at_the_container_layer(fixture_set) -> N
     import binascii
 
     from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.inputs import load_bytes
-    from datafusion_exprtool.inspection import inspect_bytes
+    from datafusion_exprtool.inspection.pipeline import inspect_bytes
+    from datafusion_exprtool.layers.container import load_bytes
 
     blob = (fixture_set[0] / "column.expr.pkl").read_bytes()
     b64 = base64.b64encode(blob)

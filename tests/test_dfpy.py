@@ -13,8 +13,8 @@ from datafusion.expr import Expr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datafusion_exprtool import dfpy
-from datafusion_exprtool.proto.wire import iter_raw
+from datafusion_exprtool.layers import dfpy
+from datafusion_exprtool.layers.proto.wire import iter_raw
 
 RUNNING = sys.version_info[:2]
 

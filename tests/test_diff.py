@@ -13,7 +13,7 @@ from blobtools import run_cli
 from datafusion import col, lit
 from datafusion.expr import Expr
 
-from datafusion_exprtool.diff import blank_tracker_ids, diff_paths
+from datafusion_exprtool.reports.diff.compare import blank_tracker_ids, diff_paths
 
 # One sender script; {variant} and {k} are filled in, so a body change keeps qualname and line numbers.
 SENDER = """

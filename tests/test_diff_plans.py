@@ -15,7 +15,7 @@ import pytest
 from blobtools import run_cli
 from datafusion import DataFrame, SessionConfig, SessionContext, col, lit
 
-from datafusion_exprtool.diff import Difference, diff_paths
+from datafusion_exprtool.reports.diff.compare import Difference, diff_paths
 
 
 @pytest.fixture(scope="module")

@@ -323,8 +323,8 @@ def _codecs(path: Path) -> set[str]:
 
 def test_direct_parquet_write_matches_the_streaming_writer(env: dict, tmp_path: Path) -> None:
     """Nobody watching: datafusion writes the file; a progress callback keeps the pyarrow writer. Same data."""
-    from datafusion_exprtool.worker.evaluate import EvalOptions, prepare
-    from datafusion_exprtool.worker.evaluate import run as run_eval
+    from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare
+    from datafusion_exprtool.actions.eval.evaluate import run as run_eval
 
     direct, streamed = tmp_path / "direct.parquet", tmp_path / "streamed.parquet"
     for out, progress in ((direct, None), (streamed, lambda _n: None)):
@@ -385,7 +385,7 @@ def test_direct_parquet_write_limit_and_no_rows(env: dict, tmp_path: Path) -> No
 
 def test_partial_output_cleanup_takes_staging_files(tmp_path: Path) -> None:
     """datafusion's object store stages an upload as '<path>#<n>': a failed write removes those too."""
-    from datafusion_exprtool.worker.output import _remove_partial
+    from datafusion_exprtool.actions.eval.output import _remove_partial
 
     temp = ".out.parquet.1.ab.tmp"
     for name in (temp, f"{temp}#1", f"{temp}#12", "other", f"{temp}x"):
@@ -397,7 +397,7 @@ def test_partial_output_cleanup_takes_staging_files(tmp_path: Path) -> None:
 
 
 def test_parquet_metadata_reads_what_pyarrow_reads(env: dict) -> None:
-    from datafusion_exprtool.worker.output import parquet_metadata
+    from datafusion_exprtool.actions.eval.output import parquet_metadata
 
     assert parquet_metadata(env["data"]).equals(pq.read_metadata(env["data"]))
     with pytest.raises(pa.ArrowInvalid):

@@ -18,7 +18,7 @@ import pytest
 from blobtools import double_it_udf, patch_byte, pickle_by_name, run_cli
 from datafusion import Expr, SessionContext, col, lit
 
-from datafusion_exprtool.explain import explain
+from datafusion_exprtool.reports.explain import explain
 
 EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
 
@@ -77,7 +77,7 @@ def test_csv_file_of_a_string_result(blobs: Path, data: str, tmp_path: Path) -> 
 
 
 def test_plain_types_cast_views_at_any_depth() -> None:
-    from datafusion_exprtool.worker.output import plain_batch
+    from datafusion_exprtool.actions.eval.output import plain_batch
 
     batch = pa.record_batch(
         {
@@ -103,7 +103,7 @@ def test_plain_types_cast_views_at_any_depth() -> None:
 
 
 def test_csv_sink_writes_nested_columns_as_json_text(tmp_path: Path) -> None:
-    from datafusion_exprtool.worker.output import FileSink
+    from datafusion_exprtool.actions.eval.output import FileSink
 
     batch = pa.record_batch(
         {
@@ -135,8 +135,8 @@ class _FailingSink:
 
 
 def test_a_sink_that_fails_is_stage_write(tmp_path: Path) -> None:
-    from datafusion_exprtool.worker.failure import EvalError
-    from datafusion_exprtool.worker.runner import EvalJob, run_job
+    from datafusion_exprtool.actions.eval.failure import EvalError
+    from datafusion_exprtool.actions.eval.runner import EvalJob, run_job
 
     pq.write_table(pa.table({"a": pa.array([1, 2, 3], pa.int64())}), tmp_path / "d.parquet")
     job = EvalJob(
@@ -343,8 +343,8 @@ def test_worker_stderr_other_than_a_panic_is_passed_on(data: str, tmp_path: Path
 
 # --- 8. a dead worker's staging files; direct Parquet writes in workers; no console when silent ---------------
 def test_dead_worker_staging_files_are_removed(tmp_path: Path) -> None:
-    from datafusion_exprtool.worker.isolation import remove_output_leftovers
-    from datafusion_exprtool.worker.runner import EvalJob
+    from datafusion_exprtool.actions.eval.runner import EvalJob
+    from datafusion_exprtool.sandbox.isolation import remove_output_leftovers
 
     temp = tmp_path / ".out.parquet.1.ab.tmp"
     for name in (temp.name, f"{temp.name}#1", f"{temp.name}#7", "keep.parquet"):

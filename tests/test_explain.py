@@ -21,9 +21,9 @@ from blobtools import double_it_udf, no_inline_ctx, patch_byte, pickle_by_name, 
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col, udf
 from datafusion import functions as F
 
-from datafusion_exprtool.error_catalog import CATALOG, ENTRIES, render
-from datafusion_exprtool.explain import declared_end, explain, explain_with_blob, normalize
+from datafusion_exprtool.catalog import CATALOG, ENTRIES, render
 from datafusion_exprtool.model import FunctionInfo, InputInfo, Inspection, Payload, SafetyReport
+from datafusion_exprtool.reports.explain import declared_end, explain, explain_with_blob, normalize
 
 REQUIRED_IDS = {
     "python-minor-mismatch",
@@ -428,7 +428,7 @@ def test_wrong_message_confirmed_by_the_blob(failures):
 
 def test_with_the_real_inspection(failures):
     try:
-        from datafusion_exprtool.inspection import inspect_bytes
+        from datafusion_exprtool.inspection.pipeline import inspect_bytes
 
         for case in ("minor", "module"):
             inspect_bytes(failures[case].blob)
@@ -501,7 +501,7 @@ def test_cli_usage_errors(tmp_path):
 
 def test_specific_entries_still_win_over_the_new_ones(failures):
     """A top-level empty blob is `empty-blob` (check says so too), not a nested missing field."""
-    from datafusion_exprtool.check import check_bytes
+    from datafusion_exprtool.reports.check.report import check_bytes
 
     assert explain(failures["empty"].text)[0].id == "empty-blob"
     assert [f.id for f in check_bytes(b"", message="expr").errors] == ["empty-blob"]

@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 from blobtools import raised, run_cli
 from datafusion import SessionContext, col, udaf
 
-from datafusion_exprtool.check import Target, check_bytes, target_from_ctx
-from datafusion_exprtool.explain import explain_with_blob
-from datafusion_exprtool.inspection import inspect_bytes
+from datafusion_exprtool.inspection.pipeline import inspect_bytes
+from datafusion_exprtool.reports.check.report import check_bytes
+from datafusion_exprtool.reports.check.target import Target, target_from_ctx
+from datafusion_exprtool.reports.explain import explain_with_blob
 
 WORKERS = """
 import datafusion_extra_functions as extra

@@ -15,7 +15,7 @@ from datafusion_exprtool.cli.main import app
 from typer.testing import CliRunner
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.inspection import inspect_bytes, inspect_path
+from datafusion_exprtool.inspection.pipeline import inspect_bytes, inspect_path
 
 runner = CliRunner()
 
@@ -187,7 +187,7 @@ def test_terminal_output_renders_every_fixture(fixture_set):
 def test_json_writer_streams_big_strings_identically():
     import io
 
-    from datafusion_exprtool.render import json_out
+    from datafusion_exprtool.reports.formats import json as json_out
 
     doc = {"rendered": 'x"\\\n\u00e9' * (json_out.BIG_STRING // 2), "list": ["y" * (json_out.BIG_STRING + 3), 1]}
     out = io.StringIO()
@@ -199,7 +199,7 @@ def test_corrupt_nested_literals_never_abort_the_process(fixture_set):
     """Arrow's C++ aborts on an invalid offset unless the batch is validated first: flip bytes and see."""
     blob_dir, _ = fixture_set
     code = (
-        "import sys\nfrom datafusion_exprtool.inspection import inspect_bytes\n"
+        "import sys\nfrom datafusion_exprtool.inspection.pipeline import inspect_bytes\n"
         "from datafusion_exprtool.errors import DecodeError\n"
         "bad = 0\n"
         "for name in ('literal_struct.expr.bin', 'literal_list.expr.bin'):\n"

@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.expr_pickle import find_expr_payloads
-from datafusion_exprtool.pickle_safety import classify
-from datafusion_exprtool.pickle_vm import Call, Frozen, Global, PDict, PList, PSet, iter_nodes, run
+from datafusion_exprtool.layers.pickle.expr_payload import find_expr_payloads
+from datafusion_exprtool.layers.pickle.safety import classify
+from datafusion_exprtool.layers.pickle.values import Call, Frozen, Global, PDict, PList, PSet, iter_nodes
+from datafusion_exprtool.layers.pickle.vm import run
 
 PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
 
@@ -296,7 +297,7 @@ def test_codec_names_resolve_as_pythons_lookup_does() -> None:
     import codecs
     import random
 
-    from datafusion_exprtool.expr_pickle import is_latin1_codec
+    from datafusion_exprtool.layers.pickle.expr_payload import is_latin1_codec
 
     names = ["latin1", "Latin 1", "latin\x11", "iso-8859-1", "cp819", "L1", "utf8", "latin2", "latin1\x00", "8859"]
     rng = random.Random(0)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from test_check_damage import _decode_all
 
-from datafusion_exprtool.check import check_bytes
-from datafusion_exprtool.proto.prost_error import PREFIX, prost_error
+from datafusion_exprtool.layers.proto.prost_error import PREFIX, prost_error
+from datafusion_exprtool.reports.check.report import check_bytes
 
 KINDS = {"expr": "LogicalExprNode", "logical": "LogicalPlanNode", "physical": "PhysicalPlanNode"}
 FIXTURES = [

@@ -20,11 +20,11 @@ from datafusion import SessionConfig, SessionContext
 from test_check_damage import _decode_all
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.proto.msg import Msg
-from datafusion_exprtool.proto.prost_error import PREFIX, prost_error
-from datafusion_exprtool.proto.scan import scan
-from datafusion_exprtool.proto.tables import ENUMS, MESSAGES
-from datafusion_exprtool.proto.wire import LEN, iter_raw
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.prost_error import PREFIX, prost_error
+from datafusion_exprtool.layers.proto.scan import scan
+from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
+from datafusion_exprtool.layers.proto.wire import LEN, iter_raw
 
 OPTION_TYPES = {
     "TableParquetOptions", "ParquetOptions", "ParquetCdcOptions", "ParquetColumnSpecificOptions",

@@ -16,14 +16,14 @@ from datafusion.expr import Window
 from datafusion.plan import ExecutionPlan, LogicalPlan
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.proto.msg import Msg
-from datafusion_exprtool.proto.scan import (
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.scan import (
     DATAFUSION_DECODE_DEPTH_LIMIT,
-    MAX_SENSITIVE,
     ROOT_MESSAGES,
     detect_message,
     scan,
 )
+from datafusion_exprtool.layers.proto.scan_facts import MAX_SENSITIVE
 
 
 # --- hand encoding (checked against datafusion's own bytes below) ------------------------------------

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from test_proto_scan import column, df_decodes, in_list_blob
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.proto import runs
-from datafusion_exprtool.proto import scan as scan_module
-from datafusion_exprtool.proto.msg import Msg
-from datafusion_exprtool.proto.scan import scan
+from datafusion_exprtool.layers.proto import runs
+from datafusion_exprtool.layers.proto import scan as scan_module
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.scan import scan
 
 MIXED = [
     "1", "200", "-3", "70000", "'x'", "b", "abs(a)", "9223372036854775807", "-9223372036854775808",

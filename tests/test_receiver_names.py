@@ -11,9 +11,9 @@ import sys
 import pytest
 from blobtools import load_tool
 
-from datafusion_exprtool import receiver_names
-from datafusion_exprtool.pickle_vm import Global
-from datafusion_exprtool.udf_receiver import _arity_error, _attribute_error, _installed_version
+from datafusion_exprtool.layers.cloudpickle import names as receiver_names
+from datafusion_exprtool.layers.cloudpickle.receiver import _arity_error, _attribute_error, _installed_version
+from datafusion_exprtool.layers.pickle.values import Global
 
 
 def _tool():
@@ -54,7 +54,7 @@ def test_lookups_agree_with_the_real_modules() -> None:
 def test_lookups_import_nothing() -> None:
     code = (
         "import sys\n"
-        "from datafusion_exprtool.udf_receiver import _attribute_error\n"
+        "from datafusion_exprtool.layers.cloudpickle.receiver import _attribute_error\n"
         "_attribute_error('cloudpickle.cloudpickle', '_lake_empty_cell', 4)\n"
         "_attribute_error('pyarrow.lib', 'nothing_here', 4)\n"
         "print(sorted({'cloudpickle', 'datafusion', 'pyarrow', 'importlib.metadata'} & set(sys.modules)))\n"

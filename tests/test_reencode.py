@@ -17,10 +17,10 @@ from blobtools import run_cli
 from datafusion import SessionContext, col, lit, udf
 from datafusion.expr import Expr
 
+from datafusion_exprtool.actions.reencode import Refused, reencode
 from datafusion_exprtool.atomic import OutputExists, atomic_write
-from datafusion_exprtool.inputs import load_bytes
-from datafusion_exprtool.inspection import inspect_loaded
-from datafusion_exprtool.reencode import Refused, reencode
+from datafusion_exprtool.inspection.pipeline import inspect_loaded
+from datafusion_exprtool.layers.container import load_bytes
 
 
 def triple(a: pa.Array) -> pa.Array:

@@ -12,10 +12,10 @@ from blobtools import MySum, RowOnes, double_it, pickle_by_name, raised, run_cli
 from datafusion import SessionContext, col, lit, udaf, udf, udwf
 from datafusion.expr import Expr
 
-from datafusion_exprtool.inputs import load_bytes
-from datafusion_exprtool.inspection import inspect_loaded
-from datafusion_exprtool.reencode import reencode
-from datafusion_exprtool.worker.context import WorkerSpec, build_context
+from datafusion_exprtool.actions.reencode import reencode
+from datafusion_exprtool.inspection.pipeline import inspect_loaded
+from datafusion_exprtool.layers.container import load_bytes
+from datafusion_exprtool.sandbox.context import WorkerSpec, build_context
 
 DATA = {"a": [1, 2, None, 4, 7]}
 #: the sender's UDFs; each computes what the worker ctx's registration of the same name computes

@@ -21,9 +21,9 @@ from datafusion.expr import Expr, Window, WindowFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datafusion_exprtool.proto.msg import Msg
-from datafusion_exprtool.render.canonical import render_expr, render_physical_expr, render_sort
-from datafusion_exprtool.render.plan import render_plan
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.text.canonical import render_expr, render_physical_expr, render_sort
+from datafusion_exprtool.text.plan import render_plan
 
 S = pa.scalar
 D = decimal.Decimal
@@ -378,8 +378,8 @@ def test_scan_projection_exprs_read_like_datafusions_display(tmp_path) -> None:
 
     import pyarrow.parquet as pq
 
-    from datafusion_exprtool.proto.msg import Msg
-    from datafusion_exprtool.render.plan import render_plan
+    from datafusion_exprtool.layers.proto.msg import Msg
+    from datafusion_exprtool.text.plan import render_plan
 
     pq.write_table(pa.table({"a": [3, 1], "s": ["x", "y"], "c": [1.0, 2.0]}), tmp_path / "t.parquet")
     ctx = SessionContext()

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_render import S, dt, rendered, root
 
-from datafusion_exprtool.proto.msg import Msg
+from datafusion_exprtool.layers.proto.msg import Msg
 
 # --------------------------------------------------------------------------- fast path for list leaves
 # expr_list reads one-literal/one-column entries straight from the bytes (render/leaves.py). Ground truth
@@ -91,7 +91,7 @@ def test_long_list_crosses_batches_and_run_sizes() -> None:
 
 def test_leaf_shapes_take_the_fast_path() -> None:
     """The common leaves are recognised from bytes (else the tests above would prove nothing)."""
-    from datafusion_exprtool.render.leaves import int_run, leaf_text
+    from datafusion_exprtool.text.leaves import int_run, leaf_text
 
     for e in [lit(7), lit(-(2**63)), lit(S(3, pa.int8())), lit(S(2**64 - 1, pa.uint64())), lit(1.5), lit(1e300),
               lit(S(0.1, pa.float32())), lit("ü\"x"), lit(S("v", pa.utf8())), lit(True), lit(None),
@@ -109,8 +109,8 @@ def test_leaf_shapes_take_the_fast_path() -> None:
 
 
 def _list_both_ways(m: Msg, number: int) -> tuple[str, str]:
-    from datafusion_exprtool.render.canonical import _sep, expr_gen, expr_list
-    from datafusion_exprtool.render.scalar import children, drive
+    from datafusion_exprtool.text.canonical import _sep, expr_gen, expr_list
+    from datafusion_exprtool.text.scalar import children, drive
 
     fast = "".join(drive(expr_list(m, number)))
     generic = "".join(drive(_sep(children(m, number, "LogicalExprNode"), expr_gen)))

@@ -17,8 +17,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_render import D, S, _varint, dt, rendered, root
 
-from datafusion_exprtool.render.canonical import render_expr
-from datafusion_exprtool.render.scalar import datatype_display, scalar_debug
+from datafusion_exprtool.text.canonical import render_expr
+from datafusion_exprtool.text.scalar import datatype_display, scalar_debug
 
 # --------------------------------------------------------------------------- literals
 
@@ -219,8 +219,8 @@ def test_inspect_path_does_not_import_pyarrow(tmp_path: pytest.TempPathFactory) 
     plain = F.in_list(col("a"), [lit(1), lit("x"), col("b")])
     nested = lit(S([1, 2], pa.list_(pa.int64())))
     code = (
-        "import sys\nfrom datafusion_exprtool.proto.msg import Msg\n"
-        "from datafusion_exprtool.render.canonical import render_expr\n"
+        "import sys\nfrom datafusion_exprtool.layers.proto.msg import Msg\n"
+        "from datafusion_exprtool.text.canonical import render_expr\n"
         "for path in sys.argv[1:]:\n"
         "    b = open(path, 'rb').read()\n"
         "    print(render_expr(Msg('LogicalExprNode', b, 0, len(b))), 'pyarrow' in sys.modules)\n"

@@ -11,9 +11,9 @@ from datafusion import functions as F
 from datafusion.expr import Expr
 from test_render import _varint, rendered, root
 
-from datafusion_exprtool.proto.msg import Msg
-from datafusion_exprtool.render.canonical import render_expr
-from datafusion_exprtool.render.tree import build_tree, tree_to_text
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.text.canonical import render_expr
+from datafusion_exprtool.text.tree import build_tree, tree_to_text
 
 # --------------------------------------------------------------------------- depth, size, robustness
 

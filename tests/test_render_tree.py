@@ -10,7 +10,7 @@ from datafusion import functions as F
 from datafusion.expr import Expr
 from test_render import S, root
 
-from datafusion_exprtool.render.tree import build_tree, tree_to_text
+from datafusion_exprtool.text.tree import build_tree, tree_to_text
 
 # --------------------------------------------------------------------------- tree structure
 
@@ -70,7 +70,7 @@ def test_physical_tree_labels_expressions_and_signed_fields(tmp_path) -> None:
     import pyarrow.parquet as pq
     from datafusion import SessionContext
 
-    from datafusion_exprtool.proto.msg import Msg
+    from datafusion_exprtool.layers.proto.msg import Msg
 
     pq.write_table(pa.table({"a": [3, 1, 2], "s": ["x", "y", "z"]}), tmp_path / "t.parquet")
     ctx = SessionContext()

@@ -14,7 +14,7 @@ import pytest
 from blobtools import Evil, NestedUnpickler, ld, scalar_udf_expr
 from datafusion import col, udf
 
-from datafusion_exprtool.inspection import inspect_bytes
+from datafusion_exprtool.inspection.pipeline import inspect_bytes
 
 
 def real_udf_blob() -> bytes:

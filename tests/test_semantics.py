@@ -10,12 +10,12 @@ import pytest
 from blobtools import ld
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col, lit
 
-from datafusion_exprtool.check import check_bytes
-from datafusion_exprtool.inspection import inspect_bytes, inspect_path
-from datafusion_exprtool.proto.msg import Msg
-from datafusion_exprtool.proto.semantics import IDS, validate
-from datafusion_exprtool.proto.tables import MESSAGES
-from datafusion_exprtool.proto.wire import LEN, iter_raw
+from datafusion_exprtool.inspection.pipeline import inspect_bytes, inspect_path
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.semantics import IDS, validate
+from datafusion_exprtool.layers.proto.tables import MESSAGES
+from datafusion_exprtool.layers.proto.wire import LEN, iter_raw
+from datafusion_exprtool.reports.check.report import check_bytes
 
 ROOTS = {"expr": "LogicalExprNode", "logical": "LogicalPlanNode", "physical": "PhysicalPlanNode"}
 

@@ -17,8 +17,8 @@ from blobtools import Evil, NestedUnpickler, find_fun_definition, global_ops
 from datafusion import Accumulator, col, udaf, udf, udwf
 from datafusion.user_defined import WindowEvaluator
 
-from datafusion_exprtool.pickle_safety import classify
-from datafusion_exprtool.udf_payload import imports, read_udf_stream, scan_imports
+from datafusion_exprtool.layers.cloudpickle.stream import imports, read_udf_stream, scan_imports
+from datafusion_exprtool.layers.pickle.safety import classify
 
 CAPTURED = {"secret": "captured-by-value"}
 
@@ -241,7 +241,7 @@ def test_ordinary_payloads_are_not_suspicious(expr):
 
 
 def classify_outer(expr):
-    from datafusion_exprtool.pickle_vm import run
+    from datafusion_exprtool.layers.pickle.vm import run
 
     return classify(run(pickle.dumps(expr)), "expr", "pickle")
 
@@ -261,7 +261,7 @@ def test_attack_inside_a_udf_stream(payload, fid, dotted):
 
 def test_cloudpickle_internals_cover_what_cloudpickle_writes():
     """Every cloudpickle global our benign payloads use is in the allowlist (guards against a cloudpickle bump)."""
-    from datafusion_exprtool.pickle_safety import CLOUDPICKLE_INTERNALS
+    from datafusion_exprtool.layers.pickle.safety import CLOUDPICKLE_INTERNALS
 
     for expr in _benign_exprs():
         u, _ = read(expr)

@@ -1,11 +1,11 @@
-"""Generate datafusion_exprtool/builtin_functions.py from the installed datafusion.
+"""Generate datafusion_exprtool/layers/proto/builtins.py from the installed datafusion.
 
 The inspector must tell a built-in function from a by-name UDF without importing datafusion, so the
 names come from datafusion itself, once, here: ``information_schema.routines`` lists every scalar,
 aggregate and window function the default session knows, aliases included (``SHOW FUNCTIONS`` lists
 far fewer).
 
-    python tools/gen_builtins.py            # rewrites datafusion_exprtool/builtin_functions.py
+    python tools/gen_builtins.py            # rewrites datafusion_exprtool/layers/proto/builtins.py
     python tools/gen_builtins.py --check    # exit 1 if the committed table is stale
 """
 
@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-TARGET = Path(__file__).resolve().parent.parent / "datafusion_exprtool" / "builtin_functions.py"
+TARGET = Path(__file__).resolve().parent.parent / "datafusion_exprtool" / "layers" / "proto" / "builtins.py"
 #: information_schema function_type -> constant name in the generated module
 KINDS = {"SCALAR": "SCALAR", "AGGREGATE": "AGGREGATE", "WINDOW": "WINDOW"}
 QUERY = "SELECT DISTINCT routine_name, function_type FROM information_schema.routines"
@@ -44,7 +44,7 @@ def _names_literal(names: frozenset[str]) -> str:
 
 
 def render(version: str, table: dict[str, frozenset[str]]) -> str:
-    """Source text of builtin_functions.py."""
+    """Source text of layers/proto/builtins.py."""
     parts = [
         '"""Built-in function names of datafusion '
         + version

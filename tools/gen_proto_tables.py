@@ -1,9 +1,9 @@
-"""Generate datafusion_exprtool/proto/tables.py from the wire-format fact sheet.
+"""Generate datafusion_exprtool/layers/proto/tables.py from the wire-format fact sheet.
 
 The fact sheet (shared/wire-format.md) lists every field of the datafusion 55 protobuf messages as
 markdown tables. This script turns those rows into data, so the decoder never hand-types a field number.
 
-    python tools/gen_proto_tables.py ../shared/wire-format.md > datafusion_exprtool/proto/tables.py
+    python tools/gen_proto_tables.py ../shared/wire-format.md > datafusion_exprtool/layers/proto/tables.py
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Generate datafusion_exprtool/receiver_names.py from the installed cloudpickle, datafusion and pyarrow.
+"""Generate datafusion_exprtool/layers/cloudpickle/names.py from the installed cloudpickle, datafusion and pyarrow.
 
 `check` predicts what a receiver's unpickler raises on a UDF stream whose globals name something the
 receiver's cloudpickle / datafusion / pyarrow lacks ("Can't get attribute ..."), and on a cloudpickle
@@ -6,7 +6,7 @@ reconstructor called with the wrong number of arguments. Inspection must not imp
 getattr on them with names taken from a blob, so their names and the reconstructors' signatures are
 read here, once, as data; a test keeps the table in step with the installed versions.
 
-    python tools/gen_receiver_names.py            # rewrites datafusion_exprtool/receiver_names.py
+    python tools/gen_receiver_names.py            # rewrites datafusion_exprtool/layers/cloudpickle/names.py
     python tools/gen_receiver_names.py --check    # exit 1 if the committed table is stale
 """
 
@@ -21,7 +21,7 @@ import textwrap
 import types
 from pathlib import Path
 
-TARGET = Path(__file__).resolve().parent.parent / "datafusion_exprtool" / "receiver_names.py"
+TARGET = Path(__file__).resolve().parent.parent / "datafusion_exprtool" / "layers" / "cloudpickle" / "names.py"
 #: the modules cloudpickle UDF streams name (the tool's own dependencies; never a module a blob picks)
 MODULES = (
     "cloudpickle",
@@ -97,7 +97,7 @@ def render(
     names: dict[str, frozenset[str]],
     signatures: dict[str, tuple[str, tuple[str, ...]]],
 ) -> str:
-    """Source text of receiver_names.py."""
+    """Source text of layers/cloudpickle/names.py."""
     stamp = ", ".join(f"{d} {v}" for d, v in versions.items())
     parts = [
         f'"""Names the receiver\'s {stamp} define.',

@@ -1,0 +1,250 @@
+"""``exprtool eval`` as a library: static checks first, then decode and run in a worker.
+
+    load input -> static inspection -> safety gate -> Parquet files -> schema check + mode -> worker
+
+Nothing in the blob runs before the safety gate has passed; the schema check needs no decoding either, so a
+blob meant for other data is refused without executing any of its code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from datafusion_exprtool.actions.eval.failure import FINDINGS_EXIT, USAGE_EXIT, fail
+from datafusion_exprtool.actions.eval.modes import ExprShape, analyze, check_schema, pick_mode
+from datafusion_exprtool.actions.eval.output import (
+    Sink,
+    check_target,
+    format_for,
+    parquet_metadata,
+    temp_path_for,
+)
+from datafusion_exprtool.actions.eval.params import check_params
+from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult
+from datafusion_exprtool.model import Inspection
+from datafusion_exprtool.sandbox.context import WorkerSpec
+from datafusion_exprtool.sandbox.isolation import METHODS, run_inline, run_isolated
+
+
+@dataclass
+class EvalOptions:
+    blob: str
+    data: list[str]
+    worker: WorkerSpec = field(default_factory=WorkerSpec)
+    isolate: str = "spawn"
+    mode: str | None = None
+    keep: list[str] = field(default_factory=list)
+    group_by: list[str] = field(default_factory=list)
+    limit: int | None = None
+    output: str | None = None
+    output_format: str | None = None
+    force: bool = False
+    expect: str | None = None
+    preview_rows: int = 0
+    trust: bool = False
+    index: int | None = None  # which expression of a pickle that holds several
+    params: dict[str, str] = field(default_factory=dict)  # placeholder id ($1) -> SQL literal
+
+
+@dataclass
+class Prepared:
+    """What the static phase found; enough to show the user before any code runs."""
+
+    job: EvalJob
+    inspection: Inspection
+    shape: ExprShape
+    files: list[str]
+    total_rows: int
+    row_group_ends: list[int]  # cumulative row counts at each row group's end, over all files
+
+    def row_groups_read(self, rows: int) -> int:
+        """Row groups fully read once ``rows`` rows came out of the scan (an estimate with parallel scans)."""
+        import bisect
+
+        return bisect.bisect_right(self.row_group_ends, rows)
+
+
+def parquet_files(data: list[str]) -> tuple[list[str], list[str]]:
+    """(paths to give datafusion, every Parquet file) for files, directories and globs."""
+    files: list[str] = []
+    for item in data:
+        if os.path.isdir(item):
+            found = sorted(glob.glob(os.path.join(item, "**", "*.parquet"), recursive=True))
+        elif any(ch in item for ch in "*?["):
+            found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+        elif os.path.isfile(item):
+            found = [item]
+        else:
+            raise fail("input", f"no such file or directory: {item}", file=item, exit_code=USAGE_EXIT)
+        if not found:
+            raise fail("input", f"no Parquet files in {item}", file=item, exit_code=USAGE_EXIT)
+        files += [os.path.abspath(p) for p in found]
+    if len(data) == 1 and os.path.isdir(data[0]):
+        return [os.path.abspath(data[0])], files
+    return files, files
+
+
+def _python_functions(inspection: Inspection) -> dict[str, str]:
+    """Python function name (as tracebacks show it) -> the UDF name the expression uses."""
+    out: dict[str, str] = {}
+    for fn in inspection.functions:
+        if fn.transport == "builtin":
+            continue
+        qual = fn.callable.qualname if fn.callable and fn.callable.qualname else fn.name
+        out[qual.rsplit(".", 1)[-1]] = fn.name
+    return out
+
+
+def _pick_payload(inspection: Inspection, index: int | None) -> Any:
+    """The expression to replay: the only one, or the ``--index``-th of several."""
+    payloads = inspection.payloads
+    count = len(payloads)
+    if count > 1 and index is None:
+        raise fail(
+            "input",
+            f"the pickle holds {count} expressions; eval replays one: pick it with --index N (0 to {count - 1})",
+            exit_code=USAGE_EXIT,
+        )
+    if index is not None and not 0 <= index < max(count, 1):
+        raise fail(
+            "input",
+            f"--index {index}: the blob holds {count} expression{'s' if count != 1 else ''} "
+            f"(--index 0 to {max(count - 1, 0)})",
+            exit_code=USAGE_EXIT,
+        )
+    payload = payloads[index or 0] if payloads else None
+    if payload is None or payload.message != "LogicalExprNode":
+        found = f"a {payload.message}" if payload else "no datafusion expression (a pickle of something else)"
+        raise fail("input", f"eval replays expressions; this blob holds {found}", exit_code=USAGE_EXIT)
+    return payload
+
+
+def _table_name(shape: ExprShape) -> tuple[str, str] | None:
+    """(qualifier, a column it qualifies) when the columns name one table (``t.a``); several cannot be
+    one Parquet input."""
+    if len(shape.relations) > 1:
+        names = ", ".join(shape.relations)
+        raise fail(
+            "input",
+            f"the expression's columns are qualified with {len(shape.relations)} tables ({names}); "
+            "eval reads the data as one table",
+            exit_code=USAGE_EXIT,
+            hint="this expression belongs to a join: evaluate the query it came from, or re-encode it "
+            "with unqualified columns",
+        )
+    return next(iter(shape.relations.items()), None)
+
+
+def prepare(opts: EvalOptions) -> Prepared:
+    """Everything that needs no decoding. Raises DecodeError (exit 3) or EvalError."""
+    from datafusion_exprtool.inspection.pipeline import inspect_bytes
+    from datafusion_exprtool.layers.container import load_input
+
+    if opts.isolate not in METHODS:
+        raise fail(
+            "input", f"--isolate {opts.isolate!r}", hint=f"one of {', '.join(METHODS)}", exit_code=USAGE_EXIT
+        )
+    loaded = load_input(opts.blob)
+    inspection = inspect_bytes(loaded.data, loaded.info)
+    verdict = inspection.safety.verdict
+    if verdict == "suspicious" and not opts.trust:
+        reasons = [f.message for f in inspection.safety.findings if f.verdict == "suspicious"][:5]
+        raise fail(
+            "safety",
+            "the static inspection found the blob suspicious: " + "; ".join(reasons or [verdict]),
+            hint="review it with `exprtool inspect`, then pass --trust to run it anyway",
+            exit_code=FINDINGS_EXIT,
+        )
+    payload = _pick_payload(inspection, opts.index)
+    shape = analyze(payload.root)
+    table = _table_name(shape)
+    check_params(shape.placeholders, opts.params)
+    mode = pick_mode(shape, opts.mode, opts.group_by)
+    paths, files = parquet_files(opts.data)
+    extra = [*opts.keep, *opts.group_by]
+    ends: list[int] = []
+    total = 0
+    for path in files:
+        try:
+            meta = parquet_metadata(path)
+        except Exception as exc:
+            raise fail(
+                "input", f"not a readable Parquet file: {exc}", file=path, exit_code=USAGE_EXIT
+            ) from None
+        check_schema(meta.schema.to_arrow_schema(), shape, inspection.functions, extra, path)
+        for i in range(meta.num_row_groups):
+            total += meta.row_group(i).num_rows
+            ends.append(total)
+    output = output_format = temp = None
+    if opts.output:
+        output = os.path.abspath(opts.output)
+        output_format = format_for(output, opts.output_format)
+        check_target(output, opts.force)
+        temp = temp_path_for(output)
+    expect = os.path.abspath(opts.expect) if opts.expect else None
+    if expect and not os.path.isfile(expect):
+        raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=USAGE_EXIT)
+    if expect:
+        try:
+            parquet_metadata(expect)  # before any work: a golden file that is no Parquet is a usage error
+        except Exception as exc:
+            raise fail(
+                "input", f"golden file is not a readable Parquet file: {exc}", file=opts.expect,
+                exit_code=USAGE_EXIT,
+            ) from None
+    job = EvalJob(
+        data=loaded.data,
+        container=loaded.info.container,
+        paths=paths,
+        mode=mode,
+        keep=list(opts.keep),
+        group_by=list(opts.group_by),
+        limit=opts.limit,
+        output=output,
+        output_format=output_format,
+        output_temp=temp,
+        preview_rows=opts.preview_rows,
+        expect=expect,
+        python_functions=_python_functions(inspection),
+        index=opts.index,
+        params=dict(opts.params),
+        table=table,
+    )
+    return Prepared(job, inspection, shape, files, total, ends)
+
+
+def run(
+    prepared: Prepared,
+    opts: EvalOptions,
+    on_progress: Callable[[int], None] | None = None,
+    batch_sink: Sink | None = None,
+) -> EvalResult:
+    """Decode and execute, in this process (``none``) or a fresh worker. Raises EvalError.
+
+    Without a progress callback or a batch sink, datafusion writes a Parquet ``-o`` file itself, in this
+    process or in a worker (the parent removes a dead worker's temporary file and the ``<temp>#<n>``
+    staging files datafusion's object store writes beside it).
+    """
+    progress = on_progress or (lambda _n: None)
+    spec = opts.worker
+    if spec.cwd is None:
+        spec.cwd = os.getcwd()
+    job = dataclasses.replace(prepared.job, direct_write=on_progress is None and batch_sink is None)
+    if opts.isolate == "none":
+        return run_inline(job, spec, progress, batch_sink)
+    return run_isolated(job, spec, opts.isolate, progress, batch_sink)
+
+
+def evaluate(
+    opts: EvalOptions, on_progress: Callable[[int], None] | None = None, batch_sink: Sink | None = None
+) -> tuple[Prepared, EvalResult]:
+    prepared = prepare(opts)
+    return prepared, run(prepared, opts, on_progress, batch_sink)
+
+
+__all__ = ["EvalOptions", "Prepared", "prepare", "run", "evaluate", "parquet_files", "Any"]

@@ -1,0 +1,200 @@
+"""The function manifest: every function a blob calls, how it travels, and what a worker needs for it.
+
+transport:
+  inline    a Python payload travels in ``fun_definition`` (DFPY frame, maybe inside a DFPYCHN envelope)
+  by_name   only the name travels: the receiver must have it registered (FFI UDF, or a Python UDF sent
+            with inlining off)
+  builtin   a DataFusion built-in of the installed version (from a generated table: no datafusion import)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+
+from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.layers import arrow_ipc, dfpy
+from datafusion_exprtool.layers.cloudpickle import stream as udf_payload
+from datafusion_exprtool.layers.pickle import safety as pickle_safety
+from datafusion_exprtool.layers.proto.builtins import is_builtin
+from datafusion_exprtool.model import ClosureValue, Finding, FunctionInfo, Sensitive
+
+
+@dataclass
+class ManifestResult:
+    functions: list[FunctionInfo] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # safety-relevant
+    warnings: list[Finding] = field(default_factory=list)
+    sensitive: list[Sensitive] = field(default_factory=list)
+    complete: bool = True
+
+
+def build_manifest(sites: list) -> ManifestResult:
+    """Turn the scan's function sites into FunctionInfo entries, merging repeated occurrences."""
+    out = ManifestResult()
+    seen: dict[tuple, FunctionInfo] = {}
+    for site in sites:
+        info = _function_info(site, out)
+        key = (info.name, info.kind, info.transport, info.payload_sha256)
+        if key in seen:
+            seen[key].occurrences += 1
+            continue
+        seen[key] = info
+        out.functions.append(info)
+    return out
+
+
+def _function_info(site, out: ManifestResult) -> FunctionInfo:
+    payload = site.fun_definition
+    # an aggregate used as a window function is an aggregate UDF: that is what a worker registers
+    kind = "aggregate" if getattr(site, "udaf", False) else site.kind
+    info = FunctionInfo(name=site.name, kind=kind, transport="by_name", node=site.node)
+    if payload is None:
+        info.offset = site.msg.offset if site.msg is not None else None
+        if is_builtin(site.name, kind):
+            info.transport = "builtin"
+        return info
+    info.transport = "inline"
+    info.offset = site.payload_offset
+    info.payload_size = len(payload)
+    info.payload_sha256 = hashlib.sha256(payload).hexdigest()
+    try:
+        fd = dfpy.parse_fun_definition(payload, site.payload_offset or 0, kind)
+    except DecodeError as err:
+        out.complete = False
+        out.warnings.append(_from_error(err, site.name))
+        return info
+    for problem in fd.problems:
+        problem.function = problem.function or site.name
+        out.warnings.append(problem)
+    if fd.envelope is not None:
+        info.codec_id = fd.envelope.codec_id
+        info.envelope_version = fd.envelope.version
+    if fd.family is None:
+        # a foreign codec's bytes: kept opaque, but a pickle inside is still read for safety
+        out.complete = False
+        out.warnings.append(
+            Finding("opaque-payload", "warning", "dfpy", fd.inner_offset,
+                    f"{site.kind} function '{site.name}': payload written by codec "
+                    f"'{info.codec_id}' is not a DFPY frame; its {len(fd.inner)} bytes stay opaque",
+                    function=site.name)
+        )
+        _classify_foreign(fd.inner, fd.inner_offset, site.name, out)
+        return info
+    info.family = fd.family
+    info.wire_version = fd.wire_version
+    if fd.python is not None:
+        info.python = f"{fd.python[0]}.{fd.python[1]}"
+    if fd.stream_offset is None:  # the header itself is cut short: dfpy reported it, nothing follows
+        out.complete = False
+        return info
+    try:
+        stream = udf_payload.read_udf_stream(
+            fd.stream, fd.stream_offset, fd.family,
+            python_minor=fd.python[1] if fd.python else None,
+        )
+    except DecodeError as err:
+        out.complete = False
+        out.warnings.append(_from_error(err, site.name))
+        out.findings.append(
+            Finding("unreadable-payload", "warning", err.layer, err.offset,
+                    f"inline payload of '{site.name}' could not be read statically: {err.message}",
+                    verdict="code", function=site.name)
+        )
+        return info
+    for f in pickle_safety.classify(stream.result, "cloudpickle", "cloudpickle"):
+        f.function = f.function or site.name
+        out.findings.append(f)
+    for f in stream.findings:
+        f.function = f.function or site.name
+        out.warnings.append(f)
+    info.volatility = stream.volatility
+    info.callable = stream.callable
+    info.imports = udf_payload.imports(stream.callable) if stream.callable else []
+    info.input_types = _types(stream.input_schema, stream.input_schema_offset, out, site.name)
+    ret = _fields(stream.return_schema, stream.return_schema_offset, out, site.name)
+    if ret:
+        info.return_type = ret[0].type
+        info.return_field = {"name": ret[0].name, "nullable": ret[0].nullable, "metadata": ret[0].metadata}
+    if stream.state_schema is not None:
+        info.state_types = _types(stream.state_schema, stream.state_schema_offset, out, site.name)
+    out.findings.append(
+        Finding("inline-code", "info", "cloudpickle", fd.stream_offset,
+                f"{site.kind} UDF '{site.name}' carries Python code that runs when a worker decodes the blob"
+                + _where(info), verdict="code", function=site.name)
+    )
+    _sensitive_from_callable(info, fd.stream_offset, out)
+    return info
+
+
+def _where(info: FunctionInfo) -> str:
+    c = info.callable
+    if c is None:
+        return ""
+    if c.by_value and c.filename:
+        return f" ({c.qualname or '?'} from {c.filename}:{c.firstlineno or '?'})"
+    if not c.by_value and c.module:
+        return f" ({c.module}.{c.qualname}, imported by reference)"
+    return ""
+
+
+def _types(data: bytes | None, offset: int | None, out: ManifestResult, name: str) -> list[str] | None:
+    fields = _fields(data, offset, out, name)
+    return None if fields is None else [f.type for f in fields]
+
+
+def _fields(data: bytes | None, offset: int | None, out: ManifestResult, name: str):
+    if data is None:
+        return None
+    try:
+        return arrow_ipc.read_schema(data, offset or 0)
+    except DecodeError as err:
+        out.complete = False
+        out.warnings.append(_from_error(err, name))
+        return None
+
+
+def _classify_foreign(inner: bytes, origin: int | None, name: str, out: ManifestResult) -> None:
+    for f in classify_foreign_bytes(inner, origin):
+        f.function = f.function or name
+        out.findings.append(f)
+
+
+def classify_foreign_bytes(data: bytes, origin: int | None) -> list[Finding]:
+    """Bytes a foreign codec wrote: opaque, but a pickle among them is still read for safety."""
+    if data[:1] != b"\x80":
+        return []
+    from datafusion_exprtool.layers.pickle import vm as pickle_vm
+
+    try:
+        result = pickle_vm.run(data, origin or 0, layer="cloudpickle")
+    except DecodeError:
+        return []
+    return pickle_safety.classify(result, "cloudpickle", "cloudpickle")
+
+
+def _sensitive_from_callable(info: FunctionInfo, offset: int | None, out: ManifestResult) -> None:
+    c = info.callable
+    if c is None:
+        return
+    if c.filename and (c.filename.startswith("/") or c.filename[1:3] in (":\\", ":/")):
+        out.sensitive.append(Sensitive("path", "cloudpickle", offset, c.filename, function=info.name))
+    values: list[ClosureValue] = list(c.closure) + list(c.globals)
+    for v in values:
+        if v.type.startswith(("module", "function", "class")):
+            continue
+        label = f"{v.name}: " if v.name else ""
+        out.sensitive.append(
+            Sensitive("captured-value", "cloudpickle", offset, f"{label}{v.type} {v.preview}", function=info.name)
+        )
+
+
+def _from_error(err: DecodeError, name: str) -> Finding:
+    return Finding("layer-error", "warning", err.layer, err.offset, f"{name}: {err.message}", function=name)
+
+
+def python_mismatches(functions: list[FunctionInfo], target: tuple[int, int] | None = None) -> list[FunctionInfo]:
+    """Inline functions whose Python stamp differs from ``target`` (default: this interpreter)."""
+    want = "{}.{}".format(*(target or sys.version_info[:2]))
+    return [f for f in functions if f.transport == "inline" and f.python and f.python != want]

@@ -1,0 +1,161 @@
+"""What a scan collects besides validity: function sites, clear text, codec payloads, the root oneof.
+
+The walk in ``proto.scan`` only records positions (function node bodies, name / payload fields,
+statistics); this module holds the tables of which fields matter and turns the positions into
+``ScanResult`` facts once the walk succeeded. Its tables also feed ``scan``'s dispatch tables.
+"""
+
+from __future__ import annotations
+
+from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.scan_result import FunctionSite, ScanResult
+from datafusion_exprtool.layers.proto.tables import MESSAGES
+from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
+from datafusion_exprtool.model import Sensitive
+
+#: clear-text findings kept per scan; the rest are only counted (``ScanResult.sensitive_dropped``)
+MAX_SENSITIVE = 200
+
+#: function-call nodes (fact sheet §2.1): kind, name field numbers, fun_definition field number
+SITE_NODES: dict[str, tuple[str, tuple[int, ...], int]] = {
+    "ScalarUDFExprNode": ("scalar", (1,), 3),
+    "AggregateUDFExprNode": ("aggregate", (1,), 6),
+    "WindowExprNode": ("window", (9, 3), 10),  # udwf, udaf (an aggregate used as a window function)
+    "PhysicalScalarUdfNode": ("scalar", (1,), 3),
+    "PhysicalAggregateExprNode": ("aggregate", (4,), 7),
+    "PhysicalWindowExprNode": ("window", (10, 3), 9),
+    "HigherOrderUDFExprNode": ("scalar", (1,), 3),
+}
+UDAF_AS_WINDOW = {("WindowExprNode", 3), ("PhysicalWindowExprNode", 3)}
+
+#: clear-text fields (fact sheet §5.4): (message, field number) -> handler
+SENSITIVE_FIELDS = {
+    ("ListingTableScanNode", 2): "path",
+    ("PartitionedFile", 1): "path",
+    ("CopyToNode", 2): "path",
+    ("FileScanExecConf", 8): "url",
+    ("MemoryScanExecNode", 1): "rows",
+    ("ParquetOptions", 16): "environment",  # created_by: 'datafusion version 55.2.0'
+}
+#: bytes written by an extension codec (a table provider, an extension plan node, a file type): opaque to
+#: exprtool and possibly a pickle, so their presence makes a reading partial
+CODEC_FIELDS = {
+    ("LogicalExtensionNode", 1), ("PhysicalExtensionNode", 1), ("CustomTableScanNode", 5),
+    ("PhysicalExtensionExprNode", 1), ("CopyToNode", 3),
+}  # fmt: skip
+STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
+
+#: the oneof a root message must set, and what datafusion says when it is missing (fact sheet §2.8)
+ROOT_ONEOF = {
+    "LogicalExprNode": ("expr_type", "Missing required field expr_type"),
+    "LogicalPlanNode": ("LogicalPlanType", "Unsupported logical plan: no logical_plan_type is set"),
+    "PhysicalPlanNode": ("PhysicalPlanType", "Unsupported physical plan: no physical_plan_type is set"),
+}
+
+
+class Broken(Exception):
+    """Internal to the scan: where and why the wire format broke; scan() adds the field path.
+
+    Defined here because a clear-text field's UTF-8 check (``utf8_text``) raises it too.
+    """
+
+    def __init__(self, pos: int, text: str):
+        self.pos = pos
+        self.text = text
+
+
+def utf8_text(buf: bytes, a: int, b: int) -> str:
+    """The string prost would accept, or Broken at the first byte that is not UTF-8."""
+    try:
+        return buf[a:b].decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Broken(a + err.start, "invalid string value: data is not UTF-8 encoded") from None
+
+
+def special_field(
+    act: str, buf: bytes, a: int, b: int, origin: int, sites: list[list], res: ScanResult
+) -> None:
+    """A function name / payload, or a clear-text field (all length-delimited).
+
+    Name and payload fields exist only in function nodes: the node they belong to is the last one
+    entered whose body holds them (sites are appended in pre-order).
+    """
+    site = None
+    if act in ("fundef", "name", "udaf"):
+        i = len(sites) - 1
+        while i >= 0 and sites[i][5] <= a:
+            i -= 1
+        site = sites[i] if i >= 0 else None  # None: the function node is the scanned root itself
+    if act == "fundef":
+        if site is not None:
+            site[2], site[3] = a, b
+        return
+    if act.startswith("codec:"):
+        res.codec_payloads.append((act[6:], origin + a, b - a))
+        return
+    if act == "rows":
+        add_sensitive(res, Sensitive("table-rows", "protobuf", origin + a,
+                                  f"memory-table partition: {b - a} bytes of Arrow IPC with the rows"))  # fmt: skip
+        return
+    text = utf8_text(buf, a, b)
+    if act in ("name", "udaf"):
+        if site is not None:
+            site[1], site[6] = text, act == "udaf"
+    elif act == "path" or (act == "url" and text not in ("", "file:///")):
+        add_sensitive(res, Sensitive("path", "protobuf", origin + a, text))
+    elif act == "environment" and text:
+        add_sensitive(res, Sensitive("environment", "protobuf", origin + a, text))
+
+
+def add_sensitive(res: ScanResult, item: Sensitive) -> None:
+    if len(res.sensitive) < MAX_SENSITIVE:
+        res.sensitive.append(item)
+    else:
+        res.sensitive_dropped += 1
+
+
+def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: list) -> None:
+    """After a successful walk: function sites, statistics, version strings, the root oneof."""
+    for node, name, fa, fb, start, end, udaf in sites:
+        kind = SITE_NODES[node][0]
+        res.functions.append(
+            FunctionSite(
+                node,
+                name,
+                kind,
+                None if fa is None else buf[fa:fb],
+                None if fa is None else origin + fa,
+                Msg(node, buf, start, end, origin),
+                udaf,
+            )  # fmt: skip
+        )
+    for label, a, b in stats:
+        text = _precision_text(buf, a, b)
+        if text is not None:
+            add_sensitive(res, Sensitive("statistics", "protobuf", origin + a, f"column {label} = {text}"))
+    oneof, _missing = ROOT_ONEOF.get(res.message, (None, ""))
+    table = MESSAGES[res.message]
+    for number, _wire, _a, _b, _tag in iter_raw(buf, 0, len(buf)):
+        spec = table.get(number)
+        if spec is not None and spec[4] == oneof:
+            res.root_arms.append(spec[0])
+    if oneof is not None and not res.root_arms:
+        raise DecodeError("protobuf", origin, _missing)
+
+
+def _precision_text(buf: bytes, a: int, b: int) -> str | None:
+    """A Precision{precision_info, val: ScalarValue} that holds a value, as short text; None if absent."""
+    info, val = 0, None
+    for number, wire, x, y, _tag in iter_raw(buf, a, b):
+        if number == 1 and wire == VARINT:
+            info = x
+        elif number == 2 and wire == LEN:
+            val = (x, y)
+    if info == 2 or val is None or val[0] == val[1]:  # ABSENT, or an empty ScalarValue
+        return None
+    from datafusion_exprtool.text.scalar import (
+        scalar_debug,  # only when statistics travel (a physical parquet scan)
+    )
+
+    return scalar_debug(Msg("ScalarValue", buf, val[0], val[1]))

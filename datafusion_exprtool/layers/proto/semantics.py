@@ -1,0 +1,242 @@
+"""What datafusion's ``from_proto`` refuses in a blob prost decodes fine: empty oneofs, missing required
+fields, unknown binary operators, binary expressions with fewer than two operands, enum values out of range.
+
+``scan`` checks the wire format; this checks meaning, in one iterative walk (explicit stack, any depth,
+linear). Runs of literal leaves (a 1M-entry IN list) are stepped over with ``runs.leaf_run``: a leaf entry
+has a literal arm and a scalar value, so nothing in it can be refused here.
+
+Every text below is datafusion 55's own, read from its error on a crafted blob (tests/test_semantics.py
+feeds the same bytes to datafusion and asserts it refuses them with that text).
+"""
+
+from __future__ import annotations
+
+from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.runs import leaf_run
+from datafusion_exprtool.layers.proto.scan import _TAGS
+from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
+from datafusion_exprtool.layers.proto.wire import LEN, VARINT, read_varint
+from datafusion_exprtool.model import Finding
+
+#: a message of this type, present where datafusion reads it, must set an arm of this oneof
+#: (type -> (oneof group in the tables, datafusion's text)); roots are scan's business
+ONEOF_REQUIRED: dict[str, tuple[str, str]] = {
+    "LogicalExprNode": ("expr_type", "Missing required field expr_type"),
+    "ArrowType": ("arrow_type_enum", "Missing required field arrow_type_enum"),
+    "ScalarTime32Value": ("value", "Missing required field value"),
+    "ScalarTime64Value": ("value", "Missing required field value"),
+    "ScalarTimestampValue": ("value", "Missing required field value"),
+    "TableReference": ("table_reference_enum", "Missing required field table_reference_enum"),
+    "LogicalPlanNode": (
+        "LogicalPlanType",
+        "Unsupported logical plan 'LogicalPlanNode { logical_plan_type: None }'",
+    ),
+    "PhysicalPlanNode": (
+        "PhysicalPlanType",
+        "Unsupported physical plan 'PhysicalPlanNode { physical_plan_type: None }'",
+    ),
+    "PhysicalExprNode": ("ExprType", "Unexpected empty physical expression"),
+}
+#: a ScalarValue must set its value where it is a literal or a frame bound (elsewhere, e.g. statistics,
+#: an empty one means "absent"): (parent type, field name)
+SCALAR_REQUIRED = {
+    ("LogicalExprNode", "literal"),
+    ("PhysicalExprNode", "literal"),
+    ("WindowFrameBound", "bound_value"),
+}
+SCALAR_TEXT = "Missing required field value"
+
+_EXPR = "Missing required field expr"
+#: message fields datafusion requires: type -> {field name: datafusion's text when it is absent}
+REQUIRED_FIELDS: dict[str, dict[str, str]] = {
+    "AliasNode": {"expr": _EXPR},
+    "BetweenNode": {"expr": _EXPR, "low": _EXPR, "high": _EXPR},
+    "CastNode": {"expr": _EXPR, "arrow_type": "Missing required field arrow_type"},
+    "TryCastNode": {"expr": _EXPR, "arrow_type": "Missing required field arrow_type"},
+    "Field": {"arrow_type": "Missing required field arrow_type"},
+    "LikeNode": {"expr": _EXPR, "pattern": "Missing required field pattern"},
+    "ILikeNode": {"expr": _EXPR, "pattern": "Missing required field pattern"},
+    "SimilarToNode": {"expr": _EXPR, "pattern": "Missing required field pattern"},
+    "InListNode": {"expr": _EXPR},
+    **{
+        t: {"expr": _EXPR}
+        for t in (
+            "IsNull",
+            "IsNotNull",
+            "IsTrue",
+            "IsFalse",
+            "IsUnknown",
+            "IsNotTrue",
+            "IsNotFalse",
+            "IsNotUnknown",
+            "Not",
+            "NegativeNode",
+            "SortExprNode",
+        )
+    },  # fmt: skip
+    "List": {"field_type": "Missing required field field_type"},
+    "Map": {"field_type": "Missing required field field_type"},
+    "WhenThen": {
+        "when_expr": "Missing required field when_expr",
+        "then_expr": "Missing required field then_expr",
+    },
+    "ScalarSubqueryExprNode": {"subquery": "Missing required field ScalarSubqueryExprNode.subquery"},
+    "SubqueryNode": {"subquery": "Missing required field SubqueryNode.subquery"},
+    "WindowFrame": {"start_bound": "Missing required field start_bound"},
+    "WindowExprNode": {"window_frame": "missing window frame during deserialization"},
+    "ScalarNestedValue": {"schema": "Invalid schema while deserializing nested ScalarValue"},
+}
+
+_TIME = "Unknown i32 value for TimeUnit enum: {v}"
+#: enum fields datafusion refuses out of range: (type, field) -> text ({v}: the value). Not listed
+#: (accepted out of range by datafusion 55): Precision.precision_info, among others not verified.
+ENUM_TEXTS: dict[tuple[str, str], str] = {
+    (
+        "AggregateUDFExprNode",
+        "null_treatment",
+    ): "Received an AggregateUdfExprNode message with unknown NullTreatment {v}",
+    ("WindowExprNode", "null_treatment"): "Received a WindowExprNode message with unknown NullTreatment {v}",
+    ("ArrowType", "DURATION"): _TIME,
+    ("ArrowType", "TIME32"): _TIME,
+    ("ArrowType", "TIME64"): _TIME,
+    ("ArrowType", "INTERVAL"): "Unknown i32 value for IntervalUnit enum: {v}",
+    ("Timestamp", "time_unit"): _TIME,
+    ("WindowFrame", "window_frame_units"): "Unknown i32 value for WindowFrameUnits enum: {v}",
+    ("WindowFrameBound", "window_frame_bound_type"): "Unknown i32 value for WindowFrameBoundType enum: {v}",
+    ("AggregateExecNode", "mode"): "Received an AggregateNode message with unknown AggregateMode {v}",
+}
+
+BINARY_OPERATORS = frozenset(
+    (
+        "Or And Eq NotEq LtEq GtEq Lt Gt LikeMatch ILikeMatch NotLikeMatch NotILikeMatch IsDistinctFrom "
+        "IsNotDistinctFrom RegexMatch RegexIMatch RegexNotMatch RegexNotIMatch BitwiseAnd BitwiseOr BitwiseXor "
+        "BitwiseShiftLeft BitwiseShiftRight StringConcat AtArrow ArrowAt Arrow LongArrow HashArrow HashLongArrow "
+        "AtAt IntegerDivide HashMinus AtQuestion Question QuestionAnd QuestionPipe Colon Plus Minus Multiply "
+        "Divide Modulo"
+    ).split()
+)
+OPERANDS_TEXT = "A binary expression must always have at least 2 operands"
+
+#: finding ids (check maps them to errors; inspection reports them as warnings)
+IDS = (
+    "missing-required-field",
+    "empty-plan-node",
+    "unknown-binary-operator",
+    "binary-operands",
+    "enum-out-of-range",
+)
+
+
+#: per message type: field number -> (name, kind, child type, oneof group)
+_FIELDS = {t: {n: (s[0], s[1], s[2], s[4]) for n, s in fields.items()} for t, fields in MESSAGES.items()}
+
+
+def _oneof_text(child_type: str, parent: str, field: str) -> str | None:
+    if child_type == "ScalarValue":
+        return SCALAR_TEXT if (parent, field) in SCALAR_REQUIRED else None
+    spec = ONEOF_REQUIRED.get(child_type)
+    return spec[1] if spec else None
+
+
+def validate(root: Msg) -> list[Finding]:
+    """Everything datafusion's ``from_proto`` would refuse under ``root`` (the root's own oneof excluded)."""
+    buf, origin = root.buf, root.origin
+    out: list[Finding] = []
+    stack: list[tuple[str, int, int, str | None]] = [(root.type, root.start, root.end, None)]
+    push, pop = stack.append, stack.pop
+    try:
+        while stack:
+            typ, start, end, empty_text = pop()
+            fields = _FIELDS.get(typ)
+            if fields is None:
+                continue
+            tags = _TAGS.get(typ)
+            required = REQUIRED_FIELDS.get(typ)
+            oneof = ONEOF_REQUIRED.get(typ, ("",))[0] if empty_text else ""
+            if typ == "ScalarValue" and empty_text:
+                oneof = "value"
+            seen: set[str] = set()
+            arm = False
+            operands = 0
+            op: str | None = None
+            pos = start
+            while pos < end:
+                tag_pos = pos
+                key = buf[pos]
+                if key < 0x80:
+                    pos += 1
+                    act = tags[key] if tags is not None else None
+                    if act.__class__ is tuple and act[4] is not None and pos + 3 < end:
+                        p2, count = leaf_run(buf, tag_pos, end, act[4][2])
+                        if count:
+                            pos = p2
+                            seen.add(act[1])
+                            if typ == "BinaryExprNode":
+                                operands += count
+                            continue
+                else:
+                    key, pos = read_varint(buf, pos, end, origin)
+                wire = key & 7
+                if wire == VARINT:
+                    value, pos = read_varint(buf, pos, end, origin)
+                    a = b = 0
+                elif wire == LEN:
+                    n, a = read_varint(buf, pos, end, origin)
+                    pos = b = a + n
+                    value = 0
+                else:
+                    pos += 8 if wire == 1 else 4
+                    continue
+                spec = fields.get(key >> 3)
+                if spec is None:
+                    continue
+                name, kind, child, group = spec
+                seen.add(name)
+                if group is not None and group == oneof:
+                    arm = True
+                if kind == "message" and wire == LEN:
+                    if child in _FIELDS:
+                        push((child, a, b, _oneof_text(child, typ, name)))
+                    if typ == "BinaryExprNode":
+                        operands += 1
+                elif kind == "enum" and wire == VARINT:
+                    text = ENUM_TEXTS.get((typ, name))
+                    v = ((value + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+                    if text is not None and v not in ENUMS[child]:
+                        out.append(_finding("enum-out-of-range", origin + tag_pos, text.format(v=v)))
+                elif typ == "BinaryExprNode" and name == "op" and wire == LEN:
+                    op = bytes(buf[a:b]).decode("utf-8", "replace")
+            at = origin + start
+            if empty_text is not None and oneof and not arm:
+                cid = (
+                    "empty-plan-node"
+                    if typ in ("LogicalPlanNode", "PhysicalPlanNode")
+                    else "missing-required-field"
+                )
+                out.append(_finding(cid, at, empty_text))
+            if required:
+                for name, text in required.items():
+                    if name not in seen:
+                        out.append(_finding("missing-required-field", at, text))
+            if typ == "BinaryExprNode":
+                op = op or ""
+                if op not in BINARY_OPERATORS:
+                    out.append(_finding("unknown-binary-operator", at, _op_text(op)))
+                if operands < 2:
+                    out.append(_finding("binary-operands", at, OPERANDS_TEXT))
+    except (DecodeError, IndexError):  # scan validated the wire format; a broken blob is scan's to report
+        pass
+    out.sort(key=lambda f: f.offset or 0)
+    return out
+
+
+def _op_text(op: str) -> str:
+    """datafusion prints the name with Rust's Debug quoting: exact for plain ASCII, the stem otherwise."""
+    if all(" " <= c <= "~" and c not in "\"\\'" for c in op):
+        return f"Unsupported binary operator '\"{op}\"'"
+    return "Unsupported binary operator '"
+
+
+def _finding(cid: str, offset: int, text: str) -> Finding:
+    return Finding(cid, "error", "protobuf", offset, text)

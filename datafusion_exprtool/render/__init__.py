@@ -1,1 +1,0 @@
-"""Turn decoded messages into text: canonical expression names, tree views, plan outlines."""

@@ -1,0 +1,274 @@
+"""Pre-flight check: every failure a receiver would hit decoding this blob, predicted without running it.
+
+``check_inspection(insp, target)`` compares a static ``Inspection`` with a ``Target`` (the receiving
+interpreter and worker context) and returns one ``CheckFinding`` per problem, each carrying the text
+datafusion 55 would raise (built by ``dfpy``'s message builders and ``error_catalog`` templates), the
+catalog id ``explain`` gives that text, and the fix. Nothing in the blob is executed; only building a
+Target from a worker ctx imports datafusion (and the user's factory module).
+
+Findings are listed per payload in the order a receiver meets them: protobuf decoding first (a blob too
+deep or cut short fails before any function is looked at), then each function by byte offset, each in
+datafusion's own order (codec envelope, wire version, Python stamp, strict receiver, cloudpickle imports).
+
+The parts live beside it: ``check_findings`` (CheckFinding, CheckReport), ``check_target`` (Target and
+how it is built), ``check_functions`` (per-function findings) and ``check_damage`` (damaged bytes). This
+module orders them and re-exports their public names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION
+from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
+from datafusion_exprtool.model import Inspection
+from datafusion_exprtool.reports.check.damage import (
+    _CUT_PICKLE,
+    LOCAL_RECEIVER_IDS,
+    RECEIVER_IDS,
+    broken_pickle_finding,
+    decode_error_finding,
+    frame_findings,
+    layer_error,
+    memory_partitions,
+    nested_literals,
+    semantic_findings,
+)
+from datafusion_exprtool.reports.check.findings import CheckFinding, CheckReport
+from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
+from datafusion_exprtool.reports.check.functions import (
+    DFPY_IDS,
+    dfpy_finding,
+    inline_findings,
+    named_findings,
+)
+from datafusion_exprtool.reports.check.target import (
+    Target,
+    find_submodule,
+    find_top_spec,
+)
+
+#: check's public surface, including the names its parts define (callers import them from here)
+
+#: receiver failures met once the stream is unpickled (after the imports it makes): listed after them
+LATE_IDS = ("udf-volatility-unknown",)
+#: inspection warnings whose static reader failed where the receiver's decoder fails too
+LAYER_ERROR_IDS = ("layer-error", "udf-tuple-shape", "udf-schema-not-bytes")
+SUSPICIOUS_FIX = (
+    "Do not decode it: the receiver would execute it. Find out who produced it and how it reached you "
+    "(`exprtool inspect BLOB` lists every global and call); re-create the blob from a trusted sender."
+)
+#: protocol 0-2 pickles name Python 2 modules; the unpickler maps them (fix_imports) before importing
+PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+#: top-level packages whose submodules check may look up with find_spec (it imports the parent)
+TRUSTED_PARENTS = ("datafusion", "pyarrow", "cloudpickle")
+#: sensitive kinds reported as warnings (literals and version strings are in nearly every blob)
+SENSITIVE_KINDS = {
+    "path": "an absolute path",
+    "captured-value": "a value captured by a UDF (closure / global)",
+    "table-rows": "table rows",
+    "statistics": "column statistics (min/max values)",
+}
+#: the part of prost's too-deep error that does not depend on the path (the path repeats per level)
+DEEP_TEXT = "recursion limit reached"
+
+
+def check_inspection(
+    insp: Inspection, target: Target, *, pickle_globals: list[tuple[str, int]] | None = None
+) -> CheckReport:
+    """Every failure ``target`` would hit decoding the inspected blob, in the order it would meet them.
+
+    ``pickle_globals``: (module, offset) of every global the outer pickle imports (``check_loaded`` reads
+    them): a module the target cannot import fails ``pickle.loads`` before datafusion runs.
+    """
+    report = CheckReport(path=insp.input.path, target=target.describe())
+    out = report.findings
+    major = DATAFUSION_VERSION.split(".")[0]
+    if target.datafusion.split(".")[0] != major:
+        fix = f"Install datafusion {major}.x on the target: wire-format and built-in checks are datafusion {major}'s."
+        why = f"the target runs datafusion {target.datafusion}; this check knows datafusion {DATAFUSION_VERSION}"
+        out.append(
+            CheckFinding("datafusion-version-differs", "warning", "container", None, None, "", fix, why)
+        )
+    out += _suspicious(insp)
+    out += _outer_modules(pickle_globals or [], target)
+    for w in insp.warnings:
+        if w.id == "too-deep":
+            text, fix = _catalog("too-deep")
+            why = (
+                f"nesting depth {insp.depth} exceeds datafusion's decode limit ({DATAFUSION_DECODE_DEPTH_LIMIT} "
+                f"nested messages); datafusion says: {text}"
+            )
+            out.append(CheckFinding("too-deep", "error", "protobuf", w.offset, None, DEEP_TEXT, fix, why))
+        elif w.id == "message-forced-mismatch":  # the forced decoder refuses these bytes or misreads them
+            _, fix = _catalog("wrong-message-type")
+            out.append(CheckFinding("wrong-message-type", "error", "protobuf", w.offset, None, "", fix, w.message))
+    out += semantic_findings(insp)
+    out += nested_literals(insp)
+    dfpy_problems: dict[str | None, list] = {}
+    broken: dict[str | None, list[CheckFinding]] = {}
+    late: dict[str | None, list[CheckFinding]] = {}  # met after the stream is unpickled (its imports done)
+    for w in insp.warnings:
+        if w.id in DFPY_IDS:
+            dfpy_problems.setdefault(w.function, []).append(w)
+        elif w.id in LAYER_ERROR_IDS or w.id in RECEIVER_IDS:
+            finding = layer_error(w)
+            if w.id in LOCAL_RECEIVER_IDS and target.importable is not find_top_spec:
+                finding.severity = "warning"  # looked up in this interpreter's module, not the target's
+            (late if w.id in LATE_IDS else broken).setdefault(w.function, []).append(finding)
+    for f in insp.safety.findings:  # a stream the reader gave up on without a layer-error warning
+        if f.id == "unreadable-payload" and not any(b.offset == f.offset for b in broken.get(f.function, [])):
+            broken.setdefault(f.function, []).append(layer_error(f))
+    physical = any(p.message == "PhysicalPlanNode" for p in insp.payloads)
+    for fn in sorted(insp.functions, key=lambda f: (f.offset is None, f.offset or 0)):
+        if fn.transport == "inline":
+            problems = dfpy_problems.pop(fn.name, [])
+            out += inline_findings(fn, target, problems, physical, broken.pop(fn.name, []))
+            out += late.pop(fn.name, [])
+        else:
+            out += named_findings(fn, target, physical)
+    for problems in dfpy_problems.values():  # problems of functions the manifest did not list
+        out += [dfpy_finding(p, None) for p in problems]
+    for findings in [*broken.values(), *late.values()]:
+        out += findings
+    out += memory_partitions(insp)
+    out += _sensitive(insp)
+    return report
+
+
+def _suspicious(insp: Inspection) -> list[CheckFinding]:
+    """A suspicious safety verdict is an error: the receiver would run it, and nothing would fail."""
+    out: list[CheckFinding] = []
+    for f in insp.safety.findings:
+        if f.verdict != "suspicious":
+            continue
+        where = f"{f.layer} layer" + (f", byte {f.offset}" if f.offset is not None else "")
+        why = (
+            f"found: {f.message} ({where}); datafusion and cloudpickle never write this; a receiver "
+            "would import and call what it names while decoding"
+        )
+        out.append(
+            CheckFinding(
+                "suspicious-payload", "error", f.layer, f.offset, f.function, "", SUSPICIOUS_FIX, why
+            )
+        )
+    return out
+
+
+def _outer_modules(pickle_globals: list[tuple[str, int]], t: Target) -> list[CheckFinding]:
+    """Modules ``pickle.loads`` imports for the outer pickle's globals, that the target lacks."""
+    out: list[CheckFinding] = []
+    seen: set[str] = set()
+    for module, offset in pickle_globals:
+        module = PY2_MODULES.get(module, module)
+        if module in seen:
+            continue
+        seen.add(module)
+        top = module.split(".")[0]
+        ok = t.importable(module)
+        if ok and "." in module and top in TRUSTED_PARENTS and t.importable is find_top_spec:
+            ok = find_submodule(module)
+        if ok is None or ok:
+            continue
+        missing = top if not t.importable(top) else module
+        fix = (
+            f"`pickle.loads` imports '{module}' before datafusion runs. An Expr pickle imports only builtins, "
+            "copyreg, _codecs and datafusion.expr: a misspelt name means damaged bytes (re-create the blob and "
+            f"ship it raw); otherwise install '{missing}' on the receiver."
+        )
+        why = f"the outer pickle imports '{module}' at byte {offset}; {t.source} cannot import it"
+        text = f"No module named '{missing}'"
+        out.append(CheckFinding("module-missing", "error", "pickle", offset, None, text, fix, why))
+    return out
+
+
+def _sensitive(insp: Inspection) -> list[CheckFinding]:
+    out: list[CheckFinding] = []
+    seen: set[tuple] = set()
+    for s in insp.sensitive:
+        if s.kind not in SENSITIVE_KINDS or (s.kind, s.text) in seen:
+            continue
+        seen.add((s.kind, s.text))
+        what = SENSITIVE_KINDS[s.kind]
+        fix = {
+            "path": "Anyone who reads the blob sees it. Use relative paths / object-store URLs, or accept it.",
+            "captured-value": "Pass secrets to the worker another way (environment, worker ctx) instead of "
+            "capturing them in the UDF's closure or globals.",
+            "table-rows": "Register the data on the worker (parquet / Arrow IPC) instead of shipping a memory "
+            "table inside the plan.",
+            "statistics": "Column min/max values travel with physical parquet scans; ship the logical plan "
+            "instead if they are confidential.",
+        }[s.kind]
+        preview = s.text if len(s.text) <= 120 else s.text[:117] + "..."
+        out.append(
+            CheckFinding(
+                f"sensitive-{s.kind}",
+                "warning",
+                s.layer,
+                s.offset,
+                s.function,
+                "",
+                fix,
+                f"in clear text: {what}: {preview}",
+            )
+        )
+    return out
+
+
+def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> CheckReport:
+    """Inspect ``loaded`` (inputs.LoadedInput) and check it; a blob datafusion would refuse is a finding.
+
+    A truncated or corrupted datafusion blob (a protobuf, or a pickle that names datafusion) is a finding:
+    the receiver fails on it too. Raises DecodeError only for input that is not a datafusion blob at all
+    (a pickle of something else, a pickle cut before anything datafusion): the CLI's exit 3.
+    """
+    from datafusion_exprtool.inspection.pipeline import inspect_loaded, resolve_message
+    from datafusion_exprtool.layers.pickle import vm as pickle_vm
+
+    message = resolve_message(message)
+    if message is None and loaded.info.container == "pickle":  # Expr._reconstruct only ever reads an expr
+        message = resolve_message("expr")
+    data = loaded.data
+    try:
+        if loaded.info.container == "protobuf" and _CUT_PICKLE.match(data):
+            pickle_vm.run(data)  # a protocol 0/1 pickle cut before its STOP reads as "protobuf": raises
+        insp = inspect_loaded(loaded, message=message)
+        names = None
+        if loaded.info.container == "pickle" and insp.safety.verdict == "suspicious":  # else: the usual few
+            names = [(g.module, g.offset) for g in pickle_vm.run(data).globals]
+        report = check_inspection(insp, target, pickle_globals=names)
+        if loaded.info.container == "pickle":
+            report.findings[:0] = frame_findings(data)
+        return report
+    except DecodeError as err:
+        sure = loaded.info.container == "pickle" or message is not None
+        proto = data if loaded.info.container == "protobuf" else None
+        payload = proto if proto is not None else _pickled_payload(data, loaded.info.container)
+        finding = decode_error_finding(err, message, sure=sure, data=proto, payload=payload)
+        if finding is None and err.layer == "pickle":
+            finding = broken_pickle_finding(err, data)
+        if finding is None:
+            raise
+        return CheckReport(path=loaded.info.path, target=target.describe(), findings=[finding])
+
+
+def _pickled_payload(data: bytes, container: str) -> bytes | None:
+    """The protobuf bytes a pickled Expr carries (read statically), for prost's exact error text."""
+    from datafusion_exprtool.layers.pickle import vm as pickle_vm
+    from datafusion_exprtool.layers.pickle.expr_payload import find_expr_payloads
+
+    if container != "pickle":
+        return None
+    try:
+        found = find_expr_payloads(pickle_vm.run(data))
+    except DecodeError:
+        return None
+    return found[0].data if len(found) == 1 else None
+
+
+def check_bytes(data: bytes, target: Target | None = None, *, message: str | None = None) -> CheckReport:
+    """``check_loaded`` for a blob in memory (pickle, protobuf, base64 or hex text)."""
+    from datafusion_exprtool.layers.container import load_bytes
+
+    return check_loaded(load_bytes(data), target or Target(), message=message)

@@ -1,0 +1,491 @@
+"""Turn a datafusion serialization error, as it reached the user, into its cause and fix.
+
+Failures surface on a worker far from their cause, wrapped by multiprocessing, Ray, concurrent.futures,
+Dask or joblib, nested in Rust ``PyErr { … }`` reprs, with escaped quotes and colour codes. ``explain``
+normalizes the text and matches it against the catalog (``error_catalog.ENTRIES``); ``explain_with_blob``
+then ties each explanation to the blob: which function, how it travels, where the bytes end.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from datafusion_exprtool.catalog import CATALOG, ENTRIES, WRAPPERS, render
+from datafusion_exprtool.model import FunctionInfo, Inspection
+
+_ANSI = re.compile(r"(?:\x1b|\\x1b|\\u001b|\\033|\\e)\[[0-9;?]*[ -/]*[@-~]")
+_DECODER = re.compile(r"Unable to decode (?P<what>expression|expr|logical node|physical node)")
+_DECODER_MESSAGES = {
+    "expression": "LogicalExprNode",
+    "expr": "LogicalExprNode",
+    "logical node": "LogicalPlanNode",
+    "physical node": "PhysicalPlanNode",
+}
+_DECODER_CALLS = {
+    "LogicalExprNode": "Expr.from_bytes / pickle.loads",
+    "LogicalPlanNode": "LogicalPlan.from_bytes",
+    "PhysicalPlanNode": "ExecutionPlan.from_bytes",
+}
+#: damage inside an inline payload: the error does not name the function, any inline one may be it
+_PAYLOAD_DAMAGE_IDS = (
+    "header-truncated",
+    "cloudpickle-truncated",
+    "cloudpickle-corrupt",
+    "envelope-truncated",
+    "envelope-codec-id-invalid",
+)
+MAX_EXCERPT = 400
+MAX_FIELD = 200
+#: ids whose error names a function (or a trait of one) that the blob's function table can confirm
+_FUNCTION_IDS = {
+    "by-name-not-registered",
+    "inlining-disabled",
+    "python-minor-mismatch",
+    "wire-version-unsupported",
+    "header-truncated",
+    "cloudpickle-truncated",
+    "cloudpickle-corrupt",
+    "module-missing",
+    "module-attribute-missing",
+    "codec-not-installed",
+    "envelope-version-unsupported",
+    "envelope-truncated",
+    "envelope-codec-id-invalid",
+}
+
+
+@dataclass
+class Explanation:
+    id: str
+    title: str
+    cause: str
+    fix: str
+    excerpt: str  # the matched text, normalized, shortened in the middle when long
+    fields: dict[str, str]  # what the text names: function, kind, module, versions, codec_id, ...
+    confidence: str  # "certain" | "likely"
+    layer: str
+    wrappers: list[str] = field(default_factory=list)  # multiprocessing, ray, pyerr, ...
+    wrapper_hints: list[str] = field(default_factory=list)
+    occurrences: int = 1
+    position: int = 0  # where in the normalized text it was first seen
+    blob: list[str] = field(default_factory=list)  # facts from the blob (explain_with_blob)
+    functions: list[dict[str, Any]] = field(default_factory=list)  # the blob's functions it concerns
+    offset: int | None = None  # byte offset in the blob, when the failure has one
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def normalize(text: str) -> str:
+    """Strip colour codes and undo quote escaping (any depth) so one regex fits every wrapper."""
+    text = _ANSI.sub("", text)
+    if "\n" not in text and "\\n" in text:  # a traceback logged as one JSON/repr line
+        text = text.replace("\\n", "\n")
+    for _ in range(8):
+        new = text.replace('\\"', '"').replace("\\'", "'").replace("\\\\", "\\")
+        if new == text:
+            break
+        text = new
+    return text
+
+
+def _shorten(s: str, limit: int) -> str:
+    if len(s) <= limit:
+        return s
+    half = (limit - 3) // 2
+    return f"{s[:half]} … {s[-half:]}"
+
+
+def _context(norm: str, start: int) -> dict[str, str]:
+    """Which decoder failed, from the text before the match on the same line."""
+    line_start = norm.rfind("\n", 0, start) + 1
+    found = None
+    for m in _DECODER.finditer(norm, line_start, start + 1):
+        found = m
+    if found is None:
+        line_end = norm.find("\n", start)
+        line = norm[line_start : line_end if line_end >= 0 else len(norm)]
+        if "logical_plan::from_proto" in line or "Unsupported logical plan" in line:
+            return {"expected_message": "LogicalPlanNode", "decoder": _DECODER_CALLS["LogicalPlanNode"]}
+        return {}
+    msg = _DECODER_MESSAGES[found.group("what")]
+    return {"expected_message": msg, "decoder": _DECODER_CALLS[msg]}
+
+
+def _fields(entry_id: str, m: re.Match[str], norm: str) -> dict[str, str]:
+    fields = {k: v.strip() for k, v in m.groupdict().items() if v is not None}
+    if "path" in fields:
+        segments = [s.rstrip(":") for s in fields["path"].split(": ") if s.rstrip(":")]
+        fields["path"] = _shorten(": ".join(segments), MAX_FIELD)
+        if entry_id == "too-deep":
+            nested = sum(1 for s in segments if s.startswith(("LogicalExprNode.", "LogicalPlanNode.")))
+            fields["nesting"] = str(len(segments))
+            fields["levels"] = str(nested)
+    fields = {k: _shorten(v, MAX_FIELD) for k, v in fields.items()}
+    for k, v in _context(norm, m.start()).items():
+        fields.setdefault(k, v)
+    return fields
+
+
+def explain(text: str) -> list[Explanation]:
+    """Every catalogued failure in ``text``, in the order they appear; [] when nothing matched."""
+    norm = normalize(text)
+    wrappers = [w for w in WRAPPERS if re.search(w.pattern, norm, re.MULTILINE)]
+    hits: list[tuple[int, int, int, re.Match[str]]] = []
+    for rank, entry in enumerate(ENTRIES):
+        for pattern in entry.compiled:
+            for m in pattern.finditer(norm):
+                hits.append((rank, m.start(), m.end(), m))
+    taken: list[tuple[int, int]] = []
+    kept: list[tuple[int, re.Match[str]]] = []
+    for rank, start, end, m in sorted(hits, key=lambda h: (h[0], h[1])):
+        if any(start < e and s < end for s, e in taken):
+            continue  # an earlier (more specific) entry already explains this text
+        taken.append((start, end))
+        kept.append((rank, m))
+    out: dict[tuple, Explanation] = {}
+    for rank, m in sorted(kept, key=lambda k: k[1].start()):
+        entry = ENTRIES[rank]
+        fields = _fields(entry.id, m, norm)
+        key = (entry.id, tuple(sorted((k, v) for k, v in fields.items() if k not in ("decoder",))))
+        if key in out:
+            out[key].occurrences += 1
+            continue
+        out[key] = Explanation(
+            id=entry.id,
+            title=entry.title,
+            cause=render(entry.cause, fields),
+            fix=render(entry.fix, fields),
+            excerpt=_shorten(m.group(0), MAX_EXCERPT),
+            fields=fields,
+            confidence=entry.confidence,
+            layer=entry.layer,
+            wrappers=[w.id for w in wrappers],
+            wrapper_hints=[w.hint for w in wrappers],
+            position=m.start(),
+        )
+    return _merge_same_failure(list(out.values()))
+
+
+def _merge_same_failure(exps: list[Explanation]) -> list[Explanation]:
+    """The same error printed by the worker and re-raised by the parent differs only in context fields."""
+    merged: list[Explanation] = []
+    for ex in exps:
+        core = {k: v for k, v in ex.fields.items() if k not in ("expected_message", "decoder")}
+        for prev in merged:
+            pcore = {k: v for k, v in prev.fields.items() if k not in ("expected_message", "decoder")}
+            if prev.id == ex.id and pcore == core:
+                prev.occurrences += ex.occurrences
+                for k, v in ex.fields.items():
+                    prev.fields.setdefault(k, v)
+                break
+        else:
+            merged.append(ex)
+    return merged
+
+
+# --------------------------------------------------------------------------------------- with the blob
+
+
+def _function_dict(fn: FunctionInfo) -> dict[str, Any]:
+    keys = (
+        "name",
+        "kind",
+        "transport",
+        "node",
+        "offset",
+        "payload_size",
+        "python",
+        "wire_version",
+        "codec_id",
+        "envelope_version",
+        "imports",
+    )
+    d = {k: getattr(fn, k) for k in keys}
+    if fn.callable is not None:
+        d["callable"] = {
+            "by_value": fn.callable.by_value,
+            "module": fn.callable.module,
+            "qualname": fn.callable.qualname,
+            "filename": fn.callable.filename,
+        }
+    return d
+
+
+def _needs_module(fn: FunctionInfo, module: str) -> bool:
+    top = module.split(".")[0]
+    names = set(fn.imports)
+    if fn.callable is not None:
+        c = fn.callable
+        names |= {m.split(".")[0] for m in (c.subimports + c.code_imports + ([c.module] if c.module else []))}
+        names |= {r.split(".")[0] for r in c.references}
+    return top in names or module in names
+
+
+def _related(ex: Explanation, fns: list[FunctionInfo]) -> list[FunctionInfo]:
+    f = ex.fields
+    kind = f.get("kind")
+    kind_ok = [
+        fn for fn in fns if kind is None or kind not in ("scalar", "aggregate", "window") or fn.kind == kind
+    ]
+    if "function" in f:
+        return [fn for fn in fns if fn.name == f["function"]]
+    if ex.id == "python-minor-mismatch":
+        return [fn for fn in kind_ok if fn.python == f.get("sender_python")]
+    if ex.id == "wire-version-unsupported":
+        return [fn for fn in kind_ok if str(fn.wire_version) == f.get("version")]
+    if ex.id in ("module-missing", "module-attribute-missing"):
+        return [fn for fn in fns if _needs_module(fn, f.get("module", ""))]
+    if ex.id == "codec-not-installed":
+        return [fn for fn in fns if fn.codec_id == f.get("codec_id")]
+    if ex.id == "envelope-version-unsupported":
+        return [
+            fn
+            for fn in fns
+            if fn.envelope_version is not None and str(fn.envelope_version) == f.get("version")
+        ]
+    if ex.id in _PAYLOAD_DAMAGE_IDS:
+        return [fn for fn in kind_ok if fn.transport == "inline"]
+    return []
+
+
+def _function_notes(ex: Explanation, fns: list[FunctionInfo], all_fns: list[FunctionInfo]) -> list[str]:
+    name = ex.fields.get("function")
+    if name and not fns:
+        have = ", ".join(sorted({fn.name for fn in all_fns})) or "none"
+        return [
+            f"this blob does not call '{name}' (its functions: {have}): the failing worker decoded another blob"
+        ]
+    notes = []
+    for fn in fns:
+        how = {
+            "inline": f"inline ({fn.payload_size} B of pickled Python"
+            + (f", pickled on Python {fn.python}" if fn.python else "")
+            + ")",
+            "by_name": "by name only (no code in the blob)",
+            "builtin": "as a datafusion built-in",
+        }.get(fn.transport, fn.transport)
+        where = f" at byte {fn.offset}" if fn.offset is not None else ""
+        notes.append(f"{fn.kind} function '{fn.name}' travels {how}{where}")
+        if fn.codec_id:
+            notes.append(f"'{fn.name}' is wrapped by extension codec '{fn.codec_id}'")
+        if fn.imports:
+            notes.append(f"'{fn.name}' needs these modules on the worker: {', '.join(fn.imports)}")
+        if ex.id == "by-name-not-registered" and fn.transport == "inline":
+            notes.append(
+                f"but this blob carries '{fn.name}' inline: the worker got a copy re-encoded with "
+                "inlining off, or one whose payload was stripped"
+            )
+        if ex.id == "by-name-not-registered" and fn.transport == "builtin":
+            notes.append(
+                f"'{fn.name}' is a built-in of this datafusion: the worker's datafusion version lacks it"
+            )
+    return notes
+
+
+def declared_end(data: bytes) -> dict[str, int] | None:
+    """Where a truncated protobuf blob says its data should end, from the first field that overruns it."""
+    pos, size = 0, len(data)
+    while pos < size:
+        tag_pos = pos
+        key, pos = _varint(data, pos)
+        if key is None:
+            return {"size": size, "tag_offset": tag_pos, "declared_end": size + 1, "missing": 1, "field": -1}
+        wire = key & 7
+        if wire == 2:
+            length, pos = _varint(data, pos)
+            if length is None or pos + length > size:
+                end = pos + (length or 0)
+                return {
+                    "size": size,
+                    "tag_offset": tag_pos,
+                    "declared_end": end,
+                    "missing": end - size,
+                    "field": key >> 3,
+                }
+            pos += length
+        elif wire == 0:
+            value, pos = _varint(data, pos)
+            if value is None:
+                return {
+                    "size": size,
+                    "tag_offset": tag_pos,
+                    "declared_end": size + 1,
+                    "missing": 1,
+                    "field": key >> 3,
+                }
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            if pos > size:
+                return {
+                    "size": size,
+                    "tag_offset": tag_pos,
+                    "declared_end": pos,
+                    "missing": pos - size,
+                    "field": key >> 3,
+                }
+        else:
+            return None  # not truncation: a corrupt wire type
+    return None
+
+
+def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
+    result = shift = 0
+    while pos < len(data) and shift < 70:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+    return None, pos
+
+
+def explain_with_blob(
+    text: str, inspection: Inspection | None = None, *, data: bytes | None = None
+) -> list[Explanation]:
+    """``explain`` plus what the blob says: the function named in the error and how it travels, the
+    Python stamp and imports, or, for truncation, the blob's size against where its data should end.
+
+    Give the static ``inspection`` (``inspection.inspect_bytes``), the raw ``data``, or both; with only
+    ``data`` the blob is inspected here, and a blob that cannot be inspected still yields its size facts.
+    """
+    exps = explain(text)
+    decode_error = None
+    if inspection is None and data is not None:
+        try:
+            from datafusion_exprtool.inspection.pipeline import inspect_bytes
+
+            inspection = inspect_bytes(data)
+        except Exception as exc:  # a truncated/garbage blob: DecodeError (or a layer not written yet)
+            decode_error = exc
+    fns = inspection.functions if inspection is not None else []
+    for ex in exps:
+        if ex.id == "literal-value-corrupt" and inspection is not None:
+            _rows_not_literal(ex, inspection)
+        if ex.id in _FUNCTION_IDS and inspection is not None:
+            related = _related(ex, fns)
+            _family_mismatch(ex, inspection, related)
+            ex.functions = [_function_dict(fn) for fn in related]
+            ex.blob += _function_notes(ex, related, fns)
+            if len(related) == 1 and "function" not in ex.fields:
+                ex.fields["function"] = related[0].name
+            if related and related[0].offset is not None:
+                ex.offset = related[0].offset
+        _blob_facts(ex, inspection, data, decode_error)
+    return exps
+
+
+def _family_mismatch(ex: Explanation, ins: Inspection, related: list[FunctionInfo]) -> None:
+    """datafusion words a payload of the wrong UDF kind like a missing registration; the blob tells them apart."""
+    if ex.id != CATALOG["family-mismatch"].refines:
+        return
+    names = {fn.name for fn in related if fn.transport == "inline"}
+    frame = next((w for w in ins.warnings if w.id == "dfpy-family-mismatch" and w.function in names), None)
+    if frame is None:
+        return
+    _relabel(ex, "family-mismatch", None, f"{frame.message} (byte {frame.offset})")
+
+
+def _rows_not_literal(ex: Explanation, ins: Inspection) -> None:
+    """arrow-rs's buffer-slice panic reads the same for a damaged nested literal and damaged memory-table rows
+    in a physical plan; the blob says which (the check of each, no decoding)."""
+    if ins.message != "PhysicalPlanNode":
+        return
+    from datafusion_exprtool.reports.check.damage import memory_partitions, nested_literals
+
+    rows = memory_partitions(ins)
+    if not rows or nested_literals(ins):
+        return
+    note = f"the plan's memory-table rows are damaged: {rows[0].message} (byte {rows[0].offset})"
+    _relabel(ex, "table-rows-corrupt", rows[0].offset, note)
+
+
+def _relabel(ex: Explanation, entry_id: str, offset: int | None, note: str) -> None:
+    """The blob showed which of two failures datafusion words alike: ``ex`` becomes catalog entry ``entry_id``
+    (its fields kept), pointing at ``offset``, with ``note`` saying what the blob showed."""
+    entry = CATALOG[entry_id]
+    ex.id, ex.title, ex.layer, ex.confidence = entry.id, entry.title, entry.layer, entry.confidence
+    ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
+    if offset is not None:
+        ex.offset = offset
+    ex.blob.append(note)
+
+
+def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err: Exception | None) -> None:
+    size = ins.input.size if ins is not None else (len(data) if data is not None else None)
+    if err is not None:
+        where = getattr(err, "offset", None)
+        ex.blob.append(f"the blob here does not decode either: {err}")
+        if where is not None and ex.offset is None:
+            ex.offset = where
+    if ex.id == "protobuf-truncated":
+        cut = declared_end(data) if data is not None and data[:1] != b"\x80" else None
+        if cut is not None:
+            ex.offset = cut["size"]
+            ex.blob.append(
+                f"the blob is {cut['size']} bytes but the field at byte {cut['tag_offset']} declares data up to "
+                f"byte {cut['declared_end']}: {cut['missing']} byte(s) missing, cut at byte {cut['size']}"
+            )
+        elif ins is not None:
+            ex.blob.append(
+                f"this blob is complete ({size} bytes, decodes here): the copy the worker decoded "
+                "was shorter; compare len() on both sides"
+            )
+    elif ex.id in _PAYLOAD_DAMAGE_IDS and ins is not None:
+        ex.blob.append(
+            f"this blob's UDF payloads read cleanly ({size} bytes): the worker's copy was damaged in transit"
+            if not ins.warnings
+            else f"blob warnings: {'; '.join(w.message for w in ins.warnings)}"
+        )
+    elif ex.id == "too-deep" and ins is not None:
+        ex.blob.append(f"this blob nests {ins.depth} messages deep; datafusion decodes at most 100")
+    elif ex.id == "empty-blob" and size is not None:
+        ex.blob.append(
+            f"the blob is {size} bytes"
+            + (" — confirmed empty" if size == 0 else ": not empty here, so the worker received nothing")
+        )
+    elif ex.id == "wrong-message-type" and ins is not None:
+        expected = ex.fields.get("expected_message")
+        actual = ins.message
+        if _empty_plan_node(ex, ins):
+            return
+        if expected and actual and expected != actual:
+            ex.confidence = "certain"
+            ex.blob.append(
+                f"the blob is a {actual}, but it was given to {_DECODER_CALLS.get(expected, expected)} "
+                f"(which reads {expected}); use {_DECODER_CALLS.get(actual, actual)}"
+            )
+        elif actual:
+            ex.blob.append(f"the blob is a {actual}")
+    elif ex.id == "pickle-given-to-from-bytes" and ins is not None:
+        if ins.input.container == "pickle":
+            ex.confidence = "certain"
+            ex.blob.append(
+                "confirmed: the blob is a pickle (protocol "
+                f"{ins.input.pickle_protocol}); load it with pickle.loads, not Expr.from_bytes"
+            )
+        else:
+            ex.blob.append(
+                f"the blob is {ins.input.container}, not a pickle: it is corrupted, not mis-routed"
+            )
+
+
+def _empty_plan_node(ex: Explanation, ins: Inspection) -> bool:
+    """datafusion's text for a plan node with nothing set is the one an Expr given to LogicalPlan.from_bytes
+    produces; a plan blob with such a node inside is the damaged plan, not a mis-routed blob."""
+    empty = next((w for w in ins.warnings if w.id == "empty-plan-node"), None)
+    if empty is None or ins.message not in ("LogicalPlanNode", "PhysicalPlanNode"):
+        return False
+    m = next((p.search(ex.excerpt) for p in CATALOG["empty-plan-node"].compiled if p.search(ex.excerpt)), None)
+    if m is not None:
+        ex.fields.update({k: v for k, v in m.groupdict().items() if v is not None})
+    note = f"the blob is a {ins.message} with an empty plan node at byte {empty.offset}"
+    _relabel(ex, "empty-plan-node", empty.offset, note)
+    return True
+
+
+def catalog_ids() -> list[str]:
+    return list(CATALOG)

@@ -1,0 +1,357 @@
+"""Indented outlines of LogicalPlanNode / PhysicalPlanNode, and physical expression text.
+
+One line per plan node: its kind and key fields, with expressions rendered on the same engine as
+``canonical_name`` (scalar.drive), inputs indented below. Field handling is table-driven: a field's
+proto type decides how it prints, so a plan node kind the code never names still gets a useful line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
+from datafusion_exprtool.text.canonical import (
+    OPERATORS,
+    _column,
+    _placeholder,
+    _sep,
+    case_gen,
+    cast_gen,
+    expr_gen,
+    frame_gen,
+    singles,
+    sort_gen,
+    table_reference,
+)
+from datafusion_exprtool.text.scalar import Gen, arm, children, render_with, scalar_gen, type_gen
+
+# datafusion's display names for plan node arms (others print their arm name)
+LABELS = {
+    "listing_scan": "TableScan", "custom_scan": "TableScan", "view_scan": "TableScan",
+    "empty_table_scan": "TableScan", "projection": "Projection", "selection": "Filter", "limit": "Limit",
+    "aggregate": "Aggregate", "join": "Join", "sort": "Sort", "repartition": "Repartition",
+    "empty_relation": "EmptyRelation", "explain": "Explain", "window": "WindowAggr", "analyze": "Analyze",
+    "cross_join": "CrossJoin", "values": "Values", "extension": "Extension", "union": "Union",
+    "subquery_alias": "SubqueryAlias", "distinct": "Distinct", "distinct_on": "DistinctOn", "copy_to": "CopyTo",
+    "unnest": "Unnest", "recursive_query": "RecursiveQuery", "cte_work_table_scan": "CteWorkTableScan",
+}  # fmt: skip
+PHYSICAL_LABELS = {
+    "parquet_scan": "ParquetExec", "csv_scan": "CsvExec", "json_scan": "JsonExec", "empty": "EmptyExec",
+    "projection": "ProjectionExec", "global_limit": "GlobalLimitExec", "local_limit": "LocalLimitExec",
+    "aggregate": "AggregateExec", "hash_join": "HashJoinExec", "sort": "SortExec",
+    "coalesce_batches": "CoalesceBatchesExec", "filter": "FilterExec", "merge": "CoalescePartitionsExec",
+    "repartition": "RepartitionExec", "window": "WindowAggExec", "cross_join": "CrossJoinExec",
+    "union": "UnionExec", "sort_preserving_merge": "SortPreservingMergeExec",
+    "nested_loop_join": "NestedLoopJoinExec", "placeholder_row": "PlaceholderRowExec",
+    "memory_scan": "MemoryExec", "cooperative": "CooperativeExec",
+}  # fmt: skip
+_SKIP = {"schema", "input_schema", "options", "parquet_options", "statistics", "constraints", "fun_definition",
+         "file_type", "custom_table_data", "partitions", "human_display"}  # fmt: skip
+_PLAN_TYPES = {"LogicalPlanNode", "PhysicalPlanNode"}
+
+
+def _value_gen(kind: str, type_name: str | None, value: Any) -> Gen:
+    """How one field value prints on a plan line, chosen by its proto type."""
+    if type_name == "LogicalExprNode":
+        yield expr_gen(value)
+    elif type_name == "SortExprNode":
+        yield sort_gen(value)
+    elif type_name == "PhysicalExprNode":
+        yield physical_gen(value)
+    elif type_name == "PhysicalSortExprNode":
+        yield physical_sort_gen(value)
+    elif type_name == "PhysicalWindowExprNode":
+        yield _p_window("", value)
+    elif type_name == "TableReference":
+        yield table_reference(value)
+    elif type_name == "ArrowType":
+        yield type_gen(value)
+    elif type_name == "ScalarValue":
+        yield scalar_gen(value)
+    elif type_name == "Column":
+        yield _column("", value)
+    elif type_name == "JoinOn":
+        d = singles(value)
+        yield "("
+        yield physical_gen(d["left"]) if "left" in d else "?"
+        yield ", "
+        yield physical_gen(d["right"]) if "right" in d else "?"
+        yield ")"
+    elif type_name in ("MaybeFilter", "JoinFilter"):
+        d = singles(value)
+        key = "expr" if type_name == "MaybeFilter" else "expression"
+        yield physical_gen(d[key]) if key in d else "None"
+    elif type_name == "FileScanExecConf":
+        yield "files=["
+        first = True
+        for group in children(value, 1, "FileGroup"):
+            for f in children(group, 1, "PartitionedFile"):
+                yield "" if first else ", "
+                first = False
+                yield str(singles(f).get("path", "?"))
+        yield "]"
+        proj = [f.value for f in value.fields() if f.name == "projection"]
+        if proj:
+            yield f", projection={proj}"
+        exprs = singles(value).get("projection_exprs")
+        if isinstance(exprs, Msg):  # what the scan computes (datafusion 55 writes this beside or instead of indices)
+            items = []
+            for p in children(exprs, 1, "ProjectionExpr"):
+                d = singles(p)
+                text = render_with(physical_gen, d["expr"]) if "expr" in d else "?"
+                alias = d.get("alias")
+                if not alias:
+                    items.append(text)
+                else:  # datafusion's display: a column under its own name is just the name
+                    items.append(alias if text == f"{alias}@{text.rpartition('@')[2]}" else f"{text} as {alias}")
+            yield f", projection=[{', '.join(items)}]"
+    elif type_name in ("ProjectionColumns", "LogicalExprList", "PhysicalSortExprNodeCollection",
+                       "SortExprNodeCollection", "ProjectionExprs", "PhysicalHashRepartition",
+                       "HashRepartition", "Partitioning", "ProjectionExpr"):  # fmt: skip
+        yield "["
+        yield _fields_gen(value, ", ")
+        yield "]"
+    elif kind == "message":
+        yield f"<{type_name}>"
+    elif kind == "enum":
+        yield str(value)
+    elif isinstance(value, bytes):
+        yield f"<{len(value)} bytes>"  # raw bytes say nothing on a plan line (the tree shows where they sit)
+    else:
+        yield repr(value) if isinstance(value, str) else str(value)
+
+
+def _fields_gen(m: Msg, sep: str) -> Gen:
+    """Every non-input field as ``name=value`` (repeated fields as ``name=[a, b]``), inputs skipped."""
+    table = MESSAGES.get(m.type, {})
+    groups: dict[str, list[Any]] = {}
+    for f in m.fields():
+        if f.name is None or f.name in _SKIP:
+            continue
+        spec = table[f.number]
+        if spec[2] in _PLAN_TYPES:
+            continue
+        groups.setdefault(f.name, []).append(f.value)
+    for i, (name, values) in enumerate(groups.items()):
+        spec = next(s for s in table.values() if s[0] == name)
+        kind, type_name, repeated = spec[1], spec[2], spec[3]
+        if kind == "enum" and type_name in ENUMS:
+            values = [ENUMS[type_name].get(v, v) for v in values]
+        yield sep if i else ""
+        yield f"{name}="
+        if repeated:
+            yield "["
+            yield from _sep(iter(values), lambda v, k=kind, t=type_name: _value_gen(k, t, v))
+            yield "]"
+        else:
+            yield _value_gen(kind, type_name, values[-1])
+
+
+def _inputs(m: Msg) -> list[Msg]:
+    table = MESSAGES.get(m.type, {})
+    return [f.value for f in m.fields() if f.name is not None and table[f.number][2] in _PLAN_TYPES]
+
+
+def plan_gen(msg: Msg, depth: int = 0) -> Gen:
+    """Expander of a LogicalPlanNode / PhysicalPlanNode: its line, then its inputs one level deeper."""
+    name, value, number = arm(msg)
+    indent = "  " * depth
+    if name is None:
+        yield f"{indent}{_placeholder(msg.type, msg, number, value)}\n"
+        return
+    labels = LABELS if msg.type == "LogicalPlanNode" else PHYSICAL_LABELS
+    yield f"{indent}{labels.get(name, name)}"
+    if not value.known:
+        yield f" <{value.type}, {value.end - value.start} B, not expanded>\n"
+        return
+    parts = drive_fields(value)
+    yield (": " + parts if parts else "") + "\n"
+    for sub in _subqueries(value):
+        yield f"{indent}  Subquery:\n"
+        yield plan_gen(sub, depth + 2)
+    for child in _inputs(value):
+        yield plan_gen(child, depth + 1)
+
+
+def _subqueries(node: Msg) -> list[Msg]:
+    """Plans of the scalar subqueries inside a plan node's own expressions (not inside its inputs)."""
+    found: list[Msg] = []
+    stack = [node]
+    while stack:
+        m = stack.pop()
+        table = MESSAGES.get(m.type, {})
+        for f in m.fields():
+            if f.name is None or not isinstance(f.value, Msg) or table[f.number][2] in _PLAN_TYPES:
+                continue
+            if f.value.type == "SubqueryNode":
+                sub = singles(f.value).get("subquery")
+                if sub is not None:
+                    found.append(sub)
+            elif f.value.type not in ("ScalarValue", "ArrowType", "Schema", "DfSchema") and f.value.known:
+                stack.append(f.value)
+    return found
+
+
+def drive_fields(value: Msg) -> str:
+    return render_with(lambda m: _fields_gen(m, ", "), value)
+
+
+def render_plan(msg: Msg) -> str:
+    """An indented outline of a LogicalPlanNode or PhysicalPlanNode, one line per plan node."""
+    return render_with(plan_gen, msg).rstrip("\n")
+
+
+def physical_gen(msg: Msg) -> Gen:
+    """Expander of one PhysicalExprNode, in the style of datafusion's physical Display (``a@0 + 1``)."""
+    name, value, number = arm(msg)
+    if name == "expr_id":  # a trailing optional id is not the expression
+        name, value = next(((k, v) for k, v in singles(msg).items() if k != "expr_id"), (None, None))
+    handler = _PHYSICAL.get(name or "")
+    if handler is None and name is not None:
+        yield f"<{name}>"
+        return
+    if handler is None:
+        yield _placeholder("PhysicalExprNode", msg, number, value if name is None else None)
+        return
+    yield handler(name or "", value)
+
+
+def _p_child(d: dict[str, Any], key: str) -> Gen | str:
+    return physical_gen(d[key]) if key in d else f"<missing {key}>"
+
+
+def _p_column(n: str, m: Msg) -> Gen:
+    d = singles(m)
+    yield f"{d.get('name', '')}@{d.get('index', 0)}" if n == "column" else d.get("name", "")
+
+
+def _p_binary_child(m: Msg, prec: int) -> Gen:
+    name, value, _n = arm(m)
+    if name == "binary_expr":
+        p = OPERATORS.get(singles(value).get("op", ""), ("", 0))[1]
+        if p == 0 or p < prec:
+            yield "("
+            yield physical_gen(m)
+            yield ")"
+            return
+    yield physical_gen(m)
+
+
+def _p_binary(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    sym, prec = OPERATORS.get(d.get("op", ""), (f"<op {d.get('op', '')}>", 0))
+    operands = list(children(m, 4, "PhysicalExprNode")) or [d[k] for k in ("l", "r") if k in d]
+    yield from _sep(iter(operands), lambda c: _p_binary_child(c, prec), f" {sym} ")
+
+
+def _p_prefix(text: str, close: str = "") -> Callable[[str, Msg], Gen]:
+    def gen(_n: str, m: Msg) -> Gen:
+        yield text
+        yield _p_child(singles(m), "expr")
+        yield close
+
+    return gen
+
+
+def _p_suffix(text: str) -> Callable[[str, Msg], Gen]:
+    def gen(_n: str, m: Msg) -> Gen:
+        yield _p_child(singles(m), "expr")
+        yield text
+
+    return gen
+
+
+def _p_case(_n: str, m: Msg) -> Gen:
+    return case_gen(m, "PhysicalWhenThen", physical_gen)
+
+
+def _p_cast(n: str, m: Msg) -> Gen:
+    return cast_gen(n, m, physical_gen)
+
+
+def _p_in_list(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    yield _p_child(d, "expr")
+    yield " NOT IN ([" if d.get("negated") else " IN (["
+    yield from _sep(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield "])"
+
+
+def _p_call(name_key: str, args: int) -> Callable[[str, Msg], Gen]:
+    def gen(_n: str, m: Msg) -> Gen:
+        d = singles(m)
+        yield f"{d.get(name_key, '')}(" + ("DISTINCT " if d.get("distinct") else "")
+        yield from _sep(children(m, args, "PhysicalExprNode"), physical_gen)
+        yield ")"
+
+    return gen
+
+
+def _p_aggregate(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    yield f"{d.get('user_defined_aggr_function', '')}(" + ("DISTINCT " if d.get("distinct") else "")
+    yield from _sep(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield ")" + (" IGNORE NULLS" if d.get("ignore_nulls") else "")
+    first = True
+    for o in children(m, 5, "PhysicalSortExprNode"):
+        yield " ORDER BY [" if first else ", "
+        first = False
+        yield physical_sort_gen(o)
+    if not first:
+        yield "]"
+
+
+def _p_window(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    if d.get("name"):
+        yield d["name"]
+        return
+    yield from _p_call(
+        "user_defined_aggr_function" if "user_defined_aggr_function" in d else "user_defined_window_function",
+        4,
+    )(_n, m)
+    yield frame_gen(d.get("window_frame"))
+
+
+def _p_like(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    yield _p_child(d, "expr")
+    yield (" NOT" if d.get("negated") else "") + (" ILIKE " if d.get("case_insensitive") else " LIKE ")
+    yield _p_child(d, "pattern")
+
+
+def _p_literal(_n: str, m: Msg) -> Gen:
+    yield scalar_gen(m, display=True)
+
+
+def physical_sort_gen(m: Msg) -> Gen:
+    """``<e> ASC|DESC NULLS FIRST|LAST`` of a PhysicalSortExprNode."""
+    d = singles(m)
+    yield _p_child(d, "expr")
+    yield (" ASC" if d.get("asc") else " DESC") + (" NULLS FIRST" if d.get("nulls_first") else " NULLS LAST")
+
+
+def _p_sort(_n: str, m: Msg) -> Gen:
+    yield physical_sort_gen(m)
+
+
+def _p_extension(_n: str, m: Msg) -> Gen:
+    yield f"<extension @{m.offset}>("
+    yield from _sep(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield ")"
+
+
+_PHYSICAL: dict[str, Callable[[str, Msg], Gen]] = {
+    "column": _p_column, "unknown_column": _p_column, "literal": _p_literal, "binary_expr": _p_binary,
+    "aggregate_expr": _p_aggregate, "is_null_expr": _p_suffix(" IS NULL"), "is_not_null_expr": _p_suffix(" IS NOT NULL"),
+    "not_expr": _p_prefix("NOT "), "case_": _p_case, "cast": _p_cast, "try_cast": _p_cast, "sort": _p_sort,
+    "negative": _p_prefix("(- ", ")"), "in_list": _p_in_list, "window_expr": _p_window,
+    "scalar_udf": _p_call("name", 2), "like_expr": _p_like, "extension": _p_extension,
+}  # fmt: skip
+
+
+def render_physical_expr(msg: Msg) -> str:
+    """Best-effort text of a PhysicalExprNode (``a@0 + 1``); datafusion gives no single ground truth."""
+    return render_with(physical_gen, msg)
