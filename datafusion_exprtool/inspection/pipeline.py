@@ -6,8 +6,6 @@ pickle VM -> Expr payloads -> protobuf scan -> function sites -> DFPY frame -> c
 
 from __future__ import annotations
 
-import hashlib
-
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.inspection.functions import build_manifest, classify_foreign_bytes, python_mismatches
 from datafusion_exprtool.inspection.verdict import safety_report
@@ -292,7 +290,3 @@ def _render(root: Msg) -> str:
     if root.type == "LogicalExprNode":
         return render_expr(root)
     return render_plan(root)
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

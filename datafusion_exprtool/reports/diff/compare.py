@@ -127,13 +127,6 @@ def diff_inspections(ia: Inspection, ib: Inspection) -> DiffResult:
     return res
 
 
-def _function_of(path: str) -> str | None:
-    """The function name in a ``…functions/<name>/…`` path."""
-    if "functions/" not in path:
-        return None
-    return path.split("functions/", 1)[1].split("/", 1)[0]
-
-
 # ----------------------------------------------------------------------------------------------------------
 # bytes
 
