@@ -222,10 +222,10 @@ def _render(reports: list, target) -> None:
             con.print(
                 f"  [{colour}]{f.severity:7}[/{colour}] [bold]{escape(f.id)}[/bold]{fn}{at} ({f.layer})"
             )
+            if f.datafusion_text:
+                con.print(f"          datafusion: {escape(f.datafusion_text)}")
             if f.message:
-                con.print(f"          datafusion: {escape(f.message)}")
-            if f.detail:
-                con.print(f"          [dim]{escape(f.detail)}[/dim]")
+                con.print(f"          [dim]{escape(f.message)}[/dim]")
             con.print(f"          fix: {escape(f.fix)}")
 
 

@@ -117,7 +117,7 @@ def print_inspection(insp: Inspection, *, show_tree: bool = True, console: Conso
     lines = [Text.assemble(("Safety: ", "bold"), (s.verdict, VERDICT_STYLE[s.verdict]), f"  ({s.status} reading)")]
     for f in s.findings:
         where = f"{f.layer}" + (f" @{f.offset}" if f.offset is not None else "")
-        lines.append(Text.assemble(("  • ", "dim"), (f"[{f.id}] ", SEVERITY_STYLE.get(f.severity, "")), f.message,
+        lines.append(Text.assemble(("  • ", "dim"), (f"[{f.id}] ", SEVERITY_STYLE.get(f.severity, "")), f.sentence,
                                    (f"  ({where})", "dim")))
     for line in lines:  # one print per line: off a terminal each stays one line (PipeAwareConsole)
         console.print(line)
@@ -126,7 +126,7 @@ def print_inspection(insp: Inspection, *, show_tree: bool = True, console: Conso
         console.print(Text("Warnings", style="bold"))
         for f in notes:
             where = f"{f.layer}" + (f" @{f.offset}" if f.offset is not None else "")
-            console.print(Text.assemble(("  • ", "dim"), (f"[{f.id}] ", SEVERITY_STYLE.get(f.severity, "")), f.message,
+            console.print(Text.assemble(("  • ", "dim"), (f"[{f.id}] ", SEVERITY_STYLE.get(f.severity, "")), f.sentence,
                                         (f"  ({where})", "dim")))
     if insp.sensitive:
         console.print(Text("Travels in clear text", style="bold"))

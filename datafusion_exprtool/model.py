@@ -24,17 +24,39 @@ class InputInfo:
     pickle_protocol: int | None = None
 
 
-@dataclass
-class Finding:
-    """One fact the safety, check or inspect reports want a human to see."""
+#: how a shown sentence hands over to the text the receiver raises, after exprtool's own words
+RAISES = "; the receiver raises: "
+#: how a shown sentence introduces datafusion's refusal when exprtool adds no words of its own
+REFUSES = "datafusion refuses this: "
 
-    id: str  # stable kebab-case identifier, e.g. "suspicious-global"
+
+@dataclass(kw_only=True)
+class Finding:
+    """One fact a report wants a human to see: a safety finding, an inspection warning, a check failure.
+
+    Its parts stay apart: ``message`` is exprtool's own words, ``datafusion_text`` what datafusion (or the
+    receiver's unpickler) would raise for it; a display joins them (``sentence``), a report that lists them
+    separately (check) reads each.
+    """
+
+    id: str  # stable kebab-case identifier; in a check report the catalog id when datafusion has a text for it
     severity: str  # "info" | "warning" | "error"
-    layer: str  # one of LAYERS
-    offset: int | None  # absolute byte offset in the decoded input
-    message: str
-    verdict: str | None = None  # the safety verdict this finding implies: None | "code" | "suspicious"
+    layer: str  # one of LAYERS (or "plan" for a function a check finds unregistered)
+    offset: int | None = None  # absolute byte offset in the decoded input
+    message: str = ""  # exprtool's own words: what it found, why, what it compared
     function: str | None = None  # the UDF it concerns, when there is one
+    verdict: str | None = None  # the safety verdict this finding implies: None | "code" | "suspicious"
+    datafusion_text: str = ""  # what the receiver raises: a substring of its error text ("" when nothing)
+    fix: str = ""  # what to do about it (check findings)
+
+    @property
+    def sentence(self) -> str:
+        """The one line shown for the finding: exprtool's words, then the text the receiver raises."""
+        if not self.datafusion_text:
+            return self.message
+        if not self.message:
+            return REFUSES + self.datafusion_text
+        return self.message + RAISES + self.datafusion_text
 
 
 @dataclass

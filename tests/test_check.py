@@ -133,7 +133,7 @@ def test_check_predicts_datafusion(cases, name):
     assert report.errors, f"check saw nothing; datafusion says {actual[:200]!r}"
     first = report.errors[0]
     assert first.id == case.expect, (first.id, actual[:200])
-    assert first.message and first.message in actual, (first.message, actual[:400])
+    assert first.datafusion_text and first.datafusion_text in actual, (first.datafusion_text, actual[:400])
     assert explain(actual)[0].id == first.id
     assert first.fix
 
@@ -141,8 +141,8 @@ def test_check_predicts_datafusion(cases, name):
 def test_prefix_predicted_when_the_message_is_known(cases):
     case = cases["truncated-expr"]
     first = check_bytes(case.blob, message="expr").errors[0]
-    assert first.message.startswith("failed to decode Protobuf message: LogicalExprNode.expr_type: ")
-    assert "bytes missing" in first.detail and first.offset == 0
+    assert first.datafusion_text.startswith("failed to decode Protobuf message: LogicalExprNode.expr_type: ")
+    assert "bytes missing" in first.message and first.offset == 0
 
 
 def test_fixes_make_check_and_datafusion_agree(cases):
@@ -186,7 +186,7 @@ def test_every_fixture_agrees_with_datafusion(fixture_set):
             assert not report.errors, (entry["file"], report.errors)
             continue
         assert report.errors, entry["file"]
-        assert report.errors[0].message in decodes, (entry["file"], report.errors[0].message, decodes[:300])
+        assert report.errors[0].datafusion_text in decodes, (entry["file"], report.errors[0].datafusion_text, decodes[:300])
         assert explain(decodes)[0].id == report.errors[0].id, entry["file"]
 
 
@@ -195,12 +195,12 @@ def test_python_target_and_sensitive_warnings(fixture_set):
     inline = (blobs / "udf_closure.expr.bin").read_bytes()
     report = check_bytes(inline, Target(python=(3, MINOR + 1)))
     assert [f.id for f in report.errors] == ["python-minor-mismatch"]
-    assert f"running Python 3.{MINOR + 1}" in report.errors[0].message
+    assert f"running Python 3.{MINOR + 1}" in report.errors[0].datafusion_text
     assert "thread-local" in report.errors[0].fix  # the Pool / set_sender_ctx trap
     clean = check_bytes(inline)
     assert not clean.errors and not clean.fails("error") and clean.fails("warning")
     assert {f.id for f in clean.warnings} == {"sensitive-captured-value"}
-    assert "captured-by-value" in clean.warnings[0].detail
+    assert "captured-by-value" in clean.warnings[0].message
 
 
 def test_fingerprint_of_a_real_second_interpreter(fixture_set, tmp_path):
@@ -223,7 +223,7 @@ def test_fingerprint_of_a_real_second_interpreter(fixture_set, tmp_path):
     report = check_bytes((blobs / "udf_scalar_inline.expr.bin").read_bytes(), target_from_fingerprint(doc))
     ids = [f.id for f in report.errors]
     assert ids[0] == "python-minor-mismatch", ids
-    assert f"running Python {theirs[0]}.{theirs[1]}" in report.errors[0].message
+    assert f"running Python {theirs[0]}.{theirs[1]}" in report.errors[0].datafusion_text
     assert "datafusion-version-differs" in {f.id for f in report.warnings}  # that interpreter has none
 
 
@@ -233,7 +233,7 @@ def test_fingerprint_modules(fixture_set):
     doc = fingerprint(["pyarrow"])
     doc["modules"]["pyarrow"] = {"importable": False}
     report = check_bytes(data, target_from_fingerprint(doc))
-    assert [(f.id, f.message) for f in report.errors] == [("module-missing", "No module named 'pyarrow'")]
+    assert [(f.id, f.datafusion_text) for f in report.errors] == [("module-missing", "No module named 'pyarrow'")]
     doc["modules"] = {}
     report = check_bytes(data, target_from_fingerprint(doc))
     assert not report.errors and "module-missing" in {f.id for f in report.warnings}  # unknown, not failed
@@ -257,7 +257,7 @@ def test_sarif_and_github(cases):
     loc = result["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"] == "artifacts/blob 1.bin"
     assert loc["region"] == {"startLine": 1, "byteOffset": report.errors[0].offset}
-    assert report.errors[0].message in result["message"]["text"]
+    assert report.errors[0].datafusion_text in result["message"]["text"]
     (line,) = github_annotations([report])
     assert line.startswith("::error file=artifacts/blob 1.bin,line=1,title=exprtool by-name-not-registered")
     assert "\n" not in line and "%0AFix%3A" not in line and "%0AFix: " in line

@@ -68,9 +68,9 @@ def test_suspicious_is_an_error(blob, layer):
     report = check_bytes(data)
     found = [f for f in report.errors if f.id == "suspicious-payload"]
     assert found and found[0].layer == layer, report.findings
-    assert found[0].offset is not None and f"byte {found[0].offset}" in found[0].detail
+    assert found[0].offset is not None and f"byte {found[0].offset}" in found[0].message
     assert "Do not decode it" in found[0].fix and "who produced it" in found[0].fix
-    assert not found[0].message  # datafusion raises nothing: it executes it
+    assert not found[0].datafusion_text  # datafusion raises nothing: it executes it
 
 
 def test_outer_pickle_module_the_target_cannot_import():
@@ -83,7 +83,7 @@ def test_outer_pickle_module_the_target_cannot_import():
     assert missing.layer == "pickle" and missing.offset == data.index(b"datafusimn") - 1
     with pytest.raises(ModuleNotFoundError) as err:  # what the unpickler's import raises (never decoded here)
         importlib.import_module("datafusimn.expr")
-    assert missing.message in str(err.value)
+    assert missing.datafusion_text in str(err.value)
 
 
 @pytest.mark.parametrize("protocol", [0, 2, 5])
@@ -94,7 +94,7 @@ def test_cut_pickle_is_a_finding(protocol):
         report = check_bytes(data[:cut])
         assert [f.id for f in report.errors] == ["pickle-truncated"], (cut, report.findings)
         actual = str(raised(lambda d=data[:cut]: pickle.loads(d)))
-        assert report.errors[0].message in actual and report.errors[0].offset is not None
+        assert report.errors[0].datafusion_text in actual and report.errors[0].offset is not None
 
 
 def test_damaged_pickle_is_a_finding():
@@ -102,7 +102,7 @@ def test_damaged_pickle_is_a_finding():
     data[data.index(b"_reconstruct") + len(b"_reconstruct") + 1] = 0x14  # an opcode no pickle has
     report = check_bytes(bytes(data))
     assert [f.id for f in report.errors] == ["pickle-corrupt"]
-    assert report.errors[0].message in str(raised(lambda: pickle.loads(bytes(data))))
+    assert report.errors[0].datafusion_text in str(raised(lambda: pickle.loads(bytes(data))))
     with pytest.raises(DecodeError):  # cut before it names datafusion: not a datafusion blob at all
         check_bytes(pickle.dumps(col("a"))[:12])
 
@@ -118,7 +118,7 @@ def test_unreadable_udaf_payload(fixture_set):
         ("cloudpickle-corrupt", "my_sum", stream)
     ]
     actual = str(raised(lambda: Expr.from_bytes(bad)))
-    assert report.errors[0].message in actual and explain(actual)[0].id == "cloudpickle-corrupt"
+    assert report.errors[0].datafusion_text in actual and explain(actual)[0].id == "cloudpickle-corrupt"
 
 
 def test_cli_exit_codes_for_damaged_blobs(tmp_path):
@@ -265,4 +265,4 @@ def test_semantic_damage_agrees_with_datafusion(fixture_set, tmp_path):
         report = check_loaded(load_input(str(path)), Target(), message="expr")
         assert report.errors, path.name
         plain = said.replace('\\"', '"').replace("\\\\", "\\").replace('\\"', '"')
-        assert report.errors[0].message and report.errors[0].message in plain, (path.name, said[:200])
+        assert report.errors[0].datafusion_text and report.errors[0].datafusion_text in plain, (path.name, said[:200])

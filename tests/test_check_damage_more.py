@@ -89,7 +89,7 @@ def test_damage_datafusion_refuses_is_predicted(fixture_set, tmp_path):
         first = report.errors[0]
         assert first.id == cid, (case, first, said[:200])
         assert first.offset is not None and first.fix
-        assert first.message in _plain(said) or first.message in said, (case, first.message, said[:300])
+        assert first.datafusion_text in _plain(said) or first.datafusion_text in said, (case, first.datafusion_text, said[:300])
         # explain with the blob at hand (the slice panic reads the same for a literal and for table rows)
         assert cid in CATALOG and cid in [e.id for e in explain_with_blob(said, data=path.read_bytes())], (
             case,
@@ -113,7 +113,7 @@ def test_stable_texts_are_predicted(fixture_set, tmp_path):
     for case, name, where, bit, _ in REFUSED:
         if case in expected:
             errors = _check(_flip(blobs, tmp_path, name, where, bit)).errors
-            assert errors[0].message.startswith(expected[case]), (case, errors[0].message)
+            assert errors[0].datafusion_text.startswith(expected[case]), (case, errors[0].datafusion_text)
 
 
 def test_damage_datafusion_accepts_stays_clean(fixture_set, tmp_path):

@@ -114,7 +114,7 @@ def check_cases(fixture_set) -> dict[str, tuple[str, str, str, bytes]]:
     for name, (blob, fn, message) in _check_cases(fixture_set[0]).items():
         exc = raised(fn)
         first = check_bytes(blob, message=message).errors[0]
-        out[name] = (first.id, first.message, f"{type(exc).__name__}: {exc}", blob)
+        out[name] = (first.id, first.datafusion_text, f"{type(exc).__name__}: {exc}", blob)
     return out
 
 

@@ -51,7 +51,7 @@ def test_check_predicts_datafusions_refusal_and_explain_agrees() -> None:
     actual = raised(lambda: pickle.loads(blob))  # a plain receiver: nothing registered
     report = check_bytes(blob, Target())
     assert [f.id for f in report.errors] == ["by-name-not-registered"]
-    assert report.errors[0].message in str(actual)
+    assert report.errors[0].datafusion_text in str(actual)
     found = explain_with_blob(f"{type(actual).__name__}: {actual}", data=blob)
     assert found[0].id == "by-name-not-registered"
     assert found[0].fields["function"] == "skewness"

@@ -72,7 +72,7 @@ def test_check_predicts_prosts_text(damaged) -> None:
         errors = check_bytes(blob, message=short[message]).errors
         assert errors, exact
         if errors[0].layer == "protobuf":
-            assert errors[0].message == exact and errors[0].message in theirs.replace('\\"', '"')
+            assert errors[0].datafusion_text == exact and errors[0].datafusion_text in theirs.replace('\\"', '"')
             seen += 1
     assert seen >= 20
 

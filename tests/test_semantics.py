@@ -107,10 +107,10 @@ def test_rule_matches_datafusion(fixture_set, name, kind, target, op, cid):
     found = validate(Msg(ROOTS[kind], data, 0, len(data)))
     assert found, text
     assert found[0].id == cid
-    assert found[0].message in text
+    assert found[0].datafusion_text in text
     assert all(f.layer == "protobuf" and f.offset is not None for f in found)
     report = check_bytes(data, message=kind)
-    assert found[0].message in [f.message for f in report.errors]
+    assert found[0].datafusion_text in [f.datafusion_text for f in report.errors]
 
 
 def test_binary_with_one_operand():
@@ -118,7 +118,7 @@ def test_binary_with_one_operand():
     text = datafusion_refuses("expr", data)
     found = validate(Msg("LogicalExprNode", data, 0, len(data)))
     assert [f.id for f in found] == ["binary-operands"]
-    assert found[0].message in text
+    assert found[0].datafusion_text in text
     assert found[0].offset == 2  # the BinaryExprNode body
 
 
@@ -127,10 +127,10 @@ def test_nested_empty_expression_offset_is_absolute():
     data = ld(4, inner)
     text = datafusion_refuses("expr", data)
     found = validate(Msg("LogicalExprNode", data, 0, len(data), origin=100))
-    assert [(f.id, f.message) for f in found] == [
+    assert [(f.id, f.datafusion_text) for f in found] == [
         ("missing-required-field", "Missing required field expr_type")
     ]
-    assert found[0].message in text
+    assert found[0].datafusion_text in text
     assert found[0].offset == 100 + 2 + len(ld(1, COL_A)) + 2
 
 
@@ -163,7 +163,7 @@ def test_deep_blob_does_not_recurse():
     for _ in range(5000):
         broken = ld(8, ld(1, broken))
     found = validate(Msg("LogicalExprNode", broken, 0, len(broken)))
-    assert [f.message for f in found] == ["Missing required field expr_type"]
+    assert [f.datafusion_text for f in found] == ["Missing required field expr_type"]
 
 
 def test_inspect_warns_and_keeps_verdict(fixture_set):
@@ -187,7 +187,7 @@ def test_pickled_expr_with_damage_is_an_error():
     else:
         raise AssertionError("datafusion accepted the damaged pickle")
     report = check_bytes(patched)
-    assert text in [f.message for f in report.errors]
+    assert text in [f.datafusion_text for f in report.errors]
     assert not check_bytes(wrapped).errors
 
 
@@ -199,5 +199,5 @@ def test_detection_without_message_warns_the_guess_is_weak(fixture_set):
     assert [w.id for w in insp.warnings if w.id == "message-guess-weak"] == ["message-guess-weak"]
     report = check_bytes(data)
     assert "message-guess-weak" in [f.id for f in report.warnings]
-    assert "Missing required field expr_type" in [f.message for f in report.errors]
+    assert "Missing required field expr_type" in [f.datafusion_text for f in report.errors]
     assert "message-guess-weak" not in [w.id for w in inspect_bytes(data, message="expr").warnings]

@@ -75,8 +75,8 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
         # a foreign codec's bytes: kept opaque, but a pickle inside is still read for safety
         out.complete = False
         out.warnings.append(
-            Finding("opaque-payload", "warning", "dfpy", fd.inner_offset,
-                    f"{site.kind} function '{site.name}': payload written by codec "
+            Finding(id="opaque-payload", severity="warning", layer="dfpy", offset=fd.inner_offset,
+                    message=f"{site.kind} function '{site.name}': payload written by codec "
                     f"'{info.codec_id}' is not a DFPY frame; its {len(fd.inner)} bytes stay opaque",
                     function=site.name)
         )
@@ -98,8 +98,8 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
         out.complete = False
         out.warnings.append(_from_error(err, site.name))
         out.findings.append(
-            Finding("unreadable-payload", "warning", err.layer, err.offset,
-                    f"inline payload of '{site.name}' could not be read statically: {err.message}",
+            Finding(id="unreadable-payload", severity="warning", layer=err.layer, offset=err.offset,
+                    message=f"inline payload of '{site.name}' could not be read statically: {err.message}",
                     verdict="code", function=site.name)
         )
         return info
@@ -120,8 +120,8 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
     if stream.state_schema is not None:
         info.state_types = _types(stream.state_schema, stream.state_schema_offset, out, site.name)
     out.findings.append(
-        Finding("inline-code", "info", "cloudpickle", fd.stream_offset,
-                f"{site.kind} UDF '{site.name}' carries Python code that runs when a worker decodes the blob"
+        Finding(id="inline-code", severity="info", layer="cloudpickle", offset=fd.stream_offset,
+                message=f"{site.kind} UDF '{site.name}' carries Python code that runs when a worker decodes the blob"
                 + _where(info), verdict="code", function=site.name)
     )
     _sensitive_from_callable(info, fd.stream_offset, out)
@@ -191,7 +191,10 @@ def _sensitive_from_callable(info: FunctionInfo, offset: int | None, out: Manife
 
 
 def _from_error(err: DecodeError, name: str) -> Finding:
-    return Finding("layer-error", "warning", err.layer, err.offset, f"{name}: {err.message}", function=name)
+    return Finding(
+        id="layer-error", severity="warning", layer=err.layer, offset=err.offset, message=f"{name}: {err.message}",
+        function=name,
+    )
 
 
 def python_mismatches(functions: list[FunctionInfo], target: tuple[int, int] | None = None) -> list[FunctionInfo]:

@@ -33,8 +33,6 @@ MESSAGE_ALIASES = {
     "physical-plan": "PhysicalPlanNode",
 }
 MAX_UNKNOWN_REPORTED = 50
-#: how a semantics warning starts; the rest is datafusion's text (check reads it back)
-SEMANTIC_PREFIX = "datafusion refuses this: "
 
 
 def resolve_message(name: str | None) -> str | None:
@@ -88,11 +86,11 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             blobs.append((p.data, 0))
             warnings.append(
                 Finding(
-                    "relative-offsets",
-                    "info",
-                    "pickle",
-                    p.offset,
-                    f"the payload at byte {p.offset} travels as text ({p.via}); offsets inside it "
+                    id="relative-offsets",
+                    severity="info",
+                    layer="pickle",
+                    offset=p.offset,
+                    message=f"the payload at byte {p.offset} travels as text ({p.via}); offsets inside it "
                     "count from the start of the decoded payload, not of the file",
                 )
             )
@@ -123,7 +121,9 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             if note is not None:
                 warnings.append(note)
         warnings += [
-            Finding(p.id, "warning", p.layer, p.offset, SEMANTIC_PREFIX + p.message)
+            Finding(
+                id=p.id, severity="warning", layer=p.layer, offset=p.offset, datafusion_text=p.datafusion_text
+            )
             for p in problems[:MAX_UNKNOWN_REPORTED]
         ]
         rendered = _render(root)
@@ -134,8 +134,12 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         if gap is not None:  # e.g. a nested literal whose Arrow bytes are damaged: shown, not read
             complete = False
             warnings.append(
-                Finding("unrendered-part", "warning", "arrow-ipc" if "literal" in gap else "protobuf", origin,
-                        f"part of the payload could not be read and is shown as a placeholder: {gap}")
+                Finding(
+                    id="unrendered-part",
+                    severity="warning",
+                    layer="arrow-ipc" if "literal" in gap else "protobuf",
+                    offset=origin,
+                    message=f"part of the payload could not be read and is shown as a placeholder: {gap}")
             )
         sites += scanned.functions
         sensitive += scanned.sensitive
@@ -143,11 +147,11 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             complete = False
             warnings.append(
                 Finding(
-                    "opaque-codec-bytes",
-                    "warning",
-                    "protobuf",
-                    offset,
-                    f"{where}: {size} bytes written by an extension codec stay opaque; the receiver "
+                    id="opaque-codec-bytes",
+                    severity="warning",
+                    layer="protobuf",
+                    offset=offset,
+                    message=f"{where}: {size} bytes written by an extension codec stay opaque; the receiver "
                     "needs that codec installed, and what it decodes was not read",
                 )
             )
@@ -155,11 +159,11 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         for u in scanned.unknown[:MAX_UNKNOWN_REPORTED]:
             unknown.append(
                 Finding(
-                    "unknown-field",
-                    "warning",
-                    "protobuf",
-                    u.offset,
-                    f"{u.path or u.type}: unknown field {u.number} (wire type {u.wire}); "
+                    id="unknown-field",
+                    severity="warning",
+                    layer="protobuf",
+                    offset=u.offset,
+                    message=f"{u.path or u.type}: unknown field {u.number} (wire type {u.wire}); "
                     "kept as raw bytes — a blob from another datafusion version?",
                 )
             )
@@ -168,11 +172,11 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         if scanned.exceeds_limit:
             warnings.append(
                 Finding(
-                    "too-deep",
-                    "error",
-                    "protobuf",
-                    origin,
-                    f"nesting depth {scanned.depth} exceeds datafusion's decode limit "
+                    id="too-deep",
+                    severity="error",
+                    layer="protobuf",
+                    offset=origin,
+                    message=f"nesting depth {scanned.depth} exceeds datafusion's decode limit "
                     f"({proto_scan.DATAFUSION_DECODE_DEPTH_LIMIT} nested messages): datafusion will refuse "
                     "this blob with 'recursion limit reached'",
                 )
@@ -186,11 +190,11 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
     for fn in python_mismatches(manifest.functions):
         warnings.append(
             Finding(
-                "python-mismatch",
-                "warning",
-                "dfpy",
-                fn.offset,
-                f"{fn.kind} UDF '{fn.name}' was pickled on Python {fn.python}; this interpreter is "
+                id="python-mismatch",
+                severity="warning",
+                layer="dfpy",
+                offset=fn.offset,
+                message=f"{fn.kind} UDF '{fn.name}' was pickled on Python {fn.python}; this interpreter is "
                 f"{_running()} — a worker on another minor version refuses it",
                 function=fn.name,
             )
@@ -218,8 +222,8 @@ def _forced_elsewhere(blob: bytes, origin: int, forced: str) -> Finding | None:
     if semantics.validate(Msg(other, blob, 0, len(blob), origin)):
         return None
     return Finding(
-        "message-forced-mismatch", "warning", "protobuf", origin,
-        f"read as a {forced} as asked, but these bytes are a {other} (they read as one cleanly): "
+        id="message-forced-mismatch", severity="warning", layer="protobuf", offset=origin,
+        message=f"read as a {forced} as asked, but these bytes are a {other} (they read as one cleanly): "
         f"{forced}'s decoder will refuse them or drop what it does not know; drop --message",
     )  # fmt: skip
 
@@ -241,11 +245,11 @@ def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problem
             break
     also = f"; it also reads as a {other}, which datafusion would accept" if other else ""
     note = Finding(
-        "message-guess-weak",
-        "warning",
-        "protobuf",
-        origin,
-        f"the blob was taken for a {kind}, which datafusion would refuse{also}: the message type "
+        id="message-guess-weak",
+        severity="warning",
+        layer="protobuf",
+        offset=origin,
+        message=f"the blob was taken for a {kind}, which datafusion would refuse{also}: the message type "
         "guess is weak; give --message (expr / logical / physical)",
     )
     return kind, scanned, root, problems, note

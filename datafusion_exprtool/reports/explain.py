@@ -399,7 +399,7 @@ def _rows_not_literal(ex: Explanation, ins: Inspection) -> None:
     rows = memory_partitions(ins)
     if not rows or nested_literals(ins):
         return
-    note = f"the plan's memory-table rows are damaged: {rows[0].message} (byte {rows[0].offset})"
+    note = f"the plan's memory-table rows are damaged: {rows[0].datafusion_text} (byte {rows[0].offset})"
     _relabel(ex, "table-rows-corrupt", rows[0].offset, note)
 
 
@@ -438,7 +438,7 @@ def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err
         ex.blob.append(
             f"this blob's UDF payloads read cleanly ({size} bytes): the worker's copy was damaged in transit"
             if not ins.warnings
-            else f"blob warnings: {'; '.join(w.message for w in ins.warnings)}"
+            else f"blob warnings: {'; '.join(w.sentence for w in ins.warnings)}"
         )
     elif ex.id == "too-deep" and ins is not None:
         ex.blob.append(f"this blob nests {ins.depth} messages deep; datafusion decodes at most 100")

@@ -29,8 +29,6 @@ from datafusion_exprtool.layers.pickle.values import ByteArray, Call, Frozen, Gl
 from datafusion_exprtool.layers.pickle.vm import PickleResult
 from datafusion_exprtool.model import Finding
 
-#: the separator between check's words and the receiver's own text in a finding's message
-RAISES = "; the receiver raises: "
 _CP_MODULES = ("cloudpickle.cloudpickle", "cloudpickle.cloudpickle_fast", "cloudpickle")
 #: pickle-machinery modules, looked up in sys.modules only (never imported on the blob's word)
 PICKLE_MODULES = ("builtins", "copyreg", "_codecs")
@@ -44,11 +42,6 @@ _KIND_TYPE = {"B": bytes, "T": tuple, "s": str}
 _NAME_TUPLES = (8, 9, 16, 17)  # names, varnames, freevars, cellvars: strings only
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
-
-
-def raised_text(message: str) -> str:
-    """The receiver's text carried by a ``receiver_failures`` finding (after ``RAISES``)."""
-    return message.partition(RAISES)[2]
 
 
 def receiver_failures(result: PickleResult, python_minor: int | None) -> list[Finding]:
@@ -78,8 +71,17 @@ def receiver_failures(result: PickleResult, python_minor: int | None) -> list[Fi
     if not problems:
         return []
     offset, fid, what, text = min(problems, key=lambda p: p[0])
-    message = f"{what} at byte {offset} does not rebuild on this interpreter{RAISES}{text}"
-    return [Finding(fid, "warning", "cloudpickle", offset, message)]
+    message = f"{what} at byte {offset} does not rebuild on this interpreter"
+    return [
+        Finding(
+            id=fid,
+            severity="warning",
+            layer="cloudpickle",
+            offset=offset,
+            message=message,
+            datafusion_text=text,
+        )
+    ]
 
 
 def volatility_error(volatility: str) -> str:

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.layers.cloudpickle.receiver import RAISES, receiver_failures, volatility_error
+from datafusion_exprtool.layers.cloudpickle.receiver import receiver_failures, volatility_error
 from datafusion_exprtool.layers.pickle.values import (
     ByteArray,
     Call,
@@ -82,8 +82,8 @@ def read_udf_stream(stream: bytes, origin: int, family: str, python_minor: int |
     if not isinstance(value, tuple) or len(value) != len(shape):
         got = f"a {len(value)}-item tuple" if isinstance(value, tuple) else type(value).__name__
         findings.append(
-            Finding("udf-tuple-shape", "warning", "cloudpickle", origin,
-                    f"{family} payload should hold a {len(shape)}-item tuple {shape}, found {got}")
+            Finding(id="udf-tuple-shape", severity="warning", layer="cloudpickle", offset=origin,
+                    message=f"{family} payload should hold a {len(shape)}-item tuple {shape}, found {got}")
         )  # fmt: skip
         if isinstance(value, tuple) and value:  # best effort: name first, volatility last
             items = {"name": value[0]}
@@ -97,9 +97,10 @@ def read_udf_stream(stream: bytes, origin: int, family: str, python_minor: int |
     volatility = items.get("volatility") if isinstance(items.get("volatility"), str) else None
     if volatility is not None and volatility not in VOLATILITIES:
         findings.append(
-            Finding("udf-volatility-unknown", "warning", "cloudpickle", result.offset_of(volatility),
-                    f"volatility {volatility!r} is not one of {', '.join(VOLATILITIES)}"
-                    + RAISES + volatility_error(volatility), function=name)
+            Finding(id="udf-volatility-unknown", severity="warning", layer="cloudpickle",
+                    offset=result.offset_of(volatility),
+                    message=f"volatility {volatility!r} is not one of {', '.join(VOLATILITIES)}",
+                    datafusion_text=volatility_error(volatility), function=name)
         )  # fmt: skip
     out = UdfStream(family, name, volatility, describe_callable(result, items.get("func"), python_minor))
     for key in ("input_schema", "return_schema", "state_schema"):
@@ -109,8 +110,8 @@ def read_udf_stream(stream: bytes, origin: int, family: str, python_minor: int |
             setattr(out, key + "_offset", result.offset_of(blob))
         elif key in items:
             findings.append(
-                Finding("udf-schema-not-bytes", "warning", "cloudpickle", origin,
-                        f"{key} should be Arrow IPC bytes, found {type(blob).__name__}", function=name)
+                Finding(id="udf-schema-not-bytes", severity="warning", layer="cloudpickle", offset=origin,
+                        message=f"{key} should be Arrow IPC bytes, found {type(blob).__name__}", function=name)
             )  # fmt: skip
     out.findings = receiver_failures(result, python_minor) + findings  # unpickling fails first
     out.result = result

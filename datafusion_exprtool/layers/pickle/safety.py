@@ -147,7 +147,9 @@ def classify(result: PickleResult, context: str, origin_layer: str) -> list[Find
     out: list[Finding] = []
 
     def flag(fid: str, offset: int, message: str) -> None:
-        out.append(Finding(fid, "error", origin_layer, offset, message, "suspicious"))
+        out.append(
+            Finding(id=fid, severity="error", layer=origin_layer, offset=offset, message=message, verdict="suspicious")
+        )
 
     for g in result.globals:
         name = _norm(g.dotted)
@@ -177,9 +179,9 @@ def classify(result: PickleResult, context: str, origin_layer: str) -> list[Find
                     # a captured third-party object (a model, a DataFrame) rebuilt by its own reducer:
                     # ordinary cloudpickle output, but third-party code runs on decode
                     out.append(Finding(
-                        "third-party-call", "info", origin_layer, c.offset,
-                        f"calls {name} on decode to rebuild a captured object; the worker must import {top}",
-                        "code",
+                        id="third-party-call", severity="info", layer=origin_layer, offset=c.offset,
+                        message=f"calls {name} on decode to rebuild a captured object; the worker must import {top}",
+                        verdict="code",
                     ))
                 else:
                     flag("suspicious-call", c.offset, f"calls {name}, which {_ctx(context)} does not use")

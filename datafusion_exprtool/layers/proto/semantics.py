@@ -239,4 +239,4 @@ def _op_text(op: str) -> str:
 
 
 def _finding(cid: str, offset: int, text: str) -> Finding:
-    return Finding(cid, "error", "protobuf", offset, text)
+    return Finding(id=cid, severity="error", layer="protobuf", offset=offset, datafusion_text=text)

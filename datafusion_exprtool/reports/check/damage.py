@@ -3,7 +3,7 @@
 Split from ``check``: a damaged layer fails the receiver's decoder, so each helper turns what the static
 readers saw (a protobuf cut short or garbled, a node datafusion's from_proto refuses, a FRAME that runs
 past the end, a stream the reader gave up on or that does not rebuild, memory-table rows and nested
-literal values whose Arrow IPC bytes do not read back) into the ``CheckFinding`` a receiver would meet.
+literal values whose Arrow IPC bytes do not read back) into the ``Finding`` a receiver would meet.
 
 Arrow IPC: a nested ScalarValue (List, LargeList, FixedSizeList, Struct, Map) carries a one-column record
 batch (``ipc_message`` + ``arrow_data``) and a physical plan's memory table carries IPC streams; pyarrow
@@ -21,14 +21,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.inspection.pipeline import SEMANTIC_PREFIX
 from datafusion_exprtool.layers.arrow_ipc import _FlatBuffer, read_schema_message
-from datafusion_exprtool.layers.cloudpickle.receiver import RAISES, raised_text
 from datafusion_exprtool.layers.proto.prost_error import prost_error
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
 from datafusion_exprtool.layers.proto.semantics import IDS as SEMANTIC_IDS
-from datafusion_exprtool.model import Inspection
-from datafusion_exprtool.reports.check.findings import CheckFinding
+from datafusion_exprtool.model import Finding, Inspection
 from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
 
 #: the oneof prost names in its error path for each top-level message
@@ -59,17 +56,31 @@ PYARROW_ONLY = "Old metadata version not supported"
 LOCAL_RECEIVER_IDS = ("udf-attribute-missing", "udf-call-invalid")
 
 
-def semantic_findings(insp: Inspection) -> list[CheckFinding]:
+def semantic_findings(insp: Inspection) -> list[Finding]:
     """What datafusion's from_proto refuses though prost reads it (inspection's semantics warnings)."""
-    out: list[CheckFinding] = []
+    out: list[Finding] = []
     for w in insp.warnings:
         if w.id in SEMANTIC_IDS:
-            text = w.message.removeprefix(SEMANTIC_PREFIX)
+            text = w.datafusion_text
             why = f"the protobuf decodes, but the node at byte {w.offset} is one datafusion refuses: {text}"
-            out.append(CheckFinding(w.id, "error", "protobuf", w.offset, None, text, SEMANTIC_FIX, why))
+            out.append(
+                Finding(
+                    id=w.id,
+                    severity="error",
+                    layer="protobuf",
+                    offset=w.offset,
+                    datafusion_text=text,
+                    fix=SEMANTIC_FIX,
+                    message=why,
+                )
+            )
         elif w.id == "message-guess-weak":
             fix = "Give the message type: `exprtool check --message expr|logical|physical BLOB`."
-            out.append(CheckFinding(w.id, "warning", "protobuf", w.offset, None, "", fix, w.message))
+            out.append(
+                Finding(
+                    id=w.id, severity="warning", layer="protobuf", offset=w.offset, fix=fix, message=w.message
+                )
+            )
     return out
 
 
@@ -80,7 +91,7 @@ def decode_error_finding(
     sure: bool,
     data: bytes | None = None,
     payload: bytes | None = None,
-) -> CheckFinding | None:
+) -> Finding | None:
     """The receiver's failure for a blob the static decoder could not read, or None (not a receiver error).
 
     Protobuf-layer errors are what datafusion's prost decode raises too: reported as findings (exit 1)
@@ -95,7 +106,15 @@ def decode_error_finding(
     text = err.message
     if "Missing required field" in text:
         df, fix = _catalog("empty-blob")
-        return CheckFinding("empty-blob", "error", "protobuf", err.offset, None, df, fix, str(err))
+        return Finding(
+            id="empty-blob",
+            severity="error",
+            layer="protobuf",
+            offset=err.offset,
+            datafusion_text=df,
+            fix=fix,
+            message=str(err),
+        )
     head, _, _ = text.partition(": ")
     top = head.split(".")[0]
     single = "." in head and head.count(".") == 1 and top in TOP_ONEOF
@@ -128,10 +147,18 @@ def decode_error_finding(
                 f"; the data stops at byte {end['size']} but the field at byte {end['tag_offset']} runs to "
                 f"byte {end['declared_end']} ({end['missing']} bytes missing)"
             )
-    return CheckFinding(cid, "error", "protobuf", err.offset, None, predicted, fix, detail)
+    return Finding(
+        id=cid,
+        severity="error",
+        layer="protobuf",
+        offset=err.offset,
+        datafusion_text=predicted,
+        fix=fix,
+        message=detail,
+    )
 
 
-def frame_findings(data: bytes) -> list[CheckFinding]:
+def frame_findings(data: bytes) -> list[Finding]:
     """A FRAME (protocol 4+) that claims more bytes than follow: ``pickle.loads`` refuses the whole pickle.
 
     The static machine reads frames as no-ops, so a damaged frame length is looked for here (pickletools
@@ -152,7 +179,7 @@ def frame_findings(data: bytes) -> list[CheckFinding]:
     return []
 
 
-def broken_pickle_finding(err: DecodeError, data: bytes) -> CheckFinding | None:
+def broken_pickle_finding(err: DecodeError, data: bytes) -> Finding | None:
     """``pickle.loads`` of a datafusion pickle that is cut short or damaged fails: a finding, not exit 3.
 
     A pickle is a datafusion one when it names datafusion; one that does not (or is cut before it does)
@@ -176,10 +203,18 @@ def broken_pickle_finding(err: DecodeError, data: bytes) -> CheckFinding | None:
         )
         where = f" at byte {err.offset}" if err.offset is not None else ""
         why = f"the outer pickle names datafusion but cannot be read{where}: {text}"
-    return CheckFinding(cid, "error", "pickle", err.offset, None, said, fix, why)
+    return Finding(
+        id=cid,
+        severity="error",
+        layer="pickle",
+        offset=err.offset,
+        datafusion_text=said,
+        fix=fix,
+        message=why,
+    )
 
 
-def layer_error(w) -> CheckFinding:
+def layer_error(w) -> Finding:
     """A layer inspection could not read: the receiver's unpickler (or pyarrow) fails there too."""
     text = w.message
     if w.id in RECEIVER_IDS:  # the stream reads, but does not rebuild (udf_receiver): CPython's own text
@@ -192,11 +227,20 @@ def layer_error(w) -> CheckFinding:
         cid, said = "cloudpickle-corrupt", ""
     _, fix = _catalog(cid, exc_type="UnpicklingError", detail=text)
     why = f"the {w.layer} layer cannot be read at byte {w.offset}: {text} ({w.id})"
-    return CheckFinding(cid, "error", w.layer, w.offset, w.function, said, fix, why)
+    return Finding(
+        id=cid,
+        severity="error",
+        layer=w.layer,
+        offset=w.offset,
+        function=w.function,
+        datafusion_text=said,
+        fix=fix,
+        message=why,
+    )
 
 
-def _receiver_error(w) -> CheckFinding:
-    cid, said = RECEIVER_IDS[w.id], raised_text(w.message)
+def _receiver_error(w) -> Finding:
+    cid, said = RECEIVER_IDS[w.id], w.datafusion_text
     if cid == "module-attribute-missing":
         fix = (
             "The UDF's stream names a global the receiver's module does not have. A misspelt cloudpickle or "
@@ -205,11 +249,20 @@ def _receiver_error(w) -> CheckFinding:
         )
     else:
         _, fix = _catalog(cid, exc_type="", detail=said)
-    why = f"the cloudpickle stream reads to its end, but {w.message.partition(RAISES)[0]} ({w.id})"
-    return CheckFinding(cid, "error", w.layer, w.offset, w.function, said, fix, why)
+    why = f"the cloudpickle stream reads to its end, but {w.message} ({w.id})"
+    return Finding(
+        id=cid,
+        severity="error",
+        layer=w.layer,
+        offset=w.offset,
+        function=w.function,
+        datafusion_text=said,
+        fix=fix,
+        message=why,
+    )
 
 
-def memory_partitions(insp: Inspection) -> list[CheckFinding]:
+def memory_partitions(insp: Inspection) -> list[Finding]:
     """Rows a physical plan carries (MemoryScanExecNode partitions, Arrow IPC streams) that do not read back.
 
     Only for plans that carry rows (inspection saw table rows): pyarrow reads and fully validates each
@@ -219,7 +272,7 @@ def memory_partitions(insp: Inspection) -> list[CheckFinding]:
         return []
     import pyarrow as pa
 
-    out: list[CheckFinding] = []
+    out: list[Finding] = []
     for payload in insp.payloads:
         if payload.message != "PhysicalPlanNode" or payload.root is None:
             continue
@@ -242,7 +295,17 @@ def memory_partitions(insp: Inspection) -> list[CheckFinding]:
                 "(`df.execution_plan().to_bytes()`) and ship raw bytes."
             )
             why = f"the memory-table partition (Arrow IPC stream, field at byte {offset}) does not read: {problem}"
-            out.append(CheckFinding("table-rows-corrupt", "error", "arrow-ipc", offset, None, said, fix, why))
+            out.append(
+                Finding(
+                    id="table-rows-corrupt",
+                    severity="error",
+                    layer="arrow-ipc",
+                    offset=offset,
+                    datafusion_text=said,
+                    fix=fix,
+                    message=why,
+                )
+            )
     return out
 
 
@@ -389,9 +452,9 @@ def stream_slice_panic(stream: bytes) -> str | None:
     return None
 
 
-def nested_literals(insp: Inspection) -> list[CheckFinding]:
+def nested_literals(insp: Inspection) -> list[Finding]:
     """Nested literal values whose Arrow bytes datafusion cannot read (pyarrow reads and validates them)."""
-    out: list[CheckFinding] = []
+    out: list[Finding] = []
     pa = None
     for payload in insp.payloads:
         if payload.root is None:
@@ -405,7 +468,15 @@ def nested_literals(insp: Inspection) -> list[CheckFinding]:
             text, reason = why
             detail = f"the nested literal at byte {value.offset} does not read back: {reason}"
             out.append(
-                CheckFinding(LITERAL_ID, "error", "arrow-ipc", value.offset, None, text, LITERAL_FIX, detail)
+                Finding(
+                    id=LITERAL_ID,
+                    severity="error",
+                    layer="arrow-ipc",
+                    offset=value.offset,
+                    datafusion_text=text,
+                    fix=LITERAL_FIX,
+                    message=detail,
+                )
             )
     return out
 

@@ -1,47 +1,49 @@
-"""The result types of ``check``: one ``CheckFinding`` per problem, gathered in a ``CheckReport``.
+"""What ``check`` returns: a ``CheckReport`` of ``Finding``s for one blob, and its JSON document.
 
-Split from ``check`` so the modules that build findings (``check_damage``, ``check_functions``) and the
-renderers (``sarif``) import them without importing the check itself.
+Each finding of a check is a ``model.Finding`` whose ``datafusion_text`` is what the receiver would raise
+(empty when it raises nothing), ``message`` check's own words (why, and what it compared) and ``fix`` what
+to do. The passes that build them (``report``, ``functions``, ``damage``) and the CI renderers
+(``formats.sarif``) share these types without importing one another.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from datafusion_exprtool.catalog import CATALOG, render
+from datafusion_exprtool.model import Finding
 
 SEVERITIES = ("info", "warning", "error")
 
 
-@dataclass
-class CheckFinding:
-    """One failure (error) or risk (warning) a receiver would meet."""
-
-    id: str  # error_catalog id when datafusion has a message for it (explain maps the text to the same id)
-    severity: str  # "error" | "warning" | "info"
-    layer: str
-    offset: int | None  # absolute byte offset in the decoded input
-    function: str | None
-    message: (
-        str  # what datafusion would raise: a substring of its error text (empty for warnings it never raises)
-    )
-    fix: str
-    detail: str = ""  # check's own words: why, and what it compared
+def finding_document(f: Finding) -> dict[str, Any]:
+    """One finding of ``check --format json`` (schema_version 1): ``message`` is datafusion's text,
+    ``detail`` check's own words."""
+    return {
+        "id": f.id,
+        "severity": f.severity,
+        "layer": f.layer,
+        "offset": f.offset,
+        "function": f.function,
+        "message": f.datafusion_text,
+        "fix": f.fix,
+        "detail": f.message,
+    }
 
 
 @dataclass
 class CheckReport:
     path: str
     target: dict[str, Any]  # Target.describe()
-    findings: list[CheckFinding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[CheckFinding]:
+    def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
 
     @property
-    def warnings(self) -> list[CheckFinding]:
+    def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "warning"]
 
     def fails(self, fail_on: str = "error") -> bool:
@@ -50,7 +52,11 @@ class CheckReport:
         return any(SEVERITIES.index(f.severity) >= floor for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "target": self.target, "findings": [asdict(f) for f in self.findings]}
+        return {
+            "path": self.path,
+            "target": self.target,
+            "findings": [finding_document(f) for f in self.findings],
+        }
 
 
 def catalog_text(cid: str, **fields: str | None) -> tuple[str, str]:

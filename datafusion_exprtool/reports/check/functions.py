@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from datafusion_exprtool.catalog import CATALOG
 from datafusion_exprtool.layers import dfpy
-from datafusion_exprtool.model import FunctionInfo
-from datafusion_exprtool.reports.check.findings import CheckFinding
+from datafusion_exprtool.model import Finding, FunctionInfo
 from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
 from datafusion_exprtool.reports.check.target import Target, parse_python, py_text
 
@@ -31,22 +30,29 @@ POOL_NOTE = (
 )
 
 
-def _at(
-    fn: FunctionInfo, cid: str, severity: str, layer: str, message: str, fix: str, why: str
-) -> CheckFinding:
-    """A finding about function ``fn``, at its offset."""
-    return CheckFinding(cid, severity, layer, fn.offset, fn.name, message, fix, why)
+def _at(fn: FunctionInfo, cid: str, severity: str, layer: str, said: str, fix: str, why: str) -> Finding:
+    """A finding about function ``fn``, at its offset: ``said`` is what datafusion raises, ``why`` check's words."""
+    return Finding(
+        id=cid,
+        severity=severity,
+        layer=layer,
+        offset=fn.offset,
+        function=fn.name,
+        datafusion_text=said,
+        fix=fix,
+        message=why,
+    )
 
 
 def inline_findings(
-    fn: FunctionInfo, t: Target, problems: list, physical: bool, broken: list[CheckFinding]
-) -> list[CheckFinding]:
+    fn: FunctionInfo, t: Target, problems: list, physical: bool, broken: list[Finding]
+) -> list[Finding]:
     """datafusion's order: envelope codec, wire version, Python stamp, strict receiver, cloudpickle imports.
 
     Past the first failure the later ones are still listed: they are what the receiver meets once the
     first is fixed (a Python mismatch does not hide a strict receiver).
     """
-    out: list[CheckFinding] = []
+    out: list[Finding] = []
     kind = fn.kind
     installed = t.physical_codec_ids if physical else t.codec_ids
     if any(p.id == "dfpy-envelope-codec-id" for p in problems):  # datafusion stops at the unreadable id
@@ -72,7 +78,16 @@ def inline_findings(
             "that has none (registering the function on the worker does not help)"
         )
         return out + [
-            CheckFinding("family-mismatch", "error", "dfpy", mismatch.offset, fn.name, text, fix, why)
+            Finding(
+                id="family-mismatch",
+                severity="error",
+                layer="dfpy",
+                offset=mismatch.offset,
+                function=fn.name,
+                datafusion_text=text,
+                fix=fix,
+                message=why,
+            )
         ]
     out += [dfpy_finding(p, fn.name) for p in problems]
     if fn.family is None and fn.codec_id is None and not problems:
@@ -99,7 +114,7 @@ def inline_findings(
     return out + (broken or _modules(fn, t))
 
 
-def _foreign(fn: FunctionInfo, installed: tuple[str, ...] | None, physical: bool) -> list[CheckFinding]:
+def _foreign(fn: FunctionInfo, installed: tuple[str, ...] | None, physical: bool) -> list[Finding]:
     """A payload that is no DFPY frame and no envelope: only an installed extension codec reads it."""
     codec = "Physical" if physical or fn.node.startswith("Physical") else "Logical"
     text, fix = _catalog("by-name-not-registered", codec=codec, kind=fn.kind, function=fn.name)
@@ -127,8 +142,8 @@ def _decode_time_modules(fn: FunctionInfo) -> tuple[list[str], list[str]]:
     return now, later
 
 
-def _modules(fn: FunctionInfo, t: Target) -> list[CheckFinding]:
-    out: list[CheckFinding] = []
+def _modules(fn: FunctionInfo, t: Target) -> list[Finding]:
+    out: list[Finding] = []
     now, later = _decode_time_modules(fn)
     for module, at_decode in [(m, True) for m in now] + [(m, False) for m in later]:
         ok = t.importable(module)
@@ -148,7 +163,7 @@ def _modules(fn: FunctionInfo, t: Target) -> list[CheckFinding]:
     return out
 
 
-def named_findings(fn: FunctionInfo, t: Target, physical: bool) -> list[CheckFinding]:
+def named_findings(fn: FunctionInfo, t: Target, physical: bool) -> list[Finding]:
     if t.has_function(fn.name, fn.kind):
         return []
     codec = "Physical" if physical or fn.node.startswith("Physical") else "Logical"
@@ -165,7 +180,7 @@ def named_findings(fn: FunctionInfo, t: Target, physical: bool) -> list[CheckFin
     return [_at(fn, "by-name-not-registered", "error", "plan", text, fix, why)]
 
 
-def dfpy_finding(w, function: str | None) -> CheckFinding:
+def dfpy_finding(w, function: str | None) -> Finding:
     cid = DFPY_IDS.get(w.id, w.id)
     entry = CATALOG.get(cid)
     fix = (
@@ -173,13 +188,13 @@ def dfpy_finding(w, function: str | None) -> CheckFinding:
         if entry
         else ("Ship the bytes unchanged and pin the same datafusion version on sender and receiver.")
     )
-    return CheckFinding(
-        cid,
-        "error",
-        w.layer,
-        w.offset,
-        w.function or function,
-        w.message,
-        fix,
-        f"read from the DFPY framing ({w.id})",
+    return Finding(
+        id=cid,
+        severity="error",
+        layer=w.layer,
+        offset=w.offset,
+        function=w.function or function,
+        datafusion_text=w.message,
+        fix=fix,
+        message=f"read from the DFPY framing ({w.id})",
     )

@@ -1,7 +1,7 @@
 """Pre-flight check: every failure a receiver would hit decoding this blob, predicted without running it.
 
 ``check_inspection(insp, target)`` compares a static ``Inspection`` with a ``Target`` (the receiving
-interpreter and worker context) and returns one ``CheckFinding`` per problem, each carrying the text
+interpreter and worker context) and returns one ``Finding`` per problem, each carrying the text
 datafusion 55 would raise (built by ``dfpy``'s message builders and ``error_catalog`` templates), the
 catalog id ``explain`` gives that text, and the fix. Nothing in the blob is executed; only building a
 Target from a worker ctx imports datafusion (and the user's factory module).
@@ -10,7 +10,7 @@ Findings are listed per payload in the order a receiver meets them: protobuf dec
 deep or cut short fails before any function is looked at), then each function by byte offset, each in
 datafusion's own order (codec envelope, wire version, Python stamp, strict receiver, cloudpickle imports).
 
-The parts live beside it: ``check_findings`` (CheckFinding, CheckReport), ``check_target`` (Target and
+The parts live beside it: ``check_findings`` (Finding, CheckReport), ``check_target`` (Target and
 how it is built), ``check_functions`` (per-function findings) and ``check_damage`` (damaged bytes). This
 module orders them and re-exports their public names.
 """
@@ -22,7 +22,7 @@ from typing import Any
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
-from datafusion_exprtool.model import Inspection
+from datafusion_exprtool.model import Finding, Inspection
 from datafusion_exprtool.reports.check.damage import (
     _CUT_PICKLE,
     LOCAL_RECEIVER_IDS,
@@ -35,7 +35,7 @@ from datafusion_exprtool.reports.check.damage import (
     nested_literals,
     semantic_findings,
 )
-from datafusion_exprtool.reports.check.findings import CheckFinding, CheckReport
+from datafusion_exprtool.reports.check.findings import CheckReport
 from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
 from datafusion_exprtool.reports.check.functions import (
     DFPY_IDS,
@@ -89,7 +89,14 @@ def check_inspection(
         fix = f"Install datafusion {major}.x on the target: wire-format and built-in checks are datafusion {major}'s."
         why = f"the target runs datafusion {target.datafusion}; this check knows datafusion {DATAFUSION_VERSION}"
         out.append(
-            CheckFinding("datafusion-version-differs", "warning", "container", None, None, "", fix, why)
+            Finding(
+                id="datafusion-version-differs",
+                severity="warning",
+                layer="container",
+                offset=None,
+                fix=fix,
+                message=why,
+            )
         )
     out += _suspicious(insp)
     out += _outer_modules(pickle_globals or [], target)
@@ -100,15 +107,34 @@ def check_inspection(
                 f"nesting depth {insp.depth} exceeds datafusion's decode limit ({DATAFUSION_DECODE_DEPTH_LIMIT} "
                 f"nested messages); datafusion says: {text}"
             )
-            out.append(CheckFinding("too-deep", "error", "protobuf", w.offset, None, DEEP_TEXT, fix, why))
+            out.append(
+                Finding(
+                    id="too-deep",
+                    severity="error",
+                    layer="protobuf",
+                    offset=w.offset,
+                    datafusion_text=DEEP_TEXT,
+                    fix=fix,
+                    message=why,
+                )
+            )
         elif w.id == "message-forced-mismatch":  # the forced decoder refuses these bytes or misreads them
             _, fix = _catalog("wrong-message-type")
-            out.append(CheckFinding("wrong-message-type", "error", "protobuf", w.offset, None, "", fix, w.message))
+            out.append(
+                Finding(
+                    id="wrong-message-type",
+                    severity="error",
+                    layer="protobuf",
+                    offset=w.offset,
+                    fix=fix,
+                    message=w.message,
+                )
+            )
     out += semantic_findings(insp)
     out += nested_literals(insp)
     dfpy_problems: dict[str | None, list] = {}
-    broken: dict[str | None, list[CheckFinding]] = {}
-    late: dict[str | None, list[CheckFinding]] = {}  # met after the stream is unpickled (its imports done)
+    broken: dict[str | None, list[Finding]] = {}
+    late: dict[str | None, list[Finding]] = {}  # met after the stream is unpickled (its imports done)
     for w in insp.warnings:
         if w.id in DFPY_IDS:
             dfpy_problems.setdefault(w.function, []).append(w)
@@ -137,9 +163,9 @@ def check_inspection(
     return report
 
 
-def _suspicious(insp: Inspection) -> list[CheckFinding]:
+def _suspicious(insp: Inspection) -> list[Finding]:
     """A suspicious safety verdict is an error: the receiver would run it, and nothing would fail."""
-    out: list[CheckFinding] = []
+    out: list[Finding] = []
     for f in insp.safety.findings:
         if f.verdict != "suspicious":
             continue
@@ -149,16 +175,22 @@ def _suspicious(insp: Inspection) -> list[CheckFinding]:
             "would import and call what it names while decoding"
         )
         out.append(
-            CheckFinding(
-                "suspicious-payload", "error", f.layer, f.offset, f.function, "", SUSPICIOUS_FIX, why
+            Finding(
+                id="suspicious-payload",
+                severity="error",
+                layer=f.layer,
+                offset=f.offset,
+                function=f.function,
+                fix=SUSPICIOUS_FIX,
+                message=why,
             )
         )
     return out
 
 
-def _outer_modules(pickle_globals: list[tuple[str, int]], t: Target) -> list[CheckFinding]:
+def _outer_modules(pickle_globals: list[tuple[str, int]], t: Target) -> list[Finding]:
     """Modules ``pickle.loads`` imports for the outer pickle's globals, that the target lacks."""
-    out: list[CheckFinding] = []
+    out: list[Finding] = []
     seen: set[str] = set()
     for module, offset in pickle_globals:
         module = PY2_MODULES.get(module, module)
@@ -179,12 +211,22 @@ def _outer_modules(pickle_globals: list[tuple[str, int]], t: Target) -> list[Che
         )
         why = f"the outer pickle imports '{module}' at byte {offset}; {t.source} cannot import it"
         text = f"No module named '{missing}'"
-        out.append(CheckFinding("module-missing", "error", "pickle", offset, None, text, fix, why))
+        out.append(
+            Finding(
+                id="module-missing",
+                severity="error",
+                layer="pickle",
+                offset=offset,
+                datafusion_text=text,
+                fix=fix,
+                message=why,
+            )
+        )
     return out
 
 
-def _sensitive(insp: Inspection) -> list[CheckFinding]:
-    out: list[CheckFinding] = []
+def _sensitive(insp: Inspection) -> list[Finding]:
+    out: list[Finding] = []
     seen: set[tuple] = set()
     for s in insp.sensitive:
         if s.kind not in SENSITIVE_KINDS or (s.kind, s.text) in seen:
@@ -202,15 +244,14 @@ def _sensitive(insp: Inspection) -> list[CheckFinding]:
         }[s.kind]
         preview = s.text if len(s.text) <= 120 else s.text[:117] + "..."
         out.append(
-            CheckFinding(
-                f"sensitive-{s.kind}",
-                "warning",
-                s.layer,
-                s.offset,
-                s.function,
-                "",
-                fix,
-                f"in clear text: {what}: {preview}",
+            Finding(
+                id=f"sensitive-{s.kind}",
+                severity="warning",
+                layer=s.layer,
+                offset=s.offset,
+                function=s.function,
+                fix=fix,
+                message=f"in clear text: {what}: {preview}",
             )
         )
     return out

@@ -432,8 +432,8 @@ def diff_safety(ia: Inspection, ib: Inspection) -> list[Difference]:
         out.append(Difference("safety/verdict", "changed", ia.safety.verdict, ib.safety.verdict))
     if ia.safety.status != ib.safety.status:
         out.append(Difference("safety/status", "changed", ia.safety.status, ib.safety.status))
-    fa = {(f.id, f.message) for f in ia.safety.findings}
-    fb = {(f.id, f.message) for f in ib.safety.findings}
+    fa = {(f.id, f.sentence) for f in ia.safety.findings}
+    fb = {(f.id, f.sentence) for f in ib.safety.findings}
     gone, new = sorted(fa - fb), sorted(fb - fa)
     for fid in sorted({i for i, _ in gone} | {i for i, _ in new}):
         xs, ys = [m for i, m in gone if i == fid], [m for i, m in new if i == fid]

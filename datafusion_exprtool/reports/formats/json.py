@@ -7,7 +7,7 @@ import json
 from typing import Any, TextIO
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.model import SCHEMA_VERSION, Inspection
+from datafusion_exprtool.model import SCHEMA_VERSION, Finding, Inspection, SafetyReport
 
 
 def _plain(obj: Any) -> Any:
@@ -20,6 +20,27 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, bytes):
         return obj.hex()
     return obj
+
+
+def finding_document(f: Finding) -> dict[str, Any]:
+    """One safety finding or warning of `inspect --json`: ``message`` is the sentence the terminal shows."""
+    return {
+        "id": f.id,
+        "severity": f.severity,
+        "layer": f.layer,
+        "offset": f.offset,
+        "message": f.sentence,
+        "verdict": f.verdict,
+        "function": f.function,
+    }
+
+
+def safety_document(safety: SafetyReport) -> dict[str, Any]:
+    return {
+        "status": safety.status,
+        "verdict": safety.verdict,
+        "findings": [finding_document(f) for f in safety.findings],
+    }
 
 
 def inspection_document(insp: Inspection) -> dict[str, Any]:
@@ -39,10 +60,10 @@ def inspection_document(insp: Inspection) -> dict[str, Any]:
             for p in insp.payloads
         ],
         "functions": functions,
-        "safety": _plain(insp.safety),
+        "safety": safety_document(insp.safety),
         "sensitive": _plain(insp.sensitive),
-        "unknown_fields": _plain(insp.unknown_fields),
-        "warnings": _plain(insp.warnings),
+        "unknown_fields": [finding_document(f) for f in insp.unknown_fields],
+        "warnings": [finding_document(f) for f in insp.warnings],
     }
 
 

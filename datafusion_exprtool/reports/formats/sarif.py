@@ -11,7 +11,8 @@ import hashlib
 from typing import Any
 
 from datafusion_exprtool.catalog import CATALOG
-from datafusion_exprtool.reports.check.findings import CheckFinding, CheckReport
+from datafusion_exprtool.model import Finding
+from datafusion_exprtool.reports.check.findings import CheckReport
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -26,19 +27,19 @@ def _title(cid: str) -> str:
     return entry.title if entry else cid.replace("-", " ").capitalize()
 
 
-def _text(f: CheckFinding) -> str:
-    """One line a reviewer can act on: what datafusion will say (or why it matters), then the detail."""
+def _text(f: Finding) -> str:
+    """One line a reviewer can act on: what datafusion will say (or why it matters), then check's words."""
     lead = f"{f.function}: " if f.function else ""
-    said = f"datafusion will raise: {f.message}" if f.message else f.detail
-    extra = f" ({f.detail})" if f.message and f.detail else ""
+    said = f"datafusion will raise: {f.datafusion_text}" if f.datafusion_text else f.message
+    extra = f" ({f.message})" if f.datafusion_text and f.message else ""
     return f"{lead}{said}{extra}"
 
 
-def _where(f: CheckFinding) -> str:
+def _where(f: Finding) -> str:
     return f"byte {f.offset}" if f.offset is not None else "whole blob"
 
 
-def _rule(cid: str, example: CheckFinding) -> dict[str, Any]:
+def _rule(cid: str, example: Finding) -> dict[str, Any]:
     return {
         "id": cid,
         "name": "".join(part.capitalize() for part in cid.split("-")),
@@ -48,8 +49,8 @@ def _rule(cid: str, example: CheckFinding) -> dict[str, Any]:
     }
 
 
-def _fingerprint(path: str, f: CheckFinding) -> str:
-    key = "\0".join([path, f.id, f.function or "", str(f.offset), f.message])
+def _fingerprint(path: str, f: Finding) -> str:
+    key = "\0".join([path, f.id, f.function or "", str(f.offset), f.datafusion_text])
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -79,7 +80,7 @@ def to_sarif(reports: list[CheckReport], tool_version: str = "0.1.0") -> dict[st
                         }
                     ],
                     "partialFingerprints": {"exprtoolFinding/v1": _fingerprint(report.path, f)},
-                    "properties": {"layer": f.layer, "function": f.function, "datafusionMessage": f.message},
+                    "properties": {"layer": f.layer, "function": f.function, "datafusionMessage": f.datafusion_text},
                 }
             )
     return {
