@@ -255,7 +255,7 @@ def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problem
     return kind, scanned, root, problems, note
 
 
-#: the placeholders the renderers print for what they could not read (render/scalar.py, render/nested.py)
+#: the placeholders the renderers print for what they could not read (text/scalar.py, text/nested.py)
 RENDER_GAPS = ("<undecodable ", "<unsupported ")
 
 

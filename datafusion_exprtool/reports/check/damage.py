@@ -1,9 +1,9 @@
 """Damage checks: bytes altered in transit, predicted without decoding them.
 
-Split from ``check``: a damaged layer fails the receiver's decoder, so each helper turns what the static
-readers saw (a protobuf cut short or garbled, a node datafusion's from_proto refuses, a FRAME that runs
-past the end, a stream the reader gave up on or that does not rebuild, memory-table rows and nested
-literal values whose Arrow IPC bytes do not read back) into the ``Finding`` a receiver would meet.
+A damaged layer fails the receiver's decoder, so each helper here turns what the static readers saw (a
+protobuf cut short or garbled, a node datafusion's from_proto refuses, a FRAME that runs past the end, a
+stream the reader gave up on or that does not rebuild, memory-table rows and nested literal values whose
+Arrow IPC bytes do not read back) into the ``Finding`` a receiver would meet.
 
 Arrow IPC: a nested ScalarValue (List, LargeList, FixedSizeList, Struct, Map) carries a one-column record
 batch (``ipc_message`` + ``arrow_data``) and a physical plan's memory table carries IPC streams; pyarrow
@@ -42,7 +42,7 @@ SEMANTIC_FIX = (
 _CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
 #: how an Expr pickle names datafusion (GLOBAL / STACK_GLOBAL strings): bytes before it are not telling
 DATAFUSION_MARK = b"datafusion"
-#: udf_receiver's warnings (a stream that walks but does not rebuild) -> the catalog id of what is raised
+#: layers.cloudpickle.receiver's warnings (a stream that walks but does not rebuild) -> the catalog id of what is raised
 RECEIVER_IDS = {
     "udf-attribute-missing": "module-attribute-missing",
     "udf-code-invalid": "cloudpickle-corrupt",
@@ -217,7 +217,7 @@ def broken_pickle_finding(err: DecodeError, data: bytes) -> Finding | None:
 def layer_error(w) -> Finding:
     """A layer inspection could not read: the receiver's unpickler (or pyarrow) fails there too."""
     text = w.message
-    if w.id in RECEIVER_IDS:  # the stream reads, but does not rebuild (udf_receiver): CPython's own text
+    if w.id in RECEIVER_IDS:  # the stream reads, but does not rebuild (layers.cloudpickle.receiver): CPython's own text
         return _receiver_error(w)
     if w.layer == "cloudpickle" and "truncated" in text:
         cid, said = "cloudpickle-truncated", "pickle data was truncated" if " at opcode " in text else ""

@@ -1,8 +1,8 @@
 """Per-function findings of ``check``: what a receiver meets decoding each UDF a blob carries.
 
-Split from ``check``: a function travels inline (a DFPY frame, maybe in a DFPYCHN envelope) or by name,
-and each is checked in datafusion's own order (codec envelope, wire version, Python stamp, strict
-receiver, cloudpickle imports) against the ``Target``.
+A function travels inline (a DFPY frame, maybe in a DFPYCHN envelope) or by name, and each is checked in
+datafusion's own order (codec envelope, wire version, Python stamp, strict receiver, cloudpickle imports)
+against the ``Target``.
 """
 
 from __future__ import annotations

@@ -1,22 +1,25 @@
 """Pre-flight check: every failure a receiver would hit decoding this blob, predicted without running it.
 
 ``check_inspection(insp, target)`` compares a static ``Inspection`` with a ``Target`` (the receiving
-interpreter and worker context) and returns one ``Finding`` per problem, each carrying the text
-datafusion 55 would raise (built by ``dfpy``'s message builders and ``error_catalog`` templates), the
+interpreter and worker context) and returns a ``CheckReport`` of ``Finding``s, each carrying the text
+datafusion 55 would raise (built by ``layers.dfpy``'s message builders and ``catalog`` templates), the
 catalog id ``explain`` gives that text, and the fix. Nothing in the blob is executed; only building a
 Target from a worker ctx imports datafusion (and the user's factory module).
 
-Findings are listed per payload in the order a receiver meets them: protobuf decoding first (a blob too
-deep or cut short fails before any function is looked at), then each function by byte offset, each in
-datafusion's own order (codec envelope, wire version, Python stamp, strict receiver, cloudpickle imports).
-
-The parts live beside it: ``check_findings`` (Finding, CheckReport), ``check_target`` (Target and
-how it is built), ``check_functions`` (per-function findings) and ``check_damage`` (damaged bytes). This
-module orders them and re-exports their public names.
+The check is a fixed sequence of passes (``PASSES``), each reading the inspection and yielding its
+findings, listed in the order a receiver meets them: what stops it before datafusion reads anything (a
+suspicious payload, a module the outer pickle imports), then protobuf decoding (a blob too deep or read
+as the wrong message, a node from_proto refuses, a nested literal that does not read), then each function
+by byte offset in datafusion's own order (``functions``: codec envelope, wire version, Python stamp,
+strict receiver, cloudpickle imports), then memory-table rows and what travels in clear text.
+``check_loaded`` puts a damaged pickle FRAME first (``pickle.loads`` refuses it before anything else) and
+turns a blob the static reader cannot decode into the one finding the receiver meets (``damage``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from datafusion_exprtool.errors import DecodeError
@@ -49,8 +52,6 @@ from datafusion_exprtool.reports.check.target import (
     find_top_spec,
 )
 
-#: check's public surface, including the names its parts define (callers import them from here)
-
 #: receiver failures met once the stream is unpickled (after the imports it makes): listed after them
 LATE_IDS = ("udf-volatility-unknown",)
 #: inspection warnings whose static reader failed where the receiver's decoder fails too
@@ -74,6 +75,15 @@ SENSITIVE_KINDS = {
 DEEP_TEXT = "recursion limit reached"
 
 
+@dataclass
+class _Case:
+    """What every pass reads: the inspection, the target, and the globals the outer pickle imports."""
+
+    insp: Inspection
+    target: Target
+    pickle_globals: list[tuple[str, int]]
+
+
 def check_inspection(
     insp: Inspection, target: Target, *, pickle_globals: list[tuple[str, int]] | None = None
 ) -> CheckReport:
@@ -83,29 +93,34 @@ def check_inspection(
     them): a module the target cannot import fails ``pickle.loads`` before datafusion runs.
     """
     report = CheckReport(path=insp.input.path, target=target.describe())
-    out = report.findings
+    case = _Case(insp, target, pickle_globals or [])
+    for check_pass in PASSES:
+        report.findings += check_pass(case)
+    return report
+
+
+def _version(case: _Case) -> list[Finding]:
+    """A target on another datafusion major: the wire format and built-ins checked here may not be its."""
+    target = case.target
     major = DATAFUSION_VERSION.split(".")[0]
-    if target.datafusion.split(".")[0] != major:
-        fix = f"Install datafusion {major}.x on the target: wire-format and built-in checks are datafusion {major}'s."
-        why = f"the target runs datafusion {target.datafusion}; this check knows datafusion {DATAFUSION_VERSION}"
-        out.append(
-            Finding(
-                id="datafusion-version-differs",
-                severity="warning",
-                layer="container",
-                offset=None,
-                fix=fix,
-                message=why,
-            )
-        )
-    out += _suspicious(insp)
-    out += _outer_modules(pickle_globals or [], target)
-    for w in insp.warnings:
+    if target.datafusion.split(".")[0] == major:
+        return []
+    fix = f"Install datafusion {major}.x on the target: wire-format and built-in checks are datafusion {major}'s."
+    why = f"the target runs datafusion {target.datafusion}; this check knows datafusion {DATAFUSION_VERSION}"
+    return [
+        Finding(id="datafusion-version-differs", severity="warning", layer="container", fix=fix, message=why)
+    ]
+
+
+def _decoding(case: _Case) -> list[Finding]:
+    """prost's refusals: a blob nested past datafusion's decode limit, bytes forced to the wrong message."""
+    out: list[Finding] = []
+    for w in case.insp.warnings:
         if w.id == "too-deep":
             text, fix = _catalog("too-deep")
             why = (
-                f"nesting depth {insp.depth} exceeds datafusion's decode limit ({DATAFUSION_DECODE_DEPTH_LIMIT} "
-                f"nested messages); datafusion says: {text}"
+                f"nesting depth {case.insp.depth} exceeds datafusion's decode limit "
+                f"({DATAFUSION_DECODE_DEPTH_LIMIT} nested messages); datafusion says: {text}"
             )
             out.append(
                 Finding(
@@ -130,9 +145,15 @@ def check_inspection(
                     message=w.message,
                 )
             )
-    out += semantic_findings(insp)
-    out += nested_literals(insp)
-    dfpy_problems: dict[str | None, list] = {}
+    return out
+
+
+def _functions(case: _Case) -> list[Finding]:
+    """Each function by byte offset, each in datafusion's order; the inspection warnings about a function's
+    frame or stream are listed with it, where the receiver meets them."""
+    insp, target = case.insp, case.target
+    out: list[Finding] = []
+    dfpy_problems: dict[str | None, list[Finding]] = {}
     broken: dict[str | None, list[Finding]] = {}
     late: dict[str | None, list[Finding]] = {}  # met after the stream is unpickled (its imports done)
     for w in insp.warnings:
@@ -158,15 +179,13 @@ def check_inspection(
         out += [dfpy_finding(p, None) for p in problems]
     for findings in [*broken.values(), *late.values()]:
         out += findings
-    out += memory_partitions(insp)
-    out += _sensitive(insp)
-    return report
+    return out
 
 
-def _suspicious(insp: Inspection) -> list[Finding]:
+def _suspicious(case: _Case) -> list[Finding]:
     """A suspicious safety verdict is an error: the receiver would run it, and nothing would fail."""
     out: list[Finding] = []
-    for f in insp.safety.findings:
+    for f in case.insp.safety.findings:
         if f.verdict != "suspicious":
             continue
         where = f"{f.layer} layer" + (f", byte {f.offset}" if f.offset is not None else "")
@@ -188,11 +207,12 @@ def _suspicious(insp: Inspection) -> list[Finding]:
     return out
 
 
-def _outer_modules(pickle_globals: list[tuple[str, int]], t: Target) -> list[Finding]:
+def _outer_modules(case: _Case) -> list[Finding]:
     """Modules ``pickle.loads`` imports for the outer pickle's globals, that the target lacks."""
+    t = case.target
     out: list[Finding] = []
     seen: set[str] = set()
-    for module, offset in pickle_globals:
+    for module, offset in case.pickle_globals:
         module = PY2_MODULES.get(module, module)
         if module in seen:
             continue
@@ -225,10 +245,11 @@ def _outer_modules(pickle_globals: list[tuple[str, int]], t: Target) -> list[Fin
     return out
 
 
-def _sensitive(insp: Inspection) -> list[Finding]:
+def _sensitive(case: _Case) -> list[Finding]:
+    """What travels in clear text (paths, captured values, table rows, statistics): warnings."""
     out: list[Finding] = []
     seen: set[tuple] = set()
-    for s in insp.sensitive:
+    for s in case.insp.sensitive:
         if s.kind not in SENSITIVE_KINDS or (s.kind, s.text) in seen:
             continue
         seen.add((s.kind, s.text))
@@ -257,8 +278,22 @@ def _sensitive(insp: Inspection) -> list[Finding]:
     return out
 
 
+#: check_inspection's passes, in the order a receiver meets what each finds
+PASSES: tuple[Callable[[_Case], list[Finding]], ...] = (
+    _version,
+    _suspicious,
+    _outer_modules,
+    _decoding,
+    lambda case: semantic_findings(case.insp),
+    lambda case: nested_literals(case.insp),
+    _functions,
+    lambda case: memory_partitions(case.insp),
+    _sensitive,
+)
+
+
 def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> CheckReport:
-    """Inspect ``loaded`` (inputs.LoadedInput) and check it; a blob datafusion would refuse is a finding.
+    """Inspect ``loaded`` (a ``layers.container.LoadedInput``) and check it; a blob datafusion would refuse is a finding.
 
     A truncated or corrupted datafusion blob (a protobuf, or a pickle that names datafusion) is a finding:
     the receiver fails on it too. Raises DecodeError only for input that is not a datafusion blob at all

@@ -1,8 +1,8 @@
 """The receiver ``check`` predicts for: its interpreter, what it can import, what its worker ctx registers.
 
-Split from ``check``: a ``Target`` is built from this interpreter (the default), a worker ctx
-(``target_from_ctx``, which imports datafusion) or a ``capture`` fingerprint (``target_from_fingerprint``);
-the check only asks it questions.
+A ``Target`` is built from this interpreter (the default), a worker ctx (``target_from_ctx``, which
+imports datafusion) or a ``capture`` fingerprint (``target_from_fingerprint``); the check only asks it
+questions.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Comparing plan nodes child by child, by position, turns one extra Filter into "every node below it
 changed". Here each plan is flattened to its pre-order sequence of nodes, and the sequences are
 aligned by a longest common subsequence in two tiers: first on the node's whole outline line (kind
-and fields, as ``render/plan.py`` prints it), then, inside the stretches left over, on its identity
+and fields, as ``text/plan.py`` prints it), then, inside the stretches left over, on its identity
 key (kind plus table name, alias or scanned files) so a node whose fields changed pairs up as one
 "changed" node. A pair is kept only if its nearest kept ancestors are paired with each other, so the
 kept pairs form a valid tree mapping (ancestry preserved both ways). Unpaired nodes are "added" or
