@@ -63,24 +63,15 @@ def semantic_findings(insp: Inspection) -> list[Finding]:
         if w.id in SEMANTIC_IDS:
             text = w.datafusion_text
             why = f"the protobuf decodes, but the node at byte {w.offset} is one datafusion refuses: {text}"
-            out.append(
-                Finding(
-                    id=w.id,
-                    severity="error",
-                    layer="protobuf",
-                    offset=w.offset,
-                    datafusion_text=text,
-                    fix=SEMANTIC_FIX,
-                    message=why,
-                )
-            )
+            out.append(Finding(
+                id=w.id, severity="error", layer="protobuf", offset=w.offset, datafusion_text=text,
+                fix=SEMANTIC_FIX, message=why
+            ))  # fmt: skip
         elif w.id == "message-guess-weak":
             fix = "Give the message type: `exprtool check --message expr|logical|physical BLOB`."
-            out.append(
-                Finding(
-                    id=w.id, severity="warning", layer="protobuf", offset=w.offset, fix=fix, message=w.message
-                )
-            )
+            out.append(Finding(
+                id=w.id, severity="warning", layer="protobuf", offset=w.offset, fix=fix, message=w.message
+            ))  # fmt: skip
     return out
 
 
@@ -107,14 +98,9 @@ def decode_error_finding(
     if "Missing required field" in text:
         df, fix = _catalog("empty-blob")
         return Finding(
-            id="empty-blob",
-            severity="error",
-            layer="protobuf",
-            offset=err.offset,
-            datafusion_text=df,
-            fix=fix,
-            message=str(err),
-        )
+            id="empty-blob", severity="error", layer="protobuf", offset=err.offset, datafusion_text=df,
+            fix=fix, message=str(err)
+        )  # fmt: skip
     head, _, _ = text.partition(": ")
     top = head.split(".")[0]
     single = "." in head and head.count(".") == 1 and top in TOP_ONEOF
@@ -148,14 +134,9 @@ def decode_error_finding(
                 f"byte {end['declared_end']} ({end['missing']} bytes missing)"
             )
     return Finding(
-        id=cid,
-        severity="error",
-        layer="protobuf",
-        offset=err.offset,
-        datafusion_text=predicted,
-        fix=fix,
-        message=detail,
-    )
+        id=cid, severity="error", layer="protobuf", offset=err.offset, datafusion_text=predicted, fix=fix,
+        message=detail
+    )  # fmt: skip
 
 
 def frame_findings(data: bytes) -> list[Finding]:
@@ -204,20 +185,16 @@ def broken_pickle_finding(err: DecodeError, data: bytes) -> Finding | None:
         where = f" at byte {err.offset}" if err.offset is not None else ""
         why = f"the outer pickle names datafusion but cannot be read{where}: {text}"
     return Finding(
-        id=cid,
-        severity="error",
-        layer="pickle",
-        offset=err.offset,
-        datafusion_text=said,
-        fix=fix,
-        message=why,
-    )
+        id=cid, severity="error", layer="pickle", offset=err.offset, datafusion_text=said, fix=fix,
+        message=why
+    )  # fmt: skip
 
 
 def layer_error(w) -> Finding:
     """A layer inspection could not read: the receiver's unpickler (or pyarrow) fails there too."""
     text = w.message
-    if w.id in RECEIVER_IDS:  # the stream reads, but does not rebuild (layers.cloudpickle.receiver): CPython's own text
+    # the stream reads, but does not rebuild (layers.cloudpickle.receiver): CPython's own text
+    if w.id in RECEIVER_IDS:
         return _receiver_error(w)
     if w.layer == "cloudpickle" and "truncated" in text:
         cid, said = "cloudpickle-truncated", "pickle data was truncated" if " at opcode " in text else ""
@@ -228,15 +205,9 @@ def layer_error(w) -> Finding:
     _, fix = _catalog(cid, exc_type="UnpicklingError", detail=text)
     why = f"the {w.layer} layer cannot be read at byte {w.offset}: {text} ({w.id})"
     return Finding(
-        id=cid,
-        severity="error",
-        layer=w.layer,
-        offset=w.offset,
-        function=w.function,
-        datafusion_text=said,
-        fix=fix,
-        message=why,
-    )
+        id=cid, severity="error", layer=w.layer, offset=w.offset, function=w.function, datafusion_text=said,
+        fix=fix, message=why
+    )  # fmt: skip
 
 
 def _receiver_error(w) -> Finding:
@@ -251,15 +222,9 @@ def _receiver_error(w) -> Finding:
         _, fix = _catalog(cid, exc_type="", detail=said)
     why = f"the cloudpickle stream reads to its end, but {w.message} ({w.id})"
     return Finding(
-        id=cid,
-        severity="error",
-        layer=w.layer,
-        offset=w.offset,
-        function=w.function,
-        datafusion_text=said,
-        fix=fix,
-        message=why,
-    )
+        id=cid, severity="error", layer=w.layer, offset=w.offset, function=w.function, datafusion_text=said,
+        fix=fix, message=why
+    )  # fmt: skip
 
 
 def memory_partitions(insp: Inspection) -> list[Finding]:
@@ -295,17 +260,10 @@ def memory_partitions(insp: Inspection) -> list[Finding]:
                 "(`df.execution_plan().to_bytes()`) and ship raw bytes."
             )
             why = f"the memory-table partition (Arrow IPC stream, field at byte {offset}) does not read: {problem}"
-            out.append(
-                Finding(
-                    id="table-rows-corrupt",
-                    severity="error",
-                    layer="arrow-ipc",
-                    offset=offset,
-                    datafusion_text=said,
-                    fix=fix,
-                    message=why,
-                )
-            )
+            out.append(Finding(
+                id="table-rows-corrupt", severity="error", layer="arrow-ipc", offset=offset,
+                datafusion_text=said, fix=fix, message=why
+            ))  # fmt: skip
     return out
 
 
@@ -467,17 +425,10 @@ def nested_literals(insp: Inspection) -> list[Finding]:
                 continue
             text, reason = why
             detail = f"the nested literal at byte {value.offset} does not read back: {reason}"
-            out.append(
-                Finding(
-                    id=LITERAL_ID,
-                    severity="error",
-                    layer="arrow-ipc",
-                    offset=value.offset,
-                    datafusion_text=text,
-                    fix=LITERAL_FIX,
-                    message=detail,
-                )
-            )
+            out.append(Finding(
+                id=LITERAL_ID, severity="error", layer="arrow-ipc", offset=value.offset,
+                datafusion_text=text, fix=LITERAL_FIX, message=detail
+            ))  # fmt: skip
     return out
 
 
