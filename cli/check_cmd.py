@@ -149,7 +149,7 @@ def _read_env(env: str) -> dict:
 
 
 def _ctx_facts(spec: str):
-    from datafusion_exprtool.actions.eval.failure import EvalError
+    from datafusion_exprtool.errors import EvalError
     from datafusion_exprtool.sandbox.isolation import ctx_facts_isolated
 
     try:

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import sys
-from enum import IntEnum
 
 import typer
 
-
-class Exit(IntEnum):
-    OK = 0
-    FINDINGS = 1
-    USAGE = 2
-    UNDECODABLE = 3
-    EVAL_FAILED = 4
+from datafusion_exprtool.errors import ExitCode as Exit  # the one table; commands say Exit.USAGE, ...
 
 
 def shorten(text: str, limit: int = 300) -> str:

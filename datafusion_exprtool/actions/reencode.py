@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.layers.container import LoadedInput, load_bytes
 from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, iter_raw
 from datafusion_exprtool.model import Finding, FunctionInfo, Inspection
@@ -37,13 +38,13 @@ _PLAN_MESSAGES = ("LogicalPlanNode", "PhysicalPlanNode")
 class ReencodeError(Exception):
     """A request that cannot be honoured (exit status 2 unless ``code`` says otherwise)."""
 
-    code = 2
+    code: int = ExitCode.USAGE
 
 
 class Refused(ReencodeError):
     """The static check found something datafusion and cloudpickle do not produce (exit 1)."""
 
-    code = 1
+    code = ExitCode.FINDINGS
 
     def __init__(self, findings: list[Finding]):
         self.findings = findings
@@ -57,7 +58,7 @@ class Refused(ReencodeError):
 class DataFusionFailed(Exception):
     """datafusion refused to decode or encode (exit 4); the message is datafusion's own."""
 
-    code = 4
+    code = ExitCode.EVAL_FAILED
 
     def __init__(self, action: str, message: str):
         self.action = action
@@ -389,7 +390,7 @@ def reencode(
                 else "`exprtool inspect` shows them; re-create the blob with this datafusion version."
             )
         )
-        err.code = 3
+        err.code = ExitCode.UNDECODABLE
         raise err
     if protocol is None and container == "pickle" and loaded.info.container == "pickle":
         protocol = loaded.info.pickle_protocol  # keep the sender's protocol unless told otherwise

@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from datafusion_exprtool.actions.eval.failure import USAGE_EXIT, EvalError, EvalFailure, classify, fail
+from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.output import Sink, _remove_partial
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult, run_job
+from datafusion_exprtool.errors import EvalError, EvalFailure, ExitCode, fail
 from datafusion_exprtool.sandbox.context import WorkerSpec, build_context, install
 
 METHODS = ("none", "spawn", "forkserver", "fork")
@@ -137,7 +138,7 @@ def _without_main() -> Iterator[None]:
 def ctx_failure(exc: BaseException) -> EvalFailure:
     """A worker context that cannot be built is the caller's ``--worker-ctx``: a usage error."""
     failure = classify(exc, "worker-ctx")
-    failure.exit_code = USAGE_EXIT
+    failure.exit_code = ExitCode.USAGE
     return failure
 
 
@@ -293,7 +294,7 @@ def run_isolated(
         while True:
             if stage == "worker-ctx" and not recv.poll(CTX_TIMEOUT):  # the user's factory hangs
                 raise fail("worker-ctx", f"{spec.factory}() did not return within {CTX_TIMEOUT:g} s",
-                           hint="set EXPRTOOL_WORKER_CTX_TIMEOUT to wait longer", exit_code=USAGE_EXIT)  # fmt: skip
+                           hint="set EXPRTOOL_WORKER_CTX_TIMEOUT to wait longer", exit_code=ExitCode.USAGE)  # fmt: skip
             try:
                 kind, value = recv.recv()
             except (EOFError, OSError):
@@ -441,7 +442,7 @@ def ctx_facts_isolated(factory: str, cwd: str, timeout: float = CTX_TIMEOUT) -> 
         send.close()
         if not recv.poll(timeout):
             raise fail("worker-ctx", f"{factory}() did not return within {timeout:g} s",
-                       hint="set EXPRTOOL_WORKER_CTX_TIMEOUT to wait longer", exit_code=USAGE_EXIT)  # fmt: skip
+                       hint="set EXPRTOOL_WORKER_CTX_TIMEOUT to wait longer", exit_code=ExitCode.USAGE)  # fmt: skip
         try:
             kind, value = recv.recv()
         except (EOFError, OSError):
@@ -449,9 +450,9 @@ def ctx_facts_isolated(factory: str, cwd: str, timeout: float = CTX_TIMEOUT) -> 
             name = _signal_name(proc.exitcode)
             how = f"signal {name}" if name is not None else f"exit status {proc.exitcode}"
             raise fail("worker-ctx", f"building the worker ctx with {factory} ended its process ({how})",
-                       exit_code=USAGE_EXIT) from None  # fmt: skip
+                       exit_code=ExitCode.USAGE) from None  # fmt: skip
         if kind == "failed":
-            raise fail("worker-ctx", value, exit_code=USAGE_EXIT)
+            raise fail("worker-ctx", value, exit_code=ExitCode.USAGE)
         return value
     finally:
         if proc.is_alive():

@@ -1,73 +1,16 @@
-"""One evaluation failure: the stage it happened in, the function concerned, datafusion's own words.
+"""How an exception raised while a blob is decoded, planned or executed becomes an ``EvalFailure``.
 
-Failures cross process boundaries (an isolated worker reports to the CLI), so they are plain picklable data;
-``EvalError`` is the exception that carries one inside a process.
+The stage, the function concerned, datafusion's own words and the error catalog's name and fix for them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-#: stages in the order a worker goes through them
-STAGES = (
-    "input",
-    "safety",
-    "schema",
-    "worker-ctx",
-    "unpickle",
-    "decode",
-    "udf-decode",
-    "plan",
-    "execute",
-    "write",
-)
-
-#: exit status of a failure that is the caller's mistake rather than the evaluation's
-USAGE_EXIT = 2
-EVAL_EXIT = 4
-#: a verdict that crossed the line (a suspicious blob refused): a finding, as ``reencode`` reports it
-FINDINGS_EXIT = 1
-
+from datafusion_exprtool.errors import EvalError, EvalFailure
 
 #: the hint for a protobuf refusal that says nothing more specific (the error catalog's fix replaces it)
 GENERIC_HINT = "the bytes are not a DataFusion 55 expression"
-
-@dataclass
-class EvalFailure:
-    stage: str
-    message: str
-    function: str | None = None
-    hint: str | None = None
-    file: str | None = None  # the file concerned (parquet input, worker-ctx module, output) or a UDF location
-    exit_code: int = EVAL_EXIT
-    details: list[str] = field(default_factory=list)  # extra lines (e.g. the first differing rows)
-    cause: str | None = None  # "catalog-id: title" of datafusion's text, when the error catalog knows it
-    # datafusion's own message, verbatim but for an embedded Python traceback (what `exprtool explain` reads)
-    original: str | None = None
-    debug: list[str] = field(default_factory=list)  # shown with --verbose (a panic's location, backtrace)
-
-    def __str__(self) -> str:
-        parts = [f"{self.stage} failed"]
-        if self.function:
-            parts.append(f" in function '{self.function}'")
-        text = "".join(parts) + f": {self.message}"
-        if self.file:
-            text += f" [{self.file}]"
-        if self.hint:
-            text += f" (fix: {self.hint})"
-        return text
-
-
-class EvalError(Exception):
-    def __init__(self, failure: EvalFailure):
-        super().__init__(str(failure))
-        self.failure = failure
-
-
-def fail(stage: str, message: str, **kw: object) -> EvalError:
-    """Shorthand: ``raise fail("schema", "...", hint=...)``."""
-    return EvalError(EvalFailure(stage, message, **kw))  # type: ignore[arg-type]
 
 
 # datafusion message patterns that name the function concerned (first group = name)

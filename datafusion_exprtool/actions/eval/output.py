@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from datafusion_exprtool.actions.eval.failure import USAGE_EXIT, fail
+from datafusion_exprtool.errors import ExitCode, fail
 
 FORMATS = {
     ".parquet": "parquet",
@@ -44,7 +44,7 @@ def format_for(path: str, forced: str | None = None) -> str:
             "write",
             f"cannot tell the output format of {path!r} from its extension",
             file=path,
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
             hint="use .parquet, .csv, .json, .ndjson or .arrow",
         )
     return FORMATS[ext]
@@ -64,10 +64,10 @@ def check_target(path: str, force: bool) -> None:
         preflight(path, force)
     except OutputExists:
         raise fail(
-            "write", f"{path} exists", file=path, exit_code=USAGE_EXIT, hint="pass --force to replace it"
+            "write", f"{path} exists", file=path, exit_code=ExitCode.USAGE, hint="pass --force to replace it"
         ) from None
     except OSError as err:
-        raise fail("write", str(err), file=path, exit_code=USAGE_EXIT) from None
+        raise fail("write", str(err), file=path, exit_code=ExitCode.USAGE) from None
 
 
 def parquet_metadata(path: str) -> Any:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.actions.eval.failure import EvalError, classify, fail
+from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.output import (
     ExpectSink,
     FileSink,
@@ -25,6 +25,7 @@ from datafusion_exprtool.actions.eval.output import (
     Sink,
     write_parquet_direct,
 )
+from datafusion_exprtool.errors import EvalError, fail
 
 PRED = "__exprtool_predicate"  # name of the probe column that types a --filter expression
 
