@@ -124,7 +124,7 @@ def _load_ctx(spec: str):
     """(ctx, by-value modules) from ``spec`` (eval's loader); anything wrong is one line, exit 2."""
     from datafusion_exprtool.actions.reencode import load_worker_ctx
     from datafusion_exprtool.errors import EvalError
-    from datafusion_exprtool.sandbox.isolation import ctx_facts_isolated
+    from datafusion_exprtool.sandbox.probe import ctx_facts_isolated
 
     try:
         # a trial build in a spawned process first: a factory that segfaults, calls os._exit or hangs is a usage

@@ -343,8 +343,8 @@ def test_worker_stderr_other_than_a_panic_is_passed_on(data: str, tmp_path: Path
 
 # --- 8. a dead worker's staging files; direct Parquet writes in workers; no console when silent ---------------
 def test_dead_worker_staging_files_are_removed(tmp_path: Path) -> None:
+    from datafusion_exprtool.actions.eval.isolation import remove_output_leftovers
     from datafusion_exprtool.actions.eval.runner import EvalJob
-    from datafusion_exprtool.sandbox.isolation import remove_output_leftovers
 
     temp = tmp_path / ".out.parquet.1.ab.tmp"
     for name in (temp.name, f"{temp.name}#1", f"{temp.name}#7", "keep.parquet"):

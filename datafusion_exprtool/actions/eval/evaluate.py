@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from datafusion_exprtool.actions.eval.isolation import METHODS, run_inline, run_isolated
 from datafusion_exprtool.actions.eval.modes import ExprShape, analyze, check_schema, pick_mode
 from datafusion_exprtool.actions.eval.output import (
     Sink,
@@ -28,7 +29,6 @@ from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult
 from datafusion_exprtool.errors import ExitCode, fail
 from datafusion_exprtool.model import Inspection
 from datafusion_exprtool.sandbox.context import WorkerSpec
-from datafusion_exprtool.sandbox.isolation import METHODS, run_inline, run_isolated
 
 
 @dataclass
