@@ -76,10 +76,19 @@ class EvalFailure:
     file: str | None = None  # the file concerned (parquet input, worker-ctx module, output) or a UDF location
     exit_code: int = ExitCode.EVAL_FAILED
     details: list[str] = field(default_factory=list)  # extra lines (e.g. the first differing rows)
-    cause: str | None = None  # "catalog-id: title" of datafusion's text, when the error catalog knows it
+    catalog_id: str | None = None  # the error catalog's entry for datafusion's text, when it knows it
     # datafusion's own message, verbatim but for an embedded Python traceback (what `exprtool explain` reads)
     original: str | None = None
     debug: list[str] = field(default_factory=list)  # shown with --verbose (a panic's location, backtrace)
+
+    @property
+    def cause(self) -> str | None:
+        """``"catalog-id: title"`` of the catalog entry, or None."""
+        if self.catalog_id is None:
+            return None
+        from datafusion_exprtool.catalog import CATALOG
+
+        return f"{self.catalog_id}: {CATALOG[self.catalog_id].title}"
 
     def __str__(self) -> str:
         parts = [f"{self.stage} failed"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from datafusion_exprtool.catalog import CATALOG, render
+from datafusion_exprtool.catalog import CATALOG
+from datafusion_exprtool.catalog.entry import render
 
 SEVERITIES = ("info", "warning", "error")
 
