@@ -77,7 +77,6 @@ KNOWN_UPWARD = {
 KNOWN_CYCLES = {
     "datafusion_exprtool.text.nested <-> datafusion_exprtool.text.scalar",
     "datafusion_exprtool.text.canonical <-> datafusion_exprtool.text.plan",
-    "datafusion_exprtool.reports.check.damage <-> datafusion_exprtool.reports.explain",
 }
 
 MODULES = _modules()
