@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from datafusion_exprtool.actions.trust import trust_gate
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.layers.container import LoadedInput, load_bytes
 from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, iter_raw
-from datafusion_exprtool.model import Finding, FunctionInfo, Inspection
+from datafusion_exprtool.model import FunctionInfo, Inspection
 
 CONTAINERS = ("pickle", "bytes")
 TEXT_ENCODINGS = ("base64", "hex")
@@ -39,20 +40,6 @@ class ReencodeError(Exception):
     """A request that cannot be honoured (exit status 2 unless ``code`` says otherwise)."""
 
     code: int = ExitCode.USAGE
-
-
-class Refused(ReencodeError):
-    """The static check found something datafusion and cloudpickle do not produce (exit 1)."""
-
-    code = ExitCode.FINDINGS
-
-    def __init__(self, findings: list[Finding]):
-        self.findings = findings
-        what = "; ".join(f.message for f in findings if f.verdict == "suspicious") or "suspicious content"
-        super().__init__(
-            f"refusing to decode a suspicious blob with datafusion: {what} "
-            "(inspect it with `exprtool inspect`; pass --trust only if you produced it yourself)"
-        )
 
 
 class DataFusionFailed(Exception):
@@ -338,16 +325,11 @@ def _names(functions: list[FunctionInfo]) -> str:
 # the operations
 
 
-def check_trust(insp: Inspection, trust: bool) -> list[str]:
-    """Eval's trust rule. Returns notes; raises Refused for a suspicious verdict without ``trust``."""
-    if insp.safety.verdict != "suspicious":
-        return []
-    if not trust:
-        raise Refused(insp.safety.findings)
-    return [
-        "trusted a suspicious blob (--trust): only its protobuf payload was decoded, and the output holds "
-        "only the expression, not what the safety check flagged"
-    ]
+#: what reencode says after decoding a suspicious blob under --trust
+TRUSTED_NOTE = (
+    "trusted a suspicious blob (--trust): only its protobuf payload was decoded, and the output holds "
+    "only the expression, not what the safety check flagged"
+)
 
 
 def reencode(
@@ -372,7 +354,7 @@ def reencode(
     from datafusion_exprtool.inspection.pipeline import inspect_loaded
 
     insp = inspect_loaded(loaded, message=message)
-    notes = check_trust(insp, trust)
+    notes = [TRUSTED_NOTE] if trust_gate(insp, trust) else []
     if len(insp.payloads) != 1:
         raise ReencodeError(
             f"{loaded.info.path}: holds {len(insp.payloads) or 'no'} datafusion expression or plan"

@@ -26,6 +26,7 @@ from datafusion_exprtool.actions.eval.output import (
 )
 from datafusion_exprtool.actions.eval.params import check_params
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult
+from datafusion_exprtool.actions.trust import Refused, trust_gate
 from datafusion_exprtool.errors import ExitCode, fail
 from datafusion_exprtool.model import Inspection
 from datafusion_exprtool.sandbox.context import WorkerSpec
@@ -151,15 +152,15 @@ def prepare(opts: EvalOptions) -> Prepared:
         )
     loaded = load_input(opts.blob)
     inspection = inspect_bytes(loaded.data, loaded.info)
-    verdict = inspection.safety.verdict
-    if verdict == "suspicious" and not opts.trust:
-        reasons = [f.message for f in inspection.safety.findings if f.verdict == "suspicious"][:5]
+    try:
+        trust_gate(inspection, opts.trust)
+    except Refused as refused:
         raise fail(
             "safety",
-            "the static inspection found the blob suspicious: " + "; ".join(reasons or [verdict]),
+            "the static inspection found the blob suspicious: " + "; ".join(refused.reasons[:5] or [refused.verdict]),
             hint="review it with `exprtool inspect`, then pass --trust to run it anyway",
-            exit_code=ExitCode.FINDINGS,
-        )
+            exit_code=refused.code,
+        ) from None
     payload = _pick_payload(inspection, opts.index)
     shape = analyze(payload.root)
     table = _table_name(shape)
@@ -208,6 +209,7 @@ def prepare(opts: EvalOptions) -> Prepared:
         output=output,
         output_format=output_format,
         output_temp=temp,
+        force=opts.force,
         preview_rows=opts.preview_rows,
         expect=expect,
         python_functions=_python_functions(inspection),
