@@ -34,7 +34,6 @@ class ExprShape:
     has_aggregate: bool = False  # outside any window expression
     # (function name, kind, argument index, column name) for arguments that are bare columns
     column_args: list[tuple[str, str, int, str]] = field(default_factory=list)
-    root_alias: str | None = None
     # the table qualifiers of the columns (Column.relation), first-seen order: eval names the data
     # after the qualifier when there is one
     relations: dict[str, str] = field(default_factory=dict)  # qualifier -> the first column it qualifies
@@ -57,9 +56,6 @@ def _column_of(arg: Msg) -> str | None:
 def analyze(root: Msg) -> ExprShape:
     """Walk a LogicalExprNode tree once."""
     shape = ExprShape()
-    arm = root.which("expr_type") if root.type == "LogicalExprNode" else None
-    if arm and arm[0] == "alias":
-        shape.root_alias = arm[1].to_dict().get("alias")
     seen: set[str] = set()
     stack: list[tuple[Msg, bool]] = [(root, False)]  # (node, inside a window expression)
     while stack:
