@@ -149,8 +149,8 @@ def _read_env(env: str) -> dict:
 
 
 def _ctx_facts(spec: str):
-    from datafusion_exprtool.actions.eval.failure import EvalError
-    from datafusion_exprtool.sandbox.isolation import ctx_facts_isolated
+    from datafusion_exprtool.errors import EvalError
+    from datafusion_exprtool.sandbox.probe import ctx_facts_isolated
 
     try:
         return ctx_facts_isolated(spec, os.getcwd())

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import sys
-from enum import IntEnum
 
 import typer
 
-
-class Exit(IntEnum):
-    OK = 0
-    FINDINGS = 1
-    USAGE = 2
-    UNDECODABLE = 3
-    EVAL_FAILED = 4
+from datafusion_exprtool.errors import ExitCode as Exit  # the one table; commands say Exit.USAGE, ...
 
 
 def shorten(text: str, limit: int = 300) -> str:
@@ -25,11 +18,11 @@ def shorten(text: str, limit: int = 300) -> str:
 
 def datafusion_failure(text: str) -> str:
     """datafusion's refusal for a one-line status: shortened, with the catalog's name for it when known."""
-    from datafusion_exprtool.reports.explain import explain
+    from datafusion_exprtool.catalog.match import match_text
 
     line = shorten(" ".join(text.split()), 400)
-    found = explain(text)
-    return f"{line} [{found[0].id}: {found[0].title}; `exprtool explain` says more]" if found else line
+    found = match_text(text)
+    return f"{line} [{found[0].entry.id}: {found[0].entry.title}; `exprtool explain` says more]" if found else line
 
 
 def input_exit(err: Exception) -> Exit:

@@ -158,10 +158,10 @@ def eval_(
     Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
     """
     from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare, run
-    from datafusion_exprtool.actions.eval.failure import EvalError, classify
+    from datafusion_exprtool.actions.eval.failure import classify
     from datafusion_exprtool.actions.eval.output import stdout_sink
     from datafusion_exprtool.actions.eval.params import parse_params
-    from datafusion_exprtool.errors import DecodeError
+    from datafusion_exprtool.errors import DecodeError, EvalError
     from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
 
     if filter_ and mode not in (None, Mode.filter):

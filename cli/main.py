@@ -10,6 +10,8 @@ import importlib
 
 import typer
 
+from datafusion_exprtool.errors import ExitCode
+
 app = typer.Typer(
     name="exprtool",
     help="Inspect, check, re-encode and replay serialized Apache DataFusion expressions.",
@@ -17,7 +19,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
 
 
 @app.callback()
@@ -39,13 +40,7 @@ COMMAND_MODULES = (
 )
 
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"datafusion_exprtool.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a command not written yet
-        if exc.name != f"datafusion_exprtool.cli.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f"datafusion_exprtool.cli.{_name}").register(app)
 
 
 def _reflow(doc: str) -> str:
@@ -67,11 +62,6 @@ for _command in app.registered_commands:
         _command.help = _reflow(_inspect.getdoc(_command.callback) or "")
 
 
-#: exit status when the reader closes stdout early (`| head`): 128 + SIGPIPE, as for tools SIGPIPE kills. Never 0:
-#: the run did not finish, and `check BLOB | head` under `set -o pipefail` must not read as a pass.
-CLOSED_PIPE = 141
-
-
 def main() -> None:
     """Run the app; an unexpected exception is one line, never a traceback (EXPRTOOL_DEBUG=1 shows it)."""
     import os
@@ -86,15 +76,15 @@ def main() -> None:
         # Typer turns a closed stdout (`exprtool inspect X | head`) into exit 1, which here means
         # "findings"; the run did not finish, so it is neither a finding nor a pass
         if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
-            raise SystemExit(CLOSED_PIPE) from None
+            raise SystemExit(ExitCode.CLOSED_PIPE) from None
         raise
     except BrokenPipeError:  # `exprtool check X | head`: the reader left before the end
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # silence the flush at exit
-        raise SystemExit(CLOSED_PIPE) from None
+        raise SystemExit(ExitCode.CLOSED_PIPE) from None
     except KeyboardInterrupt:
         print("exprtool: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(ExitCode.INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence of principle 3
         if os.environ.get("EXPRTOOL_DEBUG"):
             raise
@@ -109,7 +99,7 @@ def main() -> None:
             "processed; please report it with the blob (EXPRTOOL_DEBUG=1 shows the traceback).",
             file=sys.stderr,
         )
-        raise SystemExit(3) from None
+        raise SystemExit(ExitCode.UNDECODABLE) from None
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def reencode(
     """
 
     from datafusion_exprtool.actions.reencode import DataFusionFailed, ReencodeError, reencode, resolve_format
+    from datafusion_exprtool.actions.trust import Refused
     from datafusion_exprtool.atomic import preflight
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.layers.container import load_input
@@ -107,7 +108,7 @@ def reencode(
         raise fail(f"{source}: {input_problem(err)}", Exit.UNDECODABLE) from None
     except DataFusionFailed as err:
         raise fail(datafusion_failure(str(err)), Exit.EVAL_FAILED) from None
-    except ReencodeError as err:
+    except (ReencodeError, Refused) as err:
         raise fail(str(err), err.code) from None
     except ValueError as err:  # resolve_message
         raise fail(str(err)) from None
@@ -122,9 +123,9 @@ def reencode(
 
 def _load_ctx(spec: str):
     """(ctx, by-value modules) from ``spec`` (eval's loader); anything wrong is one line, exit 2."""
-    from datafusion_exprtool.actions.eval.failure import EvalError
     from datafusion_exprtool.actions.reencode import load_worker_ctx
-    from datafusion_exprtool.sandbox.isolation import ctx_facts_isolated
+    from datafusion_exprtool.errors import EvalError
+    from datafusion_exprtool.sandbox.probe import ctx_facts_isolated
 
     try:
         # a trial build in a spawned process first: a factory that segfaults, calls os._exit or hangs is a usage

@@ -63,6 +63,55 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+class AtomicFile:
+    """A file written under a temporary name beside ``path`` and moved into place by ``commit`` only.
+
+    For output written piece by piece (a result streamed batch by batch): write to ``handle``, then
+    ``commit`` (flush, fsync, move into place; without ``force`` never over a file that appeared meanwhile)
+    or ``abort`` (the temporary file is removed). ``temp`` names the temporary file when the caller must know
+    it beforehand (to clean up after a process that died); it is created exclusively.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], force: bool = False, temp: str | None = None):
+        self.path = os.fspath(path)
+        self.force = force
+        if os.path.isdir(self.path):
+            raise OutputIsDirectory(self.path)
+        if temp is None:
+            directory = os.path.dirname(os.path.abspath(self.path))
+            fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=directory)
+        else:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.temp = temp
+        self.handle = os.fdopen(fd, "wb")
+        self.done = False
+
+    def commit(self) -> None:
+        """Flush and fsync the data, then move it into place; on any failure nothing is left behind."""
+        try:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+            publish(self.temp, self.path, self.force)
+            self.done = True
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Drop what was written (a no-op after a commit)."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.handle.close()
+        finally:
+            try:
+                os.unlink(self.temp)
+            except FileNotFoundError:
+                pass
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes], force: bool = False) -> None:
     """Write ``data`` (bytes or an iterable of chunks) to ``path`` atomically.
 
@@ -75,28 +124,37 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes], fo
         raise OutputIsDirectory(target)
     if not force and os.path.lexists(target):
         raise OutputExists(target)
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    out = AtomicFile(target, force)
     try:
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                out.write(data)
-            else:
-                for chunk in data:
-                    out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, _default_mode())
-        if force:
-            os.replace(tmp, target)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            out.handle.write(data)
         else:
-            _link_no_clobber(tmp, target)
+            for chunk in data:
+                out.handle.write(chunk)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        out.abort()
         raise
+    out.commit()
+
+
+def publish(tmp: str, target: str, force: bool) -> None:
+    """Move the complete file ``tmp`` to ``target`` (same directory): over it with ``force``, else only
+    where no file is. Its mode becomes what a new file gets (``tmp`` may have been created private)."""
+    os.chmod(tmp, _default_mode())
+    if force:
+        os.replace(tmp, target)
+    else:
+        _link_no_clobber(tmp, target)
+
+
+def publish_written(tmp: str, target: str, force: bool) -> None:
+    """``publish`` a file another writer produced (datafusion's own Parquet writer): fsync it first."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    publish(tmp, target, force)
 
 
 def _link_no_clobber(tmp: str, target: str) -> None:

@@ -1,6 +1,33 @@
-"""The one exception type of the library: a layer that cannot be decoded, and where."""
+"""The library's exit codes and errors: input that cannot be decoded, and a failure of a stage of a run.
+
+``ExitCode`` is the one table of exit statuses every command returns. ``DecodeError`` is a layer that cannot
+be decoded, and where. ``EvalFailure`` is one failure of a stage (input, worker-ctx, decode, plan, execute,
+write, ...) as plain picklable data, so an isolated worker can report it to its parent; ``EvalError`` is the
+exception that carries one inside a process.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FINDINGS = 1  # findings (check, inspect --fail-on, diff, eval --expect), or a suspicious blob refused
+    USAGE = 2  # the caller's mistake: an option, a path, a --worker-ctx that cannot be loaded
+    UNDECODABLE = 3  # input that cannot be decoded (also an internal error: the input could not be processed)
+    EVAL_FAILED = 4  # datafusion failed to decode, plan, execute or encode
+    INTERRUPTED = 130  # 128 + SIGINT
+    #: the reader closed stdout early (`| head`): 128 + SIGPIPE, as for tools SIGPIPE kills. Never 0: the run
+    #: did not finish, and `check BLOB | head` under `set -o pipefail` must not read as a pass
+    CLOSED_PIPE = 141
+
+
+#: DecodeError kinds: what broke, for callers that tell failures apart (never the message's wording)
+TRUNCATED = "truncated"  # the bytes end before a value, length or frame they declare
+MISSING_FIELD = "missing-field"  # a required field is absent (an empty top-level message)
+CORRUPT = "corrupt"  # bytes no encoder writes
 
 
 class DecodeError(Exception):
@@ -8,14 +35,18 @@ class DecodeError(Exception):
 
     ``layer`` is one of: container, pickle, protobuf, dfpy, cloudpickle, arrow-ipc.
     ``offset`` is the absolute byte offset in the decoded input (after base64/hex), or None.
+    ``kind`` says what broke (``TRUNCATED``, ``MISSING_FIELD``, ``CORRUPT``) where the raiser knows it, else None.
     """
 
-    def __init__(self, layer: str, offset: int | None, message: str, hint: str | None = None):
+    def __init__(
+        self, layer: str, offset: int | None, message: str, hint: str | None = None, *, kind: str | None = None
+    ):
         super().__init__(message)
         self.layer = layer
         self.offset = offset
         self.message = message
         self.hint = hint
+        self.kind = kind
 
     def __str__(self) -> str:
         where = f" at byte {self.offset}" if self.offset is not None else ""
@@ -32,3 +63,52 @@ class InputUnreadable(DecodeError):
 
     def __str__(self) -> str:
         return self.message + (f" ({self.hint})" if self.hint else "")
+
+
+@dataclass
+class EvalFailure:
+    """One failure of a run: the stage it happened in, the function concerned, datafusion's own words."""
+
+    stage: str  # input, safety, schema, worker-ctx, unpickle, decode, udf-decode, plan, execute, write
+    message: str
+    function: str | None = None
+    hint: str | None = None
+    file: str | None = None  # the file concerned (parquet input, worker-ctx module, output) or a UDF location
+    exit_code: int = ExitCode.EVAL_FAILED
+    details: list[str] = field(default_factory=list)  # extra lines (e.g. the first differing rows)
+    catalog_id: str | None = None  # the error catalog's entry for datafusion's text, when it knows it
+    # datafusion's own message, verbatim but for an embedded Python traceback (what `exprtool explain` reads)
+    original: str | None = None
+    debug: list[str] = field(default_factory=list)  # shown with --verbose (a panic's location, backtrace)
+
+    @property
+    def cause(self) -> str | None:
+        """``"catalog-id: title"`` of the catalog entry, or None."""
+        if self.catalog_id is None:
+            return None
+        from datafusion_exprtool.catalog import CATALOG
+
+        return f"{self.catalog_id}: {CATALOG[self.catalog_id].title}"
+
+    def __str__(self) -> str:
+        parts = [f"{self.stage} failed"]
+        if self.function:
+            parts.append(f" in function '{self.function}'")
+        text = "".join(parts) + f": {self.message}"
+        if self.file:
+            text += f" [{self.file}]"
+        if self.hint:
+            text += f" (fix: {self.hint})"
+        return text
+
+
+class EvalError(Exception):
+    def __init__(self, failure: EvalFailure):
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def fail(stage: str, message: str, **kw: object) -> EvalError:
+    """Shorthand: ``raise fail("schema", "...", hint=...)``."""
+    return EvalError(EvalFailure(stage, message, **kw))  # type: ignore[arg-type]
+

@@ -73,16 +73,10 @@ def _room(module: str) -> str:
 #: violations still being removed (a ratchet: an entry whose edge is gone must be deleted here)
 KNOWN_UPWARD = {
     "datafusion_exprtool.layers.proto.scan_facts -> datafusion_exprtool.text.scalar",
-    "datafusion_exprtool.sandbox.context -> datafusion_exprtool.actions.eval.failure",
-    "datafusion_exprtool.sandbox.isolation -> datafusion_exprtool.actions.eval.failure",
-    "datafusion_exprtool.sandbox.isolation -> datafusion_exprtool.actions.eval.runner",
-    "datafusion_exprtool.sandbox.isolation -> datafusion_exprtool.reports.check.target",
-    "datafusion_exprtool.sandbox.isolation -> datafusion_exprtool.actions.eval.output",
 }
 KNOWN_CYCLES = {
     "datafusion_exprtool.text.nested <-> datafusion_exprtool.text.scalar",
     "datafusion_exprtool.text.canonical <-> datafusion_exprtool.text.plan",
-    "datafusion_exprtool.reports.check.damage <-> datafusion_exprtool.reports.explain",
 }
 
 MODULES = _modules()

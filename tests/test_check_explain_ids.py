@@ -14,8 +14,10 @@ from datafusion import functions as F
 from test_dfpy import EXPRS, envelope_ctx, find_fun_definition, replace_fun_definition
 from test_semantics import rewrite
 
-from datafusion_exprtool.catalog import CATALOG, ENTRIES, render
-from datafusion_exprtool.reports.explain import explain_with_blob, normalize
+from datafusion_exprtool.catalog import CATALOG, ENTRIES
+from datafusion_exprtool.catalog.entry import render
+from datafusion_exprtool.catalog.match import normalize
+from datafusion_exprtool.reports.explain import explain_with_blob
 
 
 def _decode(blob: bytes, ctx=None):

@@ -135,8 +135,8 @@ class _FailingSink:
 
 
 def test_a_sink_that_fails_is_stage_write(tmp_path: Path) -> None:
-    from datafusion_exprtool.actions.eval.failure import EvalError
     from datafusion_exprtool.actions.eval.runner import EvalJob, run_job
+    from datafusion_exprtool.errors import EvalError
 
     pq.write_table(pa.table({"a": pa.array([1, 2, 3], pa.int64())}), tmp_path / "d.parquet")
     job = EvalJob(
@@ -343,8 +343,8 @@ def test_worker_stderr_other_than_a_panic_is_passed_on(data: str, tmp_path: Path
 
 # --- 8. a dead worker's staging files; direct Parquet writes in workers; no console when silent ---------------
 def test_dead_worker_staging_files_are_removed(tmp_path: Path) -> None:
+    from datafusion_exprtool.actions.eval.isolation import remove_output_leftovers
     from datafusion_exprtool.actions.eval.runner import EvalJob
-    from datafusion_exprtool.sandbox.isolation import remove_output_leftovers
 
     temp = tmp_path / ".out.parquet.1.ab.tmp"
     for name in (temp.name, f"{temp.name}#1", f"{temp.name}#7", "keep.parquet"):
@@ -423,3 +423,25 @@ def test_eval_into_a_closed_pipe_exits_141(tmp_path: Path) -> None:
             shell=True, executable="/bin/bash", capture_output=True, timeout=120,
         )  # fmt: skip
         assert proc.returncode == 141 and proc.stderr == b"", (isolate, proc.returncode, proc.stderr[-300:])
+
+
+def test_file_sink_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
+    """-o is checked before the run; a file created at that path during the run is kept, not clobbered
+    (without --force), and the temporary file is gone either way."""
+    from datafusion_exprtool.actions.eval.output import FileSink
+    from datafusion_exprtool.atomic import OutputExists
+
+    batch = pa.record_batch({"a": pa.array([1, 2], pa.int64())})
+    target = tmp_path / "o.csv"
+    sink = FileSink(str(target), "csv")
+    sink.write(batch)
+    target.write_text("someone else's\n")
+    with pytest.raises(OutputExists):
+        sink.close(batch.schema)
+    assert target.read_text() == "someone else's\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
+    forced = FileSink(str(target), "csv", force=True)
+    forced.write(batch)
+    forced.close(batch.schema)
+    assert pcsv.read_csv(target).column("a").to_pylist() == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]

@@ -21,9 +21,12 @@ from blobtools import double_it_udf, no_inline_ctx, patch_byte, pickle_by_name, 
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col, udf
 from datafusion import functions as F
 
-from datafusion_exprtool.catalog import CATALOG, ENTRIES, render
+from datafusion_exprtool.catalog import CATALOG, ENTRIES
+from datafusion_exprtool.catalog.entry import render
+from datafusion_exprtool.catalog.match import normalize
 from datafusion_exprtool.model import FunctionInfo, InputInfo, Inspection, Payload, SafetyReport
-from datafusion_exprtool.reports.explain import declared_end, explain, explain_with_blob, normalize
+from datafusion_exprtool.reports.explain import explain, explain_with_blob
+from datafusion_exprtool.reports.truncation import declared_end
 
 REQUIRED_IDS = {
     "python-minor-mismatch",

@@ -17,7 +17,8 @@ from blobtools import run_cli
 from datafusion import SessionContext, col, lit, udf
 from datafusion.expr import Expr
 
-from datafusion_exprtool.actions.reencode import Refused, reencode
+from datafusion_exprtool.actions.reencode import reencode
+from datafusion_exprtool.actions.trust import Refused
 from datafusion_exprtool.atomic import OutputExists, atomic_write
 from datafusion_exprtool.inspection.pipeline import inspect_loaded
 from datafusion_exprtool.layers.container import load_bytes

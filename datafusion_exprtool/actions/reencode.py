@@ -20,9 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from datafusion_exprtool.actions.trust import trust_gate
+from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.layers.container import LoadedInput, load_bytes
 from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, iter_raw
-from datafusion_exprtool.model import Finding, FunctionInfo, Inspection
+from datafusion_exprtool.model import FunctionInfo, Inspection
 
 CONTAINERS = ("pickle", "bytes")
 TEXT_ENCODINGS = ("base64", "hex")
@@ -37,27 +39,13 @@ _PLAN_MESSAGES = ("LogicalPlanNode", "PhysicalPlanNode")
 class ReencodeError(Exception):
     """A request that cannot be honoured (exit status 2 unless ``code`` says otherwise)."""
 
-    code = 2
-
-
-class Refused(ReencodeError):
-    """The static check found something datafusion and cloudpickle do not produce (exit 1)."""
-
-    code = 1
-
-    def __init__(self, findings: list[Finding]):
-        self.findings = findings
-        what = "; ".join(f.message for f in findings if f.verdict == "suspicious") or "suspicious content"
-        super().__init__(
-            f"refusing to decode a suspicious blob with datafusion: {what} "
-            "(inspect it with `exprtool inspect`; pass --trust only if you produced it yourself)"
-        )
+    code: int = ExitCode.USAGE
 
 
 class DataFusionFailed(Exception):
     """datafusion refused to decode or encode (exit 4); the message is datafusion's own."""
 
-    code = 4
+    code = ExitCode.EVAL_FAILED
 
     def __init__(self, action: str, message: str):
         self.action = action
@@ -337,16 +325,11 @@ def _names(functions: list[FunctionInfo]) -> str:
 # the operations
 
 
-def check_trust(insp: Inspection, trust: bool) -> list[str]:
-    """Eval's trust rule. Returns notes; raises Refused for a suspicious verdict without ``trust``."""
-    if insp.safety.verdict != "suspicious":
-        return []
-    if not trust:
-        raise Refused(insp.safety.findings)
-    return [
-        "trusted a suspicious blob (--trust): only its protobuf payload was decoded, and the output holds "
-        "only the expression, not what the safety check flagged"
-    ]
+#: what reencode says after decoding a suspicious blob under --trust
+TRUSTED_NOTE = (
+    "trusted a suspicious blob (--trust): only its protobuf payload was decoded, and the output holds "
+    "only the expression, not what the safety check flagged"
+)
 
 
 def reencode(
@@ -371,7 +354,7 @@ def reencode(
     from datafusion_exprtool.inspection.pipeline import inspect_loaded
 
     insp = inspect_loaded(loaded, message=message)
-    notes = check_trust(insp, trust)
+    notes = [TRUSTED_NOTE] if trust_gate(insp, trust) else []
     if len(insp.payloads) != 1:
         raise ReencodeError(
             f"{loaded.info.path}: holds {len(insp.payloads) or 'no'} datafusion expression or plan"
@@ -389,7 +372,7 @@ def reencode(
                 else "`exprtool inspect` shows them; re-create the blob with this datafusion version."
             )
         )
-        err.code = 3
+        err.code = ExitCode.UNDECODABLE
         raise err
     if protocol is None and container == "pickle" and loaded.info.container == "pickle":
         protocol = loaded.info.pickle_protocol  # keep the sender's protocol unless told otherwise

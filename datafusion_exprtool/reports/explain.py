@@ -1,71 +1,30 @@
 """Turn a datafusion serialization error, as it reached the user, into its cause and fix.
 
-Failures surface on a worker far from their cause, wrapped by multiprocessing, Ray, concurrent.futures,
-Dask or joblib, nested in Rust ``PyErr { … }`` reprs, with escaped quotes and colour codes. ``explain``
-normalizes the text and matches it against the catalog (``error_catalog.ENTRIES``); ``explain_with_blob``
-then ties each explanation to the blob: which function, how it travels, where the bytes end.
+``explain`` reads the text with the catalog's matcher (``catalog.match.match_text``: it sees through
+process-pool wrappers, PyErr nesting, escaped quotes and colour codes); ``explain_with_blob`` then ties each
+explanation to the blob: which function, how it travels, where the bytes end, and which of two failures
+datafusion words alike it is.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.catalog import CATALOG, ENTRIES, WRAPPERS, render
+from datafusion_exprtool.catalog import CATALOG
+from datafusion_exprtool.catalog.entry import CatalogEntry, render
+from datafusion_exprtool.catalog.match import DECODER_CALLS, TextMatch, match_text
 from datafusion_exprtool.model import FunctionInfo, Inspection
-
-_ANSI = re.compile(r"(?:\x1b|\\x1b|\\u001b|\\033|\\e)\[[0-9;?]*[ -/]*[@-~]")
-_DECODER = re.compile(r"Unable to decode (?P<what>expression|expr|logical node|physical node)")
-_DECODER_MESSAGES = {
-    "expression": "LogicalExprNode",
-    "expr": "LogicalExprNode",
-    "logical node": "LogicalPlanNode",
-    "physical node": "PhysicalPlanNode",
-}
-_DECODER_CALLS = {
-    "LogicalExprNode": "Expr.from_bytes / pickle.loads",
-    "LogicalPlanNode": "LogicalPlan.from_bytes",
-    "PhysicalPlanNode": "ExecutionPlan.from_bytes",
-}
-#: damage inside an inline payload: the error does not name the function, any inline one may be it
-_PAYLOAD_DAMAGE_IDS = (
-    "header-truncated",
-    "cloudpickle-truncated",
-    "cloudpickle-corrupt",
-    "envelope-truncated",
-    "envelope-codec-id-invalid",
-)
-MAX_EXCERPT = 400
-MAX_FIELD = 200
-#: ids whose error names a function (or a trait of one) that the blob's function table can confirm
-_FUNCTION_IDS = {
-    "by-name-not-registered",
-    "inlining-disabled",
-    "python-minor-mismatch",
-    "wire-version-unsupported",
-    "header-truncated",
-    "cloudpickle-truncated",
-    "cloudpickle-corrupt",
-    "module-missing",
-    "module-attribute-missing",
-    "codec-not-installed",
-    "envelope-version-unsupported",
-    "envelope-truncated",
-    "envelope-codec-id-invalid",
-}
+from datafusion_exprtool.reports.truncation import declared_end
 
 
 @dataclass
 class Explanation:
-    id: str
-    title: str
-    cause: str
-    fix: str
+    """A catalog entry seen in an error text: the entry itself, what the text said, what the blob showed."""
+
+    entry: CatalogEntry
     excerpt: str  # the matched text, normalized, shortened in the middle when long
     fields: dict[str, str]  # what the text names: function, kind, module, versions, codec_id, ...
-    confidence: str  # "certain" | "likely"
-    layer: str
     wrappers: list[str] = field(default_factory=list)  # multiprocessing, ray, pyerr, ...
     wrapper_hints: list[str] = field(default_factory=list)
     occurrences: int = 1
@@ -73,117 +32,68 @@ class Explanation:
     blob: list[str] = field(default_factory=list)  # facts from the blob (explain_with_blob)
     functions: list[dict[str, Any]] = field(default_factory=list)  # the blob's functions it concerns
     offset: int | None = None  # byte offset in the blob, when the failure has one
+    confirmed: bool = False  # the blob confirmed what the text alone only makes likely
+
+    @classmethod
+    def of(cls, found: TextMatch) -> Explanation:
+        return cls(
+            entry=found.entry,
+            excerpt=found.excerpt,
+            fields=found.fields,
+            wrappers=[w.id for w in found.wrappers],
+            wrapper_hints=[w.hint for w in found.wrappers],
+            occurrences=found.occurrences,
+            position=found.position,
+        )
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def title(self) -> str:
+        return self.entry.title
+
+    @property
+    def layer(self) -> str:
+        return self.entry.layer
+
+    @property
+    def confidence(self) -> str:  # "certain" | "likely"
+        return "certain" if self.confirmed else self.entry.confidence
+
+    @property
+    def cause(self) -> str:
+        return render(self.entry.cause, self.fields)
+
+    @property
+    def fix(self) -> str:
+        return render(self.entry.fix, self.fields)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def normalize(text: str) -> str:
-    """Strip colour codes and undo quote escaping (any depth) so one regex fits every wrapper."""
-    text = _ANSI.sub("", text)
-    if "\n" not in text and "\\n" in text:  # a traceback logged as one JSON/repr line
-        text = text.replace("\\n", "\n")
-    for _ in range(8):
-        new = text.replace('\\"', '"').replace("\\'", "'").replace("\\\\", "\\")
-        if new == text:
-            break
-        text = new
-    return text
-
-
-def _shorten(s: str, limit: int) -> str:
-    if len(s) <= limit:
-        return s
-    half = (limit - 3) // 2
-    return f"{s[:half]} … {s[-half:]}"
-
-
-def _context(norm: str, start: int) -> dict[str, str]:
-    """Which decoder failed, from the text before the match on the same line."""
-    line_start = norm.rfind("\n", 0, start) + 1
-    found = None
-    for m in _DECODER.finditer(norm, line_start, start + 1):
-        found = m
-    if found is None:
-        line_end = norm.find("\n", start)
-        line = norm[line_start : line_end if line_end >= 0 else len(norm)]
-        if "logical_plan::from_proto" in line or "Unsupported logical plan" in line:
-            return {"expected_message": "LogicalPlanNode", "decoder": _DECODER_CALLS["LogicalPlanNode"]}
-        return {}
-    msg = _DECODER_MESSAGES[found.group("what")]
-    return {"expected_message": msg, "decoder": _DECODER_CALLS[msg]}
-
-
-def _fields(entry_id: str, m: re.Match[str], norm: str) -> dict[str, str]:
-    fields = {k: v.strip() for k, v in m.groupdict().items() if v is not None}
-    if "path" in fields:
-        segments = [s.rstrip(":") for s in fields["path"].split(": ") if s.rstrip(":")]
-        fields["path"] = _shorten(": ".join(segments), MAX_FIELD)
-        if entry_id == "too-deep":
-            nested = sum(1 for s in segments if s.startswith(("LogicalExprNode.", "LogicalPlanNode.")))
-            fields["nesting"] = str(len(segments))
-            fields["levels"] = str(nested)
-    fields = {k: _shorten(v, MAX_FIELD) for k, v in fields.items()}
-    for k, v in _context(norm, m.start()).items():
-        fields.setdefault(k, v)
-    return fields
+        """The JSON object of ``explain --json``."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "cause": self.cause,
+            "fix": self.fix,
+            "excerpt": self.excerpt,
+            "fields": dict(self.fields),
+            "confidence": self.confidence,
+            "layer": self.layer,
+            "wrappers": list(self.wrappers),
+            "wrapper_hints": list(self.wrapper_hints),
+            "occurrences": self.occurrences,
+            "position": self.position,
+            "blob": list(self.blob),
+            "functions": [dict(f) for f in self.functions],
+            "offset": self.offset,
+        }
 
 
 def explain(text: str) -> list[Explanation]:
     """Every catalogued failure in ``text``, in the order they appear; [] when nothing matched."""
-    norm = normalize(text)
-    wrappers = [w for w in WRAPPERS if re.search(w.pattern, norm, re.MULTILINE)]
-    hits: list[tuple[int, int, int, re.Match[str]]] = []
-    for rank, entry in enumerate(ENTRIES):
-        for pattern in entry.compiled:
-            for m in pattern.finditer(norm):
-                hits.append((rank, m.start(), m.end(), m))
-    taken: list[tuple[int, int]] = []
-    kept: list[tuple[int, re.Match[str]]] = []
-    for rank, start, end, m in sorted(hits, key=lambda h: (h[0], h[1])):
-        if any(start < e and s < end for s, e in taken):
-            continue  # an earlier (more specific) entry already explains this text
-        taken.append((start, end))
-        kept.append((rank, m))
-    out: dict[tuple, Explanation] = {}
-    for rank, m in sorted(kept, key=lambda k: k[1].start()):
-        entry = ENTRIES[rank]
-        fields = _fields(entry.id, m, norm)
-        key = (entry.id, tuple(sorted((k, v) for k, v in fields.items() if k not in ("decoder",))))
-        if key in out:
-            out[key].occurrences += 1
-            continue
-        out[key] = Explanation(
-            id=entry.id,
-            title=entry.title,
-            cause=render(entry.cause, fields),
-            fix=render(entry.fix, fields),
-            excerpt=_shorten(m.group(0), MAX_EXCERPT),
-            fields=fields,
-            confidence=entry.confidence,
-            layer=entry.layer,
-            wrappers=[w.id for w in wrappers],
-            wrapper_hints=[w.hint for w in wrappers],
-            position=m.start(),
-        )
-    return _merge_same_failure(list(out.values()))
-
-
-def _merge_same_failure(exps: list[Explanation]) -> list[Explanation]:
-    """The same error printed by the worker and re-raised by the parent differs only in context fields."""
-    merged: list[Explanation] = []
-    for ex in exps:
-        core = {k: v for k, v in ex.fields.items() if k not in ("expected_message", "decoder")}
-        for prev in merged:
-            pcore = {k: v for k, v in prev.fields.items() if k not in ("expected_message", "decoder")}
-            if prev.id == ex.id and pcore == core:
-                prev.occurrences += ex.occurrences
-                for k, v in ex.fields.items():
-                    prev.fields.setdefault(k, v)
-                break
-        else:
-            merged.append(ex)
-    return merged
+    return [Explanation.of(found) for found in match_text(text)]
 
 
 # --------------------------------------------------------------------------------------- with the blob
@@ -246,7 +156,7 @@ def _related(ex: Explanation, fns: list[FunctionInfo]) -> list[FunctionInfo]:
             for fn in fns
             if fn.envelope_version is not None and str(fn.envelope_version) == f.get("version")
         ]
-    if ex.id in _PAYLOAD_DAMAGE_IDS:
+    if ex.entry.ties_to == "payload":  # damage inside an inline payload: the text names no function
         return [fn for fn in kind_ok if fn.transport == "inline"]
     return []
 
@@ -285,64 +195,6 @@ def _function_notes(ex: Explanation, fns: list[FunctionInfo], all_fns: list[Func
     return notes
 
 
-def declared_end(data: bytes) -> dict[str, int] | None:
-    """Where a truncated protobuf blob says its data should end, from the first field that overruns it."""
-    pos, size = 0, len(data)
-    while pos < size:
-        tag_pos = pos
-        key, pos = _varint(data, pos)
-        if key is None:
-            return {"size": size, "tag_offset": tag_pos, "declared_end": size + 1, "missing": 1, "field": -1}
-        wire = key & 7
-        if wire == 2:
-            length, pos = _varint(data, pos)
-            if length is None or pos + length > size:
-                end = pos + (length or 0)
-                return {
-                    "size": size,
-                    "tag_offset": tag_pos,
-                    "declared_end": end,
-                    "missing": end - size,
-                    "field": key >> 3,
-                }
-            pos += length
-        elif wire == 0:
-            value, pos = _varint(data, pos)
-            if value is None:
-                return {
-                    "size": size,
-                    "tag_offset": tag_pos,
-                    "declared_end": size + 1,
-                    "missing": 1,
-                    "field": key >> 3,
-                }
-        elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
-            if pos > size:
-                return {
-                    "size": size,
-                    "tag_offset": tag_pos,
-                    "declared_end": pos,
-                    "missing": pos - size,
-                    "field": key >> 3,
-                }
-        else:
-            return None  # not truncation: a corrupt wire type
-    return None
-
-
-def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
-    result = shift = 0
-    while pos < len(data) and shift < 70:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-    return None, pos
-
-
 def explain_with_blob(
     text: str, inspection: Inspection | None = None, *, data: bytes | None = None
 ) -> list[Explanation]:
@@ -365,7 +217,7 @@ def explain_with_blob(
     for ex in exps:
         if ex.id == "literal-value-corrupt" and inspection is not None:
             _rows_not_literal(ex, inspection)
-        if ex.id in _FUNCTION_IDS and inspection is not None:
+        if ex.entry.names_function and inspection is not None:
             related = _related(ex, fns)
             _family_mismatch(ex, inspection, related)
             ex.functions = [_function_dict(fn) for fn in related]
@@ -406,9 +258,7 @@ def _rows_not_literal(ex: Explanation, ins: Inspection) -> None:
 def _relabel(ex: Explanation, entry_id: str, offset: int | None, note: str) -> None:
     """The blob showed which of two failures datafusion words alike: ``ex`` becomes catalog entry ``entry_id``
     (its fields kept), pointing at ``offset``, with ``note`` saying what the blob showed."""
-    entry = CATALOG[entry_id]
-    ex.id, ex.title, ex.layer, ex.confidence = entry.id, entry.title, entry.layer, entry.confidence
-    ex.cause, ex.fix = render(entry.cause, ex.fields), render(entry.fix, ex.fields)
+    ex.entry, ex.confirmed = CATALOG[entry_id], False
     if offset is not None:
         ex.offset = offset
     ex.blob.append(note)
@@ -434,7 +284,7 @@ def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err
                 f"this blob is complete ({size} bytes, decodes here): the copy the worker decoded "
                 "was shorter; compare len() on both sides"
             )
-    elif ex.id in _PAYLOAD_DAMAGE_IDS and ins is not None:
+    elif ex.entry.ties_to == "payload" and ins is not None:
         ex.blob.append(
             f"this blob's UDF payloads read cleanly ({size} bytes): the worker's copy was damaged in transit"
             if not ins.warnings
@@ -453,16 +303,16 @@ def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err
         if _empty_plan_node(ex, ins):
             return
         if expected and actual and expected != actual:
-            ex.confidence = "certain"
+            ex.confirmed = True
             ex.blob.append(
-                f"the blob is a {actual}, but it was given to {_DECODER_CALLS.get(expected, expected)} "
-                f"(which reads {expected}); use {_DECODER_CALLS.get(actual, actual)}"
+                f"the blob is a {actual}, but it was given to {DECODER_CALLS.get(expected, expected)} "
+                f"(which reads {expected}); use {DECODER_CALLS.get(actual, actual)}"
             )
         elif actual:
             ex.blob.append(f"the blob is a {actual}")
     elif ex.id == "pickle-given-to-from-bytes" and ins is not None:
         if ins.input.container == "pickle":
-            ex.confidence = "certain"
+            ex.confirmed = True
             ex.blob.append(
                 "confirmed: the blob is a pickle (protocol "
                 f"{ins.input.pickle_protocol}); load it with pickle.loads, not Expr.from_bytes"
@@ -486,6 +336,3 @@ def _empty_plan_node(ex: Explanation, ins: Inspection) -> bool:
     _relabel(ex, "empty-plan-node", empty.offset, note)
     return True
 
-
-def catalog_ids() -> list[str]:
-    return list(CATALOG)

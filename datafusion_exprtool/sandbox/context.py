@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.actions.eval.failure import USAGE_EXIT, fail
+from datafusion_exprtool.errors import ExitCode, fail
 
 
 @dataclass
@@ -45,7 +45,7 @@ def parse_config(items: list[str]) -> dict[str, str]:
             raise fail(
                 "worker-ctx",
                 f"--config {item!r} is not key=value",
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
                 hint="e.g. --config datafusion.execution.batch_size=4096",
             )
         out[key.strip()] = value.strip()
@@ -78,17 +78,17 @@ def load_factory(spec: str, cwd: str | None = None) -> Any:
         raise fail(
             "worker-ctx",
             f"--worker-ctx {spec!r} is not module:function or file.py:function",
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
         )
     if target.endswith(".py") or os.sep in target:
         path = target if os.path.isabs(target) or cwd is None else os.path.join(cwd, target)
         if not os.path.isfile(path):
-            raise fail("worker-ctx", f"no such file: {path}", file=path, exit_code=USAGE_EXIT)
+            raise fail("worker-ctx", f"no such file: {path}", file=path, exit_code=ExitCode.USAGE)
         name = f"_exprtool_worker_ctx_{abs(hash(os.path.abspath(path)))}"
         loader_spec = importlib.util.spec_from_file_location(name, path)
         if loader_spec is None or loader_spec.loader is None:
             raise fail(
-                "worker-ctx", f"cannot load {path} as a Python module", file=path, exit_code=USAGE_EXIT
+                "worker-ctx", f"cannot load {path} as a Python module", file=path, exit_code=ExitCode.USAGE
             )
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[name] = module  # so functions defined there can be pickled by reference
@@ -100,7 +100,7 @@ def load_factory(spec: str, cwd: str | None = None) -> Any:
                 "worker-ctx",
                 f"importing {path} raised {type(exc).__name__}: {exc}",
                 file=path,
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
             ) from None
         where = path
     else:
@@ -112,13 +112,13 @@ def load_factory(spec: str, cwd: str | None = None) -> Any:
                 "worker-ctx",
                 f"cannot import module {target!r}: {type(exc).__name__}: {exc}",
                 hint="put the module on PYTHONPATH, or pass path/to/file.py:function",
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
             ) from None
         where = getattr(module, "__file__", None) or target
     func = getattr(module, func_name, None)
     if not callable(func):
         raise fail(
-            "worker-ctx", f"{where} has no callable {func_name!r}", file=str(where), exit_code=USAGE_EXIT
+            "worker-ctx", f"{where} has no callable {func_name!r}", file=str(where), exit_code=ExitCode.USAGE
         )
     return func
 
@@ -138,12 +138,12 @@ def build_context(spec: WorkerSpec) -> Any:
                 if isinstance(exc, UserCodeExit)
                 else f"{spec.factory}() raised {type(exc).__name__}: {exc}"
             )
-            raise fail("worker-ctx", said, exit_code=USAGE_EXIT) from None
+            raise fail("worker-ctx", said, exit_code=ExitCode.USAGE) from None
         if not isinstance(ctx, SessionContext):
             raise fail(
                 "worker-ctx",
                 f"{spec.factory}() returned {type(ctx).__name__}, not a SessionContext",
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
             )
     else:
         ctx = SessionContext()
@@ -157,7 +157,7 @@ def build_context(spec: WorkerSpec) -> Any:
             raise fail(
                 "worker-ctx",
                 f"cannot set {key}={value}: {' '.join(str(exc).split())}",
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
                 hint="see datafusion's configuration settings for valid keys",
             ) from None
     return ctx

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.actions.eval.failure import FINDINGS_EXIT, USAGE_EXIT, fail
+from datafusion_exprtool.actions.eval.isolation import METHODS, run_inline, run_isolated
 from datafusion_exprtool.actions.eval.modes import ExprShape, analyze, check_schema, pick_mode
 from datafusion_exprtool.actions.eval.output import (
     Sink,
@@ -26,9 +26,10 @@ from datafusion_exprtool.actions.eval.output import (
 )
 from datafusion_exprtool.actions.eval.params import check_params
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult
+from datafusion_exprtool.actions.trust import Refused, trust_gate
+from datafusion_exprtool.errors import ExitCode, fail
 from datafusion_exprtool.model import Inspection
 from datafusion_exprtool.sandbox.context import WorkerSpec
-from datafusion_exprtool.sandbox.isolation import METHODS, run_inline, run_isolated
 
 
 @dataclass
@@ -80,9 +81,9 @@ def parquet_files(data: list[str]) -> tuple[list[str], list[str]]:
         elif os.path.isfile(item):
             found = [item]
         else:
-            raise fail("input", f"no such file or directory: {item}", file=item, exit_code=USAGE_EXIT)
+            raise fail("input", f"no such file or directory: {item}", file=item, exit_code=ExitCode.USAGE)
         if not found:
-            raise fail("input", f"no Parquet files in {item}", file=item, exit_code=USAGE_EXIT)
+            raise fail("input", f"no Parquet files in {item}", file=item, exit_code=ExitCode.USAGE)
         files += [os.path.abspath(p) for p in found]
     if len(data) == 1 and os.path.isdir(data[0]):
         return [os.path.abspath(data[0])], files
@@ -108,19 +109,19 @@ def _pick_payload(inspection: Inspection, index: int | None) -> Any:
         raise fail(
             "input",
             f"the pickle holds {count} expressions; eval replays one: pick it with --index N (0 to {count - 1})",
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
         )
     if index is not None and not 0 <= index < max(count, 1):
         raise fail(
             "input",
             f"--index {index}: the blob holds {count} expression{'s' if count != 1 else ''} "
             f"(--index 0 to {max(count - 1, 0)})",
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
         )
     payload = payloads[index or 0] if payloads else None
     if payload is None or payload.message != "LogicalExprNode":
         found = f"a {payload.message}" if payload else "no datafusion expression (a pickle of something else)"
-        raise fail("input", f"eval replays expressions; this blob holds {found}", exit_code=USAGE_EXIT)
+        raise fail("input", f"eval replays expressions; this blob holds {found}", exit_code=ExitCode.USAGE)
     return payload
 
 
@@ -133,7 +134,7 @@ def _table_name(shape: ExprShape) -> tuple[str, str] | None:
             "input",
             f"the expression's columns are qualified with {len(shape.relations)} tables ({names}); "
             "eval reads the data as one table",
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
             hint="this expression belongs to a join: evaluate the query it came from, or re-encode it "
             "with unqualified columns",
         )
@@ -147,19 +148,19 @@ def prepare(opts: EvalOptions) -> Prepared:
 
     if opts.isolate not in METHODS:
         raise fail(
-            "input", f"--isolate {opts.isolate!r}", hint=f"one of {', '.join(METHODS)}", exit_code=USAGE_EXIT
+            "input", f"--isolate {opts.isolate!r}", hint=f"one of {', '.join(METHODS)}", exit_code=ExitCode.USAGE
         )
     loaded = load_input(opts.blob)
     inspection = inspect_bytes(loaded.data, loaded.info)
-    verdict = inspection.safety.verdict
-    if verdict == "suspicious" and not opts.trust:
-        reasons = [f.message for f in inspection.safety.findings if f.verdict == "suspicious"][:5]
+    try:
+        trust_gate(inspection, opts.trust)
+    except Refused as refused:
         raise fail(
             "safety",
-            "the static inspection found the blob suspicious: " + "; ".join(reasons or [verdict]),
+            "the static inspection found the blob suspicious: " + "; ".join(refused.reasons[:5] or [refused.verdict]),
             hint="review it with `exprtool inspect`, then pass --trust to run it anyway",
-            exit_code=FINDINGS_EXIT,
-        )
+            exit_code=refused.code,
+        ) from None
     payload = _pick_payload(inspection, opts.index)
     shape = analyze(payload.root)
     table = _table_name(shape)
@@ -174,7 +175,7 @@ def prepare(opts: EvalOptions) -> Prepared:
             meta = parquet_metadata(path)
         except Exception as exc:
             raise fail(
-                "input", f"not a readable Parquet file: {exc}", file=path, exit_code=USAGE_EXIT
+                "input", f"not a readable Parquet file: {exc}", file=path, exit_code=ExitCode.USAGE
             ) from None
         check_schema(meta.schema.to_arrow_schema(), shape, inspection.functions, extra, path)
         for i in range(meta.num_row_groups):
@@ -188,14 +189,14 @@ def prepare(opts: EvalOptions) -> Prepared:
         temp = temp_path_for(output)
     expect = os.path.abspath(opts.expect) if opts.expect else None
     if expect and not os.path.isfile(expect):
-        raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=USAGE_EXIT)
+        raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=ExitCode.USAGE)
     if expect:
         try:
             parquet_metadata(expect)  # before any work: a golden file that is no Parquet is a usage error
         except Exception as exc:
             raise fail(
                 "input", f"golden file is not a readable Parquet file: {exc}", file=opts.expect,
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
             ) from None
     job = EvalJob(
         data=loaded.data,
@@ -208,6 +209,7 @@ def prepare(opts: EvalOptions) -> Prepared:
         output=output,
         output_format=output_format,
         output_temp=temp,
+        force=opts.force,
         preview_rows=opts.preview_rows,
         expect=expect,
         python_functions=_python_functions(inspection),

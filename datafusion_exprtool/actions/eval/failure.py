@@ -1,74 +1,16 @@
-"""One evaluation failure: the stage it happened in, the function concerned, datafusion's own words.
+"""How an exception raised while a blob is decoded, planned or executed becomes an ``EvalFailure``.
 
-Failures cross process boundaries (an isolated worker reports to the CLI), so they are plain picklable data;
-``EvalError`` is the exception that carries one inside a process.
+The stage, the function concerned, datafusion's own words and the error catalog's name and fix for them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-#: stages in the order a worker goes through them
-STAGES = (
-    "input",
-    "safety",
-    "schema",
-    "worker-ctx",
-    "unpickle",
-    "decode",
-    "udf-decode",
-    "plan",
-    "execute",
-    "write",
-)
-
-#: exit status of a failure that is the caller's mistake rather than the evaluation's
-USAGE_EXIT = 2
-EVAL_EXIT = 4
-#: a verdict that crossed the line (a suspicious blob refused): a finding, as ``reencode`` reports it
-FINDINGS_EXIT = 1
-
-
-#: the hint for a protobuf refusal that says nothing more specific (the error catalog's fix replaces it)
-GENERIC_HINT = "the bytes are not a DataFusion 55 expression"
-
-@dataclass
-class EvalFailure:
-    stage: str
-    message: str
-    function: str | None = None
-    hint: str | None = None
-    file: str | None = None  # the file concerned (parquet input, worker-ctx module, output) or a UDF location
-    exit_code: int = EVAL_EXIT
-    details: list[str] = field(default_factory=list)  # extra lines (e.g. the first differing rows)
-    cause: str | None = None  # "catalog-id: title" of datafusion's text, when the error catalog knows it
-    # datafusion's own message, verbatim but for an embedded Python traceback (what `exprtool explain` reads)
-    original: str | None = None
-    debug: list[str] = field(default_factory=list)  # shown with --verbose (a panic's location, backtrace)
-
-    def __str__(self) -> str:
-        parts = [f"{self.stage} failed"]
-        if self.function:
-            parts.append(f" in function '{self.function}'")
-        text = "".join(parts) + f": {self.message}"
-        if self.file:
-            text += f" [{self.file}]"
-        if self.hint:
-            text += f" (fix: {self.hint})"
-        return text
-
-
-class EvalError(Exception):
-    def __init__(self, failure: EvalFailure):
-        super().__init__(str(failure))
-        self.failure = failure
-
-
-def fail(stage: str, message: str, **kw: object) -> EvalError:
-    """Shorthand: ``raise fail("schema", "...", hint=...)``."""
-    return EvalError(EvalFailure(stage, message, **kw))  # type: ignore[arg-type]
-
+from datafusion_exprtool.catalog import EVAL_HINTED
+from datafusion_exprtool.catalog.entry import GENERIC_HINT
+from datafusion_exprtool.catalog.match import match_text
+from datafusion_exprtool.errors import EvalError, EvalFailure
 
 # datafusion message patterns that name the function concerned (first group = name)
 _FUNCTION_PATTERNS = (
@@ -76,52 +18,6 @@ _FUNCTION_PATTERNS = (
     r"inline Python (?:scalar|aggregate|window) UDF '([^']+)'",
     r"call to '([^']+)' function",
     r"Invalid function '([^']+)'",
-)
-# (pattern, stage override, hint) for decode errors datafusion words in a known way
-_HINTS = (
-    (
-        r"FileNotFoundError",
-        None,
-        "isolated workers run in an empty temporary directory (like a worker on another host): "
-        "the code must not rely on the driver's working directory",
-    ),
-    (
-        r"is not provided for (?:scalar|aggregate|window) function",
-        "udf-decode",
-        "the function travels by name: register it on the worker context (--worker-ctx module:function)",
-    ),
-    (
-        r"inlining is disabled on this session",
-        "udf-decode",
-        "the blob carries inline UDF code and --strict refuses it: re-encode by name, or drop --strict",
-    ),
-    (
-        r"serialized on Python \d+\.\d+ but this process",
-        "udf-decode",
-        "run the same Python minor version as the sender",
-    ),
-    (
-        r"ModuleNotFoundError",
-        None,
-        "install the module on the worker, or make the sender pickle the function by value",
-    ),
-    (
-        r"was encoded by extension codec",
-        "udf-decode",
-        "install the same extension codec on the worker context",
-    ),
-    (r"wire-format version", "udf-decode", "align datafusion-python versions on sender and receiver"),
-    (
-        r"failed to decode Protobuf message|Missing required field",
-        None,
-        GENERIC_HINT,
-    ),
-    (r"Failed to coerce arguments", "plan", "cast the column, or fix the UDF's declared input types"),
-    (
-        r"MemoryError|Resources exhausted",
-        None,
-        "raise the memory limit or reduce --batch-size / --target-partitions",
-    ),
 )
 _PYERR = re.compile(
     r"PyErr \{ type: <class '([^']+)'>, value: (.*?)(?:, traceback: (None|Some\(\"(.*)\"\)) \}|\s*\}$)", re.S
@@ -173,11 +69,12 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
         elif len(set(python_functions.values())) == 1 and "PyErr" in text:
             function = next(iter(python_functions.values()))
     hint = None
-    for pat, stage_override, h in _HINTS:
-        if re.search(pat, text):
-            hint = h
-            if stage_override and stage in ("unpickle", "udf-decode"):
-                stage = stage_override
+    for entry in EVAL_HINTED:  # the catalog's one-line fixes, for the exception as raised
+        said = entry.eval_hint
+        if said is not None and re.search(said.pattern or "|".join(entry.patterns), text):
+            hint = said.text
+            if said.restage and stage in ("unpickle", "udf-decode"):
+                stage = entry.stage
             break
     if stage == "unpickle" and "PyErr" in text and "Unable to decode expr" in text:
         stage = "udf-decode"  # the cloudpickle payload of a UDF failed, not the outer pickle
@@ -187,14 +84,12 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
     if _from_datafusion(exc):
         original = _TRACEBACK.sub('traceback: Some("…")', raw)
         debug = [f"datafusion (with the Python traceback): {raw}"] if original != raw else []
-    cause = None
+    catalog_id = None
     if original:  # the catalog's name for datafusion's text; its fix beats the generic protobuf hint
-        from datafusion_exprtool.reports.explain import explain
-
-        found = explain(original)
+        found = match_text(original)
         if found:
-            cause = f"{found[0].id}: {found[0].title}"
-            if found[0].confidence == "certain" and (not hint or hint == GENERIC_HINT):
+            catalog_id = found[0].entry.id
+            if found[0].entry.confidence == "certain" and (not hint or hint == GENERIC_HINT):
                 hint = found[0].fix
     return EvalFailure(
         stage=stage,
@@ -204,7 +99,7 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
         file=location,
         original=original,
         debug=debug or [],
-        cause=cause,
+        catalog_id=catalog_id,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.actions.eval.failure import USAGE_EXIT, fail
+from datafusion_exprtool.errors import ExitCode, fail
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 
@@ -34,7 +34,6 @@ class ExprShape:
     has_aggregate: bool = False  # outside any window expression
     # (function name, kind, argument index, column name) for arguments that are bare columns
     column_args: list[tuple[str, str, int, str]] = field(default_factory=list)
-    root_alias: str | None = None
     # the table qualifiers of the columns (Column.relation), first-seen order: eval names the data
     # after the qualifier when there is one
     relations: dict[str, str] = field(default_factory=dict)  # qualifier -> the first column it qualifies
@@ -57,9 +56,6 @@ def _column_of(arg: Msg) -> str | None:
 def analyze(root: Msg) -> ExprShape:
     """Walk a LogicalExprNode tree once."""
     shape = ExprShape()
-    arm = root.which("expr_type") if root.type == "LogicalExprNode" else None
-    if arm and arm[0] == "alias":
-        shape.root_alias = arm[1].to_dict().get("alias")
     seen: set[str] = set()
     stack: list[tuple[Msg, bool]] = [(root, False)]  # (node, inside a window expression)
     while stack:
@@ -106,23 +102,23 @@ def pick_mode(shape: ExprShape, forced: str | None = None, group_by: list[str] |
     if forced is not None:
         if forced not in MODES:
             raise fail(
-                "plan", f"unknown mode {forced!r}", hint=f"one of {', '.join(MODES)}", exit_code=USAGE_EXIT
+                "plan", f"unknown mode {forced!r}", hint=f"one of {', '.join(MODES)}", exit_code=ExitCode.USAGE
             )
         if forced != "aggregate" and shape.has_aggregate:
             raise fail(
                 "plan",
                 f"--mode {forced} given, but the expression is an aggregate",
                 hint="use --mode aggregate (with --group-by)",
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
             )
         if group_by and forced != "aggregate":
-            raise fail("plan", "--group-by only applies to aggregate mode", exit_code=USAGE_EXIT)
+            raise fail("plan", "--group-by only applies to aggregate mode", exit_code=ExitCode.USAGE)
         if forced == "aggregate" and not shape.has_aggregate:  # datafusion's planner refuses it, in 3 lines
             raise fail(
                 "plan",
                 "--mode aggregate given, but the expression calls no aggregate function",
                 hint="use --mode project (or no --mode); to group rows, aggregate something (count(*), sum(x))",
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
             )
         return forced
     if shape.has_window:

@@ -1,11 +1,12 @@
 """Result sinks: files written atomically, stdout writers, a preview, and the --expect comparer.
 
 Every sink takes record batches one at a time and keeps at most one Parquet row group buffered, so memory
-stays flat however large the result is. Files go to a temporary name in the target's directory and are
-renamed over the target only when the whole result was written.
+stays flat however large the result is. Files are written through ``atomic.AtomicFile``: a temporary name in
+the target's directory, fsynced and moved into place only when the whole result was written, never over a
+file that appeared meanwhile unless --force.
 
 When nothing in Python needs to see the batches, ``write_parquet_direct`` lets datafusion write a Parquet
-result itself (scan, compute and encode overlap on datafusion's threads), with the same atomic rename.
+result itself (scan, compute and encode overlap on datafusion's threads), moved into place the same way.
 Both ways write the same Parquet settings (``PARQUET_COMPRESSION``, ``ROW_GROUP_ROWS``).
 """
 
@@ -15,7 +16,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from datafusion_exprtool.actions.eval.failure import USAGE_EXIT, fail
+from datafusion_exprtool.errors import ExitCode, fail
 
 FORMATS = {
     ".parquet": "parquet",
@@ -31,7 +32,7 @@ FORMATS = {
 ROW_GROUP_ROWS = 1 << 20  # datafusion's max_row_group_size default too
 ROW_GROUP_BYTES = 64 << 20
 # datafusion-python 55's DataFrame.write_parquet default (Compression.ZSTD, its default level 4); the
-# streaming writer uses it too, so an -o file does not depend on which path wrote it (was pyarrow's snappy)
+# streaming writer uses it too, so an -o file does not depend on which path wrote it
 PARQUET_COMPRESSION = ("zstd", 4)
 
 
@@ -44,7 +45,7 @@ def format_for(path: str, forced: str | None = None) -> str:
             "write",
             f"cannot tell the output format of {path!r} from its extension",
             file=path,
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
             hint="use .parquet, .csv, .json, .ndjson or .arrow",
         )
     return FORMATS[ext]
@@ -64,10 +65,10 @@ def check_target(path: str, force: bool) -> None:
         preflight(path, force)
     except OutputExists:
         raise fail(
-            "write", f"{path} exists", file=path, exit_code=USAGE_EXIT, hint="pass --force to replace it"
+            "write", f"{path} exists", file=path, exit_code=ExitCode.USAGE, hint="pass --force to replace it"
         ) from None
     except OSError as err:
-        raise fail("write", str(err), file=path, exit_code=USAGE_EXIT) from None
+        raise fail("write", str(err), file=path, exit_code=ExitCode.USAGE) from None
 
 
 def parquet_metadata(path: str) -> Any:
@@ -301,12 +302,16 @@ class _StreamSink(Sink):
 
 
 class FileSink(Sink):
-    """A file written under a temporary name and renamed over ``path`` on success only."""
+    """A file written under a temporary name and moved over ``path`` on success only (``atomic.AtomicFile``:
+    fsynced, and without ``force`` never over a file that appeared meanwhile)."""
 
-    def __init__(self, path: str, fmt: str, temp: str | None = None):
-        self.path, self.temp = path, temp or temp_path_for(path)
-        self.handle = open(self.temp, "wb")  # noqa: SIM115 - closed in close/abort
-        self.inner = _StreamSink(fmt, self.handle)
+    def __init__(self, path: str, fmt: str, temp: str | None = None, force: bool = False):
+        from datafusion_exprtool.atomic import AtomicFile
+
+        self.path = path
+        self.file = AtomicFile(path, force, temp or temp_path_for(path))
+        self.temp = self.file.temp
+        self.inner = _StreamSink(fmt, self.file.handle)
 
     def write(self, batch: Any) -> None:
         self.inner.write(batch)
@@ -314,18 +319,13 @@ class FileSink(Sink):
     def close(self, schema: Any) -> None:
         try:
             self.inner.close(schema)
-            self.handle.close()
-            os.replace(self.temp, self.path)
         except BaseException:
             self.abort()
             raise
+        self.file.commit()
 
     def abort(self) -> None:
-        try:
-            self.handle.close()
-        finally:
-            if os.path.exists(self.temp):
-                os.unlink(self.temp)
+        self.file.abort()
 
 
 def _remove_partial(temp: str) -> None:
@@ -343,20 +343,22 @@ def _remove_partial(temp: str) -> None:
                 pass
 
 
-def write_parquet_direct(df: Any, path: str, temp: str | None = None) -> int:
-    """Execute ``df`` with datafusion's own Parquet writer into ``temp``, rename it over ``path``; rows written.
+def write_parquet_direct(df: Any, path: str, temp: str | None = None, force: bool = False) -> int:
+    """Execute ``df`` with datafusion's own Parquet writer into ``temp``, move it to ``path``; rows written.
 
     One file whatever the path looks like (``single_file_output``); on any failure, interrupts included,
     the temporary file and datafusion's staging files are removed and the target is left as it was.
     """
     from datafusion import DataFrameWriteOptions
 
+    from datafusion_exprtool.atomic import publish_written
+
     temp = temp or temp_path_for(path)
     codec, level = PARQUET_COMPRESSION
     try:
         df.write_parquet(temp, codec, level, write_options=DataFrameWriteOptions(single_file_output=True))
         rows = parquet_metadata(temp).num_rows
-        os.replace(temp, path)
+        publish_written(temp, path, force)
     except BaseException:
         _remove_partial(temp)
         raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafusion_exprtool.actions.eval.failure import USAGE_EXIT, fail
+from datafusion_exprtool.errors import ExitCode, fail
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, encode_varint, iter_raw, read_varint
@@ -43,7 +43,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
             raise fail(
                 "input",
                 f"--param {item!r} is not '$1=value'",
-                exit_code=USAGE_EXIT,
+                exit_code=ExitCode.USAGE,
                 hint="the value is a SQL literal: --param '$1=5' --param \"$2='text'\"",
             )
         out[key if key.startswith("$") else "$" + key] = value.strip()
@@ -59,7 +59,7 @@ def check_params(placeholders: list[str], params: dict[str, str]) -> None:
         raise fail(
             "input",
             f"{have}; no value for {', '.join(missing)}",
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
             hint="bind each with --param '$1=<SQL literal>' (repeatable), e.g. --param '$1=5' --param \"$2='x'\"",
         )
     if unknown:
@@ -67,7 +67,7 @@ def check_params(placeholders: list[str], params: dict[str, str]) -> None:
         raise fail(
             "input",
             f"--param {', '.join(unknown)}: the expression has {have}",
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
         )
 
 
@@ -131,7 +131,7 @@ def literal_bytes(ctx: Any, pid: str, value: str) -> bytes:
         raise fail(
             "input",
             f"--param {pid}={value}: not a SQL literal ({reason})",
-            exit_code=USAGE_EXIT,
+            exit_code=ExitCode.USAGE,
             hint="quote text: --param \"$2='x'\"; numbers, TRUE/FALSE, NULL, DATE '2024-01-01' work as is",
         ) from None
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.actions.eval.failure import EvalError, classify, fail
+from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.output import (
     ExpectSink,
     FileSink,
@@ -25,6 +25,7 @@ from datafusion_exprtool.actions.eval.output import (
     Sink,
     write_parquet_direct,
 )
+from datafusion_exprtool.errors import EvalError, fail
 
 PRED = "__exprtool_predicate"  # name of the probe column that types a --filter expression
 
@@ -43,6 +44,7 @@ class EvalJob:
     output: str | None = None
     output_format: str | None = None
     output_temp: str | None = None  # chosen by the caller, so it can clean up after a dead worker
+    force: bool = False  # --force: the output may replace an existing file
     preview_rows: int = 0
     expect: str | None = None
     python_functions: dict[str, str] = field(default_factory=dict)  # Python qualname -> UDF name
@@ -222,12 +224,12 @@ def run_job(
             stage = "execute"
             on_stage(stage)
             t0 = time.perf_counter()
-            rows = write_parquet_direct(df, direct, job.output_temp)
+            rows = write_parquet_direct(df, direct, job.output_temp, job.force)
             timings["execute"] = time.perf_counter() - t0
             return EvalResult(rows, timings, list(schema.names), output=job.output, schema=schema)
         if job.output:
             stage = "write"
-            sinks.append(FileSink(job.output, job.output_format or "parquet", job.output_temp))
+            sinks.append(FileSink(job.output, job.output_format or "parquet", job.output_temp, job.force))
             stage = "plan"
         stream = df.execute_stream()
         timings["plan"] = time.perf_counter() - t0

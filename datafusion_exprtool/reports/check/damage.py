@@ -27,6 +27,7 @@ from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
 from datafusion_exprtool.layers.proto.semantics import IDS as SEMANTIC_IDS
 from datafusion_exprtool.model import Finding, Inspection
 from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
+from datafusion_exprtool.reports.truncation import declared_end
 
 #: the oneof prost names in its error path for each top-level message
 TOP_ONEOF = {
@@ -125,8 +126,6 @@ def decode_error_finding(
         predicted = what
     detail = f"the blob cannot be decoded at byte {err.offset}: {text}"
     if cid == "protobuf-truncated" and data is not None:
-        from datafusion_exprtool.reports.explain import declared_end
-
         end = declared_end(data)
         if end is not None:
             detail += (

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.catalog import CATALOG, render
+from datafusion_exprtool.catalog import CATALOG
+from datafusion_exprtool.catalog.entry import render
 from datafusion_exprtool.model import Finding
 
 SEVERITIES = ("info", "warning", "error")

@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION, is_builtin
-
-KINDS = ("scalar", "aggregate", "window")
-#: information_schema.routines function_type -> FunctionInfo.kind
-ROUTINE_KINDS = {"SCALAR": "scalar", "AGGREGATE": "aggregate", "WINDOW": "window"}
+from datafusion_exprtool.sandbox.probe import ctx_facts
 
 
 def find_top_spec(module: str) -> bool:
@@ -81,36 +78,6 @@ def parse_python(text: str) -> tuple[int, int]:
     if not sep or not major.isdigit() or not minor.split(".")[0].isdigit():
         raise ValueError(f"--python {text!r} is not X.Y (e.g. 3.12)")
     return int(major), int(minor.split(".")[0])
-
-
-def ctx_functions(ctx: Any) -> dict[str, frozenset[str]]:
-    """Every function ``ctx`` resolves by name, by kind: built-ins (minus any deregistered) and registered UDFs.
-
-    Read from ``information_schema.routines``, switched on for this ctx with SET (it only adds the
-    information_schema catalog).
-    """
-    ctx.sql("SET datafusion.catalog.information_schema = true").collect()
-    table = ctx.sql(
-        "SELECT DISTINCT routine_name, function_type FROM information_schema.routines"
-    ).to_pydict()
-    out: dict[str, set[str]] = {k: set() for k in KINDS}
-    for name, ftype in zip(table["routine_name"], table["function_type"], strict=True):
-        kind = ROUTINE_KINDS.get(str(ftype).upper())
-        if kind is not None:
-            out[kind].add(name)
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-def ctx_facts(ctx: Any) -> dict[str, Any]:
-    """What check needs of a worker ctx, as plain data (it can come back from another process)."""
-    import datafusion
-
-    return {
-        "functions": ctx_functions(ctx),
-        "codec_ids": tuple(ctx.logical_extension_codec_ids()),
-        "physical_codec_ids": tuple(ctx.physical_extension_codec_ids()),
-        "datafusion": datafusion.__version__,
-    }
 
 
 def target_from_facts(

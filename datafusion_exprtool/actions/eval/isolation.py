@@ -1,0 +1,203 @@
+"""Run an eval job in a fresh process started like a ``multiprocessing.Pool`` worker, and survive its death.
+
+The child installs the worker context first (what a Pool ``initializer`` does), then decodes and executes.
+It tells the parent which stage it enters, streams progress and (for stdout output) the result batches
+through a pipe, and sends either the result or a failure. If the pipe closes without either, the child
+died: the parent reports the exit status or signal, the stage, the innermost Python frame that faulthandler
+recorded, and removes any temporary output file. ``--isolate none`` runs the job in this process instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from datafusion_exprtool.actions.eval.failure import classify
+from datafusion_exprtool.actions.eval.output import Sink, _remove_partial
+from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult, run_job
+from datafusion_exprtool.errors import EvalError, EvalFailure, ExitCode, fail
+from datafusion_exprtool.sandbox.context import WorkerSpec, install
+from datafusion_exprtool.sandbox.crash import Panic, death, fold, pass_on_stderr, rust_stderr_captured
+from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_sys_path
+
+METHODS = ("none", "spawn", "forkserver", "fork")
+
+
+class _PipeSink(Sink):
+    """Sends result batches to the parent (which writes stdout)."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def write(self, batch: Any) -> None:
+        self.conn.send(("batch", batch))
+
+
+class _Forward(Sink):
+    """Hands batches to the caller's sink; the caller closes it (as it does after an isolated run)."""
+
+    def __init__(self, target: Sink):
+        self.target = target
+
+    def write(self, batch: Any) -> None:
+        self.target.write(batch)
+
+
+def _child(
+    conn: Any,
+    spec: WorkerSpec,
+    job: EvalJob,
+    stream_back: bool,
+    fault_path: str,
+    sys_path: list[str],
+    cwd: str,
+    stderr_path: str | None = None,
+) -> None:
+    """Worker entry point (module level, so that spawn can import it)."""
+    sys.path[:] = sys_path
+    os.chdir(cwd)
+    if stderr_path is not None:  # Rust writes panics to fd 2 itself: the parent folds them into its report
+        fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
+        sys.stderr.flush()
+        os.dup2(fd, 2)
+        os.close(fd)
+    with open(fault_path, "w") as fault:
+        faulthandler.enable(file=fault, all_threads=True)
+        try:
+            conn.send(("stage", "worker-ctx"))
+            try:
+                ctx = install(spec)
+            except BaseException as exc:
+                conn.send(("failure", ctx_failure(exc)))
+                return
+            sinks = [_PipeSink(conn)] if stream_back else []
+            result = run_job(
+                job,
+                ctx,
+                on_stage=lambda s: conn.send(("stage", s)),
+                on_progress=lambda n: conn.send(("progress", n)),
+                extra_sinks=sinks,
+            )
+            conn.send(("result", result))
+        except EvalError as exc:
+            conn.send(("failure", exc.failure))
+        except BaseException as exc:  # noqa: BLE001 - reported, never re-raised in a worker
+            conn.send(("failure", classify(exc, "execute", job.python_functions)))
+        finally:
+            faulthandler.disable()
+            conn.close()
+
+
+def ctx_failure(exc: BaseException) -> EvalFailure:
+    """A worker context that cannot be built is the caller's ``--worker-ctx``: a usage error."""
+    failure = classify(exc, "worker-ctx")
+    failure.exit_code = ExitCode.USAGE
+    return failure
+
+
+def remove_output_leftovers(job: EvalJob) -> None:
+    """After the worker ended: its temporary output file and datafusion's ``<temp>#<n>`` staging files."""
+    if job.output_temp and os.path.isdir(os.path.dirname(job.output_temp) or "."):
+        _remove_partial(job.output_temp)
+
+
+def run_isolated(
+    job: EvalJob,
+    spec: WorkerSpec,
+    method: str,
+    on_progress: Callable[[int], None],
+    batch_sink: Sink | None = None,
+) -> EvalResult:
+    """Run in a fresh process started with ``method``; raise EvalError for any failure, death included."""
+    import multiprocessing as mp
+
+    mpctx = mp.get_context(method)
+    recv, send = mpctx.Pipe(duplex=False)
+    fd, fault_path = tempfile.mkstemp(prefix="exprtool-fault-", suffix=".txt")
+    os.close(fd)
+    fd, stderr_path = tempfile.mkstemp(prefix="exprtool-stderr-", suffix=".txt")
+    os.close(fd)
+    workdir = tempfile.mkdtemp(prefix="exprtool-worker-")
+    args = (send, spec, job, batch_sink is not None, fault_path, worker_sys_path(), workdir, stderr_path)
+    proc = mpctx.Process(target=_child, args=args, name="exprtool-eval-worker", daemon=True)
+    stage = "worker-ctx"
+    outcome: tuple[str, Any] | None = None
+    try:
+        with without_main():
+            proc.start()
+        send.close()
+        while True:
+            if stage == "worker-ctx" and not recv.poll(CTX_TIMEOUT):  # the user's factory hangs
+                raise fail("worker-ctx", f"{spec.factory}() did not return within {CTX_TIMEOUT:g} s",
+                           hint="set EXPRTOOL_WORKER_CTX_TIMEOUT to wait longer", exit_code=ExitCode.USAGE)  # fmt: skip
+            try:
+                kind, value = recv.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "stage":
+                stage = value
+            elif kind == "progress":
+                on_progress(value)
+            elif kind == "batch" and batch_sink is not None:
+                try:
+                    batch_sink.write(value)
+                except BrokenPipeError:
+                    raise
+                except Exception as exc:  # the output failed (stdout), not the worker
+                    raise EvalError(classify(exc, "write")) from None
+            elif kind in ("result", "failure"):
+                outcome = (kind, value)
+        proc.join()
+        panics = pass_on_stderr(stderr_path)
+        if outcome is None:
+            with open(fault_path, errors="replace") as fh:
+                fault_text = fh.read()
+            failure = death(proc.exitcode, stage, fault_text, job.python_functions)
+            fold(failure, panics)
+            raise EvalError(failure)
+        if outcome[0] == "failure":
+            fold(outcome[1], panics)
+            raise EvalError(outcome[1])
+        return outcome[1]
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        recv.close()
+        for path in (fault_path, stderr_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        shutil.rmtree(workdir, ignore_errors=True)
+        remove_output_leftovers(job)
+
+
+def run_inline(
+    job: EvalJob, spec: WorkerSpec, on_progress: Callable[[int], None], batch_sink: Sink | None = None
+) -> EvalResult:
+    """``--isolate none``: this process is the worker (fast; a crash takes the CLI with it)."""
+    from datafusion.ipc import clear_worker_ctx, get_worker_ctx, set_worker_ctx
+
+    previous = get_worker_ctx()
+    try:
+        ctx = install(spec)
+    except BaseException as exc:
+        raise EvalError(ctx_failure(exc)) from None
+    panics: list[Panic] = []
+    try:
+        sinks = [_Forward(batch_sink)] if batch_sink else None
+        with rust_stderr_captured(panics):
+            return run_job(job, ctx, on_progress=on_progress, extra_sinks=sinks)
+    except EvalError as exc:
+        fold(exc.failure, panics)
+        raise
+    finally:
+        if previous is not None:
+            set_worker_ctx(previous)
+        else:
+            clear_worker_ctx()

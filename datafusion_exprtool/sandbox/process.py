@@ -1,0 +1,64 @@
+"""Fresh Python processes started like a ``multiprocessing.Pool`` worker: their import path, their start.
+
+Generic pieces of process isolation (eval's workers and check's/reencode's trial build of a worker ctx use
+them): what ``sys.path`` a fresh worker has, starting a spawn/forkserver child without re-importing the
+CLI's ``__main__``, the name of the signal that ended a child, and how long a worker ctx may take.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+
+#: how long a worker ctx factory may take (check --worker-ctx, eval's isolated workers), in seconds
+CTX_TIMEOUT = float(os.environ.get("EXPRTOOL_WORKER_CTX_TIMEOUT", "120"))
+
+
+def worker_sys_path() -> list[str]:
+    """The import path a fresh worker interpreter has: PYTHONPATH, stdlib, site-packages, this package.
+
+    Entries the driver added at run time (a script's directory, ``sys.path.insert``) are left out, so a UDF
+    that needs a module only the driver can import fails in the worker as it would on another host.
+    """
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
+    env = [os.path.realpath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    here = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    out = []
+    for entry in sys.path:
+        real = os.path.realpath(entry or os.getcwd())
+        if real in env or any(real == p or real.startswith(p + os.sep) for p in prefixes):
+            out.append(os.path.abspath(entry) if entry else os.getcwd())
+    if here not in {os.path.realpath(p) for p in out}:
+        out.append(here)
+    return out
+
+
+@contextlib.contextmanager
+def without_main() -> Iterator[None]:
+    """Keep spawn/forkserver children from re-importing the CLI's ``__main__`` (it is not the user's driver)."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            for k in saved:
+                if k == "__spec__":
+                    main.__dict__[k] = None
+                else:
+                    del main.__dict__[k]
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
+def signal_name(exitcode: int | None) -> str | None:
+    """The signal that ended a process (multiprocessing's negative exit code), or None for a plain exit."""
+    if exitcode is None or exitcode >= 0:
+        return None
+    try:
+        return signal.Signals(-exitcode).name
+    except ValueError:
+        return f"signal {-exitcode}"
