@@ -67,12 +67,12 @@ def singles(msg: Msg) -> dict[str, Any]:
             spec = table.get(n)
             if spec is None:
                 continue
-            if spec[3]:
+            if spec.repeated:
                 if wire == LEN and buf[tag] < 0x80 and b < end and buf[b] == buf[tag]:
                     pos = skip_entries(buf, b, end, buf[tag])[0]
                     break  # iter_raw restarts after the stretch
                 continue
-            name, kind, type_name = spec[0], spec[1], spec[2]
+            name, kind, type_name = spec.name, spec.kind, spec.type
             if wire == LEN and kind == "message":
                 out[name] = Msg(type_name or "?", buf, a, b, origin)
             elif wire == LEN and kind == "string":

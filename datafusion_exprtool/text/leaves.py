@@ -21,6 +21,7 @@ from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import (
     I32,
     I64,
+    KIND_WIRE,
     LEN,
     SGROUP,
     VARINT,
@@ -30,19 +31,18 @@ from datafusion_exprtool.layers.proto.wire import (
 )
 from datafusion_exprtool.text.scalar import INTS, NULL_PLAIN, debug_wrap, scalar_display_text, varint_value
 
-_WIRE_OF_KIND = {"double": I64, "float": I32, "string": LEN, "bytes": LEN}
 # ScalarValue field key (number << 3 | wire) -> (arm name, kind), for every non-message arm
 _SCALAR_KEYS: dict[int, tuple[str, str]] = {
-    n << 3 | _WIRE_OF_KIND.get(kind, VARINT): (name, kind)
+    n << 3 | KIND_WIRE.get(kind, VARINT): (name, kind)
     for n, (name, kind, _t, _r, _o) in MESSAGES["ScalarValue"].items()
     if kind != "message"
 }
-_NULL_VALUE_KEY = next(n << 3 | LEN for n, s in MESSAGES["ScalarValue"].items() if s[0] == "null_value")
+_NULL_VALUE_KEY = next(n << 3 | LEN for n, s in MESSAGES["ScalarValue"].items() if s.name == "null_value")
 # ArrowType arm tag byte (an empty message) -> typed NULL text
 _NULL_BY_TAG = {
-    n << 3 | LEN: NULL_PLAIN[spec[0]]
+    n << 3 | LEN: NULL_PLAIN[spec.name]
     for n, spec in MESSAGES["ArrowType"].items()
-    if spec[1] == "message" and spec[0] in NULL_PLAIN and n < 16
+    if spec.kind == "message" and spec.name in NULL_PLAIN and n < 16
 }
 # one-byte ScalarValue tag -> (Debug name, kind) of the integer arms that runs decode column-wise
 _INT_TAGS = {

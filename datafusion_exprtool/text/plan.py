@@ -130,13 +130,11 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
     for f in m.fields():
         if f.name is None or f.name in _SKIP:
             continue
-        spec = table[f.number]
-        if spec[2] in _PLAN_TYPES:
+        if table[f.number].type in _PLAN_TYPES:
             continue
         groups.setdefault(f.name, []).append(f.value)
     for i, (name, values) in enumerate(groups.items()):
-        spec = next(s for s in table.values() if s[0] == name)
-        kind, type_name, repeated = spec[1], spec[2], spec[3]
+        _name, kind, type_name, repeated, _oneof = next(s for s in table.values() if s.name == name)
         if kind == "enum" and type_name in ENUMS:
             values = [ENUMS[type_name].get(v, v) for v in values]
         yield sep if i else ""
@@ -151,7 +149,7 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
 
 def _inputs(m: Msg) -> list[Msg]:
     table = MESSAGES.get(m.type, {})
-    return [f.value for f in m.fields() if f.name is not None and table[f.number][2] in _PLAN_TYPES]
+    return [f.value for f in m.fields() if f.name is not None and table[f.number].type in _PLAN_TYPES]
 
 
 def plan_gen(msg: Msg, depth: int = 0) -> Gen:
@@ -183,7 +181,7 @@ def _subqueries(node: Msg) -> list[Msg]:
         m = stack.pop()
         table = MESSAGES.get(m.type, {})
         for f in m.fields():
-            if f.name is None or not isinstance(f.value, Msg) or table[f.number][2] in _PLAN_TYPES:
+            if f.name is None or not isinstance(f.value, Msg) or table[f.number].type in _PLAN_TYPES:
                 continue
             if f.value.type == "SubqueryNode":
                 sub = singles(f.value).get("subquery")

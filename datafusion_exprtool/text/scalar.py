@@ -15,7 +15,7 @@ from typing import Any, Union
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
-from datafusion_exprtool.layers.proto.wire import I32, I64, LEN, VARINT, iter_raw
+from datafusion_exprtool.layers.proto.wire import KIND_WIRE, LEN, VARINT, iter_raw
 from datafusion_exprtool.text.rust_text import (
     civil_date,
     format_decimal,
@@ -82,10 +82,6 @@ def children(msg: Msg, number: int, type_name: str) -> Iterator[Msg]:
             yield Msg(type_name, buf, a, b, origin)
 
 
-_WIRE_OF = {"double": I64, "fixed64": I64, "sfixed64": I64, "float": I32, "fixed32": I32, "sfixed32": I32,
-             "string": LEN, "bytes": LEN, "message": LEN, "map": LEN}  # fmt: skip
-
-
 def varint_value(kind: str, v: int) -> Any:
     """A raw varint read as its proto kind (prost's truncating casts for the 32-bit ones)."""
     if kind == "bool":
@@ -115,9 +111,9 @@ def arm(msg: Msg) -> tuple[str | None, Any, int]:
     unknown: tuple[int, int] | None = None
     for n, wire, a, b, tag in iter_raw(buf, msg.start, msg.end, origin):
         spec = table.get(n)
-        if spec is not None and (wire == _WIRE_OF.get(spec[1], VARINT) or (wire == LEN and spec[3])):
+        if spec is not None and (wire == KIND_WIRE.get(spec.kind, VARINT) or (wire == LEN and spec.repeated)):
             last = (n, wire, a, b)
-            if spec[4] is not None:
+            if spec.oneof is not None:
                 last_arm = last
         elif unknown is None:
             unknown = (n, origin + tag)
@@ -125,7 +121,7 @@ def arm(msg: Msg) -> tuple[str | None, Any, int]:
     if last is None:
         return (None, unknown[1], unknown[0]) if unknown else (None, None, 0)
     n, wire, a, b = last
-    name, kind, type_name = table[n][0], table[n][1], table[n][2]
+    name, kind, type_name, _repeated, _oneof = table[n]
     if wire == VARINT:
         return name, varint_value(kind, a), n
     if kind == "message":

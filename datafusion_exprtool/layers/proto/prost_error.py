@@ -17,11 +17,10 @@ import re
 from dataclasses import dataclass, field
 
 from datafusion_exprtool.layers.proto.tables import MESSAGES
+from datafusion_exprtool.layers.proto.wire import KIND_WIRE, VARINT
 
 PREFIX = "failed to decode Protobuf message: "
 RECURSION_LIMIT = 100  # prost's DecodeContext default
-_VARINT_KINDS = {"int32", "int64", "uint32", "uint64", "sint32", "sint64", "bool", "enum"}
-_FIXED = {"double": 8, "fixed64": 8, "sfixed64": 8, "float": 4, "fixed32": 4, "sfixed32": 4}
 _WIRE_NAMES = {0: "Varint", 1: "SixtyFourBit", 2: "LengthDelimited", 3: "StartGroup", 4: "EndGroup", 5: "ThirtyTwoBit"}
 _MAP = "<map>"  # a map<string,string> entry: key 1 and value 2, both strings
 
@@ -149,7 +148,7 @@ def _scalar(buf: bytes, pos: int, kind: str, wire: int, repeated: bool, path: li
             except UnicodeDecodeError:
                 raise _Refused("invalid string value: data is not UTF-8 encoded", path) from None
         return pos
-    single = 0 if kind in _VARINT_KINDS else (1 if _FIXED.get(kind) == 8 else 5)
+    single = KIND_WIRE.get(kind, VARINT)
     if repeated and wire == 2:  # packed: a merge_loop of values
         n, pos = _varint(buf, pos, path)
         if n > len(buf) - pos:

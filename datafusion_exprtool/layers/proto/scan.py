@@ -29,6 +29,7 @@ from datafusion_exprtool.layers.proto.wire import (
     EGROUP,
     I32,
     I64,
+    KIND_WIRE,
     LEN,
     SGROUP,
     VARINT,
@@ -54,11 +55,6 @@ FAST_RUNS = True
 # act per tag key (number << 3 | wire): an int code, a str (special field), or a tuple (message field)
 _SKIP_VARINT, _SKIP_I64, _SKIP_LEN, _SKIP_I32, _STRING = 0, 1, 2, 5, 6
 _PACKED_VARINT, _PACKED_I32, _PACKED_I64 = 10, 11, 12
-_WIRE = {
-    "double": I64, "fixed64": I64, "sfixed64": I64,
-    "float": I32, "fixed32": I32, "sfixed32": I32,
-    "string": LEN, "bytes": LEN, "message": LEN, "map": LEN,
-}  # fmt: skip
 _SCALAR_CODE = {VARINT: _SKIP_VARINT, I64: _SKIP_I64, I32: _SKIP_I32}
 _PACKED_CODE = {VARINT: _PACKED_VARINT, I64: _PACKED_I64, I32: _PACKED_I32}
 _ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)  # ScalarValue arms a leaf run may hold (proto/runs.py)
@@ -84,7 +80,7 @@ def _build_tables() -> dict[str, list]:
     for type_name, fields in MESSAGES.items():
         d = dicts[type_name]
         for number, (name, kind, ref, repeated, _oneof) in fields.items():
-            wire = _WIRE.get(kind, VARINT)
+            wire = KIND_WIRE.get(kind, VARINT)
             key = number << 3 | wire
             if kind == "message":
                 flag = "site" if ref in SITE_NODES else STAT_FIELDS.get((type_name, number))
@@ -370,7 +366,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                     raise Broken(tag_pos, "invalid tag value: 0")
                 spec = MESSAGES.get(cur_type, {}).get(key >> 3)
                 if spec is not None or (cur_type == _MAP_TYPE and key >> 3 in (1, 2)):
-                    want = _WIRE.get(spec[1], VARINT) if spec else LEN
+                    want = KIND_WIRE.get(spec.kind, VARINT) if spec else LEN
                     raise Broken(
                         tag_pos,
                         f"invalid wire type: {WIRE_NAMES.get(key & 7, key & 7)} (expected {WIRE_NAMES[want]})",
@@ -421,7 +417,7 @@ def _field_label(buf: bytes, tag_pos: int, end: int, type_name: str) -> str | No
     except DecodeError:
         return None
     spec = MESSAGES.get(type_name, {}).get(key >> 3)
-    return spec[0] if spec else f"#{key >> 3}"
+    return spec.name if spec else f"#{key >> 3}"
 
 
 def _path(stack: list[tuple], cur_via: str, cur_type: str, last: str | None = None) -> str:

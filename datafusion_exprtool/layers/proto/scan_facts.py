@@ -138,8 +138,8 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
     table = MESSAGES[res.message]
     for number, _wire, _a, _b, _tag in iter_raw(buf, 0, len(buf)):
         spec = table.get(number)
-        if spec is not None and spec[4] == oneof:
-            res.root_arms.append(spec[0])
+        if spec is not None and spec.oneof == oneof:
+            res.root_arms.append(spec.name)
     if oneof is not None and not res.root_arms:
         raise DecodeError("protobuf", origin, _missing)
 

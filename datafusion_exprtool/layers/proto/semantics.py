@@ -128,10 +128,6 @@ IDS = (
 )
 
 
-#: per message type: field number -> (name, kind, child type, oneof group)
-_FIELDS = {t: {n: (s[0], s[1], s[2], s[4]) for n, s in fields.items()} for t, fields in MESSAGES.items()}
-
-
 def _oneof_text(child_type: str, parent: str, field: str) -> str | None:
     if child_type == "ScalarValue":
         return SCALAR_TEXT if (parent, field) in SCALAR_REQUIRED else None
@@ -148,7 +144,7 @@ def validate(root: Msg) -> list[Finding]:
     try:
         while stack:
             typ, start, end, empty_text = pop()
-            fields = _FIELDS.get(typ)
+            fields = MESSAGES.get(typ)
             if fields is None:
                 continue
             tags = _TAGS.get(typ)
@@ -191,12 +187,12 @@ def validate(root: Msg) -> list[Finding]:
                 spec = fields.get(key >> 3)
                 if spec is None:
                     continue
-                name, kind, child, group = spec
+                name, kind, child, _repeated, group = spec
                 seen.add(name)
                 if group is not None and group == oneof:
                     arm = True
                 if kind == "message" and wire == LEN:
-                    if child in _FIELDS:
+                    if child in MESSAGES:
                         push((child, a, b, _oneof_text(child, typ, name)))
                     if typ == "BinaryExprNode":
                         operands += 1

@@ -11,6 +11,13 @@ from datafusion_exprtool.errors import DecodeError
 
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 WIRE_NAMES = {0: "varint", 1: "i64", 2: "len", 3: "sgroup", 4: "egroup", 5: "i32"}
+#: the wire type a field of each protobuf kind travels as (its packed form aside); the kinds not listed
+#: (the integers, bool, enum) are VARINT: read it as ``KIND_WIRE.get(kind, VARINT)``
+KIND_WIRE: dict[str, int] = {
+    "double": I64, "fixed64": I64, "sfixed64": I64,
+    "float": I32, "fixed32": I32, "sfixed32": I32,
+    "string": LEN, "bytes": LEN, "message": LEN, "map": LEN,
+}  # fmt: skip
 
 
 def read_varint(buf: bytes, pos: int, end: int, origin: int = 0) -> tuple[int, int]:
