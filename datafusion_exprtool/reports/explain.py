@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from datafusion_exprtool.catalog import CATALOG, ENTRIES, WRAPPERS, render
+from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.layers.proto.wire import read_varint
 from datafusion_exprtool.model import FunctionInfo, Inspection
 
 _ANSI = re.compile(r"(?:\x1b|\\x1b|\\u001b|\\033|\\e)\[[0-9;?]*[ -/]*[@-~]")
@@ -332,15 +334,11 @@ def declared_end(data: bytes) -> dict[str, int] | None:
 
 
 def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
-    result = shift = 0
-    while pos < len(data) and shift < 70:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-    return None, pos
+    """(value, next) or, for a varint that does not read, (None, where reading it stopped)."""
+    try:
+        return read_varint(data, pos, len(data))
+    except DecodeError:
+        return None, min(pos + 10, len(data))
 
 
 def explain_with_blob(

@@ -54,7 +54,7 @@ _CHUNK = 10_000  # entries per regex match: sre keeps ~140 B of backtracking sta
 
 
 def _varint(buf: Any, p: int, e: int) -> tuple[int, int]:
-    """(value, next) or (0, -1) for a bad varint: the caller falls back to the generic path."""
+    """``read_varint``, or (0, -1) for a bad varint: the caller falls back to the generic path."""
     try:
         return read_varint(buf, p, e)
     except DecodeError:
@@ -166,20 +166,12 @@ def int_run(buf: Any, pos: int, end: int, sep: str, limit: int) -> tuple[str, in
         for j in range(k - 2, -1, -1):
             values = [(v << 7) + c - 128 for v, c in zip(values, run[5 + j :: step], strict=True)]
     else:  # a short run (sizes keep changing): k passes cost more than reading entry by entry
-        values = [_le7(run[o : o + k]) for o in range(5, stop - pos, step)]
+        values = [read_varint(run, o, o + k)[0] for o in range(5, stop - pos, step)]
     type_name, kind = spec
     if k >= 5 and kind != "uint64":  # only wide varints can need the signed/32-bit reading
         values = [varint_value(kind, v) for v in values]
     text = f"{type_name}(" + f"){sep}{type_name}(".join(map(str, values)) + ")"
     return text, stop, count
-
-
-def _le7(b: Any) -> int:
-    """A varint's value from its bytes (already validated)."""
-    v = 0
-    for c in reversed(b):
-        v = (v << 7) | (c & 0x7F)
-    return v
 
 
 def skip_entries(buf: Any, pos: int, end: int, tag: int) -> tuple[int, int]:

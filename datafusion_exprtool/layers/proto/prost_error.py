@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.tables import MESSAGES
-from datafusion_exprtool.layers.proto.wire import KIND_WIRE, VARINT
+from datafusion_exprtool.layers.proto.wire import KIND_WIRE, VARINT, read_varint
 
 PREFIX = "failed to decode Protobuf message: "
 RECURSION_LIMIT = 100  # prost's DecodeContext default
@@ -63,20 +64,11 @@ def rust_name(proto_name: str) -> str:
 
 
 def _varint(buf: bytes, pos: int, path: list) -> tuple[int, int]:
-    """prost's decode_varint over the whole buffer: at most 10 bytes, the 10th at most 1."""
-    result = shift = 0
-    for count in range(10):
-        if pos >= len(buf):
-            break
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            if count == 9 and b >= 2:
-                break
-            return result, pos
-        shift += 7
-    raise _Refused("invalid varint", path)
+    """prost's decode_varint over the whole buffer: prost says "invalid varint" for a truncated one too."""
+    try:
+        return read_varint(buf, pos, len(buf))
+    except DecodeError:
+        raise _Refused("invalid varint", path) from None
 
 
 def _key(buf: bytes, pos: int, path: list) -> tuple[int, int, int]:

@@ -32,6 +32,7 @@ from datafusion_exprtool.layers.proto.wire import (
     KIND_WIRE,
     LEN,
     SGROUP,
+    TRUNCATED_VARINT,
     VARINT,
     WIRE_NAMES,
     read_varint,
@@ -130,23 +131,12 @@ class _TooManyUnknown(Exception):
     pass
 
 
-def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    """Multi-byte varint, with prost's rules (at most 10 bytes, the 10th at most 1)."""
-    result = shift = 0
-    start = pos
-    while True:
-        if pos >= end:
-            raise Broken(start, "truncated varint (buffer underflow)")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            if shift == 63 and b > 1:
-                raise Broken(start, "invalid varint")
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise Broken(start, "invalid varint")
+def _stopped(err: Broken | DecodeError) -> tuple[int, str]:
+    """Where and why the walk stopped. Varints are read by ``read_varint`` (the walk inlines only the
+    one-byte case); its DecodeError is worded as the scan words it: a truncated or an invalid varint."""
+    if isinstance(err, Broken):
+        return err.pos, err.text
+    return err.offset or 0, TRUNCATED_VARINT if err.message == TRUNCATED_VARINT else "invalid varint"
 
 
 def _length(buf: bytes, pos: int, end: int, tag_pos: int, where: str) -> tuple[int, int]:
@@ -157,7 +147,7 @@ def _length(buf: bytes, pos: int, end: int, tag_pos: int, where: str) -> tuple[i
     if n < 0x80:
         pos += 1
     else:
-        n, pos = _varint(buf, pos, end)
+        n, pos = read_varint(buf, pos, end)
     if pos + n > end:
         raise Broken(tag_pos, f"length {n} runs past the end of {where} (buffer underflow)")
     return pos, pos + n
@@ -167,7 +157,7 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
     """Skip one unknown field whose tag was read; return (next pos, levels prost's limit counts)."""
     wire = key & 7
     if wire == VARINT:
-        return _varint(buf, pos, end)[1], 1
+        return read_varint(buf, pos, end)[1], 1
     if wire == LEN:
         return _length(buf, pos, end, tag_pos, "its message")[1], 1
     if wire in (I64, I32):
@@ -186,7 +176,7 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
         if pos >= end:
             raise Broken(tag_pos, "unterminated group (buffer underflow)")
         inner_pos = pos
-        k, pos = _varint(buf, pos, end)
+        k, pos = read_varint(buf, pos, end)
         if k > 0xFFFFFFFF:
             raise Broken(inner_pos, f"invalid key value: {k}")
         if k >> 3 == 0:
@@ -207,7 +197,7 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
 def _check_packed(buf: bytes, a: int, b: int, code: int) -> None:
     if code == _PACKED_VARINT:
         while a < b:
-            a = a + 1 if buf[a] < 0x80 else _varint(buf, a, b)[1]
+            a = a + 1 if buf[a] < 0x80 else read_varint(buf, a, b)[1]
     elif (b - a) % (4 if code == _PACKED_I32 else 8):
         raise Broken(a, "invalid packed length")
 
@@ -248,7 +238,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
             if key < 0x80:
                 act = cur_tags[key]
             else:
-                key, pos = _varint(buf, tag_pos, cur_end)
+                key, pos = read_varint(buf, tag_pos, cur_end)
                 if key > 0xFFFFFFFF:
                     raise Broken(tag_pos, f"invalid key value: {key}")
                 act = cur_tags[_BIG].get(key)
@@ -258,7 +248,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 n = buf[pos]
                 pos += 1
                 if n >= 0x80:
-                    n, pos = _varint(buf, pos - 1, cur_end)
+                    n, pos = read_varint(buf, pos - 1, cur_end)
                 stop = pos + n
                 if stop > cur_end:
                     raise Broken(
@@ -356,7 +346,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 while p < cur_end and buf[p] >= 0x80:
                     p += 1
                 if p >= cur_end or p - pos > 8:  # truncated, or long: let the careful reader judge
-                    p = _varint(buf, pos, cur_end)[1] - 1
+                    p = read_varint(buf, pos, cur_end)[1] - 1
                 pos = p + 1
             elif act is None:  # unknown number, or a known number with the wrong wire type
                 cur_type = cur_tags[_NAME]
@@ -396,10 +386,11 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                     special_field(act, buf, a, pos, origin, open_sites, res)
                 elif act != _SKIP_LEN:
                     _check_packed(buf, a, pos, act)
-    except Broken as err:
+    except (Broken, DecodeError) as err:
+        at, text = _stopped(err)
         cur_type = cur_tags[_NAME]
         where = _path(stack, cur_via, cur_type, _field_label(buf, tag_pos, cur_end, cur_type))
-        raise DecodeError("protobuf", origin + err.pos, f"{where}: {err.text}") from None
+        raise DecodeError("protobuf", origin + at, f"{where}: {text}") from None
     except _TooManyUnknown:
         raise DecodeError(
             "protobuf", origin + tag_pos, f"more than {max_unknown} unknown fields: not a {message}"

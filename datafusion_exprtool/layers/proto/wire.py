@@ -20,18 +20,32 @@ KIND_WIRE: dict[str, int] = {
 }  # fmt: skip
 
 
+#: the message of the DecodeError ``read_varint`` raises when the buffer ends inside a varint (any other
+#: error of it is an invalid varint: more than 10 bytes, or a 10th byte above 1, as prost refuses)
+TRUNCATED_VARINT = "truncated varint (buffer underflow)"
+
+
 def read_varint(buf: bytes, pos: int, end: int, origin: int = 0) -> tuple[int, int]:
-    """Return (value, next position). Raises DecodeError on a truncated or overlong varint."""
-    if pos < end:
+    """Return (value, next position): the one varint reader; prost's rules (at most 10 bytes, the 10th at most 1).
+
+    Raises DecodeError on a truncated (``TRUNCATED_VARINT``) or an invalid varint; readers that report
+    errors their own way catch it and say it in their words.
+    """
+    if pos + 1 < end:  # the one- and two-byte varints (tags, most lengths) without the loop
         b = buf[pos]
         if b < 0x80:
             return b, pos + 1
+        c = buf[pos + 1]
+        if c < 0x80:
+            return (b & 0x7F) | c << 7, pos + 2
+    elif pos < end and buf[pos] < 0x80:
+        return buf[pos], pos + 1
     result = 0
     shift = 0
     start = pos
     while True:
         if pos >= end:
-            raise DecodeError("protobuf", origin + start, "truncated varint (buffer underflow)")
+            raise DecodeError("protobuf", origin + start, TRUNCATED_VARINT)
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
