@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.text.canonical import (
     OPERATORS,
@@ -49,7 +50,6 @@ PHYSICAL_LABELS = {
 }  # fmt: skip
 _SKIP = {"schema", "input_schema", "options", "parquet_options", "statistics", "constraints", "fun_definition",
          "file_type", "custom_table_data", "partitions", "human_display"}  # fmt: skip
-_PLAN_TYPES = {"LogicalPlanNode", "PhysicalPlanNode"}
 
 
 def _value_gen(kind: str, type_name: str | None, value: Any) -> Gen:
@@ -130,7 +130,7 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
     for f in m.fields():
         if f.name is None or f.name in _SKIP:
             continue
-        if table[f.number].type in _PLAN_TYPES:
+        if table[f.number].type in PLAN_MESSAGES:
             continue
         groups.setdefault(f.name, []).append(f.value)
     for i, (name, values) in enumerate(groups.items()):
@@ -149,7 +149,7 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
 
 def _inputs(m: Msg) -> list[Msg]:
     table = MESSAGES.get(m.type, {})
-    return [f.value for f in m.fields() if f.name is not None and table[f.number].type in _PLAN_TYPES]
+    return [f.value for f in m.fields() if f.name is not None and table[f.number].type in PLAN_MESSAGES]
 
 
 def plan_gen(msg: Msg, depth: int = 0) -> Gen:
@@ -181,7 +181,7 @@ def _subqueries(node: Msg) -> list[Msg]:
         m = stack.pop()
         table = MESSAGES.get(m.type, {})
         for f in m.fields():
-            if f.name is None or not isinstance(f.value, Msg) or table[f.number].type in _PLAN_TYPES:
+            if f.name is None or not isinstance(f.value, Msg) or table[f.number].type in PLAN_MESSAGES:
                 continue
             if f.value.type == "SubqueryNode":
                 sub = singles(f.value).get("subquery")

@@ -15,6 +15,7 @@ from typing import Any
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, SGROUP, VARINT
 from datafusion_exprtool.text.canonical import OPERATORS, render_sort, table_reference
@@ -31,7 +32,7 @@ class TreeNode:
 
 
 # oneof wrappers: the node shows the arm, the arm's body gives details and children
-_WRAPPERS = {"LogicalExprNode", "PhysicalExprNode", "LogicalPlanNode", "PhysicalPlanNode"}
+_WRAPPERS = {*ROOT_MESSAGES, "PhysicalExprNode"}
 # bodies that become one leaf with a rendered label
 _LEAVES = {
     "ScalarValue": lambda m: scalar_debug(m),

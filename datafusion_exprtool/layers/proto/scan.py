@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
 from datafusion_exprtool.layers.proto.scan_facts import (
     CODEC_FIELDS,
@@ -41,9 +42,6 @@ from datafusion_exprtool.layers.proto.wire import (
 #: the largest ``ScanResult.depth`` datafusion 55 decodes (prost's recursion limit of 100 lets the root
 #: plus 100 nested levels through). Verified with real datafusion at 101 (decodes) and 102 (refused).
 DATAFUSION_DECODE_DEPTH_LIMIT = 101
-
-#: the message types a serialized datafusion object can be (fact sheet §0), in tie-break order
-ROOT_MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
 
 MAX_UNKNOWN = 1000
 MAX_OPAQUE = 1000

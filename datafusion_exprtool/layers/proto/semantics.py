@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.runs import leaf_run
 from datafusion_exprtool.layers.proto.scan import _TAGS
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
@@ -207,7 +208,7 @@ def validate(root: Msg) -> list[Finding]:
             if empty_text is not None and oneof and not arm:
                 cid = (
                     "empty-plan-node"
-                    if typ in ("LogicalPlanNode", "PhysicalPlanNode")
+                    if typ in PLAN_MESSAGES
                     else "missing-required-field"
                 )
                 out.append(_finding(cid, at, empty_text))

@@ -180,9 +180,10 @@ def _container(info: Any) -> str:
 def diff_trees(a: Msg, b: Msg, *, prefix: str = "tree", notes: list[str] | None = None) -> list[Difference]:
     """Plans: aligned node by node (diff_align). Expressions: both trees walked side by side (explicit
     stack); labels differ -> changed, extra children -> added/removed."""
-    from datafusion_exprtool.reports.diff.align import PLAN_TYPES, diff_plan_trees
+    from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
+    from datafusion_exprtool.reports.diff.align import diff_plan_trees
 
-    if a.type in PLAN_TYPES and b.type == a.type:
+    if a.type in PLAN_MESSAGES and b.type == a.type:
         plan = diff_plan_trees(a, b, prefix)
         if plan.renumbered and notes is not None:
             notes.append(
