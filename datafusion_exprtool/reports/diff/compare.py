@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from datafusion_exprtool.layers.cloudpickle.code_args import CODE_ARGS, CODE_PARAMS
 from datafusion_exprtool.layers.container import LoadedInput
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.model import SCHEMA_VERSION, CallableInfo, FunctionInfo, Inspection
@@ -34,8 +35,14 @@ _FUNCTION_FIELDS = (
     "input_types", "return_type", "return_field", "state_types", "imports", "occurrences",
 )  # fmt: skip
 _CALLABLE_LISTS = ("closure", "globals")
-#: CPython 3.11+ CodeType(...) argument positions (cloudpickle rebuilds code objects with them)
-_CODE_ARGS = {6: "bytecode", 7: "constants", 8: "names", 9: "local names"}
+_AT = CODE_ARGS[len(CODE_PARAMS)]  # CPython 3.11+ CodeType(...) argument positions
+#: the code object parts compared, by position, with the label the diff prints
+_CODE_ARGS = {
+    _AT["code"]: "bytecode",
+    _AT["consts"]: "constants",
+    _AT["names"]: "names",
+    _AT["varnames"]: "local names",
+}
 
 
 @dataclass
@@ -404,7 +411,11 @@ def _code_objects(payload: bytes) -> list[dict[str, Any]]:
         return []
     out = []
     for node in result.calls:
-        if not isinstance(node, pickle_vm.Call) or not isinstance(node.args, tuple) or len(node.args) < 13:
+        if (
+            not isinstance(node, pickle_vm.Call)
+            or not isinstance(node.args, tuple)
+            or len(node.args) <= _AT["qualname"]
+        ):
             continue
         func = node.func
         if not (
@@ -413,7 +424,7 @@ def _code_objects(payload: bytes) -> list[dict[str, Any]]:
             continue
         args = node.args
         entry = {part: _plain_value(args[i]) for i, part in _CODE_ARGS.items()}
-        entry["qualname"] = args[12] if isinstance(args[12], str) else None
+        entry["qualname"] = args[_AT["qualname"]] if isinstance(args[_AT["qualname"]], str) else None
         out.append(entry)
     return out
 
