@@ -80,8 +80,6 @@ KNOWN_UPWARD = {
     "datafusion_exprtool.sandbox.isolation -> datafusion_exprtool.actions.eval.output",
 }
 KNOWN_CYCLES = {
-    "datafusion_exprtool.text.nested <-> datafusion_exprtool.text.scalar",
-    "datafusion_exprtool.text.canonical <-> datafusion_exprtool.text.plan",
     "datafusion_exprtool.reports.check.damage <-> datafusion_exprtool.reports.explain",
 }
 

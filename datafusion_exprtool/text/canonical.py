@@ -15,16 +15,9 @@ from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with
 from datafusion_exprtool.text.leaves import int_run, leaf_text, next_field, skip_entries
-from datafusion_exprtool.text.scalar import (
-    Gen,
-    arm,
-    children,
-    render_with,
-    scalar_gen,
-    simple_scalar_debug,
-    type_gen,
-)
+from datafusion_exprtool.text.scalar import scalar_gen, simple_scalar_debug, type_gen
 
 # Operator Debug name -> (Display symbol, precedence); datafusion_expr::Operator
 OPERATORS: dict[str, tuple[str, int]] = {
@@ -476,9 +469,3 @@ def render_sort(msg: Msg) -> str:
     """Display of a SortExprNode (``a ASC NULLS LAST``)."""
     return render_with(sort_gen, msg)
 
-
-def render_physical_expr(msg: Msg) -> str:
-    """Best-effort text of a PhysicalExprNode (``a@0 + 1``); it lives with the plan renderer."""
-    from datafusion_exprtool.text.plan import render_physical_expr as physical  # noqa: PLC0415  (plan.py imports this module)
-
-    return physical(msg)

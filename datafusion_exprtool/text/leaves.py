@@ -29,7 +29,8 @@ from datafusion_exprtool.layers.proto.wire import (
     read_varint,
     skip_group,
 )
-from datafusion_exprtool.text.scalar import INTS, NULL_PLAIN, debug_wrap, scalar_display_text, varint_value
+from datafusion_exprtool.text.engine import varint_value
+from datafusion_exprtool.text.scalar import INTS, NULL_PLAIN, debug_wrap, scalar_display_text
 
 # ScalarValue field key (number << 3 | wire) -> (arm name, kind), for every non-message arm
 _SCALAR_KEYS: dict[int, tuple[str, str]] = {

@@ -1,7 +1,7 @@
 """Indented outlines of LogicalPlanNode / PhysicalPlanNode, and physical expression text.
 
 One line per plan node: its kind and key fields, with expressions rendered on the same engine as
-``canonical_name`` (scalar.drive), inputs indented below. Field handling is table-driven: a field's
+``canonical_name`` (engine.drive), inputs indented below. Field handling is table-driven: a field's
 proto type decides how it prints, so a plan node kind the code never names still gets a useful line.
 """
 
@@ -26,7 +26,8 @@ from datafusion_exprtool.text.canonical import (
     sort_gen,
     table_reference,
 )
-from datafusion_exprtool.text.scalar import Gen, arm, children, render_with, scalar_gen, type_gen
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with
+from datafusion_exprtool.text.scalar import scalar_gen, type_gen
 
 # datafusion's display names for plan node arms (others print their arm name)
 LABELS = {

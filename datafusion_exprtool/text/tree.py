@@ -19,8 +19,9 @@ from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, SGROUP, VARINT
 from datafusion_exprtool.text.canonical import OPERATORS, render_sort, table_reference
+from datafusion_exprtool.text.engine import arm, varint_value
 from datafusion_exprtool.text.leaves import next_field, skip_entries
-from datafusion_exprtool.text.scalar import arm, datatype_display, scalar_debug, varint_value
+from datafusion_exprtool.text.scalar import datatype_display, scalar_debug
 
 
 @dataclass

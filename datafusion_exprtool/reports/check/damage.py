@@ -445,8 +445,8 @@ def _nested_values(root: Any) -> list[Any]:
 def _unreadable(pa: Any, value: Any) -> tuple[str, str] | None:
     """(datafusion's text or "", why) when the literal's record batch does not read; None when it does or
     when its schema is beyond what this reader converts (dictionaries, an unsupported type: not judged)."""
+    from datafusion_exprtool.text.engine import children, evaluate  # noqa: PLC0415
     from datafusion_exprtool.text.nested import _pa_field  # noqa: PLC0415
-    from datafusion_exprtool.text.scalar import children, evaluate  # noqa: PLC0415
 
     d = value.to_dict()
     schema = d.get("schema")

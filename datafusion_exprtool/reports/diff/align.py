@@ -23,8 +23,8 @@ from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import iter_raw
 from datafusion_exprtool.text.canonical import _placeholder, table_reference
+from datafusion_exprtool.text.engine import arm, children
 from datafusion_exprtool.text.plan import LABELS, PHYSICAL_LABELS, _subqueries, drive_fields
-from datafusion_exprtool.text.scalar import arm, children
 from datafusion_exprtool.text.tree import build_tree, tree_to_text
 
 #: above this many cells (len(a) * len(b) of a stretch left after trimming the common prefix and suffix)
