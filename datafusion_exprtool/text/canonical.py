@@ -1,7 +1,7 @@
 """``Expr.canonical_name()`` rebuilt from a LogicalExprNode, plus SortExprNode and PhysicalExprNode text.
 
 Every node kind is an expander: a generator that yields text and child generators. ``drive`` (the one
-engine, in scalar.py) runs them on an explicit stack, so depth costs heap, not Python frames, and
+engine, engine.py) runs them on an explicit stack, so depth costs heap, not Python frames, and
 output is a list of chunks joined once. Lists of expressions go through ``expr_list``: entries that are
 one literal or column are read from the bytes (leaves.py) and emitted in large joined chunks.
 """

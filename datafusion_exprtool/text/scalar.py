@@ -10,7 +10,7 @@ from typing import Any
 
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS
-from datafusion_exprtool.text.engine import Gen, arm, children, drive, render_with
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with
 from datafusion_exprtool.text.rust_text import (
     DECIMALS,
     civil_date,
@@ -333,8 +333,3 @@ def simple_scalar_debug(msg: Msg) -> str | None:
 def scalar_debug(msg: Msg) -> str:
     """Rust ScalarValue Debug as datafusion prints a literal inside ``canonical_name()``."""
     return render_with(scalar_gen, msg)
-
-
-def scalar_display(msg: Msg) -> str:
-    """Rust ScalarValue Display (``2`` rather than ``UInt64(2)``)."""
-    return "".join(drive(scalar_gen(msg, True)))

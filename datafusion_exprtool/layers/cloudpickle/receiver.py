@@ -5,7 +5,7 @@ reconstructors meet the damage. Four failures are predicted here, each with CPyt
 
 * a global the receiver's module lacks (``Can't get attribute 'X' on <module 'M' …>``): a misspelt
   cloudpickle internal or datafusion base class. Looked up in a table generated from the installed
-  cloudpickle, datafusion and pyarrow (``receiver_names.py``, used only when the installed versions are
+  cloudpickle, datafusion and pyarrow (``names.py``, used only when the installed versions are
   the table's), or in the namespace of an already-imported pickle module (builtins, copyreg, _codecs):
   nothing is imported and no getattr runs on a name from the blob;
 * a cloudpickle reconstructor called with the wrong number of arguments (``TypeError``);
@@ -184,7 +184,7 @@ def _quoted(name: str, module: str) -> str:
 
 
 def _cloudpickle_internals() -> set[str]:
-    from datafusion_exprtool.layers.pickle.safety import CLOUDPICKLE_INTERNALS  # noqa: PLC0415  (pickle_safety imports pickle_vm only)
+    from datafusion_exprtool.layers.pickle.safety import CLOUDPICKLE_INTERNALS  # noqa: PLC0415  (pickle.safety imports pickle.vm only)
 
     return CLOUDPICKLE_INTERNALS
 

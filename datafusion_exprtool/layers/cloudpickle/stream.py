@@ -54,7 +54,7 @@ class UdfStream:
     state_schema: bytes | None = None
     state_schema_offset: int | None = None
     findings: list[Finding] = field(default_factory=list)
-    result: PickleResult | None = None  # the walked stream, for pickle_safety and sensitive-content reports
+    result: PickleResult | None = None  # the walked stream, for pickle.safety and sensitive-content reports
 
 
 def is_cp(value: Any, *names: str) -> bool:

@@ -46,7 +46,7 @@ DATAFUSION_DECODE_DEPTH_LIMIT = 101
 MAX_UNKNOWN = 1000
 MAX_OPAQUE = 1000
 
-#: the fast path for runs of literal leaves (proto/runs.py); read by scan(), so tests switch it off here
+#: the fast path for runs of literal leaves (runs.py); read by scan(), so tests switch it off here
 #: to compare with the generic walk
 FAST_RUNS = True
 
@@ -56,7 +56,7 @@ _SKIP_VARINT, _SKIP_I64, _SKIP_LEN, _SKIP_I32, _STRING = 0, 1, 2, 5, 6
 _PACKED_VARINT, _PACKED_I32, _PACKED_I64 = 10, 11, 12
 _SCALAR_CODE = {VARINT: _SKIP_VARINT, I64: _SKIP_I64, I32: _SKIP_I32}
 _PACKED_CODE = {VARINT: _PACKED_VARINT, I64: _PACKED_I64, I32: _PACKED_I32}
-_ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)  # ScalarValue arms a leaf run may hold (proto/runs.py)
+_ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)  # ScalarValue arms a leaf run may hold (runs.py)
 
 _MAP_TYPE = "map<string,string>"
 

@@ -1,6 +1,6 @@
 """What a scan collects besides validity: function sites, clear text, codec payloads, the root oneof.
 
-The walk in ``proto.scan`` only records positions (function node bodies, name / payload fields,
+The walk in ``scan.py`` only records positions (function node bodies, name / payload fields,
 statistics); this module holds the tables of which fields matter and turns the positions into
 ``ScanResult`` facts once the walk succeeded. Its tables also feed ``scan``'s dispatch tables.
 """

@@ -1,6 +1,8 @@
 """Protobuf wire format: varints and the raw field stream of one message body.
 
-The reader knows nothing about datafusion; tables.py says what each number means.
+The one wire reader of the package: every varint is read by ``read_varint`` (callers that word errors
+their own way wrap it), and ``KIND_WIRE`` says which wire type each field kind travels as. The reader
+knows nothing about datafusion; tables.py says what each number means.
 """
 
 from __future__ import annotations
