@@ -74,10 +74,7 @@ def _room(module: str) -> str:
 KNOWN_UPWARD = {
     "datafusion_exprtool.layers.proto.scan_facts -> datafusion_exprtool.text.scalar",
 }
-KNOWN_CYCLES = {
-    "datafusion_exprtool.text.nested <-> datafusion_exprtool.text.scalar",
-    "datafusion_exprtool.text.canonical <-> datafusion_exprtool.text.plan",
-}
+KNOWN_CYCLES: set[str] = set()
 
 MODULES = _modules()
 GRAPH = {name: _imports(name, path, MODULES) for name, path in MODULES.items()}

@@ -24,9 +24,9 @@ from datafusion import functions as F
 from datafusion_exprtool.catalog import CATALOG, ENTRIES
 from datafusion_exprtool.catalog.entry import render
 from datafusion_exprtool.catalog.match import normalize
+from datafusion_exprtool.layers.proto.truncation import declared_end
 from datafusion_exprtool.model import FunctionInfo, InputInfo, Inspection, Payload, SafetyReport
 from datafusion_exprtool.reports.explain import explain, explain_with_blob
-from datafusion_exprtool.reports.truncation import declared_end
 
 REQUIRED_IDS = {
     "python-minor-mismatch",

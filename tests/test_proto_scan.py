@@ -17,9 +17,9 @@ from datafusion.plan import ExecutionPlan, LogicalPlan
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.scan import (
     DATAFUSION_DECODE_DEPTH_LIMIT,
-    ROOT_MESSAGES,
     detect_message,
     scan,
 )

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from test_proto_scan import EXPRS, df_decodes
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.layers.proto.scan import ROOT_MESSAGES, detect_message, scan
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
+from datafusion_exprtool.layers.proto.scan import detect_message, scan
 
 
 @settings(max_examples=400, deadline=None)

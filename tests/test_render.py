@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.text.canonical import render_expr, render_physical_expr, render_sort
-from datafusion_exprtool.text.plan import render_plan
+from datafusion_exprtool.text.canonical import render_expr, render_sort
+from datafusion_exprtool.text.plan import render_physical_expr, render_plan
 
 S = pa.scalar
 D = decimal.Decimal

@@ -23,6 +23,7 @@ from typing import Any
 from datafusion_exprtool.actions.trust import trust_gate
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.layers.container import LoadedInput, load_bytes
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, iter_raw
 from datafusion_exprtool.model import FunctionInfo, Inspection
 
@@ -33,7 +34,6 @@ SUFFIXES: dict[str, tuple[str | None, str | None]] = {
     ".pkl": ("pickle", None), ".pickle": ("pickle", None), ".bin": ("bytes", None), ".pb": ("bytes", None),
     ".b64": (None, "base64"), ".base64": (None, "base64"), ".hex": (None, "hex"),
 }  # fmt: skip
-_PLAN_MESSAGES = ("LogicalPlanNode", "PhysicalPlanNode")
 
 
 class ReencodeError(Exception):
@@ -135,7 +135,7 @@ def encode_object(
 
     strict = SessionContext().with_python_udf_inlining(enabled=False) if by_name else None
     if container == "pickle":
-        if message in _PLAN_MESSAGES:
+        if message in PLAN_MESSAGES:
             raise ReencodeError(
                 f"datafusion 55 cannot pickle a {message} (only Expr has __reduce__); use --to bytes"
             )

@@ -22,9 +22,9 @@ from datafusion_exprtool.layers.pickle import (
 from datafusion_exprtool.layers.proto import scan as proto_scan
 from datafusion_exprtool.layers.proto import semantics
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.model import Finding, InputInfo, Inspection, Payload
 
-MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
 MESSAGE_ALIASES = {
     "expr": "LogicalExprNode",
     "logical": "LogicalPlanNode",
@@ -39,9 +39,9 @@ def resolve_message(name: str | None) -> str | None:
     if name is None:
         return None
     resolved = MESSAGE_ALIASES.get(name.lower(), name)
-    if resolved not in MESSAGES:
+    if resolved not in ROOT_MESSAGES:
         raise ValueError(
-            f"unknown message {name!r}: use one of {', '.join(MESSAGES)} (or expr/logical/physical)"
+            f"unknown message {name!r}: use one of {', '.join(ROOT_MESSAGES)} (or expr/logical/physical)"
         )
     return resolved
 
@@ -233,7 +233,7 @@ def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problem
     that reads as well and is refused on nothing). The guess is kept: a damaged expression often scans
     cleanly as a plan, so switching would hide the damage. Returns (kind, scan, root, problems, warning)."""
     other = None
-    for name in proto_scan.ROOT_MESSAGES:
+    for name in ROOT_MESSAGES:
         if name == kind:
             continue
         try:

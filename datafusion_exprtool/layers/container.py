@@ -206,8 +206,3 @@ def expand_sources(sources: Iterable[str]) -> Iterator[str]:
                         yield full
         else:
             yield source
-
-
-def iter_inputs(sources: Iterable[str]) -> Iterator[LoadedInput]:
-    for source in expand_sources(sources):
-        yield load_input(source)

@@ -14,8 +14,8 @@ from typing import Any
 from datafusion_exprtool.catalog import CATALOG
 from datafusion_exprtool.catalog.entry import CatalogEntry, render
 from datafusion_exprtool.catalog.match import DECODER_CALLS, TextMatch, match_text
+from datafusion_exprtool.layers.proto.truncation import declared_end
 from datafusion_exprtool.model import FunctionInfo, Inspection
-from datafusion_exprtool.reports.truncation import declared_end
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``Expr.canonical_name()`` rebuilt from a LogicalExprNode, plus SortExprNode and PhysicalExprNode text.
 
 Every node kind is an expander: a generator that yields text and child generators. ``drive`` (the one
-engine, in scalar.py) runs them on an explicit stack, so depth costs heap, not Python frames, and
+engine, engine.py) runs them on an explicit stack, so depth costs heap, not Python frames, and
 output is a list of chunks joined once. Lists of expressions go through ``expr_list``: entries that are
 one literal or column are read from the bytes (leaves.py) and emitted in large joined chunks.
 """
@@ -15,16 +15,9 @@ from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with
 from datafusion_exprtool.text.leaves import int_run, leaf_text, next_field, skip_entries
-from datafusion_exprtool.text.scalar import (
-    Gen,
-    arm,
-    children,
-    render_with,
-    scalar_gen,
-    simple_scalar_debug,
-    type_gen,
-)
+from datafusion_exprtool.text.scalar import scalar_gen, simple_scalar_debug, type_gen
 
 # Operator Debug name -> (Display symbol, precedence); datafusion_expr::Operator
 OPERATORS: dict[str, tuple[str, int]] = {
@@ -67,12 +60,12 @@ def singles(msg: Msg) -> dict[str, Any]:
             spec = table.get(n)
             if spec is None:
                 continue
-            if spec[3]:
+            if spec.repeated:
                 if wire == LEN and buf[tag] < 0x80 and b < end and buf[b] == buf[tag]:
                     pos = skip_entries(buf, b, end, buf[tag])[0]
                     break  # iter_raw restarts after the stretch
                 continue
-            name, kind, type_name = spec[0], spec[1], spec[2]
+            name, kind, type_name = spec.name, spec.kind, spec.type
             if wire == LEN and kind == "message":
                 out[name] = Msg(type_name or "?", buf, a, b, origin)
             elif wire == LEN and kind == "string":
@@ -476,9 +469,3 @@ def render_sort(msg: Msg) -> str:
     """Display of a SortExprNode (``a ASC NULLS LAST``)."""
     return render_with(sort_gen, msg)
 
-
-def render_physical_expr(msg: Msg) -> str:
-    """Best-effort text of a PhysicalExprNode (``a@0 + 1``); it lives with the plan renderer."""
-    from datafusion_exprtool.text.plan import render_physical_expr as physical  # noqa: PLC0415  (plan.py imports this module)
-
-    return physical(msg)

@@ -21,6 +21,7 @@ from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import (
     I32,
     I64,
+    KIND_WIRE,
     LEN,
     SGROUP,
     VARINT,
@@ -28,21 +29,21 @@ from datafusion_exprtool.layers.proto.wire import (
     read_varint,
     skip_group,
 )
-from datafusion_exprtool.text.scalar import INTS, NULL_PLAIN, debug_wrap, scalar_display_text, varint_value
+from datafusion_exprtool.text.engine import varint_value
+from datafusion_exprtool.text.scalar import INTS, NULL_PLAIN, debug_wrap, scalar_display_text
 
-_WIRE_OF_KIND = {"double": I64, "float": I32, "string": LEN, "bytes": LEN}
 # ScalarValue field key (number << 3 | wire) -> (arm name, kind), for every non-message arm
 _SCALAR_KEYS: dict[int, tuple[str, str]] = {
-    n << 3 | _WIRE_OF_KIND.get(kind, VARINT): (name, kind)
+    n << 3 | KIND_WIRE.get(kind, VARINT): (name, kind)
     for n, (name, kind, _t, _r, _o) in MESSAGES["ScalarValue"].items()
     if kind != "message"
 }
-_NULL_VALUE_KEY = next(n << 3 | LEN for n, s in MESSAGES["ScalarValue"].items() if s[0] == "null_value")
+_NULL_VALUE_KEY = next(n << 3 | LEN for n, s in MESSAGES["ScalarValue"].items() if s.name == "null_value")
 # ArrowType arm tag byte (an empty message) -> typed NULL text
 _NULL_BY_TAG = {
-    n << 3 | LEN: NULL_PLAIN[spec[0]]
+    n << 3 | LEN: NULL_PLAIN[spec.name]
     for n, spec in MESSAGES["ArrowType"].items()
-    if spec[1] == "message" and spec[0] in NULL_PLAIN and n < 16
+    if spec.kind == "message" and spec.name in NULL_PLAIN and n < 16
 }
 # one-byte ScalarValue tag -> (Debug name, kind) of the integer arms that runs decode column-wise
 _INT_TAGS = {
@@ -54,7 +55,7 @@ _CHUNK = 10_000  # entries per regex match: sre keeps ~140 B of backtracking sta
 
 
 def _varint(buf: Any, p: int, e: int) -> tuple[int, int]:
-    """(value, next) or (0, -1) for a bad varint: the caller falls back to the generic path."""
+    """``read_varint``, or (0, -1) for a bad varint: the caller falls back to the generic path."""
     try:
         return read_varint(buf, p, e)
     except DecodeError:
@@ -166,20 +167,12 @@ def int_run(buf: Any, pos: int, end: int, sep: str, limit: int) -> tuple[str, in
         for j in range(k - 2, -1, -1):
             values = [(v << 7) + c - 128 for v, c in zip(values, run[5 + j :: step], strict=True)]
     else:  # a short run (sizes keep changing): k passes cost more than reading entry by entry
-        values = [_le7(run[o : o + k]) for o in range(5, stop - pos, step)]
+        values = [read_varint(run, o, o + k)[0] for o in range(5, stop - pos, step)]
     type_name, kind = spec
     if k >= 5 and kind != "uint64":  # only wide varints can need the signed/32-bit reading
         values = [varint_value(kind, v) for v in values]
     text = f"{type_name}(" + f"){sep}{type_name}(".join(map(str, values)) + ")"
     return text, stop, count
-
-
-def _le7(b: Any) -> int:
-    """A varint's value from its bytes (already validated)."""
-    v = 0
-    for c in reversed(b):
-        v = (v << 7) | (c & 0x7F)
-    return v
 
 
 def skip_entries(buf: Any, pos: int, end: int, tag: int) -> tuple[int, int]:

@@ -11,14 +11,15 @@ import struct
 from typing import Any
 
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.text.engine import Gen, arm, children, drive, evaluate
 from datafusion_exprtool.text.rust_text import (
+    DECIMALS,
     civil_date,
     float_special,
     format_decimal,
     rust_debug_str,
     shortest_digits,
 )
-from datafusion_exprtool.text.scalar import DECIMALS, Gen, arm, children, drive, evaluate
 
 
 def ryu_float(x: float, single: bool = False) -> str:

@@ -1,7 +1,7 @@
 """Indented outlines of LogicalPlanNode / PhysicalPlanNode, and physical expression text.
 
 One line per plan node: its kind and key fields, with expressions rendered on the same engine as
-``canonical_name`` (scalar.drive), inputs indented below. Field handling is table-driven: a field's
+``canonical_name`` (engine.drive), inputs indented below. Field handling is table-driven: a field's
 proto type decides how it prints, so a plan node kind the code never names still gets a useful line.
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.text.canonical import (
     OPERATORS,
@@ -25,7 +26,8 @@ from datafusion_exprtool.text.canonical import (
     sort_gen,
     table_reference,
 )
-from datafusion_exprtool.text.scalar import Gen, arm, children, render_with, scalar_gen, type_gen
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with
+from datafusion_exprtool.text.scalar import scalar_gen, type_gen
 
 # datafusion's display names for plan node arms (others print their arm name)
 LABELS = {
@@ -49,7 +51,6 @@ PHYSICAL_LABELS = {
 }  # fmt: skip
 _SKIP = {"schema", "input_schema", "options", "parquet_options", "statistics", "constraints", "fun_definition",
          "file_type", "custom_table_data", "partitions", "human_display"}  # fmt: skip
-_PLAN_TYPES = {"LogicalPlanNode", "PhysicalPlanNode"}
 
 
 def _value_gen(kind: str, type_name: str | None, value: Any) -> Gen:
@@ -130,13 +131,11 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
     for f in m.fields():
         if f.name is None or f.name in _SKIP:
             continue
-        spec = table[f.number]
-        if spec[2] in _PLAN_TYPES:
+        if table[f.number].type in PLAN_MESSAGES:
             continue
         groups.setdefault(f.name, []).append(f.value)
     for i, (name, values) in enumerate(groups.items()):
-        spec = next(s for s in table.values() if s[0] == name)
-        kind, type_name, repeated = spec[1], spec[2], spec[3]
+        _name, kind, type_name, repeated, _oneof = next(s for s in table.values() if s.name == name)
         if kind == "enum" and type_name in ENUMS:
             values = [ENUMS[type_name].get(v, v) for v in values]
         yield sep if i else ""
@@ -151,7 +150,7 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
 
 def _inputs(m: Msg) -> list[Msg]:
     table = MESSAGES.get(m.type, {})
-    return [f.value for f in m.fields() if f.name is not None and table[f.number][2] in _PLAN_TYPES]
+    return [f.value for f in m.fields() if f.name is not None and table[f.number].type in PLAN_MESSAGES]
 
 
 def plan_gen(msg: Msg, depth: int = 0) -> Gen:
@@ -183,7 +182,7 @@ def _subqueries(node: Msg) -> list[Msg]:
         m = stack.pop()
         table = MESSAGES.get(m.type, {})
         for f in m.fields():
-            if f.name is None or not isinstance(f.value, Msg) or table[f.number][2] in _PLAN_TYPES:
+            if f.name is None or not isinstance(f.value, Msg) or table[f.number].type in PLAN_MESSAGES:
                 continue
             if f.value.type == "SubqueryNode":
                 sub = singles(f.value).get("subquery")

@@ -1,8 +1,7 @@
 """Rust's text conventions that datafusion's Display / Debug output follows, as pure functions of values.
 
 Float digits (shortest round-trip, Rust's tie-breaking), ``{:?}`` of strings, chrono dates and arrow-rs
-decimals: shared by the ScalarValue renderer (scalar.py) and the Arrow-array renderer (nested.py), which
-import them from scalar.py.
+decimals: shared by the ScalarValue renderer (scalar.py) and the Arrow-array renderer (nested.py).
 """
 
 from __future__ import annotations
@@ -11,6 +10,14 @@ import math
 import struct
 import unicodedata
 from decimal import Decimal
+
+#: ArrowType's decimal arms and the arrow-rs DataType each names
+DECIMALS = {
+    "DECIMAL32": "Decimal32",
+    "DECIMAL64": "Decimal64",
+    "DECIMAL128": "Decimal128",
+    "DECIMAL256": "Decimal256",
+}
 
 
 def rust_debug_str(s: str) -> str:

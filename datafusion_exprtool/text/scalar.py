@@ -1,147 +1,23 @@
 """ScalarValue Debug text and arrow-rs DataType Display, rebuilt from the proto tree alone.
 
-Also home of ``drive``, the one rendering engine every renderer uses: an explicit stack of generators
-that yield either text chunks or child generators, so blob-controlled nesting never recurses in Python.
-Nested literals (Arrow IPC, pyarrow) live in nested.py; Rust text conventions (floats, dates, decimals,
-string escapes) in rust_text.py, re-exported here.
+Both run on the engine (engine.py). Nested literals (List, Struct, Map: Arrow IPC read with pyarrow) are
+in nested.py; Rust text conventions (floats, dates, decimals, string escapes) in rust_text.py.
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Generator, Iterator
-from typing import Any, Union
+from typing import Any
 
-from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
-from datafusion_exprtool.layers.proto.wire import I32, I64, LEN, VARINT, iter_raw
+from datafusion_exprtool.layers.proto.tables import ENUMS
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with
 from datafusion_exprtool.text.rust_text import (
+    DECIMALS,
     civil_date,
     format_decimal,
     rust_debug_str,
     rust_float,
 )
-
-Gen = Generator[Union[str, "Gen"], None, None]
-
-# --------------------------------------------------------------------------- engine
-
-
-def drive(root: Gen, out: list[str] | None = None) -> list[str]:
-    """Run a generator tree: strings go to ``out``, generators are pushed and resumed until exhausted.
-
-    A child's return value is sent to its parent when the parent resumes, so the same engine also
-    builds values (pyarrow types) bottom-up. A generator that raises DecodeError is replaced by a
-    visible placeholder: malformed bytes deep in a tree must not lose the rest of the rendering.
-    """
-    out = [] if out is None else out
-    stack: list[Gen] = [root]
-    append, push, pop = out.append, stack.append, stack.pop
-    sent: Any = None
-    while stack:
-        try:
-            item = stack[-1].send(sent)
-        except StopIteration as stop:
-            pop()
-            sent = stop.value
-            continue
-        except DecodeError as e:
-            pop()
-            append(f"<undecodable @{e.offset}: {e.message}>")
-            sent = None
-            continue
-        sent = None
-        if type(item) is str:
-            append(item)
-        else:
-            push(item)
-    return out
-
-
-def evaluate(root: Gen) -> Any:
-    """Run a value-building generator tree on the engine and return the root's return value."""
-    result: list[Any] = []
-
-    def wrapper() -> Gen:
-        result.append((yield root))
-
-    drive(wrapper())
-    return result[0] if result else None
-
-
-def render_with(fn: Callable[[Msg], Gen], msg: Msg) -> str:
-    return "".join(drive(fn(msg)))
-
-
-def children(msg: Msg, number: int, type_name: str) -> Iterator[Msg]:
-    """Lazily yield the sub-messages of one repeated field: no list of a million entries is built."""
-    buf, origin = msg.buf, msg.origin
-    for n, wire, a, b, _tag in iter_raw(buf, msg.start, msg.end, origin):
-        if n == number and wire == LEN:
-            yield Msg(type_name, buf, a, b, origin)
-
-
-_WIRE_OF = {"double": I64, "fixed64": I64, "sfixed64": I64, "float": I32, "fixed32": I32, "sfixed32": I32,
-             "string": LEN, "bytes": LEN, "message": LEN, "map": LEN}  # fmt: skip
-
-
-def varint_value(kind: str, v: int) -> Any:
-    """A raw varint read as its proto kind (prost's truncating casts for the 32-bit ones)."""
-    if kind == "bool":
-        return v != 0
-    if kind in ("sint32", "sint64"):
-        return (v >> 1) ^ -(v & 1)
-    if kind in ("int32", "enum"):
-        return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-    if kind == "int64":
-        v &= (1 << 64) - 1
-        return v - (1 << 64) if v >= 1 << 63 else v
-    return v & 0xFFFFFFFF if kind == "uint32" else v
-
-
-def arm(msg: Msg) -> tuple[str | None, Any, int]:
-    """The last known field of a message that belongs to a oneof (its arm), its value and the field number;
-    the last known field when none does (a field beside the oneof, such as PhysicalExprNode.expr_id, is
-    never taken for the arm).
-
-    (None, offset, n) when only unknown field n is present; (None, None, 0) for an empty message.
-    Only the winning field is converted: this runs once per rendered node, so it stays lean.
-    """
-    table = MESSAGES.get(msg.type, {})
-    buf, origin = msg.buf, msg.origin
-    last: tuple[int, int, int, int] | None = None
-    last_arm: tuple[int, int, int, int] | None = None
-    unknown: tuple[int, int] | None = None
-    for n, wire, a, b, tag in iter_raw(buf, msg.start, msg.end, origin):
-        spec = table.get(n)
-        if spec is not None and (wire == _WIRE_OF.get(spec[1], VARINT) or (wire == LEN and spec[3])):
-            last = (n, wire, a, b)
-            if spec[4] is not None:
-                last_arm = last
-        elif unknown is None:
-            unknown = (n, origin + tag)
-    last = last_arm or last
-    if last is None:
-        return (None, unknown[1], unknown[0]) if unknown else (None, None, 0)
-    n, wire, a, b = last
-    name, kind, type_name = table[n][0], table[n][1], table[n][2]
-    if wire == VARINT:
-        return name, varint_value(kind, a), n
-    if kind == "message":
-        return name, Msg(type_name or "?", buf, a, b, origin), n
-    if kind == "string":
-        return name, bytes(buf[a:b]).decode("utf-8", "replace"), n
-    if kind == "bytes":
-        return name, bytes(buf[a:b]), n
-    if kind == "double":
-        return name, struct.unpack_from("<d", buf, a)[0], n
-    if kind == "float":
-        return name, struct.unpack_from("<f", buf, a)[0], n
-    return next(
-        ((f.name, f.value, f.number) for f in reversed(msg.fields()) if f.number == n), (None, None, n)
-    )
-
 
 # --------------------------------------------------------------------------- DataType Display
 
@@ -153,12 +29,6 @@ _SIMPLE_TYPES = {
     "UTF8_VIEW": "Utf8View",
 }  # fmt: skip
 _UNIT_SHORT = {0: "s", 1: "ms", 2: "µs", 3: "ns"}
-DECIMALS = {
-    "DECIMAL32": "Decimal32",
-    "DECIMAL64": "Decimal64",
-    "DECIMAL128": "Decimal128",
-    "DECIMAL256": "Decimal256",
-}
 
 
 def _metadata(pairs: list[tuple[str, str]] | None) -> str:
@@ -463,8 +333,3 @@ def simple_scalar_debug(msg: Msg) -> str | None:
 def scalar_debug(msg: Msg) -> str:
     """Rust ScalarValue Debug as datafusion prints a literal inside ``canonical_name()``."""
     return render_with(scalar_gen, msg)
-
-
-def scalar_display(msg: Msg) -> str:
-    """Rust ScalarValue Display (``2`` rather than ``UInt64(2)``)."""
-    return "".join(drive(scalar_gen(msg, True)))

@@ -15,11 +15,13 @@ from typing import Any
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, SGROUP, VARINT
 from datafusion_exprtool.text.canonical import OPERATORS, render_sort, table_reference
+from datafusion_exprtool.text.engine import arm, varint_value
 from datafusion_exprtool.text.leaves import next_field, skip_entries
-from datafusion_exprtool.text.scalar import arm, datatype_display, scalar_debug, varint_value
+from datafusion_exprtool.text.scalar import datatype_display, scalar_debug
 
 
 @dataclass
@@ -31,7 +33,7 @@ class TreeNode:
 
 
 # oneof wrappers: the node shows the arm, the arm's body gives details and children
-_WRAPPERS = {"LogicalExprNode", "PhysicalExprNode", "LogicalPlanNode", "PhysicalPlanNode"}
+_WRAPPERS = {*ROOT_MESSAGES, "PhysicalExprNode"}
 # bodies that become one leaf with a rendered label
 _LEAVES = {
     "ScalarValue": lambda m: scalar_debug(m),
@@ -57,9 +59,9 @@ def _field_at(m: Msg, pos: int) -> tuple[_Field, int]:
     n, wire, a, b, nxt = next_field(buf, pos, m.end, origin)
     spec = MESSAGES.get(m.type, {}).get(n)
     offset = origin + pos
-    if spec is None or wire == SGROUP or (spec[1] == "message" and wire != LEN):
+    if spec is None or wire == SGROUP or (spec.kind == "message" and wire != LEN):
         return (None, "unknown", None, n, offset), nxt
-    name, kind, type_name = spec[0], spec[1], spec[2]
+    name, kind, type_name = spec.name, spec.kind, spec.type
     value: Any = f"<{kind}>"
     if kind == "message":
         value = Msg(type_name or "?", buf, a, b, origin)
@@ -100,7 +102,7 @@ def _counted_tags(type_name: str) -> frozenset[int]:
     if tags is None:
         table = MESSAGES.get(type_name, {})
         tags = frozenset(
-            n << 3 | LEN for n, s in table.items() if n < 16 and s[1] == "message" and s[2] not in _HIDDEN
+            n << 3 | LEN for n, s in table.items() if n < 16 and s.kind == "message" and s.type not in _HIDDEN
         )
         _COUNTED[type_name] = tags
     return tags
@@ -119,7 +121,7 @@ def _describe(m: Msg) -> tuple[str, Msg | None]:
 def _beside_oneof(m: Msg) -> str:
     """A wrapper's scalar fields outside its oneof (PhysicalExprNode.expr_id: which expressions datafusion
     shares, e.g. one dynamic filter), as " (name=value)"; "" when it has none."""
-    outside = {spec[0] for spec in MESSAGES.get(m.type, {}).values() if spec[4] is None and spec[1] != "message"}
+    outside = {s.name for s in MESSAGES.get(m.type, {}).values() if s.oneof is None and s.kind != "message"}
     if not outside:
         return ""
     extra = [f"{name}={value}" for name, _k, _t, value, _o in _lazy_fields(m) if name in outside]

@@ -5,7 +5,7 @@ reconstructors meet the damage. Four failures are predicted here, each with CPyt
 
 * a global the receiver's module lacks (``Can't get attribute 'X' on <module 'M' …>``): a misspelt
   cloudpickle internal or datafusion base class. Looked up in a table generated from the installed
-  cloudpickle, datafusion and pyarrow (``receiver_names.py``, used only when the installed versions are
+  cloudpickle, datafusion and pyarrow (``names.py``, used only when the installed versions are
   the table's), or in the namespace of an already-imported pickle module (builtins, copyreg, _codecs):
   nothing is imported and no getattr runs on a name from the blob;
 * a cloudpickle reconstructor called with the wrong number of arguments (``TypeError``);
@@ -25,6 +25,7 @@ import sys
 from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle import names as receiver_names
+from datafusion_exprtool.layers.cloudpickle.code_args import CODE_ARGS, CODE_KINDS
 from datafusion_exprtool.layers.pickle.values import ByteArray, Call, Frozen, Global, PDict, PList, PSet
 from datafusion_exprtool.layers.pickle.vm import PickleResult
 from datafusion_exprtool.model import Finding
@@ -36,10 +37,9 @@ PICKLE_MODULES = ("builtins", "copyreg", "_codecs")
 KNOWN = {"datafusion.user_defined": {"Accumulator", "WindowEvaluator"}}
 #: what cloudpickle's ``_function_setstate`` pops from the slot state, in its order (cloudpickle 3.x)
 SETSTATE_KEYS = ("__globals__", "__closure__", "_cloudpickle_submodules")
-#: ``types.CodeType`` positional kinds on CPython 3.11 (i: C int, B: bytes, T: tuple, s: str)
-CODE_KINDS = "iiiiiiBTTTsssiBBTT"
 _KIND_TYPE = {"B": bytes, "T": tuple, "s": str}
-_NAME_TUPLES = (8, 9, 16, 17)  # names, varnames, freevars, cellvars: strings only
+_AT = CODE_ARGS[len(CODE_KINDS)]  # CPython 3.11's positions: the receiver's checks read them
+_NAME_TUPLES = tuple(_AT[n] for n in ("names", "varnames", "freevars", "cellvars"))  # strings only
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
 
@@ -186,7 +186,7 @@ def _quoted(name: str, module: str) -> str:
 
 
 def _cloudpickle_internals() -> set[str]:
-    from datafusion_exprtool.layers.pickle.safety import CLOUDPICKLE_INTERNALS  # noqa: PLC0415  (pickle_safety imports pickle_vm only)
+    from datafusion_exprtool.layers.pickle.safety import CLOUDPICKLE_INTERNALS  # noqa: PLC0415  (pickle.safety imports pickle.vm only)
 
     return CLOUDPICKLE_INTERNALS
 
@@ -240,7 +240,7 @@ def code_error(args: tuple) -> str | None:
         return "bad argument to internal function"  # SystemError, after CPython's file:line
     if len(code) % 2:
         return "code: co_code is malformed"
-    varnames = args[9]
+    varnames = args[_AT["varnames"]]
     plain = len(varnames) - argcount - kwonly - bool(flags & _CO_VARARGS) - bool(flags & _CO_VARKEYWORDS)
     if plain < 0:
         return "code: co_varnames is too small"

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from datafusion_exprtool.layers.cloudpickle.code_args import CODE_ARGS
 from datafusion_exprtool.layers.cloudpickle.receiver import receiver_failures, volatility_error
 from datafusion_exprtool.layers.pickle.values import (
     ByteArray,
@@ -35,13 +36,6 @@ SHAPES: dict[str, tuple[str, ...]] = {
 }
 VOLATILITIES = ("immutable", "stable", "volatile")
 CLOUDPICKLE_MODULES = {"cloudpickle.cloudpickle", "cloudpickle.cloudpickle_fast", "cloudpickle"}
-#: positions in cloudpickle's ``CodeType(...)`` arguments (cloudpickle 3.1 ``_code_reduce``): 18 arguments on
-#: CPython >= 3.11 (co_qualname and co_exceptiontable added; same tuple on 3.11 and 3.12), 16 on 3.8-3.10.
-CODE_ARGS: dict[int, dict[str, int]] = {
-    18: {"code": 6, "consts": 7, "names": 8, "filename": 10, "name": 11, "qualname": 12, "firstlineno": 13,
-         "freevars": 16},
-    16: {"code": 6, "consts": 7, "names": 8, "filename": 10, "name": 11, "firstlineno": 12, "freevars": 14},
-}  # fmt: skip
 #: modules a worker never needs to import for a by-reference global (pickle machinery and builtins)
 NOT_IMPORTS = {"builtins", "__builtin__", "copyreg", "_codecs", "__main__", "cloudpickle"}
 PREVIEW = 80
@@ -60,7 +54,7 @@ class UdfStream:
     state_schema: bytes | None = None
     state_schema_offset: int | None = None
     findings: list[Finding] = field(default_factory=list)
-    result: PickleResult | None = None  # the walked stream, for pickle_safety and sensitive-content reports
+    result: PickleResult | None = None  # the walked stream, for pickle.safety and sensitive-content reports
 
 
 def is_cp(value: Any, *names: str) -> bool:

@@ -1,7 +1,7 @@
-"""The symbolic values the static pickle machine (``pickle_vm``) pushes instead of importing or calling.
+"""The symbolic values the static pickle machine (``layers.pickle.vm``) pushes instead of importing or calling.
 
-Kept apart from the opcode loop that makes them: the consumers (expr_pickle, udf_payload, pickle_safety)
-only read them. Re-exported from ``pickle_vm``, where they have always been imported from.
+Kept apart from the opcode loop that makes them: the consumers (``layers.pickle.expr_payload``,
+``layers.pickle.safety``, ``layers.cloudpickle``) only read them.
 """
 
 from __future__ import annotations

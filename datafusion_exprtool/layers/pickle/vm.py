@@ -4,7 +4,7 @@ Why not ``pickle.loads``: an Expr pickle ends in ``cloudpickle.loads`` of user c
 The opcode facts (codes, argument formats, protocols) come from CPython's ``pickletools.opcodes`` table;
 this module adds one loop that reads arguments and one handler per opcode that moves symbolic values.
 Strings, bytes and numbers are pushed as themselves; everything that would import or call becomes a
-``Global`` / ``Call`` / ``NewObj`` node for the consumers (expr_pickle, udf_payload, pickle_safety).
+``Global`` / ``Call`` / ``NewObj`` node for the consumers (pickle.expr_payload, pickle.safety, cloudpickle/).
 """
 
 from __future__ import annotations

@@ -11,17 +11,12 @@ import struct
 from typing import Any, NamedTuple
 
 from datafusion_exprtool.layers.proto.tables import MESSAGES
-from datafusion_exprtool.layers.proto.wire import I32, I64, LEN, VARINT, iter_raw, read_varint
+from datafusion_exprtool.layers.proto.wire import KIND_WIRE, LEN, VARINT, iter_raw, read_varint
 
 _SIGNED = {"int32", "int64", "enum", "sfixed32", "sfixed64"}
 _PACKABLE = {
     "int32", "int64", "uint32", "uint64", "sint32", "sint64", "bool", "enum",
     "double", "float", "fixed32", "fixed64", "sfixed32", "sfixed64",
-}
-_EXPECTED_WIRE = {
-    "double": I64, "fixed64": I64, "sfixed64": I64,
-    "float": I32, "fixed32": I32, "sfixed32": I32,
-    "string": LEN, "bytes": LEN, "message": LEN, "map": LEN,
 }
 
 
@@ -75,7 +70,7 @@ class Msg:
                 for v in _unpack(buf, a, b, kind, origin):
                     out.append(Field(name, number, v, origin + tag, wire))
                 continue
-            expected = _EXPECTED_WIRE.get(kind, VARINT)
+            expected = KIND_WIRE.get(kind, VARINT)
             if wire != expected:
                 out.append(Field(None, number, a if wire == VARINT else bytes(buf[a:b]), origin + tag, wire))
                 continue
@@ -88,7 +83,7 @@ class Msg:
         Unknown fields are under the key ``"?"`` as a list of Field.
         """
         table = MESSAGES.get(self.type, {})
-        repeated = {spec[0] for spec in table.values() if spec[3]}
+        repeated = {spec.name for spec in table.values() if spec.repeated}
         d: dict[str, Any] = {}
         for f in self.fields():
             if f.name is None:
@@ -104,7 +99,7 @@ class Msg:
         table = MESSAGES.get(self.type, {})
         found = None
         for f in self.fields():
-            if f.name is not None and table[f.number][4] == oneof:
+            if f.name is not None and table[f.number].oneof == oneof:
                 found = (f.name, f.value)
         return found
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.tables import MESSAGES
+from datafusion_exprtool.layers.proto.wire import KIND_WIRE, VARINT, read_varint
 
 PREFIX = "failed to decode Protobuf message: "
 RECURSION_LIMIT = 100  # prost's DecodeContext default
-_VARINT_KINDS = {"int32", "int64", "uint32", "uint64", "sint32", "sint64", "bool", "enum"}
-_FIXED = {"double": 8, "fixed64": 8, "sfixed64": 8, "float": 4, "fixed32": 4, "sfixed32": 4}
 _WIRE_NAMES = {0: "Varint", 1: "SixtyFourBit", 2: "LengthDelimited", 3: "StartGroup", 4: "EndGroup", 5: "ThirtyTwoBit"}
 _MAP = "<map>"  # a map<string,string> entry: key 1 and value 2, both strings
 
@@ -64,20 +64,11 @@ def rust_name(proto_name: str) -> str:
 
 
 def _varint(buf: bytes, pos: int, path: list) -> tuple[int, int]:
-    """prost's decode_varint over the whole buffer: at most 10 bytes, the 10th at most 1."""
-    result = shift = 0
-    for count in range(10):
-        if pos >= len(buf):
-            break
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            if count == 9 and b >= 2:
-                break
-            return result, pos
-        shift += 7
-    raise _Refused("invalid varint", path)
+    """prost's decode_varint over the whole buffer: prost says "invalid varint" for a truncated one too."""
+    try:
+        return read_varint(buf, pos, len(buf))
+    except DecodeError:
+        raise _Refused("invalid varint", path) from None
 
 
 def _key(buf: bytes, pos: int, path: list) -> tuple[int, int, int]:
@@ -149,7 +140,7 @@ def _scalar(buf: bytes, pos: int, kind: str, wire: int, repeated: bool, path: li
             except UnicodeDecodeError:
                 raise _Refused("invalid string value: data is not UTF-8 encoded", path) from None
         return pos
-    single = 0 if kind in _VARINT_KINDS else (1 if _FIXED.get(kind) == 8 else 5)
+    single = KIND_WIRE.get(kind, VARINT)
     if repeated and wire == 2:  # packed: a merge_loop of values
         n, pos = _varint(buf, pos, path)
         if n > len(buf) - pos:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
 from datafusion_exprtool.layers.proto.scan_facts import (
     CODEC_FIELDS,
@@ -29,8 +30,10 @@ from datafusion_exprtool.layers.proto.wire import (
     EGROUP,
     I32,
     I64,
+    KIND_WIRE,
     LEN,
     SGROUP,
+    TRUNCATED_VARINT,
     VARINT,
     WIRE_NAMES,
     read_varint,
@@ -40,13 +43,10 @@ from datafusion_exprtool.layers.proto.wire import (
 #: plus 100 nested levels through). Verified with real datafusion at 101 (decodes) and 102 (refused).
 DATAFUSION_DECODE_DEPTH_LIMIT = 101
 
-#: the message types a serialized datafusion object can be (fact sheet §0), in tie-break order
-ROOT_MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
-
 MAX_UNKNOWN = 1000
 MAX_OPAQUE = 1000
 
-#: the fast path for runs of literal leaves (proto/runs.py); read by scan(), so tests switch it off here
+#: the fast path for runs of literal leaves (runs.py); read by scan(), so tests switch it off here
 #: to compare with the generic walk
 FAST_RUNS = True
 
@@ -54,14 +54,9 @@ FAST_RUNS = True
 # act per tag key (number << 3 | wire): an int code, a str (special field), or a tuple (message field)
 _SKIP_VARINT, _SKIP_I64, _SKIP_LEN, _SKIP_I32, _STRING = 0, 1, 2, 5, 6
 _PACKED_VARINT, _PACKED_I32, _PACKED_I64 = 10, 11, 12
-_WIRE = {
-    "double": I64, "fixed64": I64, "sfixed64": I64,
-    "float": I32, "fixed32": I32, "sfixed32": I32,
-    "string": LEN, "bytes": LEN, "message": LEN, "map": LEN,
-}  # fmt: skip
 _SCALAR_CODE = {VARINT: _SKIP_VARINT, I64: _SKIP_I64, I32: _SKIP_I32}
 _PACKED_CODE = {VARINT: _PACKED_VARINT, I64: _PACKED_I64, I32: _PACKED_I32}
-_ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)  # ScalarValue arms a leaf run may hold (proto/runs.py)
+_ARM_CODES = (_SKIP_VARINT, _SKIP_I64, _SKIP_I32)  # ScalarValue arms a leaf run may hold (runs.py)
 
 _MAP_TYPE = "map<string,string>"
 
@@ -84,7 +79,7 @@ def _build_tables() -> dict[str, list]:
     for type_name, fields in MESSAGES.items():
         d = dicts[type_name]
         for number, (name, kind, ref, repeated, _oneof) in fields.items():
-            wire = _WIRE.get(kind, VARINT)
+            wire = KIND_WIRE.get(kind, VARINT)
             key = number << 3 | wire
             if kind == "message":
                 flag = "site" if ref in SITE_NODES else STAT_FIELDS.get((type_name, number))
@@ -134,23 +129,12 @@ class _TooManyUnknown(Exception):
     pass
 
 
-def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    """Multi-byte varint, with prost's rules (at most 10 bytes, the 10th at most 1)."""
-    result = shift = 0
-    start = pos
-    while True:
-        if pos >= end:
-            raise Broken(start, "truncated varint (buffer underflow)")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            if shift == 63 and b > 1:
-                raise Broken(start, "invalid varint")
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise Broken(start, "invalid varint")
+def _stopped(err: Broken | DecodeError) -> tuple[int, str]:
+    """Where and why the walk stopped. Varints are read by ``read_varint`` (the walk inlines only the
+    one-byte case); its DecodeError is worded as the scan words it: a truncated or an invalid varint."""
+    if isinstance(err, Broken):
+        return err.pos, err.text
+    return err.offset or 0, TRUNCATED_VARINT if err.message == TRUNCATED_VARINT else "invalid varint"
 
 
 def _length(buf: bytes, pos: int, end: int, tag_pos: int, where: str) -> tuple[int, int]:
@@ -161,7 +145,7 @@ def _length(buf: bytes, pos: int, end: int, tag_pos: int, where: str) -> tuple[i
     if n < 0x80:
         pos += 1
     else:
-        n, pos = _varint(buf, pos, end)
+        n, pos = read_varint(buf, pos, end)
     if pos + n > end:
         raise Broken(tag_pos, f"length {n} runs past the end of {where} (buffer underflow)")
     return pos, pos + n
@@ -171,7 +155,7 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
     """Skip one unknown field whose tag was read; return (next pos, levels prost's limit counts)."""
     wire = key & 7
     if wire == VARINT:
-        return _varint(buf, pos, end)[1], 1
+        return read_varint(buf, pos, end)[1], 1
     if wire == LEN:
         return _length(buf, pos, end, tag_pos, "its message")[1], 1
     if wire in (I64, I32):
@@ -190,7 +174,7 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
         if pos >= end:
             raise Broken(tag_pos, "unterminated group (buffer underflow)")
         inner_pos = pos
-        k, pos = _varint(buf, pos, end)
+        k, pos = read_varint(buf, pos, end)
         if k > 0xFFFFFFFF:
             raise Broken(inner_pos, f"invalid key value: {k}")
         if k >> 3 == 0:
@@ -211,7 +195,7 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
 def _check_packed(buf: bytes, a: int, b: int, code: int) -> None:
     if code == _PACKED_VARINT:
         while a < b:
-            a = a + 1 if buf[a] < 0x80 else _varint(buf, a, b)[1]
+            a = a + 1 if buf[a] < 0x80 else read_varint(buf, a, b)[1]
     elif (b - a) % (4 if code == _PACKED_I32 else 8):
         raise Broken(a, "invalid packed length")
 
@@ -252,7 +236,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
             if key < 0x80:
                 act = cur_tags[key]
             else:
-                key, pos = _varint(buf, tag_pos, cur_end)
+                key, pos = read_varint(buf, tag_pos, cur_end)
                 if key > 0xFFFFFFFF:
                     raise Broken(tag_pos, f"invalid key value: {key}")
                 act = cur_tags[_BIG].get(key)
@@ -262,7 +246,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 n = buf[pos]
                 pos += 1
                 if n >= 0x80:
-                    n, pos = _varint(buf, pos - 1, cur_end)
+                    n, pos = read_varint(buf, pos - 1, cur_end)
                 stop = pos + n
                 if stop > cur_end:
                     raise Broken(
@@ -360,7 +344,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 while p < cur_end and buf[p] >= 0x80:
                     p += 1
                 if p >= cur_end or p - pos > 8:  # truncated, or long: let the careful reader judge
-                    p = _varint(buf, pos, cur_end)[1] - 1
+                    p = read_varint(buf, pos, cur_end)[1] - 1
                 pos = p + 1
             elif act is None:  # unknown number, or a known number with the wrong wire type
                 cur_type = cur_tags[_NAME]
@@ -370,7 +354,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                     raise Broken(tag_pos, "invalid tag value: 0")
                 spec = MESSAGES.get(cur_type, {}).get(key >> 3)
                 if spec is not None or (cur_type == _MAP_TYPE and key >> 3 in (1, 2)):
-                    want = _WIRE.get(spec[1], VARINT) if spec else LEN
+                    want = KIND_WIRE.get(spec.kind, VARINT) if spec else LEN
                     raise Broken(
                         tag_pos,
                         f"invalid wire type: {WIRE_NAMES.get(key & 7, key & 7)} (expected {WIRE_NAMES[want]})",
@@ -400,10 +384,11 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                     special_field(act, buf, a, pos, origin, open_sites, res)
                 elif act != _SKIP_LEN:
                     _check_packed(buf, a, pos, act)
-    except Broken as err:
+    except (Broken, DecodeError) as err:
+        at, text = _stopped(err)
         cur_type = cur_tags[_NAME]
         where = _path(stack, cur_via, cur_type, _field_label(buf, tag_pos, cur_end, cur_type))
-        raise DecodeError("protobuf", origin + err.pos, f"{where}: {err.text}") from None
+        raise DecodeError("protobuf", origin + at, f"{where}: {text}") from None
     except _TooManyUnknown:
         raise DecodeError(
             "protobuf", origin + tag_pos, f"more than {max_unknown} unknown fields: not a {message}"
@@ -421,7 +406,7 @@ def _field_label(buf: bytes, tag_pos: int, end: int, type_name: str) -> str | No
     except DecodeError:
         return None
     spec = MESSAGES.get(type_name, {}).get(key >> 3)
-    return spec[0] if spec else f"#{key >> 3}"
+    return spec.name if spec else f"#{key >> 3}"
 
 
 def _path(stack: list[tuple], cur_via: str, cur_type: str, last: str | None = None) -> str:

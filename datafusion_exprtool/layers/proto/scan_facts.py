@@ -1,6 +1,6 @@
 """What a scan collects besides validity: function sites, clear text, codec payloads, the root oneof.
 
-The walk in ``proto.scan`` only records positions (function node bodies, name / payload fields,
+The walk in ``scan.py`` only records positions (function node bodies, name / payload fields,
 statistics); this module holds the tables of which fields matter and turns the positions into
 ``ScanResult`` facts once the walk succeeded. Its tables also feed ``scan``'s dispatch tables.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import ROOT_ONEOF
 from datafusion_exprtool.layers.proto.scan_result import FunctionSite, ScanResult
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
@@ -45,14 +46,6 @@ CODEC_FIELDS = {
     ("PhysicalExtensionExprNode", 1), ("CopyToNode", 3),
 }  # fmt: skip
 STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
-
-#: the oneof a root message must set, and what datafusion says when it is missing (fact sheet §2.8)
-ROOT_ONEOF = {
-    "LogicalExprNode": ("expr_type", "Missing required field expr_type"),
-    "LogicalPlanNode": ("LogicalPlanType", "Unsupported logical plan: no logical_plan_type is set"),
-    "PhysicalPlanNode": ("PhysicalPlanType", "Unsupported physical plan: no physical_plan_type is set"),
-}
-
 
 class Broken(Exception):
     """Internal to the scan: where and why the wire format broke; scan() adds the field path.
@@ -138,8 +131,8 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
     table = MESSAGES[res.message]
     for number, _wire, _a, _b, _tag in iter_raw(buf, 0, len(buf)):
         spec = table.get(number)
-        if spec is not None and spec[4] == oneof:
-            res.root_arms.append(spec[0])
+        if spec is not None and spec.oneof == oneof:
+            res.root_arms.append(spec.name)
     if oneof is not None and not res.root_arms:
         raise DecodeError("protobuf", origin, _missing)
 

@@ -1,6 +1,7 @@
-"""What one ``proto.scan.scan`` of a blob found: its depth, unknown fields, function sites, clear text.
+"""What one ``scan`` (scan.py) of a blob found: its depth, unknown fields, function sites, clear text.
 
-Plain data, imported by the reports; re-exported from ``proto.scan`` (import it from either).
+Plain data in a module of its own: scan.py (the walk) and scan_facts.py (which fills it in after the
+walk) both build it, and scan.py imports scan_facts, not the other way round.
 """
 
 from __future__ import annotations

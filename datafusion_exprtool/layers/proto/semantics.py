@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.runs import leaf_run
 from datafusion_exprtool.layers.proto.scan import _TAGS
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
@@ -128,10 +129,6 @@ IDS = (
 )
 
 
-#: per message type: field number -> (name, kind, child type, oneof group)
-_FIELDS = {t: {n: (s[0], s[1], s[2], s[4]) for n, s in fields.items()} for t, fields in MESSAGES.items()}
-
-
 def _oneof_text(child_type: str, parent: str, field: str) -> str | None:
     if child_type == "ScalarValue":
         return SCALAR_TEXT if (parent, field) in SCALAR_REQUIRED else None
@@ -148,7 +145,7 @@ def validate(root: Msg) -> list[Finding]:
     try:
         while stack:
             typ, start, end, empty_text = pop()
-            fields = _FIELDS.get(typ)
+            fields = MESSAGES.get(typ)
             if fields is None:
                 continue
             tags = _TAGS.get(typ)
@@ -191,12 +188,12 @@ def validate(root: Msg) -> list[Finding]:
                 spec = fields.get(key >> 3)
                 if spec is None:
                     continue
-                name, kind, child, group = spec
+                name, kind, child, _repeated, group = spec
                 seen.add(name)
                 if group is not None and group == oneof:
                     arm = True
                 if kind == "message" and wire == LEN:
-                    if child in _FIELDS:
+                    if child in MESSAGES:
                         push((child, a, b, _oneof_text(child, typ, name)))
                     if typ == "BinaryExprNode":
                         operands += 1
@@ -211,7 +208,7 @@ def validate(root: Msg) -> list[Finding]:
             if empty_text is not None and oneof and not arm:
                 cid = (
                     "empty-plan-node"
-                    if typ in ("LogicalPlanNode", "PhysicalPlanNode")
+                    if typ in PLAN_MESSAGES
                     else "missing-required-field"
                 )
                 out.append(_finding(cid, at, empty_text))

@@ -1,6 +1,8 @@
 """Protobuf wire format: varints and the raw field stream of one message body.
 
-The reader knows nothing about datafusion; tables.py says what each number means.
+The one wire reader of the package: every varint is read by ``read_varint`` (callers that word errors
+their own way wrap it), and ``KIND_WIRE`` says which wire type each field kind travels as. The reader
+knows nothing about datafusion; tables.py says what each number means.
 """
 
 from __future__ import annotations
@@ -11,20 +13,41 @@ from datafusion_exprtool.errors import DecodeError
 
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 WIRE_NAMES = {0: "varint", 1: "i64", 2: "len", 3: "sgroup", 4: "egroup", 5: "i32"}
+#: the wire type a field of each protobuf kind travels as (its packed form aside); the kinds not listed
+#: (the integers, bool, enum) are VARINT: read it as ``KIND_WIRE.get(kind, VARINT)``
+KIND_WIRE: dict[str, int] = {
+    "double": I64, "fixed64": I64, "sfixed64": I64,
+    "float": I32, "fixed32": I32, "sfixed32": I32,
+    "string": LEN, "bytes": LEN, "message": LEN, "map": LEN,
+}  # fmt: skip
+
+
+#: the message of the DecodeError ``read_varint`` raises when the buffer ends inside a varint (any other
+#: error of it is an invalid varint: more than 10 bytes, or a 10th byte above 1, as prost refuses)
+TRUNCATED_VARINT = "truncated varint (buffer underflow)"
 
 
 def read_varint(buf: bytes, pos: int, end: int, origin: int = 0) -> tuple[int, int]:
-    """Return (value, next position). Raises DecodeError on a truncated or overlong varint."""
-    if pos < end:
+    """Return (value, next position): the one varint reader; prost's rules (at most 10 bytes, the 10th at most 1).
+
+    Raises DecodeError on a truncated (``TRUNCATED_VARINT``) or an invalid varint; readers that report
+    errors their own way catch it and say it in their words.
+    """
+    if pos + 1 < end:  # the one- and two-byte varints (tags, most lengths) without the loop
         b = buf[pos]
         if b < 0x80:
             return b, pos + 1
+        c = buf[pos + 1]
+        if c < 0x80:
+            return (b & 0x7F) | c << 7, pos + 2
+    elif pos < end and buf[pos] < 0x80:
+        return buf[pos], pos + 1
     result = 0
     shift = 0
     start = pos
     while True:
         if pos >= end:
-            raise DecodeError("protobuf", origin + start, "truncated varint (buffer underflow)")
+            raise DecodeError("protobuf", origin + start, TRUNCATED_VARINT)
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift

@@ -25,9 +25,9 @@ from datafusion_exprtool.layers.arrow_ipc import _FlatBuffer, read_schema_messag
 from datafusion_exprtool.layers.proto.prost_error import prost_error
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
 from datafusion_exprtool.layers.proto.semantics import IDS as SEMANTIC_IDS
+from datafusion_exprtool.layers.proto.truncation import declared_end
 from datafusion_exprtool.model import Finding, Inspection
 from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
-from datafusion_exprtool.reports.truncation import declared_end
 
 #: the oneof prost names in its error path for each top-level message
 TOP_ONEOF = {
@@ -466,8 +466,8 @@ def _nested_values(root: Any) -> list[Any]:
 def _unreadable(pa: Any, value: Any) -> tuple[str, str] | None:
     """(datafusion's text or "", why) when the literal's record batch does not read; None when it does or
     when its schema is beyond what this reader converts (dictionaries, an unsupported type: not judged)."""
+    from datafusion_exprtool.text.engine import children, evaluate  # noqa: PLC0415
     from datafusion_exprtool.text.nested import _pa_field  # noqa: PLC0415
-    from datafusion_exprtool.text.scalar import children, evaluate  # noqa: PLC0415
 
     d = value.to_dict()
     schema = d.get("schema")

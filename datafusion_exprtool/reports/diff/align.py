@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import iter_raw
 from datafusion_exprtool.text.canonical import _placeholder, table_reference
+from datafusion_exprtool.text.engine import arm, children
 from datafusion_exprtool.text.plan import LABELS, PHYSICAL_LABELS, _subqueries, drive_fields
-from datafusion_exprtool.text.scalar import arm, children
 from datafusion_exprtool.text.tree import build_tree, tree_to_text
 
-PLAN_TYPES = frozenset({"LogicalPlanNode", "PhysicalPlanNode"})
 #: above this many cells (len(a) * len(b) of a stretch left after trimming the common prefix and suffix)
 #: the stretch is paired position by position instead of by LCS, so pathological inputs stay fast
 _LCS_BUDGET = 4_000_000
@@ -126,7 +126,7 @@ def _detail(body: Msg) -> str:
     kept = bytearray()
     for n, _wire, _a, end, tag in iter_raw(body.buf, body.start, body.end, body.origin):
         spec = table.get(n)
-        if spec is None or spec[2] not in PLAN_TYPES:
+        if spec is None or spec[2] not in PLAN_MESSAGES:
             kept += body.buf[tag:end]
     return tree_to_text(build_tree(Msg(body.type, bytes(kept), 0, len(kept))))
 
@@ -137,7 +137,7 @@ def _inputs(body: Msg) -> list[tuple[str, Msg]]:
     return [
         (f.name, f.value)
         for f in body.fields()
-        if f.name is not None and table[f.number][2] in PLAN_TYPES and isinstance(f.value, Msg)
+        if f.name is not None and table[f.number][2] in PLAN_MESSAGES and isinstance(f.value, Msg)
     ]
 
 

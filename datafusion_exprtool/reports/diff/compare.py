@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from datafusion_exprtool.layers.cloudpickle.code_args import CODE_ARGS, CODE_PARAMS
 from datafusion_exprtool.layers.container import LoadedInput
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.model import SCHEMA_VERSION, CallableInfo, FunctionInfo, Inspection
@@ -34,8 +35,14 @@ _FUNCTION_FIELDS = (
     "input_types", "return_type", "return_field", "state_types", "imports", "occurrences",
 )  # fmt: skip
 _CALLABLE_LISTS = ("closure", "globals")
-#: CPython 3.11+ CodeType(...) argument positions (cloudpickle rebuilds code objects with them)
-_CODE_ARGS = {6: "bytecode", 7: "constants", 8: "names", 9: "local names"}
+_AT = CODE_ARGS[len(CODE_PARAMS)]  # CPython 3.11+ CodeType(...) argument positions
+#: the code object parts compared, by position, with the label the diff prints
+_CODE_ARGS = {
+    _AT["code"]: "bytecode",
+    _AT["consts"]: "constants",
+    _AT["names"]: "names",
+    _AT["varnames"]: "local names",
+}
 
 
 @dataclass
@@ -173,9 +180,10 @@ def _container(info: Any) -> str:
 def diff_trees(a: Msg, b: Msg, *, prefix: str = "tree", notes: list[str] | None = None) -> list[Difference]:
     """Plans: aligned node by node (diff_align). Expressions: both trees walked side by side (explicit
     stack); labels differ -> changed, extra children -> added/removed."""
-    from datafusion_exprtool.reports.diff.align import PLAN_TYPES, diff_plan_trees
+    from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
+    from datafusion_exprtool.reports.diff.align import diff_plan_trees
 
-    if a.type in PLAN_TYPES and b.type == a.type:
+    if a.type in PLAN_MESSAGES and b.type == a.type:
         plan = diff_plan_trees(a, b, prefix)
         if plan.renumbered and notes is not None:
             notes.append(
@@ -396,7 +404,11 @@ def _code_objects(payload: bytes) -> list[dict[str, Any]]:
         return []
     out = []
     for node in result.calls:
-        if not isinstance(node, pickle_vm.Call) or not isinstance(node.args, tuple) or len(node.args) < 13:
+        if (
+            not isinstance(node, pickle_vm.Call)
+            or not isinstance(node.args, tuple)
+            or len(node.args) <= _AT["qualname"]
+        ):
             continue
         func = node.func
         if not (
@@ -405,7 +417,7 @@ def _code_objects(payload: bytes) -> list[dict[str, Any]]:
             continue
         args = node.args
         entry = {part: _plain_value(args[i]) for i, part in _CODE_ARGS.items()}
-        entry["qualname"] = args[12] if isinstance(args[12], str) else None
+        entry["qualname"] = args[_AT["qualname"]] if isinstance(args[_AT["qualname"]], str) else None
         out.append(entry)
     return out
 

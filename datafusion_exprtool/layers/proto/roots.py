@@ -1,0 +1,20 @@
+"""The message types a serialized datafusion object can be (fact sheet §0), and which of them are plans.
+
+A blob carries no header naming its type: detection tries the roots in order, and a field whose type is
+a plan node is a plan's input (a child in outlines, trees and diffs), never a detail of its node.
+"""
+
+from __future__ import annotations
+
+#: the root message types, in detection's tie-break order (an Expr first: the only one that can be pickled)
+ROOT_MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
+
+#: the plan node types: the roots that are plans (datafusion 55 cannot pickle them: only Expr has __reduce__)
+PLAN_MESSAGES = ("LogicalPlanNode", "PhysicalPlanNode")
+
+#: the oneof each root must set, and what datafusion says when it is missing (fact sheet §2.8)
+ROOT_ONEOF = {
+    "LogicalExprNode": ("expr_type", "Missing required field expr_type"),
+    "LogicalPlanNode": ("LogicalPlanType", "Unsupported logical plan: no logical_plan_type is set"),
+    "PhysicalPlanNode": ("PhysicalPlanType", "Unsupported physical plan: no physical_plan_type is set"),
+}

@@ -1,0 +1,131 @@
+"""The one rendering engine of text/, and the field readers every renderer shares.
+
+A renderer is a generator that yields text chunks or child generators; ``drive`` runs the tree on an
+explicit stack, so blob-controlled nesting never recurses in Python, and ``evaluate`` runs the same engine
+to build values bottom-up (pyarrow types). ``arm`` (the set arm of a oneof), ``children`` (the entries of
+a repeated field, lazily) and ``varint_value`` read a message's fields for the renderers.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Union
+
+from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.tables import MESSAGES
+from datafusion_exprtool.layers.proto.wire import KIND_WIRE, LEN, VARINT, iter_raw
+
+Gen = Generator[Union[str, "Gen"], None, None]
+
+
+def drive(root: Gen, out: list[str] | None = None) -> list[str]:
+    """Run a generator tree: strings go to ``out``, generators are pushed and resumed until exhausted.
+
+    A child's return value is sent to its parent when the parent resumes, so the same engine also
+    builds values (pyarrow types) bottom-up. A generator that raises DecodeError is replaced by a
+    visible placeholder: malformed bytes deep in a tree must not lose the rest of the rendering.
+    """
+    out = [] if out is None else out
+    stack: list[Gen] = [root]
+    append, push, pop = out.append, stack.append, stack.pop
+    sent: Any = None
+    while stack:
+        try:
+            item = stack[-1].send(sent)
+        except StopIteration as stop:
+            pop()
+            sent = stop.value
+            continue
+        except DecodeError as e:
+            pop()
+            append(f"<undecodable @{e.offset}: {e.message}>")
+            sent = None
+            continue
+        sent = None
+        if type(item) is str:
+            append(item)
+        else:
+            push(item)
+    return out
+
+
+def evaluate(root: Gen) -> Any:
+    """Run a value-building generator tree on the engine and return the root's return value."""
+    result: list[Any] = []
+
+    def wrapper() -> Gen:
+        result.append((yield root))
+
+    drive(wrapper())
+    return result[0] if result else None
+
+
+def render_with(fn: Callable[[Msg], Gen], msg: Msg) -> str:
+    return "".join(drive(fn(msg)))
+
+
+def children(msg: Msg, number: int, type_name: str) -> Iterator[Msg]:
+    """Lazily yield the sub-messages of one repeated field: no list of a million entries is built."""
+    buf, origin = msg.buf, msg.origin
+    for n, wire, a, b, _tag in iter_raw(buf, msg.start, msg.end, origin):
+        if n == number and wire == LEN:
+            yield Msg(type_name, buf, a, b, origin)
+
+
+def varint_value(kind: str, v: int) -> Any:
+    """A raw varint read as its proto kind (prost's truncating casts for the 32-bit ones)."""
+    if kind == "bool":
+        return v != 0
+    if kind in ("sint32", "sint64"):
+        return (v >> 1) ^ -(v & 1)
+    if kind in ("int32", "enum"):
+        return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    if kind == "int64":
+        v &= (1 << 64) - 1
+        return v - (1 << 64) if v >= 1 << 63 else v
+    return v & 0xFFFFFFFF if kind == "uint32" else v
+
+
+def arm(msg: Msg) -> tuple[str | None, Any, int]:
+    """The last known field of a message that belongs to a oneof (its arm), its value and the field number;
+    the last known field when none does (a field beside the oneof, such as PhysicalExprNode.expr_id, is
+    never taken for the arm).
+
+    (None, offset, n) when only unknown field n is present; (None, None, 0) for an empty message.
+    Only the winning field is converted: this runs once per rendered node, so it stays lean.
+    """
+    table = MESSAGES.get(msg.type, {})
+    buf, origin = msg.buf, msg.origin
+    last: tuple[int, int, int, int] | None = None
+    last_arm: tuple[int, int, int, int] | None = None
+    unknown: tuple[int, int] | None = None
+    for n, wire, a, b, tag in iter_raw(buf, msg.start, msg.end, origin):
+        spec = table.get(n)
+        if spec is not None and (wire == KIND_WIRE.get(spec.kind, VARINT) or (wire == LEN and spec.repeated)):
+            last = (n, wire, a, b)
+            if spec.oneof is not None:
+                last_arm = last
+        elif unknown is None:
+            unknown = (n, origin + tag)
+    last = last_arm or last
+    if last is None:
+        return (None, unknown[1], unknown[0]) if unknown else (None, None, 0)
+    n, wire, a, b = last
+    name, kind, type_name, _repeated, _oneof = table[n]
+    if wire == VARINT:
+        return name, varint_value(kind, a), n
+    if kind == "message":
+        return name, Msg(type_name or "?", buf, a, b, origin), n
+    if kind == "string":
+        return name, bytes(buf[a:b]).decode("utf-8", "replace"), n
+    if kind == "bytes":
+        return name, bytes(buf[a:b]), n
+    if kind == "double":
+        return name, struct.unpack_from("<d", buf, a)[0], n
+    if kind == "float":
+        return name, struct.unpack_from("<f", buf, a)[0], n
+    return next(
+        ((f.name, f.value, f.number) for f in reversed(msg.fields()) if f.number == n), (None, None, n)
+    )
