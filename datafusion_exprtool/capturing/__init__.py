@@ -1,0 +1,3 @@
+"""capture(): a blob with the environment fingerprint that produced it, and the pytest plugin that keeps them
+when a test fails.
+"""

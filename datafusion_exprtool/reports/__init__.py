@@ -1,0 +1,3 @@
+"""Reports over inspections: check (predicted receiver failures), explain (a datafusion error text to its
+cause), diff, and the machine formats.
+"""

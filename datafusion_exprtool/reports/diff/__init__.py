@@ -1,0 +1,1 @@
+"""diff: two blobs compared as expression and plan trees, functions and safety."""
