@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, fail, input_exit, input_problem
+from .common import ALLOW_HELP, Exit, apply_allow, fail, input_exit, input_problem
 
 EPILOG = (
     "Examples:\n\n"
@@ -64,6 +64,7 @@ def check(
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
     ] = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help=ALLOW_HELP)] = None,
 ) -> None:
     """Pre-flight: predict every failure a worker would hit decoding BLOB, without running it.
 
@@ -73,6 +74,7 @@ def check(
 
     Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings, including a truncated or corrupted datafusion blob (a cut or garbled protobuf, a pickle of an Expr whose bytes are cut or damaged, an unreadable UDF payload): datafusion refuses it too, and the output names the byte offset. 2: usage (bad option, --worker-ctx that cannot be loaded, --env that is missing or not a fingerprint). 3: input that is not a datafusion blob at all, e.g. a pickle that never names datafusion (one line: layer and byte offset).
     """
+    apply_allow(allow)
     from datafusion_exprtool.inspection.pipeline import resolve_message
     from datafusion_exprtool.layers.container import expand_sources
     from datafusion_exprtool.reports.check.target import (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -78,3 +79,21 @@ def console(stderr: bool = False):
     if out.width < MIN_WIDTH:  # COLUMNS=0 (or 1) would leave rich no room: panels and tables print nothing
         out.width = 80
     return out
+
+
+ALLOW_HELP = (
+    "A site's own value type, MODULE.NAME, that a UDF captures and that rebuilds by calling it: accepted by the "
+    "safety verdict (repeatable; adds to EXPRTOOL_ALLOW). For a false 'suspicious' on your own class."
+)
+
+
+def apply_allow(names: list[str] | None) -> None:
+    """``--allow`` names join ``EXPRTOOL_ALLOW`` for this run and the worker processes it starts."""
+    if not names:
+        return
+    from datafusion_exprtool.layers.pickle.safety import ALLOW_ENV
+
+    bad = [n for n in names if "." not in n or not all(p.isidentifier() for p in n.split("."))]
+    if bad:
+        raise fail(f"--allow takes MODULE.NAME (a dotted Python name), not {bad[0]!r}")
+    os.environ[ALLOW_ENV] = " ".join([os.environ.get(ALLOW_ENV, ""), *names]).strip()

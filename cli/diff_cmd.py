@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, fail, input_exit, input_problem
+from .common import ALLOW_HELP, Exit, apply_allow, fail, input_exit, input_problem
 
 
 def diff(
@@ -19,6 +19,7 @@ def diff(
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
     ] = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help=ALLOW_HELP)] = None,
 ) -> None:
     """Compare two blobs semantically: expression tree, functions (kind, transport, Python,
     volatility, types, code, closure values, imports) and the safety verdict.
@@ -33,6 +34,7 @@ def diff(
 
     Example:  exprtool diff ci/expected.pkl ci/actual.pkl
     """
+    apply_allow(allow)
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.inspection.pipeline import inspect_loaded, resolve_message
     from datafusion_exprtool.layers.container import load_input

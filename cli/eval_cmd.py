@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import Exit, input_exit, input_problem, shorten
+from .common import ALLOW_HELP, Exit, apply_allow, input_exit, input_problem, shorten
 
 
 class Isolate(str, Enum):
@@ -134,6 +134,7 @@ def eval_(
     trust: Annotated[
         bool, typer.Option("--trust", help="Run a blob the inspection calls suspicious.")
     ] = False,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help=ALLOW_HELP)] = None,
     index: Annotated[
         int | None,
         typer.Option("--index", min=0, help="Which expression of a pickle that holds several (0-based)."),
@@ -157,6 +158,7 @@ def eval_(
 
     Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
     """
+    apply_allow(allow)
     from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare, run
     from datafusion_exprtool.actions.eval.failure import classify
     from datafusion_exprtool.actions.eval.output import stdout_sink

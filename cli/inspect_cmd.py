@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, fail
+from .common import ALLOW_HELP, Exit, apply_allow, fail
 
 
 class Format(str, Enum):
@@ -30,6 +30,7 @@ def inspect(
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
     ] = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help=ALLOW_HELP)] = None,
     fail_on: Annotated[
         FailOn | None, typer.Option("--fail-on", help="Exit 1 when the verdict is at least this (CI gate).")
     ] = None,
@@ -42,6 +43,7 @@ def inspect(
 
     Example:  exprtool inspect fixtures/blobs/udf_closure.expr.bin --fail-on suspicious
     """
+    apply_allow(allow)
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.inspection.pipeline import inspect_loaded, resolve_message
     from datafusion_exprtool.inspection.verdict import crosses

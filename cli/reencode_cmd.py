@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from .common import Exit, datafusion_failure, fail, input_exit, input_problem, shorten
+from .common import (
+    ALLOW_HELP,
+    Exit,
+    apply_allow,
+    datafusion_failure,
+    fail,
+    input_exit,
+    input_problem,
+    shorten,
+)
 
 
 class To(str, Enum):
@@ -56,6 +65,7 @@ def reencode(
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
     ] = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help=ALLOW_HELP)] = None,
 ) -> None:
     """Convert a blob between pickle and raw to_bytes, to or from base64/hex, to another pickle protocol, to by-name transport (what a receiver with inlining disabled accepts), or back to inline.
 
@@ -71,6 +81,7 @@ def reencode(
 
       exprtool reencode byname.pkl -o inline.pkl --worker-ctx workers.py:make_ctx
     """
+    apply_allow(allow)
 
     from datafusion_exprtool.actions.reencode import DataFusionFailed, ReencodeError, reencode, resolve_format
     from datafusion_exprtool.actions.trust import Refused

@@ -11,7 +11,7 @@ import sys
 
 import pyarrow as pa
 import pytest
-from blobtools import Evil, NestedUnpickler, ld, scalar_udf_expr
+from blobtools import Evil, NestedUnpickler, ld, run_cli, scalar_udf_expr
 from datafusion import col, udf
 
 from datafusion_exprtool.inspection.pipeline import inspect_bytes
@@ -96,8 +96,8 @@ def test_gadget_found_at_every_protocol(protocol):
     assert insp.safety.verdict == "suspicious"
 
 
-def test_captured_third_party_object_is_code_not_suspicious(tmp_path, monkeypatch):
-    """A closure over a user's own object (a model) is rebuilt by its class: ordinary, but code runs."""
+def _third_party_model(tmp_path, monkeypatch) -> bytes:
+    """A closure over a user's own object whose class rebuilds it by being called (``__reduce__``)."""
     pkg = tmp_path / "exprtool_thirdparty_model"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(
@@ -109,10 +109,33 @@ def test_captured_third_party_object_is_code_not_suspicious(tmp_path, monkeypatc
 
     model = Model(3)
     scaled = udf(lambda a: pa.compute.multiply(a, model.w), [pa.int64()], pa.int64(), "immutable", "scaled")
-    insp = inspect_bytes(scaled(col("a")).to_bytes())
-    assert insp.safety.verdict == "code"
-    assert any(f.id == "third-party-call" for f in insp.safety.findings)
+    return scaled(col("a")).to_bytes()
+
+
+def test_a_call_of_a_site_own_class_is_suspicious_until_allowed(tmp_path, monkeypatch):
+    """Calling an importable class while decoding runs its __init__ with the stream's arguments: outside the
+    grammar, so suspicious, and the finding names the fix; --allow / EXPRTOOL_ALLOW make it an ordinary value."""
+    blob = _third_party_model(tmp_path, monkeypatch)
+    monkeypatch.delenv("EXPRTOOL_ALLOW", raising=False)
+    insp = inspect_bytes(blob)
+    assert insp.safety.verdict == "suspicious"
+    flagged = [f for f in insp.safety.findings if f.verdict == "suspicious"]
+    assert flagged and "--allow exprtool_thirdparty_model.Model" in flagged[0].message
     assert "exprtool_thirdparty_model" in insp.functions[0].imports
+    monkeypatch.setenv("EXPRTOOL_ALLOW", "other.Thing, exprtool_thirdparty_model.Model")
+    allowed = inspect_bytes(blob)
+    assert allowed.safety.verdict == "code"
+
+
+def test_allow_option_on_the_command_line(tmp_path, monkeypatch):
+    blob = tmp_path / "model.bin"
+    blob.write_bytes(_third_party_model(tmp_path, monkeypatch))
+    monkeypatch.delenv("EXPRTOOL_ALLOW", raising=False)
+    assert run_cli("inspect", str(blob), "--fail-on", "suspicious").exit_code == 1
+    ok = run_cli("inspect", str(blob), "--fail-on", "suspicious", "--allow", "exprtool_thirdparty_model.Model")
+    assert ok.exit_code == 0, ok.output
+    bad = run_cli("inspect", str(blob), "--allow", "not a name")
+    assert bad.exit_code == 2 and "MODULE.NAME" in bad.output
 
 
 def test_unlisted_stdlib_call_in_a_udf_stream_is_suspicious():

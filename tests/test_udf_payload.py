@@ -261,7 +261,7 @@ def test_attack_inside_a_udf_stream(payload, fid, dotted):
 
 def test_cloudpickle_internals_cover_what_cloudpickle_writes():
     """Every cloudpickle global our benign payloads use is in the allowlist (guards against a cloudpickle bump)."""
-    from datafusion_exprtool.layers.pickle.safety import CLOUDPICKLE_INTERNALS
+    from datafusion_exprtool.layers.pickle.grammar import CLOUDPICKLE_INTERNALS
 
     for expr in _benign_exprs():
         u, _ = read(expr)

@@ -18,6 +18,7 @@ from datafusion_exprtool.layers import arrow_ipc, dfpy
 from datafusion_exprtool.layers.cloudpickle import stream as udf_payload
 from datafusion_exprtool.layers.pickle import safety as pickle_safety
 from datafusion_exprtool.layers.proto.builtins import is_builtin
+from datafusion_exprtool.layers.proto.scan_result import FunctionSite
 from datafusion_exprtool.model import ClosureValue, Finding, FunctionInfo, Sensitive
 
 
@@ -43,6 +44,26 @@ def build_manifest(sites: list) -> ManifestResult:
         seen[key] = info
         out.functions.append(info)
     return out
+
+
+def stray_sites(blob: bytes, origin: int, known: list[FunctionSite]) -> list[FunctionSite]:
+    """Function sites for the DFPY frames the typed reading did not reach (``dfpy.stray_frames``)."""
+    accounted: set[int] = set()
+    for site in known:
+        if site.fun_definition is None or site.payload_offset is None:
+            continue
+        start = site.payload_offset
+        try:
+            end = dfpy.parse_fun_definition(site.fun_definition, start).stream_offset or start + 1
+        except DecodeError:
+            end = start + 1
+        part = site.fun_definition[: end - start]
+        accounted.update(start + i for i in range(len(part)) if part.startswith(b"DFPY", i))
+    return [
+        FunctionSite(node="(a node the tables do not expand)", name=f"<payload at byte {offset}>", kind=kind,
+                     fun_definition=body, payload_offset=offset, msg=None)
+        for offset, body, kind in dfpy.stray_frames(blob, origin, accounted)
+    ]
 
 
 def _function_info(site, out: ManifestResult) -> FunctionInfo:
@@ -98,9 +119,10 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
         out.complete = False
         out.warnings.append(_from_error(err, site.name))
         out.findings.append(
-            Finding(id="unreadable-payload", severity="warning", layer=err.layer, offset=err.offset,
-                    message=f"inline payload of '{site.name}' could not be read statically: {err.message}",
-                    verdict="code", function=site.name)
+            Finding(id="unreadable-payload", severity="error", layer=err.layer, offset=err.offset,
+                    message=f"inline payload of '{site.name}' could not be read statically: {err.message} "
+                    "(a stream that cannot be walked to its end is not accounted for)",
+                    verdict="suspicious", function=site.name)
         )
         return info
     for f in pickle_safety.classify(stream.result, "cloudpickle", "cloudpickle"):

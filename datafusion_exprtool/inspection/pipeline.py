@@ -7,7 +7,12 @@ pickle VM -> Expr payloads -> protobuf scan -> function sites -> DFPY frame -> c
 from __future__ import annotations
 
 from datafusion_exprtool.errors import DecodeError
-from datafusion_exprtool.inspection.functions import build_manifest, classify_foreign_bytes, python_mismatches
+from datafusion_exprtool.inspection.functions import (
+    build_manifest,
+    classify_foreign_bytes,
+    python_mismatches,
+    stray_sites,
+)
 from datafusion_exprtool.inspection.verdict import safety_report
 from datafusion_exprtool.layers.container import LoadedInput, load_bytes, load_input
 from datafusion_exprtool.layers.pickle import (
@@ -97,6 +102,11 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
     else:
         blobs.append((data, 0))
 
+    if any(f.verdict == "suspicious" for f in findings):  # a hostile pickle's payload need not decode: say both
+        blobs, unread = _readable(blobs, message)
+        if unread:
+            complete = False
+            warnings += unread
     payloads: list[Payload] = []
     sites: list = []
     sensitive = []
@@ -142,6 +152,17 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
                     message=f"part of the payload could not be read and is shown as a placeholder: {gap}")
             )
         sites += scanned.functions
+        strays = stray_sites(blob, origin, scanned.functions)
+        if strays:  # payloads under nodes the tables do not expand: read and judged, and the reading is partial
+            complete = False
+            sites += strays
+            warnings += [
+                Finding(id="payload-under-unexpanded-node", severity="warning", layer="protobuf",
+                        offset=site.payload_offset, function=site.name,
+                        message=f"a {site.kind} UDF payload at byte {site.payload_offset} sits under a node the "
+                        "field tables do not expand; it was read and judged, but the node around it was not")
+                for site in strays
+            ]
         sensitive += scanned.sensitive
         for where, offset, size in scanned.codec_payloads:
             complete = False
@@ -208,6 +229,20 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         warnings=warnings,
         unknown_fields=unknown,
     )
+
+
+def _readable(blobs: list[tuple[bytes, int]], message: str | None) -> tuple[list[tuple[bytes, int]], list[Finding]]:
+    """The payloads of a suspicious pickle that scan as protobuf, and a warning for each that does not."""
+    kept, unread = [], []
+    for blob, origin in blobs:
+        try:
+            proto_scan.scan(blob, message or "LogicalExprNode", origin)
+        except DecodeError as err:
+            unread.append(Finding(id="payload-unreadable", severity="warning", layer=err.layer, offset=err.offset,
+                                  message=f"a payload of this suspicious pickle does not decode: {err.message}"))
+            continue
+        kept.append((blob, origin))
+    return kept, unread
 
 
 def _forced_elsewhere(blob: bytes, origin: int, forced: str) -> Finding | None:

@@ -228,3 +228,55 @@ def _rust_utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
     if exc.reason == "unexpected end of data":
         return f"incomplete utf-8 byte sequence from index {exc.start}"
     return f"invalid utf-8 sequence of {exc.end - exc.start} bytes from index {exc.start}"
+
+
+#: every magic a fun_definition can start with
+MAGICS = (ENVELOPE_MAGIC, *(f.encode() for f in FAMILIES))
+
+
+def stray_frames(blob: bytes, origin: int, accounted: set[int]) -> list[tuple[int, bytes, str]]:
+    """DFPY frames in ``blob`` the typed reading did not account for: (absolute offset, bytes, kind).
+
+    The net under the field tables: a payload under a node they do not expand is still a payload a receiver
+    decodes (and runs). A frame is a length-delimited protobuf field whose bytes start with a magic; its
+    length prefix is read backwards from the magic. ``accounted`` holds the absolute offsets of the payloads
+    the reading found (and their envelopes' inner frames).
+    """
+    found: list[tuple[int, bytes, str]] = []
+    pos = blob.find(b"DFPY")
+    while pos >= 0:
+        start = origin + pos
+        magic = next((m for m in MAGICS if blob.startswith(m, pos)), None)
+        if magic is not None and start not in accounted:
+            body = _length_delimited(blob, pos)
+            if body is not None:
+                kind = FAMILIES.get(magic.decode(), "scalar")
+                found.append((start, body, kind))
+        pos = blob.find(b"DFPY", pos + 4)
+    return found
+
+
+def _length_delimited(blob: bytes, pos: int) -> bytes | None:
+    """The bytes of the length-delimited field whose content starts at ``pos``, or None when none does."""
+    for width in range(1, 6):
+        start = pos - width
+        if not _len_tag_before(blob, start):
+            continue
+        value, shift, p = 0, 0, start
+        while p < pos and blob[p] & 0x80:
+            value |= (blob[p] & 0x7F) << shift
+            shift += 7
+            p += 1
+        if p != pos - 1:
+            continue
+        value |= blob[p] << shift
+        if pos + value <= len(blob):
+            return blob[pos : pos + value]
+    return None
+
+
+def _len_tag_before(blob: bytes, end: int) -> bool:
+    """A one- or two-byte protobuf tag of wire type LEN ends just before ``end`` (field numbers below 2048)."""
+    if end < 1 or blob[end - 1] >= 0x80:
+        return False
+    return blob[end - 1] & 7 == 2 or (end >= 2 and blob[end - 2] >= 0x80 and blob[end - 2] & 7 == 2)

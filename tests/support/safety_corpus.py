@@ -109,6 +109,16 @@ class Case:
     )
     receiver: str = ""  # receiver setup (canary.py), e.g. an EXT registration or an installed codec
 
+    @property
+    def gray(self) -> bool:
+        """Plain cloudpickle output that runs by-value code while decoding: ``code``, said, not ``suspicious``."""
+        return self.name.split("@")[0] in GRAY
+
+
+#: hostile cases no reading can tell from ordinary cloudpickle output (a by-value class's ``__reduce__`` calling
+#: by-value code writes the same stream): the verdict is ``code`` with a ``runs-at-decode`` finding
+GRAY = frozenset({"make-function-called"})
+
 
 # --- the user's modules, shipped by value ---------------------------------------------------------------------
 @functools.cache

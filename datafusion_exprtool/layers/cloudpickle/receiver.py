@@ -136,6 +136,13 @@ def _names(module: str) -> frozenset[str] | None:
     return names
 
 
+def lacks(module: str, name: str) -> bool:
+    """True when the receiver's ``module`` certainly has no attribute ``name`` (its unpickler refuses the
+    global before anything is called); False when it has it or that cannot be told."""
+    names = _names(module)
+    return names is not None and name.split(".")[0] not in names
+
+
 def _attribute_error(module: str, name: str, protocol: int) -> str | None:
     """CPython's text for a global whose module lacks ``name``; None when it has it (or cannot be told)."""
     if (module in _CP_MODULES and name in _cloudpickle_internals()) or name in KNOWN.get(module, ()):
@@ -185,8 +192,8 @@ def _quoted(name: str, module: str) -> str:
     return f"'{name[:cut]}"
 
 
-def _cloudpickle_internals() -> set[str]:
-    from datafusion_exprtool.layers.pickle.safety import CLOUDPICKLE_INTERNALS  # noqa: PLC0415  (pickle.safety imports pickle.vm only)
+def _cloudpickle_internals() -> frozenset[str]:
+    from datafusion_exprtool.layers.pickle.grammar import CLOUDPICKLE_INTERNALS  # noqa: PLC0415
 
     return CLOUDPICKLE_INTERNALS
 

@@ -1,90 +1,89 @@
-"""Classify the globals and call targets of a statically walked pickle into findings (fact sheet §5.5).
+"""Judge what a statically walked pickle stream does while it is decoded, against the grammar of what datafusion
+and cloudpickle write (``grammar.py``), and fail closed.
 
-Two contexts: the outer ``pickle.dumps(expr)`` stream ('expr'), where only the ``Expr._reconstruct`` pattern is
-normal, and a cloudpickle UDF stream ('cloudpickle'), where cloudpickle's own reconstructors, type constructors and
-by-reference globals are normal. Everything is tables; ``classify`` is the one engine.
-Calibrated so that what datafusion + cloudpickle 3.1 write for ordinary UDFs yields no 'suspicious' finding.
+Two contexts: the outer ``pickle.dumps(expr)`` stream ('expr') and a cloudpickle UDF stream ('cloudpickle').
+``read`` gives every value a ``Kind`` in stream order (what each allowed call builds); then each ``Rule``
+yields findings: a call outside the grammar, a call of a value the stream computed, a mutation of something
+the stream did not create, a global reached through another module or built from computed strings, an
+extension-registry or persistent-id reference. Each finding names the layer, the byte offset, the opcode
+and the rule. What plain cloudpickle output does that runs code while a worker decodes (a by-value class
+with ``__setstate__``, a by-value metaclass, ``__reduce__`` calling by-value code) is the gray zone:
+verdict ``code``, said plainly.
 """
 
 from __future__ import annotations
 
-import sys
-import types
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.layers.pickle.values import Call, Ext, Global, NewObj, iter_nodes
+from datafusion_exprtool.layers.cloudpickle.receiver import lacks
+from datafusion_exprtool.layers.pickle.grammar import (
+    CLOUDPICKLE_MODULES,
+    EXPR_GLOBALS,
+    EXPR_SHAPES,
+    INTROSPECTION,
+    STDLIB_MODULES,
+    Kind,
+    Shape,
+    value_class,
+    value_shape,
+)
+from datafusion_exprtool.layers.pickle.values import (
+    Build,
+    ByteArray,
+    Call,
+    Ext,
+    Frozen,
+    Global,
+    NewObj,
+    PDict,
+    PersistentId,
+    PList,
+    PSet,
+    iter_nodes,
+)
 from datafusion_exprtool.layers.pickle.vm import PickleResult
 from datafusion_exprtool.model import Finding
 
-CLOUDPICKLE_MODULES = ("cloudpickle.cloudpickle", "cloudpickle.cloudpickle_fast")
+#: the environment variable that adds a site's own value types to the grammar (``--allow`` adds more)
+ALLOW_ENV = "EXPRTOOL_ALLOW"
 
-#: names whose use (as a global or call target) means "this blob tries to do something": a dotted name or any
-#: dotted prefix of it. ``__builtin__`` is read as ``builtins``.
+#: call targets whose use means "this blob tries to do something": a dotted name or any dotted prefix of it
 DENY: dict[str, str] = {
-    **dict.fromkeys(("os", "posix", "nt", "_posixsubprocess", "subprocess", "pty", "signal"), "runs commands"),
+    **dict.fromkeys(("os", "posix", "nt", "_posixsubprocess", "subprocess", "pty", "signal", "spawn"),
+                    "runs commands"),
     **dict.fromkeys(("importlib", "runpy", "imp", "pkgutil", "zipimport"), "imports code"),
-    **dict.fromkeys(("pickle", "_pickle", "dill", "joblib", "shelve", "copyreg._inverted_registry"), "nested unpickler"),
+    **dict.fromkeys(("pickle", "_pickle", "dill", "joblib", "shelve", "copyreg._inverted_registry",
+                     "copyreg.add_extension"), "nested unpickler"),
     **dict.fromkeys(("cloudpickle.loads", "cloudpickle.load", "cloudpickle.cloudpickle.loads",
                      "cloudpickle.cloudpickle.load", "cloudpickle.cloudpickle.Unpickler"), "nested unpickler"),
     "marshal": "loads code objects",
     **dict.fromkeys(("pandas.read_pickle", "pandas.io.pickle", "torch.load", "numpy.load", "yaml.load",
                      "yaml.unsafe_load"), "nested unpickler"),
     **dict.fromkeys(("ctypes", "_ctypes", "cffi", "mmap"), "raw memory access"),
-    **dict.fromkeys(("socket", "_socket", "ssl", "http", "urllib", "ftplib", "smtplib", "telnetlib"), "network"),
-    **dict.fromkeys(("shutil", "tempfile", "glob", "io.open", "_io.open", "pathlib.Path.write_text",
-                     "pathlib.Path.write_bytes", "pathlib.Path.unlink"), "file system"),
+    **dict.fromkeys(("socket", "_socket", "ssl", "http.client", "urllib", "ftplib", "smtplib", "telnetlib"),
+                    "network"),
+    **dict.fromkeys(("shutil", "tempfile", "glob", "io.open", "_io.open", "builtins.open", "pathlib.Path",
+                     "codecs.open", "codecs.EncodedFile"), "file system"),
     **dict.fromkeys(("sys", "gc", "inspect", "code", "codeop", "pdb", "bdb", "timeit", "trace", "webbrowser",
                      "multiprocessing", "threading", "_thread", "asyncio", "concurrent"), "interpreter control"),
-    **dict.fromkeys(("codecs.open", "codecs.EncodedFile", "codecs.lookup", "_codecs.lookup",
-                     "_codecs.decode", "codecs.decode", "codecs.getdecoder"), "codecs trick"),
-    **dict.fromkeys(("operator.attrgetter", "operator.methodcaller", "operator.itemgetter",
-                     "functools.reduce", "builtins.map", "builtins.filter"), "call gadget"),
-    **dict.fromkeys(tuple(f"builtins.{n}" for n in ("exec", "eval", "compile", "__import__", "open", "breakpoint",
+    **dict.fromkeys(tuple(f"builtins.{n}" for n in ("exec", "eval", "compile", "__import__", "breakpoint",
                                                      "input", "setattr", "delattr", "globals", "locals", "vars",
-                                                     "help", "exit", "quit", "memoryview")), "runs or reaches code"),
+                                                     "help", "exit", "quit")), "runs or reaches code"),
 }  # fmt: skip
-#: attribute names that are dangerous wherever they are reached (``getattr(posixpath.os, 'system')``)
-DENY_ATTRS = {
-    "system", "popen", "exec", "execv", "execve", "execl", "execlp", "execvp", "spawnl", "spawnv", "startfile",
-    "eval", "compile", "__import__", "import_module", "loads", "load", "Unpickler", "check_output", "check_call",
-    "Popen", "getoutput", "getstatusoutput", "__builtins__", "__globals__", "__subclasses__", "__code__", "modules",
-}  # fmt: skip
-
-#: the only globals an Expr pickle holds (§3.1), plus what pickle writes for containers of Exprs
-EXPR_GLOBALS = {"builtins.getattr", "datafusion.expr.Expr", "_codecs.encode", "copyreg._reconstructor",
-                "copyreg.__newobj__", "builtins.list", "builtins.dict", "builtins.set", "builtins.frozenset",
-                "builtins.tuple", "builtins.bytearray", "builtins.object", "collections.OrderedDict"}  # fmt: skip
-EXPR_CALLS = {"datafusion.expr.Expr._reconstruct", "builtins.getattr", "_codecs.encode", "copyreg._reconstructor",
-              "builtins.set", "builtins.frozenset", "builtins.bytearray", "collections.OrderedDict"}  # fmt: skip
-
-#: cloudpickle 3.1 reconstructors and state setters (every name cloudpickle's reducers return)
-CLOUDPICKLE_INTERNALS = {
-    "_make_function", "_builtin_type", "_make_empty_cell", "_make_cell", "_function_setstate", "subimport",
-    "dynamic_subimport", "_make_skeleton_class", "_make_skeleton_enum", "_class_setstate", "_make_dict_keys",
-    "_make_dict_values", "_make_dict_items", "_make_typevar", "_file_reconstructor",
-    "_get_dataclass_field_type_sentinel", "_create_parametrized_type_hint", "instance",
-}  # fmt: skip
-#: call targets ordinary cloudpickle streams use besides its internals: type constructors and data reconstructors
-CLOUDPICKLE_CALLS = {
-    *(f"builtins.{n}" for n in ("getattr", "list", "dict", "set", "frozenset", "tuple", "bytearray", "bytes",
-                                "complex", "slice", "range", "object", "int", "float", "str", "bool", "type",
-                                "property", "classmethod", "staticmethod")),
-    *(f"types.{n}" for n, v in vars(types).items() if isinstance(v, type)),
-    "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "logging.getLogger", "weakref.WeakSet",
-    "functools.partial", "collections.OrderedDict", "collections.defaultdict", "collections.deque",
-    "collections.Counter", "datetime.date", "datetime.datetime", "datetime.time", "datetime.timedelta",
-    "datetime.timezone", "decimal.Decimal", "fractions.Fraction", "uuid.UUID", "re._compile", "enum.Enum",
-    "pyarrow.lib.type_for_alias", "pyarrow.lib.scalar", "pyarrow.lib.field", "pyarrow.lib.schema",
-    "pyarrow.lib.py_buffer", "pyarrow.lib._restore_array", "pyarrow.lib.chunked_array",
-    "pyarrow.lib._reconstruct_table", "pyarrow.lib._reconstruct_record_batch",
-    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.dtype",
-    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
-    "datafusion.expr.Expr._reconstruct",
-}  # fmt: skip
-
-
-#: names ending in a DENY_ATTRS word that ordinary streams use
-_SAFE_ATTRS = {"json.loads", "json.load"}
+#: final names that run or load code wherever they are reached (``posixpath.os.system``, ``x.spawnvp``)
+DENY_WORDS = frozenset(
+    """
+    system popen exec execv execve execl execle execlp execlpe execvp execvpe spawnl spawnle spawnlp spawnlpe
+    spawnv spawnve spawnvp spawnvpe posix_spawn posix_spawnp fork forkpty startfile eval compile __import__
+    import_module loads load Unpickler check_output check_call call run Popen getoutput getstatusoutput
+    call_tracing runcode runsource run_path run_module kill killpg
+    """.split()
+)
+#: ordinary names that end in one of those words
+_SAFE_WORDS = frozenset({"json.loads", "json.load", "_json.loads"})
 
 
 def _norm(dotted: str) -> str:
@@ -92,10 +91,11 @@ def _norm(dotted: str) -> str:
 
 
 def denied(dotted: str) -> str | None:
-    """Why a dotted name is dangerous (the first matching prefix), or None."""
-    parts = _norm(dotted).split(".")
-    if len(parts) > 1 and parts[-1] in DENY_ATTRS and dotted not in _SAFE_ATTRS:
-        return "nested unpickler" if parts[-1] in ("loads", "load", "Unpickler") else "reaches code execution"
+    """Why a dotted name is dangerous (its last word, or the first matching prefix), or None."""
+    dotted = _norm(dotted)
+    parts = dotted.split(".")
+    if len(parts) > 1 and parts[-1] in DENY_WORDS and dotted not in _SAFE_WORDS:
+        return "nested unpickler" if parts[-1] in ("loads", "load", "Unpickler") else "runs or loads code"
     for i in range(1, len(parts) + 1):
         why = DENY.get(".".join(parts[:i]))
         if why is not None:
@@ -103,106 +103,341 @@ def denied(dotted: str) -> str | None:
     return None
 
 
-def target_name(func: Any) -> str | None:
-    """The dotted name a call target resolves to, when it can be told statically."""
-    if isinstance(func, Global):
-        return _norm(func.dotted)
-    if isinstance(func, Call) and isinstance(func.args, tuple):
-        name = target_name(func.func) if isinstance(func.func, Global) else None
-        if name == "builtins.getattr" and len(func.args) == 2 and isinstance(func.args[1], str):
-            owner = func.args[0]
-            if isinstance(owner, Global):
-                return f"{_norm(owner.dotted)}.{func.args[1]}"
-        if (
-            isinstance(func.func, Global)
-            and func.func.module in CLOUDPICKLE_MODULES
-            and func.func.name == "_builtin_type"
-            and func.args
-            and isinstance(func.args[0], str)
-        ):
-            return f"types.{func.args[0]}"
-    return None
+def allowed_names(extra: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
+    """The site's own value types: ``EXPRTOOL_ALLOW`` (comma or space separated) plus ``extra``."""
+    env = os.environ.get(ALLOW_ENV, "").replace(",", " ").split()
+    return frozenset(_norm(n) for n in (*env, *extra) if n)
 
 
-def _allowed(name: str, context: str) -> bool:
-    if context == "expr":
-        return name in EXPR_CALLS
-    module, _, attr = name.rpartition(".")
-    if module in CLOUDPICKLE_MODULES:
-        return attr in CLOUDPICKLE_INTERNALS
-    return name in CLOUDPICKLE_CALLS
+@dataclass
+class Reading:
+    """A stream read against the grammar: the kind of every value, and what each call did."""
+
+    result: PickleResult
+    context: str  # "expr" | "cloudpickle"
+    layer: str
+    allow: frozenset[str]
+    kinds: dict[int, str] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # a type's or an attribute's dotted name
+    class_attrs: dict[int, set[str]] = field(default_factory=dict)  # a by-value class: names its state sets
+    instance_of: dict[int, Any] = field(default_factory=dict)  # an instance: the by-value class it came from
+    stop: int | None = None  # where the receiver's unpickler certainly raises: nothing after it runs
+    problems: list[Finding] = field(default_factory=list)  # calls outside the grammar
+    gray: list[Finding] = field(default_factory=list)  # calls that run by-value code while decoding
+    owner_class: dict[int, Any] = field(default_factory=dict)  # an attribute of a by-value class: that class
+    enums: set[int] = field(default_factory=set)  # by-value enum classes (calling one looks a member up)
+
+    def kind(self, value: Any) -> str:
+        known = self.kinds.get(id(value))
+        if known is not None:
+            return known
+        if isinstance(value, (str, bytes, int, float, complex, bool, tuple, PList, PDict, PSet, Frozen, ByteArray)):
+            return Kind.DATA
+        if value is None:
+            return Kind.DATA
+        if isinstance(value, Global):
+            return Kind.GLOBAL
+        return Kind.COMPUTED
+
+    def flag(self, fid: str, offset: int, opcode: str, message: str, rule: str) -> None:
+        self.problems.append(_finding(fid, self.layer, offset, f"{opcode}: {message} ({rule})"))
 
 
-def _is_by_value_class(value: Any) -> bool:
-    return (
-        isinstance(value, Call)
-        and isinstance(value.func, Global)
-        and value.func.module in CLOUDPICKLE_MODULES
-        and value.func.name in ("_make_skeleton_class", "_make_skeleton_enum")
-    )
+def _finding(fid: str, layer: str, offset: int, message: str, verdict: str = "suspicious") -> Finding:
+    severity = "error" if verdict == "suspicious" else "warning"
+    return Finding(id=fid, severity=severity, layer=layer, offset=offset, message=message, verdict=verdict)
 
 
-def classify(result: PickleResult, context: str, origin_layer: str) -> list[Finding]:
-    """Findings for one walked stream. ``context`` is 'expr' (outer Expr pickle) or 'cloudpickle' (UDF stream)."""
-    out: list[Finding] = []
+def read(result: PickleResult, context: str, layer: str, allow: frozenset[str] = frozenset()) -> Reading:
+    """Give every call of the stream a kind, in stream order (a call only uses values made before it)."""
+    r = Reading(result, context, layer, allow)
+    for node in result.calls:
+        if r.stop is not None:
+            break
+        if isinstance(node, NewObj):
+            _new_object(r, node)
+        else:
+            _call(r, node)
+    return r
 
-    def flag(fid: str, offset: int, message: str) -> None:
-        out.append(
-            Finding(id=fid, severity="error", layer=origin_layer, offset=offset, message=message, verdict="suspicious")
-        )
 
-    for g in result.globals:
-        name = _norm(g.dotted)
-        why = denied(name)
-        if why is not None:
-            fid = "nested-unpickler" if why == "nested unpickler" else "suspicious-global"
-            flag(fid, g.offset, f"global {g.dotted} ({why})")
-        elif context == "expr" and name not in EXPR_GLOBALS:
-            flag("suspicious-global", g.offset, f"global {g.dotted} has no place in an Expr pickle")
-    for c in result.calls:
-        target = c.func if isinstance(c, Call) else c.cls
-        name = target_name(target)
-        if name is not None:
-            # getattr(X, attr) itself: the attribute it reaches must be harmless too
-            if name == "builtins.getattr" and isinstance(c, Call):
-                reached = target_name(c)
-                if reached is not None and (why := denied(reached)) is not None:
-                    flag("suspicious-call", c.offset, f"getattr reaches {reached} ({why})")
-                    continue
-            why = denied(name)
+def _call(r: Reading, c: Call) -> None:
+    target, kind = c.func, r.kind(c.func)
+    if isinstance(target, Global):
+        dotted = _norm(target.dotted)
+        if dotted == "builtins.getattr":
+            _getattr(r, c)
+            return
+        if dotted in ("copyreg.__newobj__", "copyreg.__newobj_ex__", "copyreg._reconstructor"):
+            cls = c.args[0] if isinstance(c.args, tuple) and c.args else None
+            _instance(r, c, cls, "REDUCE", f"{dotted}(…)")
+            return
+        if r.context == "expr":
+            shape = EXPR_SHAPES.get(dotted)
+        else:
+            shape = value_shape(dotted, r.allow)
+        if shape is None and target.module in CLOUDPICKLE_MODULES and lacks(target.module, target.name):
+            r.stop = target.offset  # a name the receiver's cloudpickle lacks: its unpickler refuses it there
+            return
+        if shape is None:
+            why = denied(dotted)
             if why is not None:
                 fid = "nested-unpickler" if why == "nested unpickler" else "suspicious-call"
-                flag(fid, c.offset, f"calls {name} ({why})")
-            elif isinstance(c, Call) and not _allowed(name, context):
-                top = name.split(".", 1)[0]
-                if context == "cloudpickle" and top not in sys.stdlib_module_names:
-                    # a captured third-party object (a model, a DataFrame) rebuilt by its own reducer:
-                    # ordinary cloudpickle output, but third-party code runs on decode
-                    out.append(Finding(
-                        id="third-party-call", severity="info", layer=origin_layer, offset=c.offset,
-                        message=f"calls {name} on decode to rebuild a captured object; the worker must import {top}",
-                        verdict="code",
-                    ))
-                else:
-                    flag("suspicious-call", c.offset, f"calls {name}, which {_ctx(context)} does not use")
-        elif isinstance(c, NewObj) and _is_by_value_class(target) and context == "cloudpickle":
-            continue  # an instance of a class that travels by value
-        elif isinstance(c, Call) or context == "expr":
-            flag(
-                "suspicious-call",
-                c.offset,
-                f"calls a computed value ({type(target).__name__}), not a named global",
-            )
-    for ext in _exts(result):
-        flag(
-            "suspicious-extension", ext, "EXT opcode: resolves a global through copyreg's extension registry"
-        )
-    return out
+                r.flag(fid, c.offset, "REDUCE", f"calls {dotted} ({why})", "dangerous family")
+            else:
+                fix = f"; if it is your own value type, --allow {dotted}" if r.context != "expr" else ""
+                r.flag("suspicious-call", c.offset, "REDUCE",
+                       f"calls {dotted}, which {_writer(r.context)} never calls{fix}", "call outside the grammar")
+            return
+        _apply(r, c, shape, dotted)
+    elif kind == Kind.TYPE:
+        dotted = r.names.get(id(target), "?")
+        shape = value_shape(dotted, r.allow)
+        if shape is None:
+            r.flag("suspicious-call", c.offset, "REDUCE", f"calls {dotted}, which cloudpickle never calls",
+                   "call outside the grammar")
+            return
+        _apply(r, c, shape, dotted)
+    elif kind == Kind.RECONSTRUCTOR:  # its bytes: a constant, or ``_codecs.encode(str, 'latin1')`` below protocol 3
+        if isinstance(c.args, tuple) and len(c.args) == 1 and r.kind(c.args[0]) == Kind.DATA:
+            r.kinds[id(c)] = Kind.INSTANCE
+        else:
+            r.flag("suspicious-call", c.offset, "REDUCE", "Expr._reconstruct with other than one bytes argument",
+                   "call outside the grammar")
+    elif kind == Kind.CLASS and id(target) in r.enums and isinstance(c.args, tuple) and len(c.args) == 1:
+        r.kinds[id(c)] = Kind.INSTANCE  # an enum member, looked up by value
+    elif kind in (Kind.FUNCTION, Kind.CLASS):
+        _runs_code(r, c, "calls by-value code", f"a by-value {kind}")
+        r.kinds[id(c)] = Kind.INSTANCE
+        if kind == Kind.CLASS:
+            r.instance_of[id(c)] = target
+    elif kind == Kind.ATTRIBUTE:
+        dotted = r.names.get(id(target), "")
+        owner = r.owner_class.get(id(target))
+        if owner is not None:  # a classmethod of a by-value class (pyarrow extension types rebuild this way)
+            _runs_code(r, c, "calls a by-value class's method", dotted)
+            r.kinds[id(c)] = Kind.INSTANCE
+        elif dotted and (shape := value_shape(dotted, r.allow)) is not None:
+            _apply(r, c, shape, dotted)
+        else:
+            r.flag("suspicious-call", c.offset, "REDUCE", f"calls {dotted or 'an attribute'} reached by getattr",
+                   "calls a value the stream computed")
+    else:
+        r.flag("suspicious-call", c.offset, "REDUCE", f"calls {_what(r, target)}",
+               "calls a value the stream computed")
 
 
-def _ctx(context: str) -> str:
+def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
+    if shape.arity is not None and not (isinstance(c.args, tuple) and len(c.args) in shape.arity):
+        r.stop = c.offset  # TypeError before it runs: the receiver refuses the stream (layers/cloudpickle/receiver)
+        return
+    why = shape.args(c.args, r.kind)
+    if why is not None:
+        r.flag("suspicious-call", c.offset, "REDUCE", f"{dotted}: {why}", "arguments outside the grammar")
+        return
+    r.kinds[id(c)] = shape.builds
+    if shape.builds == Kind.TYPE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
+        r.names[id(c)] = f"types.{c.args[0]}" if dotted.endswith("_builtin_type") else dotted
+    if shape.builds == Kind.MODULE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
+        r.names[id(c)] = c.args[0]
+    if dotted.endswith("._class_setstate") and isinstance(c.args, tuple) and isinstance(c.args[1], tuple):
+        state = c.args[1][0] if c.args[1] else None
+        if isinstance(state, PDict):
+            r.class_attrs.setdefault(id(c.args[0]), set()).update(k for k in state.keys() if isinstance(k, str))
+    if dotted.endswith("._make_skeleton_enum"):
+        r.enums.add(id(c))
+    if dotted.endswith("._make_skeleton_class") and r.kind(c.args[0]) == Kind.CLASS:
+        _runs_code(r, c, "builds a class whose metaclass travels by value", "its metaclass runs while decoding")
+
+
+def _getattr(r: Reading, c: Call) -> None:
+    args = c.args
+    if not (isinstance(args, tuple) and len(args) == 2):
+        r.flag("suspicious-call", c.offset, "REDUCE", "getattr with other than two arguments", "call outside the grammar")
+        return
+    owner, name = args
+    if not isinstance(name, str):
+        r.flag("suspicious-call", c.offset, "REDUCE", "getattr of a computed name", "computed attribute name")
+        return
+    okind = r.kind(owner)
+    base = _norm(owner.dotted) if isinstance(owner, Global) else r.names.get(id(owner), "")
+    dotted = f"{base}.{name}" if base else name
+    r.names[id(c)] = dotted if base else ""  # named in what a later call of it is told
+    if name in INTROSPECTION:
+        r.flag("suspicious-call", c.offset, "REDUCE", f"getattr reaches {dotted}", "reaches interpreter internals")
+        return
+    if base and (why := denied(dotted)):
+        r.flag("suspicious-call", c.offset, "REDUCE", f"getattr reaches {dotted} ({why})", "dangerous family")
+        return
+    if r.context == "expr":
+        if dotted == "datafusion.expr.Expr._reconstruct":
+            r.kinds[id(c)] = Kind.RECONSTRUCTOR
+        else:
+            r.flag("suspicious-call", c.offset, "REDUCE", f"getattr reaches {dotted}, which an Expr pickle never names",
+                   "call outside the grammar")
+        return
+    if okind in (Kind.GLOBAL, Kind.MODULE, Kind.TYPE, Kind.CLASS, Kind.INSTANCE, Kind.DATA):
+        r.kinds[id(c)] = Kind.RECONSTRUCTOR if dotted == "datafusion.expr.Expr._reconstruct" else Kind.ATTRIBUTE
+        if okind == Kind.CLASS:
+            r.owner_class[id(c)] = owner
+        return
+    r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({_what(r, owner)}, {name!r})",
+           "getattr on a value the stream computed")
+
+
+def _new_object(r: Reading, node: NewObj) -> None:
+    if node.opcode in ("OBJ", "INST"):  # protocol 2+ pickles (every datafusion and cloudpickle one) never write them
+        r.flag("suspicious-call", node.offset, node.opcode, f"calls {_what(r, node.cls)}",
+               f"{node.opcode} is not an opcode datafusion or cloudpickle write")
+        return
+    _instance(r, node, node.cls, node.opcode, "cls.__new__(cls, …)")
+
+
+def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) -> None:
+    """An object created from ``cls`` without calling it (NEWOBJ, ``copyreg.__newobj__`` / ``_reconstructor``)."""
+    kind = r.kind(cls)
+    if kind == Kind.CLASS:
+        r.kinds[id(node)] = Kind.INSTANCE
+        r.instance_of[id(node)] = cls
+        return
+    dotted = _norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
+    if dotted and value_class(dotted, r.allow) and kind in (Kind.GLOBAL, Kind.TYPE):
+        r.kinds[id(node)] = Kind.INSTANCE
+        return
+    top = dotted.split(".", 1)[0]
+    if isinstance(cls, Global) and r.context == "cloudpickle" and top not in STDLIB_MODULES and not denied(dotted):
+        r.kinds[id(node)] = Kind.INSTANCE  # an instance of an importable class: its own __new__/__setstate__ run
+        r.gray.append(_finding(
+            "imported-class-instance", r.layer, node.offset,
+            f"{opcode}: rebuilds an instance of {dotted}; the worker imports {top} and runs that class's "
+            f"__new__/__setstate__ while decoding", "code",
+        ))
+        return
+    if denied(dotted):
+        return  # said by the globals rule
+    r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted or _what(r, cls)}",
+           "creates an object of a class outside the grammar")
+
+
+def _runs_code(r: Reading, node: Any, what: str, detail: str) -> None:
+    r.gray.append(_finding(
+        "runs-at-decode", r.layer, node.offset,
+        f"{what} ({detail}): it runs while the worker decodes the blob, before any row", "code",
+    ))
+
+
+def _what(r: Reading, value: Any) -> str:
+    if isinstance(value, Global):
+        return value.dotted
+    name = r.names.get(id(value))
+    return name or f"a {r.kind(value)} value ({type(value).__name__})"
+
+
+def _writer(context: str) -> str:
     return "an Expr pickle" if context == "expr" else "cloudpickle"
 
 
-def _exts(result: PickleResult) -> list[int]:
-    return [v.offset for v in iter_nodes(result.value) if isinstance(v, Ext)]
+# --- rules: each yields findings from a Reading ------------------------------------------------------------
+
+
+class Rule:
+    """One check over a reading; ``check`` yields its findings."""
+
+    def check(self, r: Reading) -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+class CallsOutsideTheGrammar(Rule):
+    def check(self, r: Reading) -> Iterator[Finding]:
+        yield from r.problems
+
+
+class GlobalsOutsideTheirModule(Rule):
+    """A global in a dangerous family, walking from its module into another, or with a computed name."""
+
+    def check(self, r: Reading) -> Iterator[Finding]:
+        for g in r.result.computed_globals:
+            yield _finding("computed-global", r.layer, g.offset,
+                           "STACK_GLOBAL: a global whose module or name the stream computed (resolved only when "
+                           "loaded) (builds a global's name from computed strings)")
+        for g in r.result.globals:
+            name = _norm(g.dotted)
+            parts = g.name.split(".")
+            walked = [p for p in parts[:-1] if p in STDLIB_MODULES or (p.startswith("__") and p.endswith("__"))]
+            why = denied(name) or denied(".".join(parts)) if len(parts) > 1 else denied(name)
+            if why is not None:
+                fid = "nested-unpickler" if why == "nested unpickler" else "suspicious-global"
+                yield _finding(fid, r.layer, g.offset, f"global {g.dotted} ({why})")
+            elif walked:
+                yield _finding("suspicious-global", r.layer, g.offset,
+                               f"global {g.dotted} walks from module {g.module} into {walked[0]} "
+                               "(a dotted name that leaves its module)")
+            elif r.context == "expr" and name not in EXPR_GLOBALS:
+                yield _finding("suspicious-global", r.layer, g.offset, f"global {g.dotted} has no place in an Expr pickle")
+
+
+class MutationsOfWhatTheStreamDidNotCreate(Rule):
+    """BUILD, SETITEM(S), APPEND(S) on a module, class, function or anything reached rather than built."""
+
+    def check(self, r: Reading) -> Iterator[Finding]:
+        for b in r.result.builds:
+            yield from self._judge(r, b.obj, b.offset, "BUILD", b)
+        for m in r.result.mutations:
+            yield from self._judge(r, m.target, m.offset, m.opcode, None)
+
+    @staticmethod
+    def _judge(r: Reading, target: Any, offset: int, opcode: str, build: Build | None) -> Iterator[Finding]:
+        kind = r.kind(target)
+        if kind in (Kind.INSTANCE, Kind.DATA) and not isinstance(target, Global):
+            cls = r.instance_of.get(id(target))
+            if build is not None and cls is not None and "__setstate__" in r.class_attrs.get(id(cls), ()):
+                yield _finding("runs-at-decode", r.layer, offset,
+                               f"{opcode}: an instance of a by-value class with __setstate__: it runs while the "
+                               "worker decodes the blob, before any row", "code")
+            return
+        yield _finding("suspicious-mutation", r.layer, offset,
+                       f"{opcode} on {_what(r, target)}, which the stream did not create "
+                       "(mutates something it did not create)")
+
+
+class OpaqueReferences(Rule):
+    """EXT (copyreg's extension registry) and PERSID (the unpickler's persistent_load) resolve outside the stream."""
+
+    def check(self, r: Reading) -> Iterator[Finding]:
+        for v in iter_nodes(r.result.value) + list(r.result.calls):
+            if isinstance(v, Ext):
+                yield _finding("suspicious-extension", r.layer, v.offset,
+                               "EXT: resolves a global through copyreg's extension registry")
+            elif isinstance(v, PersistentId):
+                yield _finding("persistent-id", r.layer, v.offset,
+                               "PERSID: an object the receiver's persistent_load decides, not the stream")
+
+
+class RunsWhileDecoding(Rule):
+    """The gray zone: plain cloudpickle output that runs by-value code while a worker decodes."""
+
+    def check(self, r: Reading) -> Iterator[Finding]:
+        yield from r.gray
+
+
+RULES: tuple[Rule, ...] = (
+    GlobalsOutsideTheirModule(), CallsOutsideTheGrammar(), MutationsOfWhatTheStreamDidNotCreate(),
+    OpaqueReferences(), RunsWhileDecoding(),
+)  # fmt: skip
+
+
+def classify(result: PickleResult, context: str, origin_layer: str, allow: frozenset[str] | None = None) -> list[Finding]:
+    """Findings for one walked stream. ``context`` is 'expr' (outer Expr pickle) or 'cloudpickle' (UDF stream)."""
+    reading = read(result, context, origin_layer, allowed_names() if allow is None else allow)
+    seen: set[tuple[str, int]] = set()
+    out: list[Finding] = []
+    for rule in RULES:
+        for f in rule.check(reading):
+            if reading.stop is not None and (f.offset or 0) > reading.stop:
+                continue  # after the point where the receiver certainly raises: it never runs
+            key = (f.id, f.offset or 0)
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+

@@ -140,6 +140,15 @@ class PickleBuffer(_Node):
 
 
 @_node
+class ComputedGlobal(_Node):
+    """STACK_GLOBAL whose module or name the stream computed (a call's result): resolved only at load time."""
+
+    module: Any
+    name: Any
+    offset: int
+
+
+@_node
 class PersistentId(_Node):  # PERSID / BINPERSID: resolved by the unpickler's persistent_load
     pid: Any
     offset: int

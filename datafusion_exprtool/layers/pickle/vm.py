@@ -20,6 +20,7 @@ from datafusion_exprtool.layers.pickle.values import (
     Build,
     ByteArray,
     Call,
+    ComputedGlobal,
     Ext,
     Frozen,
     Global,
@@ -30,14 +31,7 @@ from datafusion_exprtool.layers.pickle.values import (
     PickleBuffer,
     PList,
     PSet,
-    iter_nodes,
 )
-
-__all__ = [
-    "HIGHEST_PROTOCOL", "OPCODES", "PickleResult", "run",
-    "Build", "ByteArray", "Call", "Ext", "Frozen", "Global", "Mutation", "NewObj", "PDict", "PersistentId",
-    "PickleBuffer", "PList", "PSet", "iter_nodes",
-]  # fmt: skip
 
 
 @dataclass
@@ -51,6 +45,7 @@ class PickleResult:
     calls: list[Call | NewObj] = field(default_factory=list)  # every REDUCE/NEWOBJ(_EX)/OBJ/INST site
     builds: list[Build] = field(default_factory=list)
     mutations: list[Mutation] = field(default_factory=list)
+    computed_globals: list[ComputedGlobal] = field(default_factory=list)  # STACK_GLOBAL of computed strings
     opcodes: int = 0
     _where: dict[int, tuple[Any, int]] = field(default_factory=dict, repr=False)
 
@@ -200,7 +195,11 @@ class _Machine:
         self.res.calls.append(node)
         self.stack.append(node)
 
-    def glob(self, module: Any, name: Any, off: int) -> Global:
+    def glob(self, module: Any, name: Any, off: int) -> Global | ComputedGlobal:
+        if isinstance(module, _SYMBOLIC) or isinstance(name, _SYMBOLIC):  # a str only the load computes
+            node = ComputedGlobal(module, name, off)
+            self.res.computed_globals.append(node)
+            return node
         if not isinstance(module, str) or not isinstance(name, str):
             raise _Fail("STACK_GLOBAL requires str")
         g = Global(module, name, off)
@@ -337,6 +336,9 @@ class _Machine:
         else:
             raise _Fail("opcode not supported")  # pickletools knows an opcode this machine does not
 
+
+#: values whose type only the load knows: a global's module or name built from them may be any str
+_SYMBOLIC = (Call, NewObj, Global, ComputedGlobal, PersistentId, Ext)
 
 _CONSTANTS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False, "EMPTY_TUPLE": ()}
 _EMPTY: dict[str, Any] = {
