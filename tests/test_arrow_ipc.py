@@ -9,10 +9,10 @@ import sys
 
 import pyarrow as pa
 import pytest
-from blobtools import MySum, double_it
 from datafusion import col, udaf, udf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.blobs import MySum, double_it
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers import arrow_ipc

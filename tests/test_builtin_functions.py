@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from blobtools import load_tool
+from support.blobs import load_tool
 
 from datafusion_exprtool.layers.proto import builtins as bf
 

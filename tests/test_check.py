@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from blobtools import double_it_udf, no_inline_ctx, patch_byte, raised, run_cli, scalar_udf_expr
 from datafusion import Expr, SessionContext, col, udf
 from datafusion import functions as F
+from support.blobs import double_it_udf, no_inline_ctx, patch_byte, raised, run_cli, scalar_udf_expr
 
 from datafusion_exprtool.capturing.writer import fingerprint
 from datafusion_exprtool.errors import DecodeError

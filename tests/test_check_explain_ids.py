@@ -8,9 +8,9 @@ import struct
 from pathlib import Path
 
 import pytest
-from blobtools import ld, raised
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col
 from datafusion import functions as F
+from support.blobs import ld, raised
 from test_dfpy import EXPRS, envelope_ctx, find_fun_definition, replace_fun_definition
 from test_semantics import rewrite
 

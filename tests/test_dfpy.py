@@ -7,11 +7,11 @@ import sys
 
 import pyarrow as pa
 import pytest
-from blobtools import SITES, MySum, RowOnes, double_it_udf, find_fun_definition, varint
 from datafusion import SessionContext, col, udaf, udwf
 from datafusion.expr import Expr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.blobs import SITES, MySum, RowOnes, double_it_udf, find_fun_definition, varint
 
 from datafusion_exprtool.layers import dfpy
 from datafusion_exprtool.layers.proto.wire import iter_raw

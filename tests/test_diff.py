@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from blobtools import run_cli
 from datafusion import col, lit
 from datafusion.expr import Expr
+from support.blobs import run_cli
 
 from datafusion_exprtool.reports.diff.compare import blank_tracker_ids, diff_paths
 

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from blobtools import run_cli
 from datafusion import DataFrame, SessionConfig, SessionContext, col, lit
+from support.blobs import run_cli
 
 from datafusion_exprtool.reports.diff.compare import Difference, diff_paths
 

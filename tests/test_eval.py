@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from blobtools import pickle_by_name, run_cli, write_workers
 from datafusion import SessionContext, col, lit, udaf, udf
 from datafusion import functions as F
 from datafusion.expr import Window
+from support.blobs import pickle_by_name, run_cli, write_workers
 
 N = 3000
 

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from blobtools import pickle_by_name, run_cli, write_workers
 from datafusion import col, lit, udf
+from support.blobs import pickle_by_name, run_cli, write_workers
 
 N = 1000
 EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]

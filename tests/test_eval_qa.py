@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from blobtools import double_it_udf, patch_byte, pickle_by_name, run_cli
 from datafusion import Expr, SessionContext, col, lit
+from support.blobs import double_it_udf, patch_byte, pickle_by_name, run_cli
 
 from datafusion_exprtool.reports.explain import explain
 
@@ -381,7 +381,7 @@ def test_quiet_parquet_run_creates_no_console(blobs: Path, data: str, tmp_path: 
 def test_worker_ctx_code_cannot_hijack_stdout_or_the_exit_status(tmp_path: Path) -> None:
     """QA: a worker-ctx factory that prints corrupted `reencode -o -` / `check -f json` output, and one that
     calls sys.exit(3) ended check silently with "undecodable input"'s status (0 for sys.exit(0))."""
-    from blobtools import run_cli
+    from support.blobs import run_cli
 
     (tmp_path / "wk.py").write_text(
         "import sys\nfrom datafusion import SessionContext\n"

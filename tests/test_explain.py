@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from blobtools import double_it_udf, no_inline_ctx, patch_byte, pickle_by_name, raised, scalar_udf_expr
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col, udf
 from datafusion import functions as F
+from support.blobs import double_it_udf, no_inline_ctx, patch_byte, pickle_by_name, raised, scalar_udf_expr
 
 from datafusion_exprtool.catalog import CATALOG, ENTRIES
 from datafusion_exprtool.catalog.entry import render

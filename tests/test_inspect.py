@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from blobtools import run_cli
 from datafusion_exprtool.cli.main import app
+from support.blobs import run_cli
 from typer.testing import CliRunner
 
 from datafusion_exprtool.errors import DecodeError

@@ -9,10 +9,10 @@ import pickletools
 import tracemalloc
 
 import pytest
-from blobtools import Evil, NestedUnpickler, global_ops
 from datafusion import col, functions, lit
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.blobs import Evil, NestedUnpickler, global_ops
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.pickle.expr_payload import find_expr_payloads

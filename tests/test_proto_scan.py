@@ -9,11 +9,11 @@ import decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from blobtools import MySum, RowOnes, double_it_udf, ld, varint
 from datafusion import Expr, SessionContext, col, lit, udaf, udwf
 from datafusion import functions as F
 from datafusion.expr import Window
 from datafusion.plan import ExecutionPlan, LogicalPlan
+from support.blobs import MySum, RowOnes, double_it_udf, ld, varint
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg

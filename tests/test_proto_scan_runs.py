@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from blobtools import ld, varint
 from datafusion import Expr, SessionContext
 from datafusion.plan import ExecutionPlan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.blobs import ld, varint
 from test_proto_scan import column, df_decodes, in_list_blob
 
 from datafusion_exprtool.errors import DecodeError

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from blobtools import run_cli
 from datafusion import SessionContext, col, lit, udf
 from datafusion.expr import Expr
+from support.blobs import run_cli
 
 from datafusion_exprtool.actions.reencode import reencode
 from datafusion_exprtool.actions.trust import Refused

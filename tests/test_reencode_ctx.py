@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from blobtools import MySum, RowOnes, double_it, pickle_by_name, raised, run_cli, write_workers
 from datafusion import SessionContext, col, lit, udaf, udf, udwf
 from datafusion.expr import Expr
+from support.blobs import MySum, RowOnes, double_it, pickle_by_name, raised, run_cli, write_workers
 
 from datafusion_exprtool.actions.reencode import reencode
 from datafusion_exprtool.inspection.pipeline import inspect_loaded
@@ -35,12 +35,12 @@ KINDS = {
 
 
 def factory(directory: Path, body: str, name: str = "kinds.py") -> Path:
-    """A worker-ctx file whose ``make_ctx()`` runs ``body`` (blobtools' UDFs are importable: tests/ is on sys.path)."""
+    """A worker-ctx file whose ``make_ctx()`` runs ``body`` (support.blobs' UDFs are importable: tests/ is on sys.path)."""
     path = directory / name
     path.write_text(
         "import pyarrow as pa\n"
         "from datafusion import SessionContext, udaf, udf, udwf\n"
-        "from blobtools import MySum, RowOnes, double_it\n"
+        "from support.blobs import MySum, RowOnes, double_it\n"
         "def make_ctx():\n"
         "    ctx, t = SessionContext(), pa.int64()\n"
         f"    {body}\n"

@@ -11,8 +11,8 @@ import sys
 
 import pyarrow as pa
 import pytest
-from blobtools import Evil, NestedUnpickler, ld, scalar_udf_expr
 from datafusion import col, udf
+from support.blobs import Evil, NestedUnpickler, ld, scalar_udf_expr
 
 from datafusion_exprtool.inspection.pipeline import inspect_bytes
 

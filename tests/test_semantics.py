@@ -7,8 +7,8 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from blobtools import ld
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col, lit
+from support.blobs import ld
 
 from datafusion_exprtool.inspection.pipeline import inspect_bytes, inspect_path
 from datafusion_exprtool.layers.proto.msg import Msg

@@ -13,9 +13,9 @@ import cloudpickle
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from blobtools import Evil, NestedUnpickler, find_fun_definition, global_ops
 from datafusion import Accumulator, col, udaf, udf, udwf
 from datafusion.user_defined import WindowEvaluator
+from support.blobs import Evil, NestedUnpickler, find_fun_definition, global_ops
 
 from datafusion_exprtool.layers.cloudpickle.stream import imports, read_udf_stream, scan_imports
 from datafusion_exprtool.layers.pickle.safety import classify

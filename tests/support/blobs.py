@@ -1,9 +1,9 @@
-"""Helpers the test modules share: protobuf encoders, UDFs and the blobs built from them, pickle gadgets,
-the in-process CLI.
+"""Blobs the tests build by hand: protobuf encoders, UDFs and the blobs built from them, pickle gadgets,
+and the exception datafusion raises.
 
-Imported as ``from blobtools import …``: tests/ has no ``__init__.py``, so pytest puts tests/ on sys.path
-(test_fixtures imports conftest the same way). Everything here is importable by name, so cloudpickle ships
-these UDFs and classes by reference, as it did when each test module had its own copy.
+Imported as ``from support.blobs import …`` (tests/ is on sys.path: conftest.py's directory). Everything
+here is importable by name, so cloudpickle ships these UDFs and classes by reference (as
+``support.blobs.<name>``): a process that loads such a blob needs tests/ on its sys.path.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def load_tool(name: str) -> Any:
     """A script of tools/ (a table generator) as a module, for tests that compare its output."""
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "tools" / f"{name}.py"
+    path = Path(__file__).resolve().parents[2] / "tools" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
