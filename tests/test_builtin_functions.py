@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from support.blobs import load_tool
+from support.repo import TOOLS, load_tool
 
 from datafusion_exprtool.layers.proto import builtins as bf
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "gen_builtins.py"
+TOOL = TOOLS / "gen_builtins.py"
 
 
 def _tool():

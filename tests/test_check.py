@@ -18,7 +18,9 @@ import pyarrow as pa
 import pytest
 from datafusion import Expr, SessionContext, col, udf
 from datafusion import functions as F
-from support.blobs import double_it_udf, no_inline_ctx, patch_byte, raised, run_cli, scalar_udf_expr
+from support.blobs import double_it_udf, no_inline_ctx, patch_byte, raised, scalar_udf_expr
+from support.cli import run_cli
+from support.repo import ROOT
 
 from datafusion_exprtool.capturing.writer import fingerprint
 from datafusion_exprtool.errors import DecodeError
@@ -213,7 +215,7 @@ def test_fingerprint_of_a_real_second_interpreter(fixture_set, tmp_path):
         "import json, sys; sys.path.insert(0, sys.argv[1]); from datafusion_exprtool.capturing.writer import fingerprint; "
         "print(json.dumps(fingerprint(['pyarrow', 'json'])))"
     )
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(ROOT)
     doc = json.loads(
         subprocess.run([str(other), "-c", code, root], check=True, capture_output=True, text=True).stdout
     )

@@ -18,7 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from datafusion import ExecutionPlan, Expr, SessionContext, col, udf
-from support.blobs import raised, run_cli
+from support.blobs import raised
+from support.cli import run_cli
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.container import load_input

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.blobs import run_cli
+from support.cli import run_cli
 
 
 def test_unreadable_paths_are_usage_errors(fixture_set, tmp_path: Path) -> None:

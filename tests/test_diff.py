@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from datafusion import col, lit
 from datafusion.expr import Expr
-from support.blobs import run_cli
+from support.cli import run_cli
 
 from datafusion_exprtool.reports.diff.compare import blank_tracker_ids, diff_paths
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from datafusion import DataFrame, SessionConfig, SessionContext, col, lit
-from support.blobs import run_cli
+from support.cli import run_cli
 
 from datafusion_exprtool.reports.diff.compare import Difference, diff_paths
 

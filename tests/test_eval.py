@@ -15,7 +15,8 @@ import pytest
 from datafusion import SessionContext, col, lit, udaf, udf
 from datafusion import functions as F
 from datafusion.expr import Window
-from support.blobs import pickle_by_name, run_cli, write_workers
+from support.blobs import pickle_by_name, write_workers
+from support.cli import run_cli
 
 N = 3000
 

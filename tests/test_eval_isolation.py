@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from datafusion import col, lit, udf
-from support.blobs import pickle_by_name, run_cli, write_workers
+from support.blobs import pickle_by_name, write_workers
+from support.cli import run_cli
 
 N = 1000
 EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]

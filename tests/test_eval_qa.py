@@ -16,7 +16,9 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 from datafusion import Expr, SessionContext, col, lit
-from support.blobs import double_it_udf, patch_byte, pickle_by_name, run_cli
+from support.blobs import double_it_udf, patch_byte, pickle_by_name
+from support.cli import run_cli
+from support.repo import FIXTURES
 
 from datafusion_exprtool.reports.explain import explain
 
@@ -381,14 +383,12 @@ def test_quiet_parquet_run_creates_no_console(blobs: Path, data: str, tmp_path: 
 def test_worker_ctx_code_cannot_hijack_stdout_or_the_exit_status(tmp_path: Path) -> None:
     """QA: a worker-ctx factory that prints corrupted `reencode -o -` / `check -f json` output, and one that
     calls sys.exit(3) ended check silently with "undecodable input"'s status (0 for sys.exit(0))."""
-    from support.blobs import run_cli
-
     (tmp_path / "wk.py").write_text(
         "import sys\nfrom datafusion import SessionContext\n"
         "def exits():\n    sys.exit(0)\n"
         "def prints():\n    print('noise on stdout')\n    return SessionContext()\n"
     )
-    blob = str(Path(__file__).resolve().parent.parent / "fixtures" / "blobs" / "column.expr.bin")
+    blob = str(FIXTURES / "blobs" / "column.expr.bin")
     for command in (["check", blob], ["reencode", blob, "-o", str(tmp_path / "o.bin")]):
         r = run_cli(*command, "--worker-ctx", f"{tmp_path / 'wk.py'}:exits")
         assert r.exit_code == 2 and "called sys.exit(0)" in r.stderr, (command, r.output)
@@ -401,7 +401,7 @@ def test_worker_ctx_code_cannot_hijack_stdout_or_the_exit_status(tmp_path: Path)
 def test_a_hanging_worker_ctx_times_out(data: str, tmp_path: Path) -> None:
     """QA: a factory that never returns hung eval; the isolated worker is given EXPRTOOL_WORKER_CTX_TIMEOUT."""
     (tmp_path / "slow.py").write_text("import time\ndef make_ctx():\n    time.sleep(600)\n")
-    blob = str(Path(__file__).resolve().parent.parent / "fixtures" / "blobs" / "column.expr.bin")
+    blob = str(FIXTURES / "blobs" / "column.expr.bin")
     p = subprocess.run(
         [*EXE, "eval", blob, data, "-q", "--worker-ctx", f"{tmp_path / 'slow.py'}:make_ctx"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "EXPRTOOL_WORKER_CTX_TIMEOUT": "3"},
@@ -415,7 +415,7 @@ def test_eval_into_a_closed_pipe_exits_141(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"a": list(range(300_000))}), tmp_path / "big.parquet")
-    blob = str(Path(__file__).resolve().parent.parent / "fixtures" / "blobs" / "column.expr.bin")
+    blob = str(FIXTURES / "blobs" / "column.expr.bin")
     for isolate in ("none", "spawn"):
         proc = subprocess.run(
             f"{' '.join(EXE)} eval {blob} {tmp_path / 'big.parquet'} -f csv -q --isolate {isolate} | head -c 10 "

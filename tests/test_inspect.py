@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from datafusion_exprtool.cli.main import app
-from support.blobs import run_cli
+from support.cli import run_cli
 from typer.testing import CliRunner
 
 from datafusion_exprtool.errors import DecodeError

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from support.blobs import load_tool
+from support.repo import load_tool
 
 from datafusion_exprtool.layers.cloudpickle import names as receiver_names
 from datafusion_exprtool.layers.cloudpickle.receiver import _arity_error, _attribute_error, _installed_version

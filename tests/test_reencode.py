@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionContext, col, lit, udf
 from datafusion.expr import Expr
-from support.blobs import run_cli
+from support.cli import run_cli
 
 from datafusion_exprtool.actions.reencode import reencode
 from datafusion_exprtool.actions.trust import Refused

@@ -10,7 +10,9 @@ import pyarrow as pa
 import pytest
 from datafusion import SessionContext, col, lit, udaf, udf, udwf
 from datafusion.expr import Expr
-from support.blobs import MySum, RowOnes, double_it, pickle_by_name, raised, run_cli, write_workers
+from support.blobs import MySum, RowOnes, double_it, pickle_by_name, raised, write_workers
+from support.cli import run_cli
+from support.repo import FIXTURES
 
 from datafusion_exprtool.actions.reencode import reencode
 from datafusion_exprtool.inspection.pipeline import inspect_loaded
@@ -348,6 +350,6 @@ def test_a_crashing_worker_ctx_is_a_usage_error(tmp_path: Path) -> None:
     """QA: reencode built the ctx in-process only: a segfaulting factory killed it without a word. A trial build
     in a spawned process runs first."""
     (tmp_path / "bad.py").write_text("import ctypes\ndef segv():\n    ctypes.string_at(0)\n")
-    blob = str(Path(__file__).resolve().parent.parent / "fixtures" / "blobs" / "column.expr.bin")
+    blob = str(FIXTURES / "blobs" / "column.expr.bin")
     res = run_cli("reencode", blob, "-o", str(tmp_path / "o.bin"), "--worker-ctx", f"{tmp_path / 'bad.py'}:segv")
     assert res.exit_code == 2 and "SIGSEGV" in res.stderr and not (tmp_path / "o.bin").exists(), res.output

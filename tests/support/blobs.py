@@ -13,7 +13,6 @@ import pickle
 import pickletools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -162,29 +161,3 @@ def raised(fn: Callable[[], object]) -> BaseException:
     except BaseException as exc:  # noqa: BLE001
         return exc
     raise AssertionError("datafusion did not fail")
-
-
-# --- the CLI in-process ----------------------------------------------------------------------------------------
-def run_cli(*args: str, input: str | bytes | None = None, columns: int = 80) -> Any:
-    """``exprtool *args`` through typer's CliRunner; an exception other than SystemExit is a crash: it fails.
-
-    The width is pinned (COLUMNS) so a runner's own terminal settings cannot change where panels wrap.
-    """
-    from datafusion_exprtool.cli.main import app
-    from typer.testing import CliRunner
-
-    result = CliRunner().invoke(app, list(args), input=input, env={"COLUMNS": str(columns)})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result
-
-
-def load_tool(name: str) -> Any:
-    """A script of tools/ (a table generator) as a module, for tests that compare its output."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
