@@ -8,11 +8,9 @@ child process where a flipped byte could run anything.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import pickle
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +18,7 @@ import pytest
 from datafusion import ExecutionPlan, Expr, SessionContext, col, udf
 from support.blobs import raised
 from support.cli import run_cli
+from support.decoding import decode_all
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.container import load_input
@@ -140,23 +139,6 @@ def test_cli_exit_codes_for_damaged_blobs(tmp_path):
 
 # ------------------------------------------------------- QA's experiment, reduced: check vs datafusion's decode
 
-DECODER = """
-import json, pickle, signal, sys
-from datafusion import Expr, ExecutionPlan, LogicalPlan, SessionContext
-for line in sys.stdin:
-    path, kind = line.rsplit(" ", 1)
-    data = open(path, "rb").read()
-    signal.alarm(30)  # a decode that hangs ends this process: the driver records the blob as refused
-    try:
-        {"pkl": pickle.loads, "expr": Expr.from_bytes,
-         "logical": lambda b: LogicalPlan.from_bytes(SessionContext(), b),
-         "physical": lambda b: ExecutionPlan.from_bytes(SessionContext(), b)}[kind.strip()](data)
-        out = None
-    except BaseException as exc:
-        out = f"{type(exc).__name__}: {exc}"
-    signal.alarm(0)
-    print(json.dumps(out), flush=True)
-"""
 #: (fixture, receiver) and the variants taken from each: cuts spread evenly, bit flips from a seeded generator
 EXPERIMENT = [
     ("udf_scalar_inline.expr.pkl", "pkl"),
@@ -181,25 +163,6 @@ def _variants(name: str, data: bytes) -> list[tuple[str, bytes]]:
     return out
 
 
-def _decode_all(items: list[tuple[Path, str]]) -> list[str | None]:
-    """datafusion's verdict per blob (None: decoded), in a child process (a flipped byte may run anything)."""
-    results: list[str | None] = []
-    while len(results) < len(items):
-        todo = items[len(results) :]
-        proc = subprocess.run(
-            [sys.executable, "-c", DECODER],
-            input="".join(f"{p} {k}\n" for p, k in todo),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        done = [json.loads(line) for line in proc.stdout.splitlines()]
-        results += done
-        if len(results) < len(items):  # the child died on the next blob: datafusion did not decode it
-            results.append(f"decoder died ({proc.returncode})")
-    return results
-
-
 def test_damaged_fixtures_agree_with_datafusion(fixture_set, tmp_path):
     """Cut and bit-flipped blobs: none that datafusion refuses is called clean; suspicious ones never decode."""
     blobs, _ = fixture_set
@@ -215,7 +178,7 @@ def test_damaged_fixtures_agree_with_datafusion(fixture_set, tmp_path):
             cases.append((f"{name}.{label}", path, kind, report))
     suspicious = {c[0] for c in cases if c[3] and any(f.id == "suspicious-payload" for f in c[3].errors)}
     decodable = [c for c in cases if c[0] not in suspicious]
-    verdicts = _decode_all([(c[1], c[2]) for c in decodable])
+    verdicts = decode_all([(c[1], c[2]) for c in decodable])
     refused = [(c, v) for c, v in zip(decodable, verdicts, strict=True) if v is not None]
     called_clean = [(c[0], v[:120]) for c, v in refused if c[3] is not None and not c[3].errors]
     assert not called_clean, called_clean
@@ -260,7 +223,7 @@ def test_semantic_damage_agrees_with_datafusion(fixture_set, tmp_path):
         path = tmp_path / f"{name}.flip{pos}_{bit}"
         path.write_bytes(bytes(data))
         items.append((path, "expr"))
-    verdicts = _decode_all(items)
+    verdicts = decode_all(items)
     for (path, _), said in zip(items, verdicts, strict=True):
         assert said is not None, f"{path.name}: datafusion accepts it"
         report = check_loaded(load_input(str(path)), Target(), message="expr")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cloudpickle.cloudpickle as cp
 import pytest
-from test_check_damage import _decode_all
+from support.decoding import decode_all
 
 from datafusion_exprtool.catalog import CATALOG
 from datafusion_exprtool.layers.cloudpickle.receiver import _arity_error, code_error
@@ -81,7 +81,7 @@ def test_damage_datafusion_refuses_is_predicted(fixture_set, tmp_path):
     blobs, _ = fixture_set
     cases = [c for c in REFUSED if ON_311 or not c[0].startswith("code-")]
     paths = [_flip(blobs, tmp_path, name, where, bit) for _, name, where, bit, _ in cases]
-    verdicts = _decode_all([(p, _kind(c[1])) for p, c in zip(paths, cases, strict=True)])
+    verdicts = decode_all([(p, _kind(c[1])) for p, c in zip(paths, cases, strict=True)])
     for (case, _, _, _, cid), path, said in zip(cases, paths, verdicts, strict=True):
         assert said is not None, f"{case}: datafusion accepts it"
         report = _check(path)
@@ -119,7 +119,7 @@ def test_stable_texts_are_predicted(fixture_set, tmp_path):
 def test_damage_datafusion_accepts_stays_clean(fixture_set, tmp_path):
     blobs, _ = fixture_set
     paths = [_flip(blobs, tmp_path, name, pos, bit) for name, pos, bit in ACCEPTED]
-    assert _decode_all([(p, _kind(p.name.split(".flip")[0])) for p in paths]) == [None] * len(paths)
+    assert decode_all([(p, _kind(p.name.split(".flip")[0])) for p in paths]) == [None] * len(paths)
     for path in paths:
         assert not _check(path).errors, path.name
 

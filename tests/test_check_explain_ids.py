@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col
 from datafusion import functions as F
-from support.blobs import ld, raised
-from test_dfpy import EXPRS, envelope_ctx, find_fun_definition, replace_fun_definition
-from test_semantics import rewrite
+from support.blobs import envelope_ctx, find_fun_definition, ld, raised, replace_fun_definition, rewrite
+from support.exprs import UDF_EXPRS
 
 from datafusion_exprtool.catalog import CATALOG, ENTRIES
 from datafusion_exprtool.catalog.entry import render
@@ -73,7 +72,7 @@ def _framing_cases() -> dict[str, tuple[bytes, object, str | None]]:
     """DFPY framing damage: cut / non-UTF-8 DFPYCHN envelopes (decoded where the codec is installed) and a
     payload of another UDF kind spliced into a function node."""
     cases: dict[str, tuple[bytes, object, str | None]] = {}
-    blob = EXPRS["scalar"]().to_bytes(envelope_ctx())
+    blob = UDF_EXPRS["scalar"]().to_bytes(envelope_ctx())
     start, end, _kind = find_fun_definition(blob)
     fun = blob[start:end]
     id_len = struct.unpack_from("<I", fun, 8)[0]
@@ -83,8 +82,8 @@ def _framing_cases() -> dict[str, tuple[bytes, object, str | None]]:
     b = replace_fun_definition(blob, fun[:12] + b"\xff" + fun[13:])
     cases["envelope-id-not-utf8"] = (b, _decode(b, envelope_ctx()), "expr")
     for node, payload in (("scalar", "aggregate"), ("aggregate", "window"), ("window", "scalar")):
-        host = EXPRS[node]().to_bytes()
-        other = EXPRS[payload]().to_bytes()
+        host = UDF_EXPRS[node]().to_bytes()
+        other = UDF_EXPRS[payload]().to_bytes()
         o_start, o_end, _k = find_fun_definition(other)
         b = replace_fun_definition(host, other[o_start:o_end])
         cases[f"{payload}-frame-in-{node}-node"] = (b, _decode(b), "expr")

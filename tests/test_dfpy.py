@@ -5,47 +5,21 @@ from __future__ import annotations
 import struct
 import sys
 
-import pyarrow as pa
 import pytest
-from datafusion import SessionContext, col, udaf, udwf
+from datafusion import SessionContext
 from datafusion.expr import Expr
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.blobs import SITES, MySum, RowOnes, double_it_udf, find_fun_definition, varint
+from support.blobs import (
+    envelope_ctx,
+    find_fun_definition,
+    replace_fun_definition,
+)
+from support.exprs import UDF_EXPRS, scalar_expr
 
 from datafusion_exprtool.layers import dfpy
-from datafusion_exprtool.layers.proto.wire import iter_raw
 
 RUNNING = sys.version_info[:2]
-
-
-def scalar_expr() -> Expr:
-    return double_it_udf()(col("a"))
-
-
-def aggregate_expr() -> Expr:
-    return udaf(MySum, [pa.int64()], pa.int64(), [pa.int64()], "immutable", name="my_sum")(col("a"))
-
-
-def window_expr() -> Expr:
-    return udwf(RowOnes, [pa.int64()], pa.int64(), "immutable", name="row_ones")(col("a"))
-
-
-EXPRS = {"scalar": scalar_expr, "aggregate": aggregate_expr, "window": window_expr}
-
-
-def replace_fun_definition(blob: bytes, new: bytes) -> bytes:
-    """Re-frame the blob with a different fun_definition (lengths re-encoded)."""
-    start, end, _kind = find_fun_definition(blob)
-    for number, _wire, a, b, tag in iter_raw(blob, 0, len(blob)):
-        if number in SITES:
-            # drop the old length prefix of fun_definition (it sits right before `start`)
-            old_len = len(varint(end - start))
-            head = blob[a : start - old_len]
-            body = head + varint(len(new)) + new + blob[end:b]
-            key = blob[tag : tag + (2 if number >= 16 else 1)]
-            return blob[:tag] + key + varint(len(body)) + body + blob[b:]
-    raise AssertionError("no UDF node")
 
 
 def decode_error(blob: bytes, ctx: SessionContext | None = None) -> str:
@@ -54,15 +28,9 @@ def decode_error(blob: bytes, ctx: SessionContext | None = None) -> str:
     return str(info.value)
 
 
-def envelope_ctx(codec_id: str = "my_library.Codec") -> SessionContext:
-    """An outer session that cannot inline but has an inlining session installed as a codec (§2.7)."""
-    outer = SessionContext().with_python_udf_inlining(enabled=False)
-    return outer.with_logical_extension_codec(SessionContext(), codec_id=codec_id)
-
-
-@pytest.mark.parametrize("kind", EXPRS)
+@pytest.mark.parametrize("kind", UDF_EXPRS)
 def test_inline_header(kind: str) -> None:
-    blob = EXPRS[kind]().to_bytes()
+    blob = UDF_EXPRS[kind]().to_bytes()
     start, end, node_kind = find_fun_definition(blob)
     fd = dfpy.parse_fun_definition(blob[start:end], start, node_kind)
     assert fd.family == dfpy.KIND_FAMILIES[kind]
@@ -75,9 +43,9 @@ def test_inline_header(kind: str) -> None:
     assert fd.stream.startswith(b"\x80\x05")  # cloudpickle protocol 5
 
 
-@pytest.mark.parametrize("kind", EXPRS)
+@pytest.mark.parametrize("kind", UDF_EXPRS)
 def test_envelope_from_real_codec(kind: str) -> None:
-    blob = EXPRS[kind]().to_bytes(envelope_ctx())
+    blob = UDF_EXPRS[kind]().to_bytes(envelope_ctx())
     start, end, node_kind = find_fun_definition(blob)
     fd = dfpy.parse_fun_definition(blob[start:end], start, node_kind)
     assert fd.envelope is not None
@@ -124,14 +92,14 @@ def test_foreign_bytes_are_inner() -> None:
 
 
 def _patched(kind: str, index: int, value: int) -> tuple[bytes, bytes, int]:
-    blob = EXPRS[kind]().to_bytes()
+    blob = UDF_EXPRS[kind]().to_bytes()
     start, end, _k = find_fun_definition(blob)
     fun = bytearray(blob[start:end])
     fun[index] = value
     return replace_fun_definition(blob, bytes(fun)), bytes(fun), start
 
 
-@pytest.mark.parametrize("kind", EXPRS)
+@pytest.mark.parametrize("kind", UDF_EXPRS)
 def test_wire_version_message_is_datafusions(kind: str) -> None:
     patched, fun, start = _patched(kind, 7, 2)
     fd = dfpy.parse_fun_definition(fun, start, kind)
@@ -141,7 +109,7 @@ def test_wire_version_message_is_datafusions(kind: str) -> None:
     assert fd.problems[0].message in decode_error(patched)
 
 
-@pytest.mark.parametrize("kind", EXPRS)
+@pytest.mark.parametrize("kind", UDF_EXPRS)
 def test_python_mismatch_message_is_datafusions(kind: str) -> None:
     sent = (RUNNING[0], RUNNING[1] + 1)
     patched, fun, start = _patched(kind, 9, sent[1])
@@ -150,10 +118,10 @@ def test_python_mismatch_message_is_datafusions(kind: str) -> None:
     assert dfpy.python_mismatch_message(kind, sent, RUNNING) in decode_error(patched)
 
 
-@pytest.mark.parametrize("kind", EXPRS)
+@pytest.mark.parametrize("kind", UDF_EXPRS)
 @pytest.mark.parametrize("keep", [7, 8, 9])
 def test_truncated_header_message_is_datafusions(kind: str, keep: int) -> None:
-    blob = EXPRS[kind]().to_bytes()
+    blob = UDF_EXPRS[kind]().to_bytes()
     start, end, _k = find_fun_definition(blob)
     fun = blob[start : start + keep]
     fd = dfpy.parse_fun_definition(fun, start, kind)
@@ -171,7 +139,7 @@ def test_wire_version_checked_before_truncation() -> None:
 
 
 def _enveloped(kind: str = "scalar", codec_id: str = "my_library.Codec") -> tuple[bytes, bytes, int]:
-    blob = EXPRS[kind]().to_bytes(envelope_ctx(codec_id))
+    blob = UDF_EXPRS[kind]().to_bytes(envelope_ctx(codec_id))
     start, end, _k = find_fun_definition(blob)
     return blob, blob[start:end], start
 
@@ -204,7 +172,7 @@ def test_non_utf8_codec_id_is_datafusions() -> None:
     assert fd.problems[0].message in decode_error(replace_fun_definition(blob, fun), envelope_ctx())
 
 
-@pytest.mark.parametrize("kind", EXPRS)
+@pytest.mark.parametrize("kind", UDF_EXPRS)
 @pytest.mark.parametrize("installed", [[], ["other.Codec"], ["a.B", "c.D"]])
 def test_codec_missing_message_is_datafusions(kind: str, installed: list[str]) -> None:
     blob, fun, start = _enveloped(kind)

@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_check_damage import _decode_all
+from support.decoding import decode_all
 
 from datafusion_exprtool.layers.proto.prost_error import PREFIX, prost_error
 from datafusion_exprtool.reports.check.report import check_bytes
@@ -44,7 +44,7 @@ def damaged(fixture_set, tmp_path_factory) -> list[tuple[str, bytes, str | None]
             path = tmp / f"{name}.{i}"
             path.write_bytes(v)
             items.append((path, _kind(name)))
-    verdicts = _decode_all(items)
+    verdicts = decode_all(items)
     return [(KINDS[k], p.read_bytes(), v) for (p, k), v in zip(items, verdicts, strict=True)]
 
 

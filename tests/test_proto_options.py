@@ -3,7 +3,7 @@ CsvOptions, JsonOptions): the field tables read them, so scan and prost_error se
 
 Every blob is written by the installed datafusion with options set away from their defaults; values read
 back are compared with what datafusion reports (its session settings) or with what the test set; damaged
-variants are decoded for real in a child process (test_check_damage._decode_all).
+variants are decoded for real in a child process (support.decoding.decode_all).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionConfig, SessionContext
-from test_check_damage import _decode_all
+from support.decoding import decode_all
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
@@ -269,7 +269,7 @@ def _verdicts(blobs: dict, cases: list[tuple[str, str, bytes]]) -> list[str | No
         path = blobs["tmp"] / f"damaged.{i}"
         path.write_bytes(data)
         items.append((path, kind))
-    return _decode_all(items)
+    return decode_all(items)
 
 
 def _agree(label: str, kind: str, data: bytes, theirs: str | None) -> bool:

@@ -3,17 +3,15 @@ and the nesting limit sits exactly where datafusion puts it."""
 
 from __future__ import annotations
 
-import datetime
-import decimal
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from datafusion import Expr, SessionContext, col, lit, udaf, udwf
+from datafusion import SessionContext, col, lit
 from datafusion import functions as F
-from datafusion.expr import Window
 from datafusion.plan import ExecutionPlan, LogicalPlan
-from support.blobs import MySum, RowOnes, double_it_udf, ld, varint
+from support.blobs import absn, case_wrap, column, in_list_blob, ld, varint
+from support.decoding import df_decodes
+from support.exprs import EXPRS
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
@@ -24,83 +22,6 @@ from datafusion_exprtool.layers.proto.scan import (
     scan,
 )
 from datafusion_exprtool.layers.proto.scan_facts import MAX_SENSITIVE
-
-
-# --- hand encoding (checked against datafusion's own bytes below) ------------------------------------
-def absn(n: int, inner: bytes) -> bytes:
-    """n nested abs() around a LogicalExprNode."""
-    for _ in range(n):
-        inner = ld(20, ld(1, b"abs") + ld(2, inner))
-    return inner
-
-
-def case_wrap(inner: bytes) -> bytes:
-    """CASE WHEN true THEN <inner> END: three message levels instead of two."""
-    return ld(10, ld(2, ld(1, ld(3, b"\x08\x01")) + ld(2, inner)))
-
-
-def column(name: bytes, relation: bytes | None = None, extra: bytes = b"", rel_extra: bytes = b"") -> bytes:
-    body = ld(1, name) + extra
-    if relation is not None:
-        body += ld(2, ld(1, relation) + rel_extra)
-    return ld(1, body)
-
-
-def in_list_blob(n: int) -> bytes:
-    """col('a') IN (0, 1, …, n-1) the way datafusion encodes it (checked for small n)."""
-    items = b"".join(ld(2, ld(3, b"\x38" + varint(i))) for i in range(n))
-    return ld(14, ld(1, column(b"a")) + items)
-
-
-def df_decodes(blob: bytes) -> tuple[bool, str]:
-    try:
-        Expr.from_bytes(blob)
-    except Exception as err:  # datafusion raises RuntimeError
-        return False, str(err)
-    return True, ""
-
-
-# --- corpus ----------------------------------------------------------------------------------------
-DOUBLE = double_it_udf()
-MY_SUM = udaf(MySum, [pa.int64()], pa.int64(), [pa.int64()], "immutable", "my_sum")
-ONES = udwf(RowOnes, [pa.int64()], pa.int64(), "immutable", "ones")
-
-EXPRS = {
-    "column": col("a"),
-    "qualified": col("t.a"),
-    "alias_plus": (col("a") + lit(1)).alias("x"),
-    "alias_metadata": col("a").alias("x", metadata={"k": "v"}),
-    "literals": F.concat(lit("s"), lit(1.5), lit(True), lit(None), lit(b"\x00\x01")),
-    "date_ts_dec": F.coalesce(
-        lit(datetime.date(2024, 1, 2)),
-        lit(datetime.datetime(2024, 1, 2, 3, 4, 5)),
-        lit(decimal.Decimal("1.25")),
-    ),
-    "typed_null": lit(pa.scalar(None, pa.int32())),
-    "list_literal": lit(pa.scalar([1, 2])),
-    "struct_literal": lit(pa.scalar({"x": 1})),
-    "chain": col("a") + lit(0) + lit(1) + lit(2),
-    "nested_ops": (col("a") * (col("b") - lit(3))) / lit(2) > lit(1),
-    "bool": (col("a").is_null() | ~col("b").is_not_null()) & (col("c") == lit(True)),
-    "case": F.when(col("a") > lit(1), lit("big")).otherwise(lit("small")),
-    "cast": col("a").cast(pa.float64()),
-    "in_list": F.in_list(col("a"), [lit(1), lit(2)], negated=True),
-    "between": col("a").between(lit(1), lit(5)),
-    "regexp_like": F.regexp_like(col("s"), lit("x.*")),
-    "try_cast": col("a").try_cast(pa.int32()),
-    "negative": lit(0) - col("a"),
-    "abs": F.abs(col("a")),
-    "random": F.random(),
-    "sum": F.sum(col("a")),
-    "count_distinct_filter": F.count(col("a"), distinct=True, filter=col("b") > lit(0)),
-    "array_agg_order": F.array_agg(col("a"), order_by=[col("b").sort(ascending=False)]),
-    "row_number": F.row_number(partition_by=[col("s")], order_by=[col("a")]),
-    "lag": F.lag(col("a"), 2, partition_by=[col("s")]),
-    "sum_over": F.sum(col("a")).over(Window(partition_by=[col("s")], order_by=[col("a")])),
-    "udf_inline": DOUBLE(col("a")) + lit(1),
-    "udaf_inline": MY_SUM(col("a")),
-    "udwf_inline": ONES(col("a")),
-}
 
 
 @pytest.fixture(scope="module")

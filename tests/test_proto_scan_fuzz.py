@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_proto_scan import EXPRS, df_decodes
+from support.decoding import df_decodes
+from support.exprs import EXPRS
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES

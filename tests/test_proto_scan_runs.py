@@ -9,8 +9,8 @@ from datafusion import Expr, SessionContext
 from datafusion.plan import ExecutionPlan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.blobs import ld, varint
-from test_proto_scan import column, df_decodes, in_list_blob
+from support.blobs import column, in_list_blob, ld, varint
+from support.decoding import df_decodes
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto import runs

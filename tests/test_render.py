@@ -9,9 +9,6 @@ This file holds expressions (Python API, SQL, random trees) and plans, and the h
 
 from __future__ import annotations
 
-import datetime
-import decimal
-
 import datafusion
 import pyarrow as pa
 import pytest
@@ -20,32 +17,11 @@ from datafusion import functions as F
 from datafusion.expr import Expr, Window, WindowFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.text import rendered, root
 
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.text.canonical import render_expr, render_sort
+from datafusion_exprtool.text.canonical import render_sort
 from datafusion_exprtool.text.plan import render_physical_expr, render_plan
-
-S = pa.scalar
-D = decimal.Decimal
-dt = datetime
-
-
-def root(b: bytes, kind: str = "LogicalExprNode") -> Msg:
-    return Msg(kind, b, 0, len(b))
-
-
-def rendered(e: Expr) -> str:
-    return render_expr(root(e.to_bytes()))
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
 
 # --------------------------------------------------------------------------- expressions (Python API)
 

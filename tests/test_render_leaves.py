@@ -10,7 +10,7 @@ from datafusion import functions as F
 from datafusion.expr import Expr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_render import S, dt, rendered, root
+from support.text import S, dt, rendered, root
 
 from datafusion_exprtool.layers.proto.msg import Msg
 

@@ -15,7 +15,7 @@ from datafusion import functions as F
 from datafusion.expr import Expr
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from test_render import D, S, _varint, dt, rendered, root
+from support.text import D, S, dt, rendered, root, varint_by_hand
 
 from datafusion_exprtool.text.canonical import render_expr
 from datafusion_exprtool.text.scalar import datatype_display, scalar_debug
@@ -156,7 +156,7 @@ def test_cast_and_datatype_display(t: pa.DataType) -> None:
 
 
 def _ld(tag: bytes, body: bytes) -> bytes:
-    return tag + _varint(len(body)) + body
+    return tag + varint_by_hand(len(body)) + body
 
 
 def _field(name: bytes, typ: bytes, nullable: bool) -> bytes:

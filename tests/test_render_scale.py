@@ -9,7 +9,7 @@ import sys
 from datafusion import col, lit
 from datafusion import functions as F
 from datafusion.expr import Expr
-from test_render import _varint, rendered, root
+from support.text import rendered, root, varint_by_hand
 
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.text.canonical import render_expr
@@ -37,8 +37,8 @@ def _abs_blob(depth: int) -> bytes:
     """
     b = col("a").to_bytes()
     for _ in range(depth):
-        udf = b"\x0a\x03abs\x12" + _varint(len(b)) + b
-        b = b"\xa2\x01" + _varint(len(udf)) + udf
+        udf = b"\x0a\x03abs\x12" + varint_by_hand(len(b)) + b
+        b = b"\xa2\x01" + varint_by_hand(len(udf)) + udf
     return b
 
 
@@ -79,9 +79,9 @@ def _million_in_list() -> bytes:
     d = node.to_dict()
     expr_b = d["expr"].raw()
     entry = d["list"][0].raw()
-    body = bytearray(b"\x0a" + _varint(len(expr_b)) + expr_b)
-    body += (b"\x12" + _varint(len(entry)) + entry) * 1_000_000
-    return b"\x72" + _varint(len(body)) + bytes(body)
+    body = bytearray(b"\x0a" + varint_by_hand(len(expr_b)) + expr_b)
+    body += (b"\x12" + varint_by_hand(len(entry)) + entry) * 1_000_000
+    return b"\x72" + varint_by_hand(len(body)) + bytes(body)
 
 
 def test_million_in_list_renders_and_truncates_tree() -> None:

@@ -8,7 +8,7 @@ import pyarrow as pa
 from datafusion import col, lit
 from datafusion import functions as F
 from datafusion.expr import Expr
-from test_render import S, root
+from support.text import S, root
 
 from datafusion_exprtool.text.tree import build_tree, tree_to_text
 

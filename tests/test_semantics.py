@@ -8,52 +8,14 @@ import pickle
 
 import pytest
 from datafusion import ExecutionPlan, Expr, LogicalPlan, SessionContext, col, lit
-from support.blobs import ld
+from support.blobs import ld, rewrite
 
 from datafusion_exprtool.inspection.pipeline import inspect_bytes, inspect_path
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.semantics import IDS, validate
-from datafusion_exprtool.layers.proto.tables import MESSAGES
-from datafusion_exprtool.layers.proto.wire import LEN, iter_raw
 from datafusion_exprtool.reports.check.report import check_bytes
 
 ROOTS = {"expr": "LogicalExprNode", "logical": "LogicalPlanNode", "physical": "PhysicalPlanNode"}
-
-
-def _fields(buf: bytes, a: int, b: int) -> list[tuple[int, int, int, int, int, int]]:
-    items = list(iter_raw(buf, a, b))
-    return [(*it, items[k + 1][4] if k + 1 < len(items) else b) for k, it in enumerate(items)]
-
-
-def rewrite(buf: bytes, typ: str, target: tuple[str, str], op: str | bytes) -> bytes:
-    """``buf`` with the first ``target`` (message type, field name) occurrence in pre-order changed:
-    "drop" removes the field, "empty" empties the child message, bytes are appended to the child's body."""
-
-    def walk(a: int, b: int, t: str) -> bytes | None:
-        out = bytearray()
-        done = False
-        for number, wire, x, y, tag, end in _fields(buf, a, b):
-            spec = MESSAGES.get(t, {}).get(number)
-            if done or spec is None or wire != LEN or spec[1] != "message":
-                out += buf[tag:end]
-                continue
-            if (t, spec[0]) == target:
-                done = True
-                if op == "drop":
-                    continue
-                body = b"" if op == "empty" else buf[x:y] + op
-            else:
-                body = walk(x, y, spec[2])
-                if body is None:
-                    out += buf[tag:end]
-                    continue
-                done = True
-            out += ld(number, body)
-        return bytes(out) if done else None
-
-    new = walk(0, len(buf), typ)
-    assert new is not None, f"{target} not found"
-    return new
 
 
 def datafusion_refuses(kind: str, data: bytes) -> str:

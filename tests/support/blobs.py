@@ -20,7 +20,8 @@ from datafusion import Accumulator, Expr, ScalarUDF, SessionContext, col, udf
 from datafusion.user_defined import WindowEvaluator
 
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.layers.proto.wire import encode_len_field, encode_varint, iter_raw
+from datafusion_exprtool.layers.proto.tables import MESSAGES
+from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, encode_varint, iter_raw
 
 # --- protobuf by hand ----------------------------------------------------------------------------------
 varint = encode_varint  # the library's own encoder: tests build blobs with it
@@ -32,6 +33,32 @@ def patch_byte(blob: bytes, marker: bytes, delta: int, value: int) -> bytes:
     b = bytearray(blob)
     b[blob.index(marker) + delta] = value
     return bytes(b)
+
+
+def absn(n: int, inner: bytes) -> bytes:
+    """n nested abs() around a LogicalExprNode."""
+    for _ in range(n):
+        inner = ld(20, ld(1, b"abs") + ld(2, inner))
+    return inner
+
+
+def case_wrap(inner: bytes) -> bytes:
+    """CASE WHEN true THEN <inner> END: three message levels instead of two."""
+    return ld(10, ld(2, ld(1, ld(3, b"\x08\x01")) + ld(2, inner)))
+
+
+def column(name: bytes, relation: bytes | None = None, extra: bytes = b"", rel_extra: bytes = b"") -> bytes:
+    """LogicalExprNode{column: Column{name, relation?}} with ``extra`` bytes appended to the Column body."""
+    body = ld(1, name) + extra
+    if relation is not None:
+        body += ld(2, ld(1, relation) + rel_extra)
+    return ld(1, body)
+
+
+def in_list_blob(n: int) -> bytes:
+    """col('a') IN (0, 1, …, n-1) the way datafusion encodes it (checked for small n)."""
+    items = b"".join(ld(2, ld(3, b"\x38" + varint(i))) for i in range(n))
+    return ld(14, ld(1, column(b"a")) + items)
 
 
 # --- UDFs (module level: cloudpickle ships them by reference) -------------------------------------------
@@ -69,6 +96,12 @@ def double_it_udf() -> ScalarUDF:
 def no_inline_ctx() -> SessionContext:
     """A sender session that writes UDFs by name only (no fun_definition)."""
     return SessionContext().with_python_udf_inlining(enabled=False)
+
+
+def envelope_ctx(codec_id: str = "my_library.Codec") -> SessionContext:
+    """An outer session that cannot inline but has an inlining session installed as a codec (§2.7)."""
+    outer = SessionContext().with_python_udf_inlining(enabled=False)
+    return outer.with_logical_extension_codec(SessionContext(), codec_id=codec_id)
 
 
 def pickle_by_name(expr: Expr) -> bytes:
@@ -114,6 +147,20 @@ def find_fun_definition(blob: bytes) -> tuple[int, int, str]:
     raise AssertionError("no fun_definition in blob")
 
 
+def replace_fun_definition(blob: bytes, new: bytes) -> bytes:
+    """Re-frame the blob with a different fun_definition (lengths re-encoded)."""
+    start, end, _kind = find_fun_definition(blob)
+    for number, _wire, a, b, tag in iter_raw(blob, 0, len(blob)):
+        if number in SITES:
+            # drop the old length prefix of fun_definition (it sits right before `start`)
+            old_len = len(varint(end - start))
+            head = blob[a : start - old_len]
+            body = head + varint(len(new)) + new + blob[end:b]
+            key = blob[tag : tag + (2 if number >= 16 else 1)]
+            return blob[:tag] + key + varint(len(body)) + body + blob[b:]
+    raise AssertionError("no UDF node")
+
+
 def scalar_udf_expr(name: str, fun_definition: bytes) -> bytes:
     """``name(a)`` as datafusion writes it by name, with fun_definition (field 3) set to ``fun_definition``:
     LogicalExprNode{scalar_udf_expr: {fun_name, args: [col a], fun_definition}}."""
@@ -122,6 +169,43 @@ def scalar_udf_expr(name: str, fun_definition: bytes) -> bytes:
     ((number, _wire, a, b, tag),) = iter_raw(byname, 0, len(byname))
     assert (number, tag, b) == (20, 0, len(byname))  # one scalar_udf_expr field, nothing else
     return ld(20, byname[a:b] + ld(3, fun_definition))
+
+
+# --- one node of a real blob changed ----------------------------------------------------------------------
+def _fields(buf: bytes, a: int, b: int) -> list[tuple[int, int, int, int, int, int]]:
+    items = list(iter_raw(buf, a, b))
+    return [(*it, items[k + 1][4] if k + 1 < len(items) else b) for k, it in enumerate(items)]
+
+
+def rewrite(buf: bytes, typ: str, target: tuple[str, str], op: str | bytes) -> bytes:
+    """``buf`` with the first ``target`` (message type, field name) occurrence in pre-order changed:
+    "drop" removes the field, "empty" empties the child message, bytes are appended to the child's body."""
+
+    def walk(a: int, b: int, t: str) -> bytes | None:
+        out = bytearray()
+        done = False
+        for number, wire, x, y, tag, end in _fields(buf, a, b):
+            spec = MESSAGES.get(t, {}).get(number)
+            if done or spec is None or wire != LEN or spec[1] != "message":
+                out += buf[tag:end]
+                continue
+            if (t, spec[0]) == target:
+                done = True
+                if op == "drop":
+                    continue
+                body = b"" if op == "empty" else buf[x:y] + op
+            else:
+                body = walk(x, y, spec[2])
+                if body is None:
+                    out += buf[tag:end]
+                    continue
+                done = True
+            out += ld(number, body)
+        return bytes(out) if done else None
+
+    new = walk(0, len(buf), typ)
+    assert new is not None, f"{target} not found"
+    return new
 
 
 # --- pickle gadgets (built, never loaded) ------------------------------------------------------------------
