@@ -1,6 +1,7 @@
-"""`exprtool eval` against the committed fixtures: what a QA pass found (view types in CSV, qualified
-columns, placeholders, --expect wording, errors `explain` can read, exit codes, --index, Rust panics,
-staging files of a dead worker)."""
+"""`exprtool eval` on the committed sample blobs, run the way a user runs it (a subprocess where the exit
+status, a pipe or stderr matters), in-process and in spawned workers: view and nested types in CSV output,
+sinks, qualified columns, placeholders and --param, --expect wording, --index, errors `explain` can read,
+worker ctx failures and timeouts, Rust panics, staging files of a dead worker, a closed stdout pipe."""
 
 from __future__ import annotations
 

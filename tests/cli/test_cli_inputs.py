@@ -1,5 +1,5 @@
 """A path that cannot be read is a usage error (exit 2) in every command, said as "cannot read"; bytes that do
-not decode stay exit 3 (QA: check/diff/reencode/eval said "cannot decode: container layer" with exit 3)."""
+not decode stay exit 3 with "cannot decode" (check, diff, reencode and eval included)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The committed receiver-name table (what check consults instead of importing cloudpickle, datafusion and
-pyarrow) stays in step with the installed packages, and the lookups it serves import nothing."""
+"""layers/cloudpickle/names: the committed receiver-name table (what check consults instead of importing
+cloudpickle, datafusion and pyarrow) stays in step with the installed packages, and the lookups it serves
+import nothing."""
 
 from __future__ import annotations
 

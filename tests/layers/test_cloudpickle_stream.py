@@ -1,4 +1,5 @@
-"""Static reading of real datafusion UDF payloads (cloudpickle), compared with the Python objects that made them."""
+"""layers/cloudpickle/stream: static reading of real datafusion UDF payloads (cloudpickle), compared with the
+Python objects that made them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The static pickle machine, Expr payload extraction and outer-pickle safety, against real pickles."""
+"""layers/pickle: the static pickle machine (vm), Expr payload extraction (expr_payload) and outer-pickle
+safety (safety), against real pickles."""
 
 from __future__ import annotations
 

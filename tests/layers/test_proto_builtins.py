@@ -1,4 +1,4 @@
-"""The committed built-in function table stays in step with the installed datafusion."""
+"""layers/proto/builtins: the committed built-in function table stays in step with the installed datafusion."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""proto.scan's leaf-run fast path (proto/runs.py) against the generic walk and datafusion 55: the fast path
+"""layers/proto/runs: scan's leaf-run fast path against the generic walk and datafusion 55: the fast path
 must be indistinguishable, on whole blobs, cuts, corruptions and mutations."""
 
 from __future__ import annotations

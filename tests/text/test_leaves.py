@@ -1,5 +1,5 @@
-"""render/leaves.py: the fast path for literal/column list entries must render exactly what datafusion prints,
-and what the generic walk it replaced renders on cut or corrupted bytes.
+"""text/leaves: the fast path for literal/column list entries must render exactly what datafusion prints,
+and what the generic walk renders on cut or corrupted bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from support.text import S, dt, rendered, root
 from datafusion_exprtool.layers.proto.msg import Msg
 
 # --------------------------------------------------------------------------- fast path for list leaves
-# expr_list reads one-literal/one-column entries straight from the bytes (render/leaves.py). Ground truth
+# expr_list reads one-literal/one-column entries straight from the bytes (text/leaves.py). Ground truth
 # stays datafusion; for malformed bytes the reference is the plain generic walk the fast path replaced.
 
 _INT_TYPES = [

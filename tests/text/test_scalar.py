@@ -1,7 +1,6 @@
-"""Literals and data types rendered from the proto tree must equal datafusion's own text.
-
-Split from test_render (which holds the shared helpers): scalar values of every kind (nested ones via
-pyarrow, typed nested NULLs no Python API builds, float text in Rust's shortest form) and CAST data types.
+"""text/scalar (and text/nested): literals and data types rendered from the proto tree must equal
+datafusion's own text: scalar values of every kind (nested ones via pyarrow, typed nested NULLs no Python
+API builds, float text in Rust's shortest form) and CAST data types.
 """
 
 from __future__ import annotations

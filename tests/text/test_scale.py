@@ -1,5 +1,5 @@
-"""Depth, size and robustness of rendering: deep nesting renders iteratively, huge IN lists stay linear
-in time and memory, unknown or malformed bytes never raise. Ground truth is datafusion's text.
+"""Depth, size and robustness of the text/ renderers: deep nesting renders iteratively, huge IN lists stay
+linear in time and memory, unknown or malformed bytes never raise. Ground truth is datafusion's text.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""render.tree: the structure a canonical text loses (associativity, negation), offsets into the blob,
+"""text/tree: the structure a canonical text loses (associativity, negation), offsets into the blob,
 and long lists counted without reading every entry.
 """
 
