@@ -1,4 +1,4 @@
-"""Shared fixtures: the sample blobs with their manifest (datafusion's own answers) and the parquet file.
+"""Session fixtures: the sample blobs with their manifest (datafusion's own answers) and the parquet file.
 
 The committed blobs stamp the sender's Python minor and the datafusion version; when the running
 interpreter differs, the generator writes a fresh set into a temporary directory instead.
@@ -7,22 +7,12 @@ interpreter differs, the generator writes a fresh set into a temporary directory
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-
-def regenerate(out: Path) -> dict:
-    """Run fixtures/generate.py into ``out`` (a new process: its UDFs must live in ``__main__``)."""
-    subprocess.run(
-        [sys.executable, str(FIXTURES / "generate.py"), "--out", str(out)], check=True, capture_output=True
-    )
-    return json.loads((out.parent / "manifest.json").read_text())
+from support.repo import FIXTURES, regenerate
 
 
 @pytest.fixture(scope="session")

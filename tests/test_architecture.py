@@ -11,8 +11,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from support.repo import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "datafusion_exprtool"
 
 #: rank of each top-level room, lowest first: a module imports only rooms of its own rank or lower

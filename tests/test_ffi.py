@@ -11,8 +11,9 @@ from pathlib import Path
 import datafusion_extra_functions as extra
 import pyarrow as pa
 import pyarrow.parquet as pq
-from blobtools import raised, run_cli
 from datafusion import SessionContext, col, udaf
+from support.blobs import raised
+from support.cli import run_cli
 
 from datafusion_exprtool.inspection.pipeline import inspect_bytes
 from datafusion_exprtool.reports.check.report import check_bytes

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import FIXTURES, regenerate
+from support.repo import FIXTURES, regenerate
 
 COMMITTED = json.loads((FIXTURES / "manifest.json").read_text())
 FILES = [e["file"] for e in COMMITTED["blobs"]]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.canary import Job, LoadResult, load_many, runs_code
+from support.repo import TOOLS
 from support.safety_corpus import CARRIERS, RULES, Case, cases, hostile, legit
 
 CASES = {case.name: case for case in cases()}
@@ -88,7 +89,7 @@ def test_case_records_are_complete() -> None:
 def test_scoreboard_runs_and_inspection_runs_nothing() -> None:
     """tools/safety_scoreboard.py scores exprtool on every case; building + static inspection create no canary
     (its exit status is 1 if one appeared). The numbers themselves are the classifier's business."""
-    tool = Path(__file__).resolve().parent.parent / "tools" / "safety_scoreboard.py"
+    tool = TOOLS / "safety_scoreboard.py"
     proc = subprocess.run([sys.executable, str(tool)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "hostile flagged" in proc.stdout and "TOTAL" in proc.stdout
