@@ -35,10 +35,12 @@ class Score:
     status: str | None = None
     error: str | None = None
     ran_code: bool = False  # the canary appeared during build or inspection: must never happen
+    said: bool = False  # a runs-at-decode finding: the gray zone said plainly
 
     @property
     def flagged(self) -> bool:
-        return self.verdict == "suspicious"
+        """Suspicious; for a gray-zone case, code with the runs-at-decode finding (what the verdict promises)."""
+        return self.verdict == "suspicious" or (self.case.gray and self.verdict == "code" and self.said)
 
 
 def score(case: Case, directory: Path, known_message: bool) -> Score:
@@ -50,6 +52,7 @@ def score(case: Case, directory: Path, known_message: bool) -> Score:
     try:
         inspection = inspect_bytes(blob, message=message)
         result.verdict, result.status = inspection.safety.verdict, inspection.safety.status
+        result.said = any(f.id == "runs-at-decode" for f in inspection.safety.findings)
     except Exception as exc:  # noqa: BLE001 - a crash is a result here
         result.error = f"{type(exc).__name__}: {exc}"
     result.ran_code = canary.exists()
@@ -72,7 +75,8 @@ def report(scores: list[Score], every: bool = False) -> str:
             by_rule[sc.case.rule].append(sc)
 
     def ratio(items: list[Score]) -> str:
-        return f"{sum(s.flagged for s in items):>3}/{len(items):<3}"
+        hits = sum(s.flagged if s.case.hostile else s.verdict == "suspicious" for s in items)
+        return f"{hits:>3}/{len(items):<3}"
 
     lines.append(f"{'carrier':<15} {'hostile flagged':>16} {'legit false alarms':>19}")
     for carrier in CARRIERS:
@@ -89,14 +93,16 @@ def report(scores: list[Score], every: bool = False) -> str:
         lines.append(f"{rule:<17} {ratio(by_rule.get(rule, [])):>16}")
 
     missed = [s for s in bad if not s.flagged]
+    gray = [s for s in bad if s.case.gray]
     lines.append("")
-    lines.append(f"hostile cases NOT flagged suspicious ({len(missed)}):")
+    lines.append(f"gray zone (code + runs-at-decode, counted as flagged): {sum(s.flagged for s in gray)}/{len(gray)}")
+    lines.append(f"hostile cases NOT flagged ({len(missed)}):")
     for sc in missed:
         verdict = sc.verdict or "-"
         lines.append(
             f"  {sc.case.name:<48} {sc.case.rule:<17} verdict={verdict:<5} status={sc.status or '-'}"
         )
-    alarms = [s for s in good if s.flagged]
+    alarms = [s for s in good if s.verdict == "suspicious"]
     lines.append("")
     lines.append(f"legit cases flagged suspicious ({len(alarms)}):")
     for sc in alarms:
