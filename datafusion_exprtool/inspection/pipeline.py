@@ -23,7 +23,9 @@ from datafusion_exprtool.layers.proto import scan as proto_scan
 from datafusion_exprtool.layers.proto import semantics
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
-from datafusion_exprtool.model import Finding, InputInfo, Inspection, Payload
+from datafusion_exprtool.layers.proto.scan_facts import add_sensitive
+from datafusion_exprtool.layers.proto.scan_result import ScanResult
+from datafusion_exprtool.model import Finding, InputInfo, Inspection, Payload, Sensitive
 
 MESSAGE_ALIASES = {
     "expr": "LogicalExprNode",
@@ -142,6 +144,7 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
                     message=f"part of the payload could not be read and is shown as a placeholder: {gap}")
             )
         sites += scanned.functions
+        _render_statistics(scanned)
         sensitive += scanned.sensitive
         for where, offset, size in scanned.codec_payloads:
             complete = False
@@ -267,6 +270,17 @@ def _render_gap(rendered: str) -> str | None:
             end = rendered.find(">", at)
             return rendered[at : end + 1 if end >= 0 else at + 200]
     return None
+
+
+def _render_statistics(scanned: ScanResult) -> None:
+    """The column statistics the scan found, as clear text (ScalarValue Debug), after what the walk kept."""
+    if not scanned.statistics:
+        return
+    from datafusion_exprtool.text.scalar import scalar_debug  # only when statistics travel (a parquet scan)
+
+    for stat in scanned.statistics:
+        text = f"column {stat.label} = {scalar_debug(stat.value)}"
+        add_sensitive(scanned, Sensitive("statistics", "protobuf", stat.offset, text))
 
 
 def _distinct(items: list) -> list:
