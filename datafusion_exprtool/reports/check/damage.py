@@ -43,14 +43,6 @@ SEMANTIC_FIX = (
 _CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
 #: how an Expr pickle names datafusion (GLOBAL / STACK_GLOBAL strings): bytes before it are not telling
 DATAFUSION_MARK = b"datafusion"
-#: layers.cloudpickle.receiver's warnings (a stream that walks but does not rebuild) -> the catalog id of what is raised
-RECEIVER_IDS = {
-    "udf-attribute-missing": "module-attribute-missing",
-    "udf-code-invalid": "cloudpickle-corrupt",
-    "udf-state-invalid": "cloudpickle-corrupt",
-    "udf-call-invalid": "cloudpickle-corrupt",
-    "udf-volatility-unknown": "cloudpickle-corrupt",
-}
 #: what pyarrow refuses in an IPC stream and arrow-rs reads (a metadata version arrow-rs does not check)
 PYARROW_ONLY = "Old metadata version not supported"
 #: receiver findings read from this interpreter's modules (a target elsewhere may have other versions)
@@ -192,8 +184,8 @@ def broken_pickle_finding(err: DecodeError, data: bytes) -> Finding | None:
 def layer_error(w) -> Finding:
     """A layer inspection could not read: the receiver's unpickler (or pyarrow) fails there too."""
     text = w.message
-    # the stream reads, but does not rebuild (layers.cloudpickle.receiver): CPython's own text
-    if w.id in RECEIVER_IDS:
+    # the stream reads, but does not rebuild (layers.cloudpickle.receiver set the catalog id): CPython's text
+    if w.catalog_id is not None:
         return _receiver_error(w)
     if w.layer == "cloudpickle" and "truncated" in text:
         cid, said = "cloudpickle-truncated", "pickle data was truncated" if " at opcode " in text else ""
@@ -210,7 +202,7 @@ def layer_error(w) -> Finding:
 
 
 def _receiver_error(w) -> Finding:
-    cid, said = RECEIVER_IDS[w.id], w.datafusion_text
+    cid, said = w.catalog_id, w.datafusion_text
     if cid == "module-attribute-missing":
         fix = (
             "The UDF's stream names a global the receiver's module does not have. A misspelt cloudpickle or "
