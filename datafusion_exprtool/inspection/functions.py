@@ -100,7 +100,7 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
         out.findings.append(
             Finding(id="unreadable-payload", severity="warning", layer=err.layer, offset=err.offset,
                     message=f"inline payload of '{site.name}' could not be read statically: {err.message}",
-                    verdict="code", function=site.name)
+                    verdict="code", function=site.name, decode_kind=err.kind)
         )
         return info
     for f in pickle_safety.classify(stream.result, "cloudpickle", "cloudpickle"):
@@ -193,7 +193,7 @@ def _sensitive_from_callable(info: FunctionInfo, offset: int | None, out: Manife
 def _from_error(err: DecodeError, name: str) -> Finding:
     return Finding(
         id="layer-error", severity="warning", layer=err.layer, offset=err.offset, message=f"{name}: {err.message}",
-        function=name,
+        function=name, decode_kind=err.kind,
     )
 
 

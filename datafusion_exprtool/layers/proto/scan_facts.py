@@ -7,9 +7,9 @@ statistics); this module holds the tables of which fields matter and turns the p
 
 from __future__ import annotations
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import CORRUPT, EMPTY_PLAN, MISSING_FIELD, DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.layers.proto.roots import ROOT_ONEOF
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES, ROOT_ONEOF
 from datafusion_exprtool.layers.proto.scan_result import FunctionSite, ScanResult, Statistic
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
@@ -48,14 +48,16 @@ CODEC_FIELDS = {
 STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
 
 class Broken(Exception):
-    """Internal to the scan: where and why the wire format broke; scan() adds the field path.
+    """Internal to the scan: where, why (``text``) and what (``kind``, an errors kind) broke in the wire
+    format; scan() adds the field path.
 
     Defined here because a clear-text field's UTF-8 check (``utf8_text``) raises it too.
     """
 
-    def __init__(self, pos: int, text: str):
+    def __init__(self, pos: int, text: str, kind: str = CORRUPT):
         self.pos = pos
         self.text = text
+        self.kind = kind
 
 
 def utf8_text(buf: bytes, a: int, b: int) -> str:
@@ -134,7 +136,8 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
         if spec is not None and spec.oneof == oneof:
             res.root_arms.append(spec.name)
     if oneof is not None and not res.root_arms:
-        raise DecodeError("protobuf", origin, _missing)
+        kind = EMPTY_PLAN if res.message in PLAN_MESSAGES else MISSING_FIELD
+        raise DecodeError("protobuf", origin, _missing, kind=kind)
 
 
 def _precision_value(buf: bytes, a: int, b: int) -> Msg | None:
