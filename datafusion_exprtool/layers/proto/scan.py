@@ -9,6 +9,8 @@ Field numbers the tables do not know are skipped and recorded (prost skips them 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
@@ -123,6 +125,30 @@ def _build_tables() -> dict[str, list]:
 
 
 _TAGS = _build_tables()
+
+
+class LeafRun(NamedTuple):
+    """A one-byte-tagged message field whose entries may be a run of literal leaves (runs.leaf_run)."""
+
+    field: str  # the field's name
+    spec: tuple  # what ``runs.leaf_run`` reads the run with
+
+
+def _leaf_runs() -> dict[str, list[LeafRun | None]]:
+    out: dict[str, list[LeafRun | None]] = {}
+    for type_name, tags in _TAGS.items():
+        row: list[LeafRun | None] = [None] * 128
+        for key in range(128):
+            act = tags[key]
+            if act.__class__ is tuple and act[4] is not None:  # (tags, name, flag, type, run)
+                row[key] = LeafRun(act[1], act[4][2])
+        if any(row):
+            out[type_name] = row
+    return out
+
+
+#: per message type, per one-byte tag: the LeafRun of that field, or None (types without any are absent)
+LEAF_RUNS = _leaf_runs()
 
 
 class _TooManyUnknown(Exception):

@@ -101,7 +101,8 @@ def decode_error_finding(
             id="empty-blob", severity="error", layer="protobuf", offset=err.offset, datafusion_text=df,
             fix=fix, message=str(err)
         )  # fmt: skip
-    top = err.path[0][0] if err.path and err.path[0][0] in TOP_ONEOF else None
+    root_type = err.path[0][0] if err.path else None  # the path starts at the top-level message
+    top = root_type if root_type in TOP_ONEOF else None
     named = sum(f is not None for _t, f in err.path)  # the fields prost names in its path
     if err.kind == TRUNCATED:  # prost reads a cut varint or length as an invalid one
         cid, what = "protobuf-garbage", "invalid varint"
