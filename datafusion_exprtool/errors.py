@@ -25,8 +25,12 @@ class ExitCode(IntEnum):
 
 
 #: DecodeError kinds: what broke, for callers that tell failures apart (never the message's wording)
-TRUNCATED = "truncated"  # the bytes end before a value, length or frame they declare
-MISSING_FIELD = "missing-field"  # a required field is absent (an empty top-level message)
+TRUNCATED = "truncated"  # the bytes end inside a value: a varint, a length prefix, a pickle opcode's argument
+UNDERFLOW = "underflow"  # a declared length or fixed-width value runs past the end of what holds it
+NO_STOP = "no-stop"  # a pickle stream ends without its STOP opcode
+INVALID_LOAD_KEY = "invalid-load-key"  # a byte that is no pickle opcode
+MISSING_FIELD = "missing-field"  # a required field is absent (an empty top-level expression)
+EMPTY_PLAN = "empty-plan"  # a top-level plan node sets no plan type (datafusion: "Unsupported ... plan")
 CORRUPT = "corrupt"  # bytes no encoder writes
 
 
@@ -35,11 +39,22 @@ class DecodeError(Exception):
 
     ``layer`` is one of: container, pickle, protobuf, dfpy, cloudpickle, arrow-ipc.
     ``offset`` is the absolute byte offset in the decoded input (after base64/hex), or None.
-    ``kind`` says what broke (``TRUNCATED``, ``MISSING_FIELD``, ``CORRUPT``) where the raiser knows it, else None.
+    ``kind`` says what broke (``TRUNCATED``, ``UNDERFLOW``, ``NO_STOP``, ``INVALID_LOAD_KEY``,
+    ``MISSING_FIELD``, ``EMPTY_PLAN``, ``CORRUPT``) where the raiser knows it, else None. ``path`` (protobuf): the messages
+    read from the root down to the break, as (message type, field) pairs; the field of the last is None when
+    its key itself could not be read. ``opcode`` (pickle): the opcode being read when it broke.
     """
 
     def __init__(
-        self, layer: str, offset: int | None, message: str, hint: str | None = None, *, kind: str | None = None
+        self,
+        layer: str,
+        offset: int | None,
+        message: str,
+        hint: str | None = None,
+        *,
+        kind: str | None = None,
+        path: tuple[tuple[str, str | None], ...] = (),
+        opcode: str | None = None,
     ):
         super().__init__(message)
         self.layer = layer
@@ -47,6 +62,8 @@ class DecodeError(Exception):
         self.message = message
         self.hint = hint
         self.kind = kind
+        self.path = path
+        self.opcode = opcode
 
     def __str__(self) -> str:
         where = f" at byte {self.offset}" if self.offset is not None else ""

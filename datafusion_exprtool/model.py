@@ -36,7 +36,9 @@ class Finding:
 
     Its parts stay apart: ``message`` is exprtool's own words, ``datafusion_text`` what datafusion (or the
     receiver's unpickler) would raise for it; a display joins them (``sentence``), a report that lists them
-    separately (check) reads each.
+    separately (check) reads each. A layer that knows which error catalog entry the receiver meets sets
+    ``catalog_id``; one that reports a ``DecodeError`` keeps its ``kind`` in ``decode_kind``: reports read
+    these, never the wording of ``message``.
     """
 
     id: str  # stable kebab-case identifier; in a check report the catalog id when datafusion has a text for it
@@ -48,6 +50,11 @@ class Finding:
     verdict: str | None = None  # the safety verdict this finding implies: None | "code" | "suspicious"
     datafusion_text: str = ""  # what the receiver raises: a substring of its error text ("" when nothing)
     fix: str = ""  # what to do about it (check findings)
+    catalog_id: str | None = None  # the catalog entry of what the receiver raises, set where it is found
+    decode_kind: str | None = None  # the kind of the DecodeError it reports (errors.TRUNCATED, ...)
+    #: how ``sentence`` introduces ``datafusion_text`` when there is no ``message`` ("": the text alone,
+    #: for a problem a layer words exactly as datafusion does)
+    lead: str = REFUSES
 
     @property
     def sentence(self) -> str:
@@ -55,7 +62,7 @@ class Finding:
         if not self.datafusion_text:
             return self.message
         if not self.message:
-            return REFUSES + self.datafusion_text
+            return self.lead + self.datafusion_text
         return self.message + RAISES + self.datafusion_text
 
 

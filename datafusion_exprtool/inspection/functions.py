@@ -122,7 +122,7 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
             Finding(id="unreadable-payload", severity="error", layer=err.layer, offset=err.offset,
                     message=f"inline payload of '{site.name}' could not be read statically: {err.message} "
                     "(a stream that cannot be walked to its end is not accounted for)",
-                    verdict="suspicious", function=site.name)
+                    verdict="suspicious", function=site.name, decode_kind=err.kind)
         )
         return info
     for f in pickle_safety.classify(stream.result, "cloudpickle", "cloudpickle"):
@@ -215,7 +215,7 @@ def _sensitive_from_callable(info: FunctionInfo, offset: int | None, out: Manife
 def _from_error(err: DecodeError, name: str) -> Finding:
     return Finding(
         id="layer-error", severity="warning", layer=err.layer, offset=err.offset, message=f"{name}: {err.message}",
-        function=name,
+        function=name, decode_kind=err.kind,
     )
 
 

@@ -28,7 +28,10 @@ from datafusion_exprtool.layers.proto import scan as proto_scan
 from datafusion_exprtool.layers.proto import semantics
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
-from datafusion_exprtool.model import Finding, InputInfo, Inspection, Payload
+from datafusion_exprtool.layers.proto.scan_facts import add_sensitive
+from datafusion_exprtool.layers.proto.scan_result import ScanResult
+from datafusion_exprtool.model import Finding, InputInfo, Inspection, Payload, Sensitive
+from datafusion_exprtool.text.engine import UNDECODABLE, UNSUPPORTED, Gap, render_collecting
 
 MESSAGE_ALIASES = {
     "expr": "LogicalExprNode",
@@ -136,20 +139,21 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             )
             for p in problems[:MAX_UNKNOWN_REPORTED]
         ]
-        rendered = _render(root)
+        rendered, gaps = _render(root)
         payloads.append(
             Payload(message=kind, offset=origin, size=len(blob), rendered=rendered, depth=scanned.depth, root=root)
         )
-        gap = _render_gap(rendered)
+        gap = _first_gap(gaps)
         if gap is not None:  # e.g. a nested literal whose Arrow bytes are damaged: shown, not read
             complete = False
+            shown = gap.text.partition(">")[0] + ">"  # the placeholder, quoted up to its first '>'
             warnings.append(
                 Finding(
                     id="unrendered-part",
                     severity="warning",
-                    layer="arrow-ipc" if "literal" in gap else "protobuf",
+                    layer=gap.layer,
                     offset=origin,
-                    message=f"part of the payload could not be read and is shown as a placeholder: {gap}")
+                    message=f"part of the payload could not be read and is shown as a placeholder: {shown}")
             )
         sites += scanned.functions
         strays = stray_sites(blob, origin, scanned.functions)
@@ -163,6 +167,7 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
                         "field tables do not expand; it was read and judged, but the node around it was not")
                 for site in strays
             ]
+        _render_statistics(scanned)
         sensitive += scanned.sensitive
         for where, offset, size in scanned.codec_payloads:
             complete = False
@@ -290,18 +295,22 @@ def _reconsider(blob: bytes, origin: int, kind: str, scanned, root: Msg, problem
     return kind, scanned, root, problems, note
 
 
-#: the placeholders the renderers print for what they could not read (text/scalar.py, text/nested.py)
-RENDER_GAPS = ("<undecodable ", "<unsupported ")
+def _first_gap(gaps: list[Gap]) -> Gap | None:
+    """The gap a warning names: the first undecodable part, else the first unsupported one."""
+    return next((g for g in gaps if g.kind == UNDECODABLE), None) or next(
+        (g for g in gaps if g.kind == UNSUPPORTED), None
+    )
 
 
-def _render_gap(rendered: str) -> str | None:
-    """The first placeholder in a rendering, up to its closing '>' (a C-speed search, even on 15 MB)."""
-    for mark in RENDER_GAPS:
-        at = rendered.find(mark)
-        if at >= 0:
-            end = rendered.find(">", at)
-            return rendered[at : end + 1 if end >= 0 else at + 200]
-    return None
+def _render_statistics(scanned: ScanResult) -> None:
+    """The column statistics the scan found, as clear text (ScalarValue Debug), after what the walk kept."""
+    if not scanned.statistics:
+        return
+    from datafusion_exprtool.text.scalar import scalar_debug  # only when statistics travel (a parquet scan)
+
+    for stat in scanned.statistics:
+        text = f"column {stat.label} = {scalar_debug(stat.value)}"
+        add_sensitive(scanned, Sensitive("statistics", "protobuf", stat.offset, text))
 
 
 def _distinct(items: list) -> list:
@@ -322,10 +331,9 @@ def _running() -> str:
     return "{}.{}".format(*sys.version_info[:2])
 
 
-def _render(root: Msg) -> str:
+def _render(root: Msg) -> tuple[str, list[Gap]]:
+    """The payload's text and the parts of it shown as placeholders."""
     from datafusion_exprtool.text.canonical import render_expr
     from datafusion_exprtool.text.plan import render_plan
 
-    if root.type == "LogicalExprNode":
-        return render_expr(root)
-    return render_plan(root)
+    return render_collecting(render_expr if root.type == "LogicalExprNode" else render_plan, root)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
 
 LAYER = "arrow-ipc"
 CONTINUATION = b"\xff\xff\xff\xff"
@@ -98,7 +98,7 @@ class _FlatBuffer:
         self.data, self.lo, self.hi, self.origin = data, lo, hi, origin
 
     def fail(self, pos: int, message: str) -> DecodeError:
-        return DecodeError(LAYER, self.origin + pos, message)
+        return DecodeError(LAYER, self.origin + pos, message, kind=CORRUPT)
 
     def _unpack(self, fmt: str, size: int, pos: int, blame: int | None = None) -> int:
         """Read at ``pos``; a bad read is reported at ``blame`` (the pointer that led here) when given."""
@@ -186,18 +186,19 @@ def read_schema_message(data: bytes, origin: int = 0) -> ArrowSchema:
     if data[:4] == CONTINUATION:
         head = 8
         if len(data) < head:
-            raise DecodeError(LAYER, origin + len(data), "truncated message length")
+            raise DecodeError(LAYER, origin + len(data), "truncated message length", kind=TRUNCATED)
         (length,) = struct.unpack_from("<i", data, 4)
     else:  # legacy framing (before Arrow 0.15): no continuation marker
         head = 4
         if len(data) < head:
-            raise DecodeError(LAYER, origin, "truncated IPC message: fewer than 4 bytes")
+            raise DecodeError(LAYER, origin, "truncated IPC message: fewer than 4 bytes", kind=TRUNCATED)
         (length,) = struct.unpack_from("<i", data, 0)
     if length <= 0:
-        raise DecodeError(LAYER, origin + head - 4, f"no schema message (metadata length {length})")
+        raise DecodeError(LAYER, origin + head - 4, f"no schema message (metadata length {length})", kind=CORRUPT)
     if head + length > len(data):
         raise DecodeError(
-            LAYER, origin + head - 4, f"metadata length {length} runs past the end ({len(data) - head} bytes)"
+            LAYER, origin + head - 4, f"metadata length {length} runs past the end ({len(data) - head} bytes)",
+            kind=UNDERFLOW,
         )
     fb = _FlatBuffer(data, head, head + length, origin)
     root = fb.follow(head)

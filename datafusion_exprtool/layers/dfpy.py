@@ -33,6 +33,15 @@ ENVELOPE_TRUNCATIONS: dict[str, str] = {
     "id_len": "Truncated extension codec payload: missing codec id length",
     "id": "Truncated extension codec payload: codec id shorter than its declared length",
 }
+#: each framing problem (its id) -> the error catalog entry of datafusion's text for it
+PROBLEM_CATALOG_IDS: dict[str, str] = {
+    "dfpy-wire-version": "wire-version-unsupported",
+    "dfpy-envelope-version": "envelope-version-unsupported",
+    "dfpy-truncated": "header-truncated",
+    "dfpy-envelope-truncated": "envelope-truncated",
+    "dfpy-envelope-codec-id": "envelope-codec-id-invalid",
+    "dfpy-family-mismatch": "family-mismatch",
+}
 ANON_SENTENCE = (
     "This payload was written by a codec installed from a bare PyCapsule, which carries no portable "
     "identity. Pass `codec_id=` when installing it if plans must cross sessions."
@@ -119,8 +128,12 @@ def codec_missing_message(kind: str, codec_id: str, installed: list[str]) -> str
     return text
 
 
-def _problem(pid: str, offset: int, message: str) -> Finding:
-    return Finding(id=pid, severity="error", layer="dfpy", offset=offset, message=message)
+def _problem(pid: str, offset: int, said: str) -> Finding:
+    """A framing problem: ``said`` is datafusion's own text for it, shown as it is."""
+    return Finding(
+        id=pid, severity="error", layer="dfpy", offset=offset, datafusion_text=said, lead="",
+        catalog_id=PROBLEM_CATALOG_IDS[pid],
+    )  # fmt: skip
 
 
 def parse_fun_definition(data: bytes, origin: int, kind: str | None = None) -> FunDefinition:
@@ -128,7 +141,8 @@ def parse_fun_definition(data: bytes, origin: int, kind: str | None = None) -> F
 
     ``kind`` is what the carrying node says (scalar/aggregate/window); it names the kind in messages when
     the bytes do not (foreign or truncated frames). Never raises on bad framing: problems are findings
-    carrying datafusion's own error text, because the receiver would raise exactly that.
+    carrying datafusion's own error text (``datafusion_text``) and its catalog id, because the receiver would
+    raise exactly that.
     """
     fd = FunDefinition(offset=origin, size=len(data), kind=kind)
     pos = 0
@@ -190,13 +204,13 @@ def _parse_header(fd: FunDefinition, data: bytes, pos: int, origin: int) -> None
     fd.family = family
     node_kind, fd.kind = fd.kind, FAMILIES[family]
     if node_kind is not None and node_kind != fd.kind:
-        fd.problems.append(
-            _problem(
-                "dfpy-family-mismatch",
-                origin + pos,
-                f"{family} payload ({fd.kind}) sits in a {node_kind} function node",
+        fd.problems.append(  # datafusion's text names the codec of the plan: check words it (catalog)
+            Finding(
+                id="dfpy-family-mismatch", severity="error", layer="dfpy", offset=origin + pos,
+                message=f"{family} payload ({fd.kind}) sits in a {node_kind} function node",
+                catalog_id=PROBLEM_CATALOG_IDS["dfpy-family-mismatch"],
             )
-        )
+        )  # fmt: skip
     head = data[pos + 7 : pos + HEADER_SIZE]
     # datafusion's order: version byte, version check, then the two Python bytes
     if head:

@@ -15,7 +15,7 @@ from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
-from datafusion_exprtool.text.engine import Gen, arm, children, render_with
+from datafusion_exprtool.text.engine import UNSUPPORTED, Gen, arm, children, placeholder, render_with
 from datafusion_exprtool.text.leaves import int_run, leaf_text, next_field, skip_entries
 from datafusion_exprtool.text.scalar import scalar_gen, simple_scalar_debug, type_gen
 
@@ -147,7 +147,8 @@ def expr_list(m: Msg, number: int, sep: str = ", ", child: Callable[[Msg], Gen] 
 def _placeholder(kind: str, msg: Msg, number: int, offset: Any) -> str:
     if number == 0:
         return f"<empty {kind} @{msg.offset}>"
-    return f"<unsupported {kind} field {number} @{offset if offset is not None else msg.offset}>"
+    at = offset if offset is not None else msg.offset
+    return placeholder(UNSUPPORTED, "protobuf", at, f"<unsupported {kind} field {number} @{at}>")
 
 
 # --------------------------------------------------------------------------- logical expressions

@@ -4,12 +4,17 @@ A renderer is a generator that yields text chunks or child generators; ``drive``
 explicit stack, so blob-controlled nesting never recurses in Python, and ``evaluate`` runs the same engine
 to build values bottom-up (pyarrow types). ``arm`` (the set arm of a oneof), ``children`` (the entries of
 a repeated field, lazily) and ``varint_value`` read a message's fields for the renderers.
+
+What a renderer cannot read it shows as a placeholder (``placeholder``), and records it as a ``Gap``:
+``render_collecting`` returns a rendering with the gaps it left, so no caller searches the text for them.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Generator, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Union
 
 from datafusion_exprtool.errors import DecodeError
@@ -19,13 +24,49 @@ from datafusion_exprtool.layers.proto.wire import KIND_WIRE, LEN, VARINT, iter_r
 
 Gen = Generator[Union[str, "Gen"], None, None]
 
+#: Gap kinds: bytes that do not decode (a DecodeError, a nested literal's Arrow bytes), or an arm or
+#: field the renderers do not know
+UNDECODABLE, UNSUPPORTED = "undecodable", "unsupported"
 
-def drive(root: Gen, out: list[str] | None = None) -> list[str]:
+
+@dataclass(frozen=True)
+class Gap:
+    """A part of a rendering shown as a placeholder instead of being read."""
+
+    kind: str  # UNDECODABLE | UNSUPPORTED
+    layer: str  # the layer that could not be read: "protobuf" | "arrow-ipc"
+    offset: int | None  # absolute offset of what the placeholder stands for, when known
+    text: str  # the placeholder, as the rendering shows it
+
+
+_GAPS: ContextVar[list[Gap] | None] = ContextVar("exprtool_render_gaps", default=None)
+
+
+def placeholder(kind: str, layer: str, offset: int | None, text: str) -> str:
+    """``text``, the placeholder a renderer shows for what it could not read, recorded as a ``Gap``."""
+    gaps = _GAPS.get()
+    if gaps is not None:
+        gaps.append(Gap(kind, layer, offset, text))
+    return text
+
+
+def render_collecting(render: Callable[[Msg], str], msg: Msg) -> tuple[str, list[Gap]]:
+    """``render(msg)`` and the gaps it left, in the order they were rendered."""
+    gaps: list[Gap] = []
+    token = _GAPS.set(gaps)
+    try:
+        return render(msg), gaps
+    finally:
+        _GAPS.reset(token)
+
+
+def drive(root: Gen, out: list[str] | None = None, *, text: bool = True) -> list[str]:
     """Run a generator tree: strings go to ``out``, generators are pushed and resumed until exhausted.
 
     A child's return value is sent to its parent when the parent resumes, so the same engine also
     builds values (pyarrow types) bottom-up. A generator that raises DecodeError is replaced by a
-    visible placeholder: malformed bytes deep in a tree must not lose the rest of the rendering.
+    visible placeholder: malformed bytes deep in a tree must not lose the rest of the rendering
+    (recorded as a ``Gap`` when ``text``: ``evaluate`` builds values, the placeholders it drops are none).
     """
     out = [] if out is None else out
     stack: list[Gen] = [root]
@@ -40,7 +81,8 @@ def drive(root: Gen, out: list[str] | None = None) -> list[str]:
             continue
         except DecodeError as e:
             pop()
-            append(f"<undecodable @{e.offset}: {e.message}>")
+            shown = f"<undecodable @{e.offset}: {e.message}>"
+            append(placeholder(UNDECODABLE, e.layer, e.offset, shown) if text else shown)
             sent = None
             continue
         sent = None
@@ -58,7 +100,7 @@ def evaluate(root: Gen) -> Any:
     def wrapper() -> Gen:
         result.append((yield root))
 
-    drive(wrapper())
+    drive(wrapper(), text=False)
     return result[0] if result else None
 
 

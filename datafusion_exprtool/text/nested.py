@@ -11,7 +11,7 @@ import struct
 from typing import Any
 
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.text.engine import Gen, arm, children, drive, evaluate
+from datafusion_exprtool.text.engine import UNDECODABLE, Gen, arm, children, drive, evaluate, placeholder
 from datafusion_exprtool.text.rust_text import (
     DECIMALS,
     civil_date,
@@ -277,4 +277,5 @@ def nested_text(kind: str, value: Msg) -> str:
             return "[{" + ",".join(pairs) + "}]"
         return "".join(drive(_arrow_fmt(pa, sc)))
     except Exception as e:  # noqa: BLE001  (a bad nested literal must not stop the rendering)
-        return f"<undecodable {kind} literal @{value.offset}: {type(e).__name__}: {e}>"
+        shown = f"<undecodable {kind} literal @{value.offset}: {type(e).__name__}: {e}>"
+        return placeholder(UNDECODABLE, "arrow-ipc", value.offset, shown)

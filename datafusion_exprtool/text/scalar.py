@@ -10,7 +10,7 @@ from typing import Any
 
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS
-from datafusion_exprtool.text.engine import Gen, arm, children, render_with
+from datafusion_exprtool.text.engine import UNSUPPORTED, Gen, arm, children, placeholder, render_with
 from datafusion_exprtool.text.rust_text import (
     DECIMALS,
     civil_date,
@@ -108,7 +108,7 @@ def type_gen(msg: Msg | None) -> Gen:
             yield ")"
         yield ")"
     else:
-        yield f"<unsupported ArrowType field {number} @{msg.offset}>"
+        yield placeholder(UNSUPPORTED, "protobuf", msg.offset, f"<unsupported ArrowType field {number} @{msg.offset}>")
 
 
 def datatype_display(msg: Msg) -> str:
@@ -206,7 +206,7 @@ def _typed_null(t: Msg) -> Gen:
     elif name == "MAP":
         yield "Map([NULL])"
     else:
-        yield f"<unsupported typed NULL field {number} @{t.offset}>"
+        yield placeholder(UNSUPPORTED, "protobuf", t.offset, f"<unsupported typed NULL field {number} @{t.offset}>")
 
 
 def singles_name(field: Msg) -> str:
@@ -217,7 +217,10 @@ def scalar_gen(msg: Msg, display: bool = False) -> Gen:
     """ScalarValue Debug (``Int64(1)``); with ``display`` its Display (``1``), used by window frame bounds."""
     name, value, number = arm(msg)
     if name is None:
-        yield f"<unsupported ScalarValue field {number} @{msg.offset}>" if number else "<empty ScalarValue>"
+        if not number:
+            yield "<empty ScalarValue>"
+            return
+        yield placeholder(UNSUPPORTED, "protobuf", msg.offset, f"<unsupported ScalarValue field {number} @{msg.offset}>")
         return
     text = scalar_display_text(name, value)
     if text is not None:
@@ -246,7 +249,7 @@ def scalar_gen(msg: Msg, display: bool = False) -> Gen:
         body = nested_text(_NESTED[name], value)
         yield body if display else f"{_NESTED[name]}({body})"
     else:
-        yield f"<unsupported ScalarValue {name} @{msg.offset}>"
+        yield placeholder(UNSUPPORTED, "protobuf", msg.offset, f"<unsupported ScalarValue {name} @{msg.offset}>")
 
 
 def scalar_display_text(name: str, value: Any) -> str | None:

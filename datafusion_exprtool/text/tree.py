@@ -19,7 +19,7 @@ from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, SGROUP, VARINT
 from datafusion_exprtool.text.canonical import OPERATORS, render_sort, table_reference
-from datafusion_exprtool.text.engine import arm, varint_value
+from datafusion_exprtool.text.engine import UNSUPPORTED, arm, placeholder, varint_value
 from datafusion_exprtool.text.leaves import next_field, skip_entries
 from datafusion_exprtool.text.scalar import datatype_display, scalar_debug
 
@@ -131,7 +131,7 @@ def _beside_oneof(m: Msg) -> str:
 def _describe_arm(m: Msg) -> tuple[str, Msg | None]:
     name, value, number = arm(m)
     if name is None:
-        return f"<unsupported {m.type} field {number}>", None
+        return placeholder(UNSUPPORTED, "protobuf", m.offset, f"<unsupported {m.type} field {number}>"), None
     if isinstance(value, Msg):
         if value.type == "Column":
             return f"column {_column_text(value)}", None

@@ -294,6 +294,28 @@ def test_unreadable_parts_make_the_reading_partial(fixture_set):
         assert not any(w.id == "unrendered-part" for w in clean.warnings), entry["file"]
 
 
+def test_render_gaps_are_recorded_not_searched(fixture_set):
+    """The renderers report the placeholders they leave (kind, layer): a string literal that reads like
+    one is user data, not a gap."""
+    from datafusion import lit
+
+    from datafusion_exprtool.layers.proto.msg import Msg
+    from datafusion_exprtool.text.canonical import render_expr
+    from datafusion_exprtool.text.engine import UNDECODABLE, render_collecting
+
+    blob_dir, _ = fixture_set
+    raw = bytearray((blob_dir / "literal_struct.expr.bin").read_bytes())
+    raw[1244] ^= 1
+    payload = inspect_bytes(bytes(raw)).payloads[0]
+    text, gaps = render_collecting(render_expr, Msg("LogicalExprNode", payload.root.buf, 0, payload.size))
+    assert text == payload.rendered and [(g.kind, g.layer) for g in gaps] == [(UNDECODABLE, "arrow-ipc")]
+    assert gaps[0].text in text
+    look_alike = (lit("<undecodable @3: not a gap>") + lit("<unsupported x>")).to_bytes()
+    insp = inspect_bytes(look_alike)
+    assert "<undecodable @3" in insp.rendered
+    assert not any(w.id == "unrendered-part" for w in insp.warnings) and insp.safety.status == "complete"
+
+
 def test_odd_terminals_still_get_output(fixture_set):
     """An ASCII-only stdout gets escapes (JSON stays valid), and COLUMNS=0 does not silence the rich views."""
     blob = str(fixture_set[0] / "udf_closure.expr.bin")

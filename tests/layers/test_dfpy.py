@@ -105,8 +105,8 @@ def test_wire_version_message_is_datafusions(kind: str) -> None:
     fd = dfpy.parse_fun_definition(fun, start, kind)
     assert [p.id for p in fd.problems] == ["dfpy-wire-version"]
     assert fd.problems[0].offset == start + 7
-    assert dfpy.wire_version_message(kind, 2) == fd.problems[0].message
-    assert fd.problems[0].message in decode_error(patched)
+    assert dfpy.wire_version_message(kind, 2) == fd.problems[0].datafusion_text
+    assert fd.problems[0].datafusion_text in decode_error(patched)
 
 
 @pytest.mark.parametrize("kind", UDF_EXPRS)
@@ -127,7 +127,7 @@ def test_truncated_header_message_is_datafusions(kind: str, keep: int) -> None:
     fd = dfpy.parse_fun_definition(fun, start, kind)
     assert [p.id for p in fd.problems] == ["dfpy-truncated"]
     assert fd.problems[0].offset == start + keep
-    assert fd.problems[0].message in decode_error(replace_fun_definition(blob, fun))
+    assert fd.problems[0].datafusion_text in decode_error(replace_fun_definition(blob, fun))
 
 
 def test_wire_version_checked_before_truncation() -> None:
@@ -135,7 +135,7 @@ def test_wire_version_checked_before_truncation() -> None:
     fun = b"DFPYUDF\x02"
     fd = dfpy.parse_fun_definition(fun, 0, "scalar")
     assert [p.id for p in fd.problems] == ["dfpy-wire-version"]
-    assert fd.problems[0].message in decode_error(replace_fun_definition(blob, fun))
+    assert fd.problems[0].datafusion_text in decode_error(replace_fun_definition(blob, fun))
 
 
 def _enveloped(kind: str = "scalar", codec_id: str = "my_library.Codec") -> tuple[bytes, bytes, int]:
@@ -150,8 +150,8 @@ def test_envelope_version_message_is_datafusions() -> None:
     fd = dfpy.parse_fun_definition(fun, start, "scalar")
     assert [p.id for p in fd.problems] == ["dfpy-envelope-version"]
     assert fd.envelope is not None and fd.envelope.version == 7
-    assert dfpy.envelope_version_message(7) == fd.problems[0].message
-    assert fd.problems[0].message in decode_error(replace_fun_definition(blob, fun), envelope_ctx())
+    assert dfpy.envelope_version_message(7) == fd.problems[0].datafusion_text
+    assert fd.problems[0].datafusion_text in decode_error(replace_fun_definition(blob, fun), envelope_ctx())
 
 
 @pytest.mark.parametrize("keep", [7, 8, 10, 12 + 5])
@@ -160,7 +160,7 @@ def test_envelope_truncations_are_datafusions(keep: int) -> None:
     fun = fun[:keep]
     fd = dfpy.parse_fun_definition(fun, start, "scalar")
     assert [p.id for p in fd.problems] == ["dfpy-envelope-truncated"]
-    assert fd.problems[0].message in decode_error(replace_fun_definition(blob, fun), envelope_ctx())
+    assert fd.problems[0].datafusion_text in decode_error(replace_fun_definition(blob, fun), envelope_ctx())
 
 
 def test_non_utf8_codec_id_is_datafusions() -> None:
@@ -169,7 +169,7 @@ def test_non_utf8_codec_id_is_datafusions() -> None:
     fd = dfpy.parse_fun_definition(fun, start, "scalar")
     assert [p.id for p in fd.problems] == ["dfpy-envelope-codec-id"]
     assert fd.problems[0].offset == start + 12
-    assert fd.problems[0].message in decode_error(replace_fun_definition(blob, fun), envelope_ctx())
+    assert fd.problems[0].datafusion_text in decode_error(replace_fun_definition(blob, fun), envelope_ctx())
 
 
 @pytest.mark.parametrize("kind", UDF_EXPRS)
@@ -206,7 +206,7 @@ def test_id_len_past_end() -> None:
     data = b"DFPYCHN\x01" + struct.pack("<I", 1 << 31) + b"abc"
     fd = dfpy.parse_fun_definition(data, 40, "aggregate")
     assert fd.envelope is not None and fd.envelope.id_len == 1 << 31
-    assert fd.problems[0].message == dfpy.ENVELOPE_TRUNCATIONS["id"]
+    assert fd.problems[0].datafusion_text == dfpy.ENVELOPE_TRUNCATIONS["id"]
     assert fd.problems[0].offset == 40 + 12
 
 

@@ -14,6 +14,7 @@ from support.decoding import df_decodes
 from support.exprs import EXPRS
 
 from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.inspection.pipeline import inspect_bytes
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.scan import (
@@ -336,7 +337,9 @@ def test_plan_sites_and_clear_text(plans: dict[str, bytes]) -> None:
     paths = [s for s in physical.sensitive if s.kind == "path"]
     assert paths and all(s.text == path.lstrip("/") for s in paths)
     assert plans["physical"][paths[0].offset - 9 :].startswith(path.lstrip("/").encode())
-    stats = {s.text for s in physical.sensitive if s.kind == "statistics"}
+    assert {s.label for s in physical.statistics} == {"min_value", "max_value"}  # rendered by inspection
+    inspected = inspect_bytes(plans["physical"], message="physical")
+    stats = {s.text for s in inspected.sensitive if s.kind == "statistics"}
     assert {'column min_value = Utf8View("x")', 'column max_value = Utf8View("z")'} <= stats
     assert {s.node for s in physical.functions} == {"PhysicalAggregateExprNode", "PhysicalWindowExprNode"}
     memory = scan(plans["memory"], "PhysicalPlanNode")

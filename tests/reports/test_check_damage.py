@@ -1,6 +1,6 @@
 """check on damaged and suspicious blobs: cut, bit-flipped and gadget pickles, checked, then decoded for real.
 
-Split from test_check: each blob is damaged the way QA found it (a cut, a flipped bit, a gadget in the
+Each blob is damaged the way QA found it (a cut, a flipped bit, a gadget in the
 pickle); check's prediction is compared with what datafusion (or ``pickle.loads``) actually raises, in a
 child process where a flipped byte could run anything.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from datafusion import ExecutionPlan, Expr, SessionContext, col, udf
-from support.blobs import raised
+from support.blobs import double_it, find_fun_definition, raised, scalar_udf_expr
 from support.cli import run_cli
 from support.decoding import decode_all
 
@@ -119,6 +119,31 @@ def test_unreadable_udaf_payload(fixture_set):
     ]
     actual = str(raised(lambda: Expr.from_bytes(bad)))
     assert report.errors[0].datafusion_text in actual and explain(actual)[0].id == "cloudpickle-corrupt"
+
+
+@pytest.mark.parametrize("damage", ["invalid-opcode", "cut-in-argument", "no-stop"])
+def test_a_udf_name_does_not_change_what_damage_is_found(damage):
+    """A UDF named like a failure (``truncated_sum``) is classified by what broke in its stream, as one named
+    ``f`` is: check reads the layer's DecodeError kind, never the words of a message that quotes the name."""
+    found = {}
+    for name in ("f", "truncated_sum"):
+        fun_blob = udf(double_it, [pa.int64()], pa.int64(), "immutable", name=name)(col("a")).to_bytes()
+        a, b, _kind = find_fun_definition(fun_blob)
+        fun = fun_blob[a:b]
+        first = fun.index(b"DFPYUDF") + 10 + 11  # header, then PROTO and FRAME: the first real opcode
+        bad_fun = {
+            "invalid-opcode": fun[:first] + b"\x14" + fun[first + 1 :],
+            "cut-in-argument": fun[: first + (len(fun) - first) // 2],
+            "no-stop": fun[:-1],
+        }[damage]
+        bad = scalar_udf_expr(name, bad_fun)
+        report = check_bytes(bad)
+        found[name] = [(f.id, f.layer, f.datafusion_text) for f in report.errors]
+        actual = str(raised(lambda bad=bad: Expr.from_bytes(bad)))
+        assert all(text in actual for _id, _layer, text in found[name]), (name, found[name], actual[:300])
+    assert found["f"] and found["truncated_sum"] == found["f"], found
+    expected = {"invalid-opcode": "cloudpickle-corrupt"}.get(damage, "cloudpickle-truncated")
+    assert found["f"][0][0] == expected
 
 
 def test_cli_exit_codes_for_damaged_blobs(tmp_path):

@@ -130,9 +130,9 @@ def test_explain_names_what_check_predicted(check_cases):
 
 
 def test_every_id_check_emits_with_datafusion_text_is_catalogued(check_cases):
-    """Static over check's id tables (semantics.IDS, check.DFPY_IDS), and over every case produced above."""
+    """Static over check's id tables (semantics.IDS, dfpy.PROBLEM_CATALOG_IDS), and over every case produced above."""
+    from datafusion_exprtool.layers.dfpy import PROBLEM_CATALOG_IDS as DFPY_IDS
     from datafusion_exprtool.layers.proto.semantics import IDS as SEMANTIC_IDS
-    from datafusion_exprtool.reports.check.functions import DFPY_IDS
 
     with_text = {e.id for e in ENTRIES if e.datafusion_text}
     emitted = set(SEMANTIC_IDS) | set(DFPY_IDS.values()) | {case[0] for case in check_cases.values()}

@@ -19,7 +19,7 @@ from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, encode_
 
 
 def _number(message: str, name: str) -> int:
-    return next(n for n, spec in MESSAGES[message].items() if spec[0] == name)
+    return next(n for n, spec in MESSAGES[message].items() if spec.name == name)
 
 
 _EXPR_CAST = _number("LogicalExprNode", "cast")
@@ -99,13 +99,13 @@ def substitute(buf: bytes, values: dict[str, bytes]) -> tuple[bytes, list[str]]:
         table = MESSAGES.get(mtype, {})
         for number, wire, a, b, _tag in iter_raw(buf, start, end):
             spec = table.get(number)
-            if wire != LEN or spec is None or spec[1] != "message" or spec[2] not in MESSAGES:
+            if wire != LEN or spec is None or spec.kind != "message" or spec.type not in MESSAGES:
                 continue
             prefix = a - len(varint(b - a))
             if read_varint(buf, prefix, a) != (b - a, a):  # not prost's minimal encoding: leave it alone
                 continue
             nodes.append([index, prefix, a, b, 0])
-            stack.append((spec[2], len(nodes) - 1))
+            stack.append((spec.type, len(nodes) - 1))
     for index in range(len(nodes) - 1, 0, -1):  # children come after their parents
         parent, len_at, start, end, delta = nodes[index]
         if delta:

@@ -30,6 +30,8 @@ from datafusion_exprtool.layers.pickle.values import ByteArray, Call, Frozen, Gl
 from datafusion_exprtool.layers.pickle.vm import PickleResult
 from datafusion_exprtool.model import Finding
 
+#: the catalog entries of what the receiver raises: a global its module lacks, any other stream it refuses
+MISSING_ATTRIBUTE, CORRUPT_STREAM = "module-attribute-missing", "cloudpickle-corrupt"
 _CP_MODULES = ("cloudpickle.cloudpickle", "cloudpickle.cloudpickle_fast", "cloudpickle")
 #: pickle-machinery modules, looked up in sys.modules only (never imported on the blob's word)
 PICKLE_MODULES = ("builtins", "copyreg", "_codecs")
@@ -80,6 +82,7 @@ def receiver_failures(result: PickleResult, python_minor: int | None) -> list[Fi
             offset=offset,
             message=message,
             datafusion_text=text,
+            catalog_id=MISSING_ATTRIBUTE if fid == "udf-attribute-missing" else CORRUPT_STREAM,
         )
     ]
 

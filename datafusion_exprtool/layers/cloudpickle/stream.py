@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle.code_args import CODE_ARGS
-from datafusion_exprtool.layers.cloudpickle.receiver import receiver_failures, volatility_error
+from datafusion_exprtool.layers.cloudpickle.receiver import (
+    CORRUPT_STREAM,
+    receiver_failures,
+    volatility_error,
+)
 from datafusion_exprtool.layers.pickle.values import (
     ByteArray,
     Call,
@@ -94,7 +98,7 @@ def read_udf_stream(stream: bytes, origin: int, family: str, python_minor: int |
             Finding(id="udf-volatility-unknown", severity="warning", layer="cloudpickle",
                     offset=result.offset_of(volatility),
                     message=f"volatility {volatility!r} is not one of {', '.join(VOLATILITIES)}",
-                    datafusion_text=volatility_error(volatility), function=name)
+                    datafusion_text=volatility_error(volatility), function=name, catalog_id=CORRUPT_STREAM)
         )  # fmt: skip
     out = UdfStream(family, name, volatility, describe_callable(result, items.get("func"), python_minor))
     for key in ("input_schema", "return_schema", "state_schema"):

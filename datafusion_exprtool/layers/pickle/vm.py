@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import CORRUPT, INVALID_LOAD_KEY, NO_STOP, TRUNCATED, DecodeError
 from datafusion_exprtool.layers.pickle.values import (
     Build,
     ByteArray,
@@ -82,11 +82,18 @@ HIGHEST_PROTOCOL = 5
 
 
 class _Fail(Exception):
-    """Internal: turned into DecodeError naming the opcode and its offset."""
+    """Internal: turned into DecodeError naming the opcode and its offset; ``kind`` is an errors kind."""
+
+    def __init__(self, text: str, kind: str = CORRUPT):
+        super().__init__(text)
+        self.kind = kind
 
 
 class _Truncated(_Fail):
-    pass
+    """The data ends inside an opcode's argument (CPython: "pickle data was truncated")."""
+
+    def __init__(self, text: str):
+        super().__init__(text, TRUNCATED)
 
 
 def _line(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
@@ -155,7 +162,10 @@ def _parse_line(kind: str, raw: bytes) -> Any:
             return codecs.escape_decode(raw[1:-1])[0].decode("latin-1")
         return raw.decode("utf-8", "replace")  # stringnl_noescape (PERSID)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _Fail(f"invalid argument {raw[:40]!r} ({exc})") from None
+        # CPython's codecs word an escape cut short at the end of the line "truncated \uXXXX escape": read
+        # as a truncation, as check always has (though pickle.loads raises that codec error, not its own)
+        kind = TRUNCATED if "truncated" in str(exc) else CORRUPT
+        raise _Fail(f"invalid argument {raw[:40]!r} ({exc})", kind) from None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -384,7 +394,8 @@ def run(data: bytes, origin: int = 0, layer: str = "pickle") -> PickleResult:
         spec = opcodes.get(code)
         if spec is None:
             raise DecodeError(
-                layer, origin + off, f"invalid load key, {bytes([code])!r} (unknown opcode 0x{code:02x})"
+                layer, origin + off, f"invalid load key, {bytes([code])!r} (unknown opcode 0x{code:02x})",
+                kind=INVALID_LOAD_KEY,
             )
         name, kind, proto = spec
         try:
@@ -394,7 +405,7 @@ def run(data: bytes, origin: int = 0, layer: str = "pickle") -> PickleResult:
                 arg, pos = _read_arg(kind, data, pos + 1, end, res, origin)
             handlers[code](m, name, arg, origin + off)
         except _Fail as exc:
-            raise DecodeError(layer, origin + off, f"{exc} at opcode {name}") from None
+            raise DecodeError(layer, origin + off, f"{exc} at opcode {name}", kind=exc.kind, opcode=name) from None
         count += 1
         if name == "PROTO":
             proto_seen = True
@@ -407,4 +418,4 @@ def run(data: bytes, origin: int = 0, layer: str = "pickle") -> PickleResult:
             if not proto_seen:
                 res.protocol = highest
             return res
-    raise DecodeError(layer, origin + end, "pickle data was truncated (no STOP opcode)")
+    raise DecodeError(layer, origin + end, "pickle data was truncated (no STOP opcode)", kind=NO_STOP)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import KIND_WIRE, VARINT, read_varint
 
@@ -27,8 +27,17 @@ _MAP = "<map>"  # a map<string,string> entry: key 1 and value 2, both strings
 
 
 class _Refused(Exception):
-    def __init__(self, text: str, path: list[tuple[str, str]]):
-        self.text, self.path = text, path
+    def __init__(self, text: str, path: list[tuple[str, str]], kind: str = CORRUPT):
+        self.text, self.path, self.kind = text, path, kind
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """prost's refusal of a blob: its whole text, the reason at its end, and what broke."""
+
+    text: str  # ``failed to decode Protobuf message: <path>: <reason>``, as datafusion prints it
+    reason: str  # prost's words for what broke: "buffer underflow", "invalid varint", ...
+    kind: str  # an errors kind: UNDERFLOW (prost's "buffer underflow"), TRUNCATED (a cut varint), CORRUPT
 
 
 @dataclass
@@ -47,13 +56,19 @@ def _snake(name: str) -> str:
 def prost_error(buf: bytes, message: str) -> str | None:
     """``failed to decode Protobuf message: <path>: <what>`` as prost would say it for ``buf`` decoded as
     ``message``; None when prost reads it (datafusion may still refuse it later, in from_proto)."""
+    refusal = prost_refusal(buf, message)
+    return None if refusal is None else refusal.text
+
+
+def prost_refusal(buf: bytes, message: str) -> Refusal | None:
+    """``prost_error``'s text with what broke (``Refusal``); None when prost reads ``buf``."""
     try:
         _decode(bytes(buf), message)
     except _Refused as err:
         # prost pushes (message, field) as the error travels outwards and prints them in push order:
         # innermost first; message names as the Rust structs spell them
         where = "".join(f"{rust_name(m)}.{f}: " for m, f in reversed(err.path))
-        return f"{PREFIX}{where}{err.text}"
+        return Refusal(f"{PREFIX}{where}{err.text}", err.text, err.kind)
     return None
 
 
@@ -67,8 +82,8 @@ def _varint(buf: bytes, pos: int, path: list) -> tuple[int, int]:
     """prost's decode_varint over the whole buffer: prost says "invalid varint" for a truncated one too."""
     try:
         return read_varint(buf, pos, len(buf))
-    except DecodeError:
-        raise _Refused("invalid varint", path) from None
+    except DecodeError as err:
+        raise _Refused("invalid varint", path, TRUNCATED if err.kind == TRUNCATED else CORRUPT) from None
 
 
 def _key(buf: bytes, pos: int, path: list) -> tuple[int, int, int]:
@@ -92,7 +107,7 @@ def _length(buf: bytes, pos: int, path: list) -> tuple[int, int]:
     """A length prefix, checked against what is left of the whole buffer."""
     n, pos = _varint(buf, pos, path)
     if n > len(buf) - pos:
-        raise _Refused("buffer underflow", path)
+        raise _Refused("buffer underflow", path, UNDERFLOW)
     return pos, pos + n
 
 
@@ -107,7 +122,7 @@ def _skip(buf: bytes, pos: int, number: int, wire: int, depth: int, path: list) 
         elif wire in (1, 5):
             n = 8 if wire == 1 else 4
             if n > len(buf) - pos:
-                raise _Refused("buffer underflow", path)
+                raise _Refused("buffer underflow", path, UNDERFLOW)
             pos += n
         elif wire == 2:
             pos = _length(buf, pos, path)[1]
@@ -144,7 +159,7 @@ def _scalar(buf: bytes, pos: int, kind: str, wire: int, repeated: bool, path: li
     if repeated and wire == 2:  # packed: a merge_loop of values
         n, pos = _varint(buf, pos, path)
         if n > len(buf) - pos:
-            raise _Refused("buffer underflow", path)
+            raise _Refused("buffer underflow", path, UNDERFLOW)
         end = pos + n
         while pos < end:
             pos = _one(buf, pos, single, path)
@@ -160,7 +175,7 @@ def _one(buf: bytes, pos: int, wire: int, path: list) -> int:
         return _varint(buf, pos, path)[1]
     n = 8 if wire == 1 else 4
     if n > len(buf) - pos:
-        raise _Refused("buffer underflow", path)
+        raise _Refused("buffer underflow", path, UNDERFLOW)
     return pos + n
 
 

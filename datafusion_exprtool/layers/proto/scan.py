@@ -9,7 +9,9 @@ Field numbers the tables do not know are skipped and recorded (prost skips them 
 
 from __future__ import annotations
 
-from datafusion_exprtool.errors import DecodeError
+from typing import NamedTuple
+
+from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
 from datafusion_exprtool.layers.proto.runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
@@ -125,29 +127,56 @@ def _build_tables() -> dict[str, list]:
 _TAGS = _build_tables()
 
 
+class LeafRun(NamedTuple):
+    """A one-byte-tagged message field whose entries may be a run of literal leaves (runs.leaf_run)."""
+
+    field: str  # the field's name
+    spec: tuple  # what ``runs.leaf_run`` reads the run with
+
+
+def _leaf_runs() -> dict[str, list[LeafRun | None]]:
+    out: dict[str, list[LeafRun | None]] = {}
+    for type_name, tags in _TAGS.items():
+        row: list[LeafRun | None] = [None] * 128
+        for key in range(128):
+            act = tags[key]
+            if act.__class__ is tuple and act[4] is not None:  # (tags, name, flag, type, run)
+                row[key] = LeafRun(act[1], act[4][2])
+        if any(row):
+            out[type_name] = row
+    return out
+
+
+#: per message type, per one-byte tag: the LeafRun of that field, or None (types without any are absent)
+LEAF_RUNS = _leaf_runs()
+
+
 class _TooManyUnknown(Exception):
     pass
 
 
-def _stopped(err: Broken | DecodeError) -> tuple[int, str]:
-    """Where and why the walk stopped. Varints are read by ``read_varint`` (the walk inlines only the
-    one-byte case); its DecodeError is worded as the scan words it: a truncated or an invalid varint."""
+def _stopped(err: Broken | DecodeError) -> tuple[int, str, str]:
+    """Where, why and what (an errors kind) stopped the walk. Varints are read by ``read_varint`` (the walk
+    inlines only the one-byte case); its DecodeError is worded as the scan words it: a truncated or an
+    invalid varint."""
     if isinstance(err, Broken):
-        return err.pos, err.text
-    return err.offset or 0, TRUNCATED_VARINT if err.message == TRUNCATED_VARINT else "invalid varint"
+        return err.pos, err.text, err.kind
+    if err.kind == TRUNCATED:
+        return err.offset or 0, TRUNCATED_VARINT, TRUNCATED
+    return err.offset or 0, "invalid varint", CORRUPT
 
 
 def _length(buf: bytes, pos: int, end: int, tag_pos: int, where: str) -> tuple[int, int]:
     """Read a length prefix at pos; return (payload start, payload end) or raise."""
     if pos >= end:
-        raise Broken(pos, "truncated length (buffer underflow)")
+        raise Broken(pos, "truncated length (buffer underflow)", TRUNCATED)
     n = buf[pos]
     if n < 0x80:
         pos += 1
     else:
         n, pos = read_varint(buf, pos, end)
     if pos + n > end:
-        raise Broken(tag_pos, f"length {n} runs past the end of {where} (buffer underflow)")
+        raise Broken(tag_pos, f"length {n} runs past the end of {where} (buffer underflow)", UNDERFLOW)
     return pos, pos + n
 
 
@@ -161,7 +190,7 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
     if wire in (I64, I32):
         stop = pos + (8 if wire == I64 else 4)
         if stop > end:
-            raise Broken(tag_pos, f"truncated {WIRE_NAMES[wire]} value (buffer underflow)")
+            raise Broken(tag_pos, f"truncated {WIRE_NAMES[wire]} value (buffer underflow)", UNDERFLOW)
         return stop, 1
     if wire == EGROUP:
         raise Broken(tag_pos, "unexpected end group tag")
@@ -172,7 +201,7 @@ def _skip_unknown(buf: bytes, pos: int, end: int, key: int, tag_pos: int) -> tup
     levels = 1
     while open_groups:
         if pos >= end:
-            raise Broken(tag_pos, "unterminated group (buffer underflow)")
+            raise Broken(tag_pos, "unterminated group (buffer underflow)", UNDERFLOW)
         inner_pos = pos
         k, pos = read_varint(buf, pos, end)
         if k > 0xFFFFFFFF:
@@ -242,7 +271,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 act = cur_tags[_BIG].get(key)
             if act.__class__ is tuple:  # a message field: descend
                 if pos >= cur_end:
-                    raise Broken(pos, "truncated length (buffer underflow)")
+                    raise Broken(pos, "truncated length (buffer underflow)", TRUNCATED)
                 n = buf[pos]
                 pos += 1
                 if n >= 0x80:
@@ -250,7 +279,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 stop = pos + n
                 if stop > cur_end:
                     raise Broken(
-                        tag_pos, f"length {n} runs past the end of {cur_tags[_NAME]} (buffer underflow)"
+                        tag_pos, f"length {n} runs past the end of {cur_tags[_NAME]} (buffer underflow)", UNDERFLOW
                     )
                 ctags, via, flag, ctype, run = act
                 if (  # a leaf (lit byte, inner length, arm byte) with a leaf twin behind it: try a run
@@ -374,7 +403,7 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
             elif act == _SKIP_I32 or act == _SKIP_I64:
                 pos += 4 if act == _SKIP_I32 else 8
                 if pos > cur_end:
-                    raise Broken(tag_pos, "truncated fixed-width value (buffer underflow)")
+                    raise Broken(tag_pos, "truncated fixed-width value (buffer underflow)", UNDERFLOW)
             else:  # length-delimited scalars and special fields
                 a, pos = _length(buf, pos, cur_end, tag_pos, cur_tags[_NAME])
                 if act == _STRING:
@@ -385,13 +414,14 @@ def scan(buf: bytes, message: str, origin: int = 0, *, max_unknown: int | None =
                 elif act != _SKIP_LEN:
                     _check_packed(buf, a, pos, act)
     except (Broken, DecodeError) as err:
-        at, text = _stopped(err)
+        at, text, kind = _stopped(err)
         cur_type = cur_tags[_NAME]
-        where = _path(stack, cur_via, cur_type, _field_label(buf, tag_pos, cur_end, cur_type))
-        raise DecodeError("protobuf", origin + at, f"{where}: {text}") from None
+        steps = _steps(stack, cur_via, cur_type, _field_label(buf, tag_pos, cur_end, cur_type))
+        where = _path_text(steps)
+        raise DecodeError("protobuf", origin + at, f"{where}: {text}", kind=kind, path=steps) from None
     except _TooManyUnknown:
         raise DecodeError(
-            "protobuf", origin + tag_pos, f"more than {max_unknown} unknown fields: not a {message}"
+            "protobuf", origin + tag_pos, f"more than {max_unknown} unknown fields: not a {message}", kind=CORRUPT
         ) from None
     res.depth = maxdepth
     res.exceeds_limit = maxdepth > DATAFUSION_DECODE_DEPTH_LIMIT
@@ -409,19 +439,32 @@ def _field_label(buf: bytes, tag_pos: int, end: int, type_name: str) -> str | No
     return spec.name if spec else f"#{key >> 3}"
 
 
-def _path(stack: list[tuple], cur_via: str, cur_type: str, last: str | None = None) -> str:
-    """'LogicalExprNode.binary_expr → BinaryExprNode.operands' for the message being read.
+def _steps(
+    stack: list[tuple], cur_via: str, cur_type: str, last: str | None = None
+) -> tuple[tuple[str, str | None], ...]:
+    """(message type, field) from the root down to the message being read; ``last`` is its field (None:
+    not known, such as a key that cannot be read)."""
+    steps: list[tuple[str, str | None]] = [
+        (stack[i][0][_NAME], stack[i + 1][2] if i + 1 < len(stack) else cur_via) for i in range(len(stack))
+    ]
+    steps.append((cur_type, last))
+    return tuple(steps)
+
+
+def _path_text(steps: tuple[tuple[str, str | None], ...]) -> str:
+    """'LogicalExprNode.binary_expr → BinaryExprNode.operands' for ``_steps``.
 
     The chain repeats for deep blobs; it is abbreviated in the middle to stay short.
     """
-    steps = [
-        f"{stack[i][0][_NAME]}.{stack[i + 1][2] if i + 1 < len(stack) else cur_via}"
-        for i in range(len(stack))
-    ]
-    steps.append(f"{cur_type}.{last}" if last else cur_type)
-    if len(steps) > 8:
-        steps = steps[:3] + [f"… {len(steps) - 6} levels …"] + steps[-3:]
-    return " → ".join(steps)
+    texts = [f"{t}.{f}" if f else t for t, f in steps]
+    if len(texts) > 8:
+        texts = texts[:3] + [f"… {len(texts) - 6} levels …"] + texts[-3:]
+    return " → ".join(texts)
+
+
+def _path(stack: list[tuple], cur_via: str, cur_type: str) -> str:
+    """The path text of the message being read (where an unknown field sits)."""
+    return _path_text(_steps(stack, cur_via, cur_type))
 
 
 # --- detection -------------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ statistics); this module holds the tables of which fields matter and turns the p
 
 from __future__ import annotations
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import CORRUPT, EMPTY_PLAN, MISSING_FIELD, DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.layers.proto.roots import ROOT_ONEOF
-from datafusion_exprtool.layers.proto.scan_result import FunctionSite, ScanResult
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES, ROOT_ONEOF
+from datafusion_exprtool.layers.proto.scan_result import FunctionSite, ScanResult, Statistic
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
 from datafusion_exprtool.model import Sensitive
@@ -48,14 +48,16 @@ CODEC_FIELDS = {
 STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
 
 class Broken(Exception):
-    """Internal to the scan: where and why the wire format broke; scan() adds the field path.
+    """Internal to the scan: where, why (``text``) and what (``kind``, an errors kind) broke in the wire
+    format; scan() adds the field path.
 
     Defined here because a clear-text field's UTF-8 check (``utf8_text``) raises it too.
     """
 
-    def __init__(self, pos: int, text: str):
+    def __init__(self, pos: int, text: str, kind: str = CORRUPT):
         self.pos = pos
         self.text = text
+        self.kind = kind
 
 
 def utf8_text(buf: bytes, a: int, b: int) -> str:
@@ -124,9 +126,9 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
             )  # fmt: skip
         )
     for label, a, b in stats:
-        text = _precision_text(buf, a, b)
-        if text is not None:
-            add_sensitive(res, Sensitive("statistics", "protobuf", origin + a, f"column {label} = {text}"))
+        value = _precision_value(buf, a, b)
+        if value is not None:
+            res.statistics.append(Statistic(label, origin + a, value))
     oneof, _missing = ROOT_ONEOF.get(res.message, (None, ""))
     table = MESSAGES[res.message]
     for number, _wire, _a, _b, _tag in iter_raw(buf, 0, len(buf)):
@@ -134,11 +136,12 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
         if spec is not None and spec.oneof == oneof:
             res.root_arms.append(spec.name)
     if oneof is not None and not res.root_arms:
-        raise DecodeError("protobuf", origin, _missing)
+        kind = EMPTY_PLAN if res.message in PLAN_MESSAGES else MISSING_FIELD
+        raise DecodeError("protobuf", origin, _missing, kind=kind)
 
 
-def _precision_text(buf: bytes, a: int, b: int) -> str | None:
-    """A Precision{precision_info, val: ScalarValue} that holds a value, as short text; None if absent."""
+def _precision_value(buf: bytes, a: int, b: int) -> Msg | None:
+    """The ScalarValue of a Precision{precision_info, val: ScalarValue} that holds a value; None if absent."""
     info, val = 0, None
     for number, wire, x, y, _tag in iter_raw(buf, a, b):
         if number == 1 and wire == VARINT:
@@ -147,8 +150,4 @@ def _precision_text(buf: bytes, a: int, b: int) -> str | None:
             val = (x, y)
     if info == 2 or val is None or val[0] == val[1]:  # ABSENT, or an empty ScalarValue
         return None
-    from datafusion_exprtool.text.scalar import (
-        scalar_debug,  # only when statistics travel (a physical parquet scan)
-    )
-
-    return scalar_debug(Msg("ScalarValue", buf, val[0], val[1]))
+    return Msg("ScalarValue", buf, val[0], val[1])

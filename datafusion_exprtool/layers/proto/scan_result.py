@@ -37,6 +37,15 @@ class FunctionSite:
 
 
 @dataclass
+class Statistic:
+    """A column statistic that holds a value (ColumnStats min/max): rendered by the inspection, not here."""
+
+    label: str  # "min_value" | "max_value"
+    offset: int  # absolute offset of the Precision message's body
+    value: Msg  # its ScalarValue
+
+
+@dataclass
 class ScanResult:
     message: str
     size: int
@@ -53,6 +62,7 @@ class ScanResult:
     sensitive: list[Sensitive] = field(default_factory=list)  # capped at MAX_SENSITIVE
     codec_payloads: list[tuple[str, int, int]] = field(default_factory=list)  # (field, offset, size)
     sensitive_dropped: int = 0
+    statistics: list[Statistic] = field(default_factory=list)  # in wire order; clear text once rendered
 
     @property
     def sites(self) -> list[FunctionSite]:

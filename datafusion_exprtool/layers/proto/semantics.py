@@ -15,7 +15,7 @@ from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.runs import leaf_run
-from datafusion_exprtool.layers.proto.scan import _TAGS
+from datafusion_exprtool.layers.proto.scan import LEAF_RUNS
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, read_varint
 from datafusion_exprtool.model import Finding
@@ -148,7 +148,7 @@ def validate(root: Msg) -> list[Finding]:
             fields = MESSAGES.get(typ)
             if fields is None:
                 continue
-            tags = _TAGS.get(typ)
+            runs = LEAF_RUNS.get(typ)
             required = REQUIRED_FIELDS.get(typ)
             oneof = ONEOF_REQUIRED.get(typ, ("",))[0] if empty_text else ""
             if typ == "ScalarValue" and empty_text:
@@ -163,12 +163,12 @@ def validate(root: Msg) -> list[Finding]:
                 key = buf[pos]
                 if key < 0x80:
                     pos += 1
-                    act = tags[key] if tags is not None else None
-                    if act.__class__ is tuple and act[4] is not None and pos + 3 < end:
-                        p2, count = leaf_run(buf, tag_pos, end, act[4][2])
+                    run = runs[key] if runs is not None else None
+                    if run is not None and pos + 3 < end:
+                        p2, count = leaf_run(buf, tag_pos, end, run.spec)
                         if count:
                             pos = p2
-                            seen.add(act[1])
+                            seen.add(run.field)
                             if typ == "BinaryExprNode":
                                 operands += count
                             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
 
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 WIRE_NAMES = {0: "varint", 1: "i64", 2: "len", 3: "sgroup", 4: "egroup", 5: "i32"}
@@ -22,15 +22,15 @@ KIND_WIRE: dict[str, int] = {
 }  # fmt: skip
 
 
-#: the message of the DecodeError ``read_varint`` raises when the buffer ends inside a varint (any other
-#: error of it is an invalid varint: more than 10 bytes, or a 10th byte above 1, as prost refuses)
+#: the message of the DecodeError ``read_varint`` raises when the buffer ends inside a varint (kind TRUNCATED;
+#: any other error of it is an invalid varint, kind CORRUPT: more than 10 bytes, or a 10th byte above 1)
 TRUNCATED_VARINT = "truncated varint (buffer underflow)"
 
 
 def read_varint(buf: bytes, pos: int, end: int, origin: int = 0) -> tuple[int, int]:
     """Return (value, next position): the one varint reader; prost's rules (at most 10 bytes, the 10th at most 1).
 
-    Raises DecodeError on a truncated (``TRUNCATED_VARINT``) or an invalid varint; readers that report
+    Raises DecodeError on a truncated (kind TRUNCATED) or an invalid varint (CORRUPT); readers that report
     errors their own way catch it and say it in their words.
     """
     if pos + 1 < end:  # the one- and two-byte varints (tags, most lengths) without the loop
@@ -47,17 +47,17 @@ def read_varint(buf: bytes, pos: int, end: int, origin: int = 0) -> tuple[int, i
     start = pos
     while True:
         if pos >= end:
-            raise DecodeError("protobuf", origin + start, TRUNCATED_VARINT)
+            raise DecodeError("protobuf", origin + start, TRUNCATED_VARINT, kind=TRUNCATED)
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
         if b < 0x80:
             if shift == 63 and b > 1:  # prost: the 10th byte may only hold the top bit of a u64
-                raise DecodeError("protobuf", origin + start, "invalid varint (more than 64 bits)")
+                raise DecodeError("protobuf", origin + start, "invalid varint (more than 64 bits)", kind=CORRUPT)
             return result, pos
         shift += 7
         if shift > 63:
-            raise DecodeError("protobuf", origin + start, "invalid varint (more than 10 bytes)")
+            raise DecodeError("protobuf", origin + start, "invalid varint (more than 10 bytes)", kind=CORRUPT)
 
 
 def iter_raw(buf: bytes, start: int, end: int, origin: int = 0) -> Iterator[tuple[int, int, int, int, int]]:
@@ -76,11 +76,11 @@ def iter_raw(buf: bytes, start: int, end: int, origin: int = 0) -> Iterator[tupl
         else:
             key, pos = read_varint(buf, pos, end, origin)
             if key > 0xFFFFFFFF:
-                raise DecodeError("protobuf", origin + tag_pos, f"invalid key value: {key}")
+                raise DecodeError("protobuf", origin + tag_pos, f"invalid key value: {key}", kind=CORRUPT)
         number = key >> 3
         wire = key & 7
         if number == 0:
-            raise DecodeError("protobuf", origin + tag_pos, "invalid tag value: 0")
+            raise DecodeError("protobuf", origin + tag_pos, "invalid tag value: 0", kind=CORRUPT)
         if wire == LEN:
             length, pos = read_varint(buf, pos, end, origin)
             stop = pos + length
@@ -89,6 +89,7 @@ def iter_raw(buf: bytes, start: int, end: int, origin: int = 0) -> Iterator[tupl
                     "protobuf",
                     origin + tag_pos,
                     f"field {number}: length {length} runs past the end of its message (buffer underflow)",
+                    kind=UNDERFLOW,
                 )
             yield number, wire, pos, stop, tag_pos
             pos = stop
@@ -96,6 +97,8 @@ def iter_raw(buf: bytes, start: int, end: int, origin: int = 0) -> Iterator[tupl
             value, pos = read_varint(buf, pos, end, origin)
             yield number, wire, value, pos, tag_pos
         elif wire == I64:
+            # a fixed-width value cut short is left unclassified (kind None): check has always reported it as
+            # bytes prost refuses, not as an underflow (what prost says); changing that changes its output
             if pos + 8 > end:
                 raise DecodeError("protobuf", origin + tag_pos, f"field {number}: truncated 64-bit value")
             yield number, wire, pos, pos + 8, tag_pos
@@ -110,10 +113,12 @@ def iter_raw(buf: bytes, start: int, end: int, origin: int = 0) -> Iterator[tupl
             pos, stop = skip_group(buf, pos, end, number, origin, tag_pos)
             yield number, wire, content, stop, tag_pos
         elif wire == EGROUP:
-            raise DecodeError("protobuf", origin + tag_pos, f"field {number}: unexpected end group tag")
+            raise DecodeError(
+                "protobuf", origin + tag_pos, f"field {number}: unexpected end group tag", kind=CORRUPT
+            )
         else:
             raise DecodeError(
-                "protobuf", origin + tag_pos, f"field {number}: invalid wire type value: {wire}"
+                "protobuf", origin + tag_pos, f"field {number}: invalid wire type value: {wire}", kind=CORRUPT
             )
 
 
@@ -125,16 +130,17 @@ def skip_group(
     while True:
         if pos >= end:
             raise DecodeError(
-                "protobuf", origin + tag_pos, f"field {number}: unterminated group (buffer underflow)"
+                "protobuf", origin + tag_pos, f"field {number}: unterminated group (buffer underflow)",
+                kind=UNDERFLOW,
             )
         inner = pos
         key, pos = read_varint(buf, pos, end, origin)
         wire = key & 7
         if key > 0xFFFFFFFF or key >> 3 == 0 or wire > 5:
-            raise DecodeError("protobuf", origin + inner, f"invalid field key {key} inside a group")
+            raise DecodeError("protobuf", origin + inner, f"invalid field key {key} inside a group", kind=CORRUPT)
         if wire == EGROUP:
             if key >> 3 != open_groups.pop():
-                raise DecodeError("protobuf", origin + inner, "unexpected end group tag")
+                raise DecodeError("protobuf", origin + inner, "unexpected end group tag", kind=CORRUPT)
             if not open_groups:
                 return pos, inner
         elif wire == SGROUP:
@@ -148,7 +154,8 @@ def skip_group(
             pos += 8 if wire == I64 else 4
         if pos > end:
             raise DecodeError(
-                "protobuf", origin + inner, "field inside a group runs past the end (buffer underflow)"
+                "protobuf", origin + inner, "field inside a group runs past the end (buffer underflow)",
+                kind=UNDERFLOW,
             )
 
 

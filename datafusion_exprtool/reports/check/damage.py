@@ -20,9 +20,16 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import (
+    INVALID_LOAD_KEY,
+    MISSING_FIELD,
+    NO_STOP,
+    TRUNCATED,
+    UNDERFLOW,
+    DecodeError,
+)
 from datafusion_exprtool.layers.arrow_ipc import _FlatBuffer, read_schema_message
-from datafusion_exprtool.layers.proto.prost_error import prost_error
+from datafusion_exprtool.layers.proto.prost_error import prost_refusal
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
 from datafusion_exprtool.layers.proto.semantics import IDS as SEMANTIC_IDS
 from datafusion_exprtool.layers.proto.truncation import declared_end
@@ -43,14 +50,6 @@ SEMANTIC_FIX = (
 _CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
 #: how an Expr pickle names datafusion (GLOBAL / STACK_GLOBAL strings): bytes before it are not telling
 DATAFUSION_MARK = b"datafusion"
-#: layers.cloudpickle.receiver's warnings (a stream that walks but does not rebuild) -> the catalog id of what is raised
-RECEIVER_IDS = {
-    "udf-attribute-missing": "module-attribute-missing",
-    "udf-code-invalid": "cloudpickle-corrupt",
-    "udf-state-invalid": "cloudpickle-corrupt",
-    "udf-call-invalid": "cloudpickle-corrupt",
-    "udf-volatility-unknown": "cloudpickle-corrupt",
-}
 #: what pyarrow refuses in an IPC stream and arrow-rs reads (a metadata version arrow-rs does not check)
 PYARROW_ONLY = "Old metadata version not supported"
 #: receiver findings read from this interpreter's modules (a target elsewhere may have other versions)
@@ -96,31 +95,31 @@ def decode_error_finding(
     if err.layer != "protobuf":
         return None
     text = err.message
-    if "Missing required field" in text:
+    if err.kind == MISSING_FIELD:
         df, fix = _catalog("empty-blob")
         return Finding(
             id="empty-blob", severity="error", layer="protobuf", offset=err.offset, datafusion_text=df,
             fix=fix, message=str(err)
         )  # fmt: skip
-    head, _, _ = text.partition(": ")
-    top = head.split(".")[0]
-    single = "." in head and head.count(".") == 1 and top in TOP_ONEOF
-    if "truncated varint" in text or "truncated length" in text:
+    root_type = err.path[0][0] if err.path else None  # the path starts at the top-level message
+    top = root_type if root_type in TOP_ONEOF else None
+    named = sum(f is not None for _t, f in err.path)  # the fields prost names in its path
+    if err.kind == TRUNCATED:  # prost reads a cut varint or length as an invalid one
         cid, what = "protobuf-garbage", "invalid varint"
-    elif "buffer underflow" in text:
+    elif err.kind == UNDERFLOW:
         cid, what = "protobuf-truncated", "buffer underflow"
     else:
         cid, what = "protobuf-garbage", ""
     _, fix = _catalog(cid, detail=what or text)
-    root = message or (top if top in TOP_ONEOF else None)
-    exact = prost_error(payload, root) if sure and payload is not None and root else None
-    if exact is not None:  # prost's own text, path and all (proto/prost_error.py replays its rules)
-        predicted = exact
-        cid = "protobuf-truncated" if exact.endswith("buffer underflow") else "protobuf-garbage"
-        _, fix = _catalog(cid, detail=exact.rpartition(": ")[2])
-    elif what and single and sure and (message is None or message == top):
+    root = message or top
+    refusal = prost_refusal(payload, root) if sure and payload is not None and root else None
+    if refusal is not None:  # prost's own text, path and all (proto/prost_error.py replays its rules)
+        predicted = refusal.text
+        cid = "protobuf-truncated" if refusal.kind == UNDERFLOW else "protobuf-garbage"
+        _, fix = _catalog(cid, detail=refusal.reason)
+    elif what and top and named == 1 and sure and (message is None or message == top):
         predicted = f"failed to decode Protobuf message: {top}.{TOP_ONEOF[top]}: {what}"
-    elif what == "invalid varint" and head in TOP_ONEOF and sure:  # the first key itself is cut
+    elif what == "invalid varint" and top and len(err.path) == 1 and not named and sure:  # the first key is cut
         predicted = f"failed to decode Protobuf message: {what}"
     else:
         predicted = what
@@ -150,7 +149,8 @@ def frame_findings(data: bytes) -> list[Finding]:
         for op, arg, pos in pickletools.genops(data):
             if op.name == "FRAME" and pos + 9 + arg > len(data):
                 err = DecodeError(
-                    "pickle", pos, f"FRAME of {arg} bytes runs past the end ({len(data)} bytes)"
+                    "pickle", pos, f"FRAME of {arg} bytes runs past the end ({len(data)} bytes)", kind=TRUNCATED,
+                    opcode=op.name,
                 )
                 finding = broken_pickle_finding(err, data)
                 return [finding] if finding is not None else []
@@ -168,15 +168,15 @@ def broken_pickle_finding(err: DecodeError, data: bytes) -> Finding | None:
     if DATAFUSION_MARK not in data:
         return None
     text = err.message
-    if "truncated" in text or "runs past the end" in text:
-        cid, said = "pickle-truncated", ("" if "no STOP" in text else "pickle data was truncated")
+    if err.kind in (TRUNCATED, NO_STOP):
+        cid, said = "pickle-truncated", ("" if err.kind == NO_STOP else "pickle data was truncated")
         fix = (
             "Ship the exact bytes (binary-safe channel, no size limit: `len()` must match on both sides); "
             "re-create the blob with `pickle.dumps(expr)` on the sender."
         )
         why = f"the outer pickle stops at byte {err.offset} before its STOP opcode: {text}"
     else:
-        cid, said = "pickle-corrupt", ("invalid load key" if "invalid load key" in text else "")
+        cid, said = "pickle-corrupt", ("invalid load key" if err.kind == INVALID_LOAD_KEY else "")
         fix = (
             "The pickle was altered between sender and receiver (text decoding, a patched byte): re-create it "
             "with `pickle.dumps(expr)` and ship raw bytes; `exprtool inspect BLOB` shows where it breaks."
@@ -189,16 +189,16 @@ def broken_pickle_finding(err: DecodeError, data: bytes) -> Finding | None:
     )  # fmt: skip
 
 
-def layer_error(w) -> Finding:
+def layer_error(w: Finding) -> Finding:
     """A layer inspection could not read: the receiver's unpickler (or pyarrow) fails there too."""
     text = w.message
-    # the stream reads, but does not rebuild (layers.cloudpickle.receiver): CPython's own text
-    if w.id in RECEIVER_IDS:
+    # the stream reads, but does not rebuild (layers.cloudpickle.receiver set the catalog id): CPython's text
+    if w.catalog_id is not None:
         return _receiver_error(w)
-    if w.layer == "cloudpickle" and "truncated" in text:
-        cid, said = "cloudpickle-truncated", "pickle data was truncated" if " at opcode " in text else ""
+    if w.layer == "cloudpickle" and w.decode_kind in (TRUNCATED, NO_STOP):  # cut inside an opcode, or before STOP
+        cid, said = "cloudpickle-truncated", "pickle data was truncated" if w.decode_kind == TRUNCATED else ""
     elif w.layer == "cloudpickle":
-        cid, said = "cloudpickle-corrupt", "invalid load key" if "invalid load key" in text else ""
+        cid, said = "cloudpickle-corrupt", "invalid load key" if w.decode_kind == INVALID_LOAD_KEY else ""
     else:  # the UDF's Arrow schema, the tuple it unpacks: datafusion reports a PyErr while rebuilding it
         cid, said = "cloudpickle-corrupt", ""
     _, fix = _catalog(cid, exc_type="UnpicklingError", detail=text)
@@ -209,8 +209,8 @@ def layer_error(w) -> Finding:
     )  # fmt: skip
 
 
-def _receiver_error(w) -> Finding:
-    cid, said = RECEIVER_IDS[w.id], w.datafusion_text
+def _receiver_error(w: Finding) -> Finding:
+    cid, said = w.catalog_id, w.datafusion_text
     if cid == "module-attribute-missing":
         fix = (
             "The UDF's stream names a global the receiver's module does not have. A misspelt cloudpickle or "

@@ -13,15 +13,6 @@ from datafusion_exprtool.model import Finding, FunctionInfo
 from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
 from datafusion_exprtool.reports.check.target import Target, parse_python, py_text
 
-#: dfpy framing problems (inspection warnings) -> catalog id; the rest keep their dfpy id
-DFPY_IDS = {
-    "dfpy-wire-version": "wire-version-unsupported",
-    "dfpy-envelope-version": "envelope-version-unsupported",
-    "dfpy-truncated": "header-truncated",
-    "dfpy-envelope-truncated": "envelope-truncated",
-    "dfpy-envelope-codec-id": "envelope-codec-id-invalid",
-    "dfpy-family-mismatch": "family-mismatch",
-}
 POOL_NOTE = (
     " Note: `datafusion.ipc.set_sender_ctx` is thread-local and multiprocessing.Pool pickles task arguments "
     "in its task-handler thread, so a sender ctx set in the driver's main thread is silently ignored by Pool: "
@@ -180,8 +171,9 @@ def named_findings(fn: FunctionInfo, t: Target, physical: bool) -> list[Finding]
     return [_at(fn, "by-name-not-registered", "error", "plan", text, fix, why)]
 
 
-def dfpy_finding(w, function: str | None) -> Finding:
-    cid = DFPY_IDS.get(w.id, w.id)
+def dfpy_finding(w: Finding, function: str | None) -> Finding:
+    """A DFPY framing problem (an inspection warning the dfpy layer gave its catalog id) as check reports it."""
+    cid = w.catalog_id or w.id
     entry = CATALOG.get(cid)
     fix = (
         entry.fix
@@ -194,7 +186,7 @@ def dfpy_finding(w, function: str | None) -> Finding:
         layer=w.layer,
         offset=w.offset,
         function=w.function or function,
-        datafusion_text=w.message,
+        datafusion_text=w.datafusion_text,
         fix=fix,
         message=f"read from the DFPY framing ({w.id})",
     )

@@ -29,7 +29,6 @@ from datafusion_exprtool.model import Finding, Inspection
 from datafusion_exprtool.reports.check.damage import (
     _CUT_PICKLE,
     LOCAL_RECEIVER_IDS,
-    RECEIVER_IDS,
     broken_pickle_finding,
     decode_error_finding,
     frame_findings,
@@ -41,7 +40,6 @@ from datafusion_exprtool.reports.check.damage import (
 from datafusion_exprtool.reports.check.findings import CheckReport
 from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
 from datafusion_exprtool.reports.check.functions import (
-    DFPY_IDS,
     dfpy_finding,
     inline_findings,
     named_findings,
@@ -156,10 +154,10 @@ def _functions(case: _Case) -> list[Finding]:
     dfpy_problems: dict[str | None, list[Finding]] = {}
     broken: dict[str | None, list[Finding]] = {}
     late: dict[str | None, list[Finding]] = {}  # met after the stream is unpickled (its imports done)
-    for w in insp.warnings:
-        if w.id in DFPY_IDS:
+    for w in insp.warnings:  # a warning a layer gave a catalog id is what the receiver meets
+        if w.layer == "dfpy" and w.catalog_id is not None:  # a framing problem
             dfpy_problems.setdefault(w.function, []).append(w)
-        elif w.id in LAYER_ERROR_IDS or w.id in RECEIVER_IDS:
+        elif w.id in LAYER_ERROR_IDS or w.catalog_id is not None:
             finding = layer_error(w)
             if w.id in LOCAL_RECEIVER_IDS and target.importable is not find_top_spec:
                 finding.severity = "warning"  # looked up in this interpreter's module, not the target's

@@ -84,8 +84,8 @@ def flatten_plan(root: Msg) -> list[PlanNode]:
         nodes.append(PlanNode(label, line, key, detail, role, parent, []))
         if parent >= 0:
             nodes[parent].children.append(index)
-        for child in reversed(below):
-            stack.append((child[1], child[0], index))
+        for field_name, child in reversed(below):
+            stack.append((child, field_name, index))
     renumbered: dict[
         str, str
     ] = {}  # expr_id: a per-process id; only which expressions share one means something
@@ -126,7 +126,7 @@ def _detail(body: Msg) -> str:
     kept = bytearray()
     for n, _wire, _a, end, tag in iter_raw(body.buf, body.start, body.end, body.origin):
         spec = table.get(n)
-        if spec is None or spec[2] not in PLAN_MESSAGES:
+        if spec is None or spec.type not in PLAN_MESSAGES:
             kept += body.buf[tag:end]
     return tree_to_text(build_tree(Msg(body.type, bytes(kept), 0, len(kept))))
 
@@ -137,7 +137,7 @@ def _inputs(body: Msg) -> list[tuple[str, Msg]]:
     return [
         (f.name, f.value)
         for f in body.fields()
-        if f.name is not None and table[f.number][2] in PLAN_MESSAGES and isinstance(f.value, Msg)
+        if f.name is not None and table[f.number].type in PLAN_MESSAGES and isinstance(f.value, Msg)
     ]
 
 
