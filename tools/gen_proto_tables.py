@@ -75,7 +75,7 @@ SUPPLEMENT: dict[str, dict[int, tuple]] = {
 # wheel wins); the fields that copy lacks (ParquetOptions 34-38, ParquetCdcOptions, CsvOptions 19-22,
 # JsonOptions 3-4) named after the docs.rs pages of datafusion-proto-common 55.1.0 (Rust field and oneof
 # names and types) and the 55.x from_proto conversions (oneof variants such as CoerceInt96Tz). Every row
-# below was then checked against the installed wheel (tests/test_proto_options.py repeats the checks):
+# below was then checked against the installed wheel (tests/layers/test_proto_options.py repeats the checks):
 #   number and wire type: set the option in CREATE EXTERNAL TABLE ... OPTIONS / SET, and the field appears
 #     in to_bytes() with the value set (bools that default to true: cleared when set to false);
 #   name and oneof: flip the field's wire type; datafusion's error names `<Message>.<rust field>` — the

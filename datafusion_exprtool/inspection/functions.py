@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers import arrow_ipc, dfpy
-from datafusion_exprtool.layers.cloudpickle import stream as udf_payload
+from datafusion_exprtool.layers.cloudpickle import stream as cloudpickle_stream
 from datafusion_exprtool.layers.pickle import safety as pickle_safety
 from datafusion_exprtool.layers.proto.builtins import is_builtin
 from datafusion_exprtool.layers.proto.scan_result import FunctionSite
@@ -111,7 +111,7 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
         out.complete = False
         return info
     try:
-        stream = udf_payload.read_udf_stream(
+        stream = cloudpickle_stream.read_udf_stream(
             fd.stream, fd.stream_offset, fd.family,
             python_minor=fd.python[1] if fd.python else None,
         )
@@ -133,7 +133,7 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
         out.warnings.append(f)
     info.volatility = stream.volatility
     info.callable = stream.callable
-    info.imports = udf_payload.imports(stream.callable) if stream.callable else []
+    info.imports = cloudpickle_stream.imports(stream.callable) if stream.callable else []
     info.input_types = _types(stream.input_schema, stream.input_schema_offset, out, site.name)
     ret = _fields(stream.return_schema, stream.return_schema_offset, out, site.name)
     if ret:

@@ -91,7 +91,7 @@ class ArrowSchema:
     size: int = 0  # bytes of the framed message (without the end-of-stream marker)
 
 
-class _FlatBuffer:
+class FlatBuffer:
     """Bounds-checked FlatBuffers primitives over ``data[lo:hi]``; offsets in errors are absolute."""
 
     def __init__(self, data: bytes, lo: int, hi: int, origin: int):
@@ -200,7 +200,7 @@ def read_schema_message(data: bytes, origin: int = 0) -> ArrowSchema:
             LAYER, origin + head - 4, f"metadata length {length} runs past the end ({len(data) - head} bytes)",
             kind=UNDERFLOW,
         )
-    fb = _FlatBuffer(data, head, head + length, origin)
+    fb = FlatBuffer(data, head, head + length, origin)
     root = fb.follow(head)
     msg = fb.table(root)
     header_type = fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0)
@@ -228,7 +228,7 @@ class _Frame:
     done: list[ArrowField] = field(default_factory=list)
 
 
-def _read_fields(fb: _FlatBuffer, top: list[int]) -> list[ArrowField]:
+def _read_fields(fb: FlatBuffer, top: list[int]) -> list[ArrowField]:
     """Post-order walk with an explicit stack; the root frame stands for the schema itself."""
     budget = (fb.hi - fb.lo) // 4 + 1  # a field costs at least a 4-byte vector slot unless tables are shared
     root = _Frame(pos=-1, depth=0, children=top)
@@ -250,7 +250,7 @@ def _read_fields(fb: _FlatBuffer, top: list[int]) -> list[ArrowField]:
     return root.done
 
 
-def _make_field(fb: _FlatBuffer, pos: int, children: list[ArrowField]) -> ArrowField:
+def _make_field(fb: FlatBuffer, pos: int, children: list[ArrowField]) -> ArrowField:
     tbl = fb.table(pos)
     metadata = fb.key_values(tbl, F_METADATA)
     type_str = _type_string(fb, tbl, pos, children)
@@ -275,14 +275,14 @@ def _field_text(f: ArrowField) -> str:
     return f"{f.name}: {f.type}" + ("" if f.nullable else " not null")
 
 
-def _int_type(fb: _FlatBuffer, tbl: tuple[int, int, int], pos: int) -> str:
+def _int_type(fb: FlatBuffer, tbl: tuple[int, int, int], pos: int) -> str:
     width = fb.scalar(tbl, 0, "<i", 0)
     if width not in INT_WIDTHS:
         raise fb.fail(pos, f"integer bit width {width}")
     return ("int" if fb.scalar(tbl, 1, "<B", 0) else "uint") + str(width)
 
 
-def _unit(fb: _FlatBuffer, table: dict[int, str], value: int, pos: int, what: str) -> str:
+def _unit(fb: FlatBuffer, table: dict[int, str], value: int, pos: int, what: str) -> str:
     if value not in table:
         raise fb.fail(pos, f"unknown {what} {value}")
     return table[value]
@@ -293,7 +293,7 @@ def _time_unit(value: int) -> int:
     return value if value in TIME_UNITS else 0
 
 
-def _type_string(fb: _FlatBuffer, tbl: tuple[int, int, int], pos: int, children: list[ArrowField]) -> str:
+def _type_string(fb: FlatBuffer, tbl: tuple[int, int, int], pos: int, children: list[ArrowField]) -> str:
     type_id = fb.scalar(tbl, F_TYPE_TYPE, "<B", 0)
     name = TYPE_IDS.get(type_id)
     if name is None:
@@ -358,7 +358,7 @@ def _type_string(fb: _FlatBuffer, tbl: tuple[int, int, int], pos: int, children:
     raise fb.fail(pos, f"unsupported type {name}")  # pragma: no cover - every TYPE_IDS name is handled
 
 
-def _map_type(fb: _FlatBuffer, children: list[ArrowField], keys_sorted: bool, pos: int) -> str:
+def _map_type(fb: FlatBuffer, children: list[ArrowField], keys_sorted: bool, pos: int) -> str:
     """arrow's IPC reader rebuilds a map from its key and item *types* (standard child names)."""
     entries = children[0] if len(children) == 1 else None
     if (

@@ -8,7 +8,7 @@ one literal or column are read from the bytes (leaves.py) and emitted in large j
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from datafusion_exprtool.errors import DecodeError
@@ -79,14 +79,6 @@ def singles(msg: Msg) -> dict[str, Any]:
     return out
 
 
-def _sep(items: Iterator[Any], fn: Callable[[Any], Gen], sep: str = ", ") -> Gen:
-    """Items expanded by ``fn`` with ``sep`` between them (plan.py's lists; expressions use expr_list)."""
-    for i, m in enumerate(items):
-        if i:
-            yield sep
-        yield fn(m)
-
-
 _BATCH = 10_000  # leaves per emitted chunk: ~150 KB of text, never a million small strings alive
 
 
@@ -144,7 +136,7 @@ def expr_list(m: Msg, number: int, sep: str = ", ", child: Callable[[Msg], Gen] 
         yield lead + sep.join(parts)
 
 
-def _placeholder(kind: str, msg: Msg, number: int, offset: Any) -> str:
+def placeholder_text(kind: str, msg: Msg, number: int, offset: Any) -> str:
     if number == 0:
         return f"<empty {kind} @{msg.offset}>"
     at = offset if offset is not None else msg.offset
@@ -167,7 +159,7 @@ def expr_gen(msg: Msg) -> Gen:
         return
     handler = _LOGICAL.get(name or "")
     if handler is None:
-        yield _placeholder("LogicalExprNode", msg, number, value if name is None else None)
+        yield placeholder_text("LogicalExprNode", msg, number, value if name is None else None)
         return
     yield handler(name, value)
 
@@ -184,7 +176,7 @@ def column_text(m: Msg) -> str:
     return f"{rel_name}.{d.get('name', '')}" if rel_name else d.get("name", "")
 
 
-def _column(_n: str, m: Msg) -> Gen:
+def column_gen(_n: str, m: Msg) -> Gen:
     yield column_text(m)
 
 
@@ -449,7 +441,7 @@ def table_reference(m: Msg) -> str:
 
 
 _LOGICAL: dict[str, Callable[[str, Msg], Gen]] = {
-    "column": _column, "alias": _alias, "literal": _literal, "binary_expr": _binary,
+    "column": column_gen, "alias": _alias, "literal": _literal, "binary_expr": _binary,
     "not_expr": _prefix("NOT "), "negative": _prefix("(- ", ")"),
     **{k: _is for k in _SUFFIX},
     "between": _between, "case_": _case, "cast": _cast, "try_cast": _cast, "in_list": _in_list,

@@ -171,3 +171,11 @@ def arm(msg: Msg) -> tuple[str | None, Any, int]:
     return next(
         ((f.name, f.value, f.number) for f in reversed(msg.fields()) if f.number == n), (None, None, n)
     )
+
+
+def separated(items: Iterator[Any], fn: Callable[[Any], Gen], sep: str = ", ") -> Gen:
+    """Items expanded by ``fn`` with ``sep`` between them (plan lists; expression lists use canonical.expr_list)."""
+    for i, m in enumerate(items):
+        if i:
+            yield sep
+        yield fn(m)

@@ -70,7 +70,7 @@ def leaf_text(buf: Any, a: int, b: int) -> str | None:
     if kind == _LITERAL:
         return _literal(buf, a + 2, b)
     if kind == _COLUMN:
-        return _column(buf, a + 2, b)
+        return column_leaf(buf, a + 2, b)
     return None
 
 
@@ -107,7 +107,7 @@ def _literal(buf: Any, s: int, e: int) -> str | None:
     return None if text is None else debug_wrap(name, value, text)
 
 
-def _column(buf: Any, s: int, e: int) -> str | None:
+def column_leaf(buf: Any, s: int, e: int) -> str | None:
     """Column body ``name`` or ``name, relation{relation}`` (the shapes datafusion writes)."""
     if e - s < 2 or buf[s] != 0x0A or buf[s + 1] >= 0x80 or s + 2 + buf[s + 1] > e:
         return None

@@ -64,7 +64,7 @@ _PA_SIMPLE = {
 _PA_UNIT = {0: "s", 1: "ms", 2: "us", 3: "ns"}
 
 
-def _pa_field(pa: Any, field: Msg) -> Gen:
+def pa_field(pa: Any, field: Msg) -> Gen:
     d = field.to_dict()
     t = yield _pa_type(pa, d.get("arrow_type"))
     return pa.field(d.get("name", ""), t, d.get("nullable", False), dict(d.get("metadata") or []) or None)
@@ -90,18 +90,18 @@ def _pa_type(pa: Any, msg: Msg | None) -> Gen:
         return getattr(pa, name.lower())(d.get("precision", 0), d.get("scale", 0))
     if name in ("LIST", "LARGE_LIST", "FIXED_SIZE_LIST"):
         d = value.to_dict()
-        f = yield _pa_field(pa, d["field_type"])
+        f = yield pa_field(pa, d["field_type"])
         if name == "FIXED_SIZE_LIST":
             return pa.list_(f, d.get("list_size", 0))
         return pa.list_(f) if name == "LIST" else pa.large_list(f)
     if name == "STRUCT":
         fields = []
         for f in children(value, 1, "Field"):
-            fields.append((yield _pa_field(pa, f)))
+            fields.append((yield pa_field(pa, f)))
         return pa.struct(fields)
     if name == "MAP":
         d = value.to_dict()
-        entries = yield _pa_field(pa, d["field_type"])
+        entries = yield pa_field(pa, d["field_type"])
         return pa.map_(entries.type.field(0), entries.type.field(1), d.get("keys_sorted", False))
     if name == "DICTIONARY":
         d = value.to_dict()
@@ -242,7 +242,7 @@ def _read_nested(pa: Any, value: Msg) -> Any:
     fields = [f for f in children(schema_msg, 1, "Field")] if schema_msg is not None else []
     if len(fields) != 1:
         raise ValueError("nested literal schema must have one field")
-    field = evaluate(_pa_field(pa, fields[0]))
+    field = evaluate(pa_field(pa, fields[0]))
     ipc, body = d.get("ipc_message", b""), d.get("arrow_data", b"")
     pad = (-len(ipc)) % 8
     framed = b"\xff\xff\xff\xff" + struct.pack("<i", len(ipc) + pad) + ipc + b"\0" * pad + body

@@ -15,18 +15,17 @@ from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.text.canonical import (
     OPERATORS,
-    _column,
-    _placeholder,
-    _sep,
     case_gen,
     cast_gen,
+    column_gen,
     expr_gen,
     frame_gen,
+    placeholder_text,
     singles,
     sort_gen,
     table_reference,
 )
-from datafusion_exprtool.text.engine import Gen, arm, children, render_with
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.scalar import scalar_gen, type_gen
 
 # datafusion's display names for plan node arms (others print their arm name)
@@ -72,7 +71,7 @@ def _value_gen(kind: str, type_name: str | None, value: Any) -> Gen:
     elif type_name == "ScalarValue":
         yield scalar_gen(value)
     elif type_name == "Column":
-        yield _column("", value)
+        yield column_gen("", value)
     elif type_name == "JoinOn":
         d = singles(value)
         yield "("
@@ -142,7 +141,7 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
         yield f"{name}="
         if repeated:
             yield "["
-            yield from _sep(iter(values), lambda v, k=kind, t=type_name: _value_gen(k, t, v))
+            yield from separated(iter(values), lambda v, k=kind, t=type_name: _value_gen(k, t, v))
             yield "]"
         else:
             yield _value_gen(kind, type_name, values[-1])
@@ -158,7 +157,7 @@ def plan_gen(msg: Msg, depth: int = 0) -> Gen:
     name, value, number = arm(msg)
     indent = "  " * depth
     if name is None:
-        yield f"{indent}{_placeholder(msg.type, msg, number, value)}\n"
+        yield f"{indent}{placeholder_text(msg.type, msg, number, value)}\n"
         return
     labels = LABELS if msg.type == "LogicalPlanNode" else PHYSICAL_LABELS
     yield f"{indent}{labels.get(name, name)}"
@@ -167,14 +166,14 @@ def plan_gen(msg: Msg, depth: int = 0) -> Gen:
         return
     parts = drive_fields(value)
     yield (": " + parts if parts else "") + "\n"
-    for sub in _subqueries(value):
+    for sub in subqueries(value):
         yield f"{indent}  Subquery:\n"
         yield plan_gen(sub, depth + 2)
     for child in _inputs(value):
         yield plan_gen(child, depth + 1)
 
 
-def _subqueries(node: Msg) -> list[Msg]:
+def subqueries(node: Msg) -> list[Msg]:
     """Plans of the scalar subqueries inside a plan node's own expressions (not inside its inputs)."""
     found: list[Msg] = []
     stack = [node]
@@ -212,7 +211,7 @@ def physical_gen(msg: Msg) -> Gen:
         yield f"<{name}>"
         return
     if handler is None:
-        yield _placeholder("PhysicalExprNode", msg, number, value if name is None else None)
+        yield placeholder_text("PhysicalExprNode", msg, number, value if name is None else None)
         return
     yield handler(name or "", value)
 
@@ -242,7 +241,7 @@ def _p_binary(_n: str, m: Msg) -> Gen:
     d = singles(m)
     sym, prec = OPERATORS.get(d.get("op", ""), (f"<op {d.get('op', '')}>", 0))
     operands = list(children(m, 4, "PhysicalExprNode")) or [d[k] for k in ("l", "r") if k in d]
-    yield from _sep(iter(operands), lambda c: _p_binary_child(c, prec), f" {sym} ")
+    yield from separated(iter(operands), lambda c: _p_binary_child(c, prec), f" {sym} ")
 
 
 def _p_prefix(text: str, close: str = "") -> Callable[[str, Msg], Gen]:
@@ -274,7 +273,7 @@ def _p_in_list(_n: str, m: Msg) -> Gen:
     d = singles(m)
     yield _p_child(d, "expr")
     yield " NOT IN ([" if d.get("negated") else " IN (["
-    yield from _sep(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield from separated(children(m, 2, "PhysicalExprNode"), physical_gen)
     yield "])"
 
 
@@ -282,7 +281,7 @@ def _p_call(name_key: str, args: int) -> Callable[[str, Msg], Gen]:
     def gen(_n: str, m: Msg) -> Gen:
         d = singles(m)
         yield f"{d.get(name_key, '')}(" + ("DISTINCT " if d.get("distinct") else "")
-        yield from _sep(children(m, args, "PhysicalExprNode"), physical_gen)
+        yield from separated(children(m, args, "PhysicalExprNode"), physical_gen)
         yield ")"
 
     return gen
@@ -291,7 +290,7 @@ def _p_call(name_key: str, args: int) -> Callable[[str, Msg], Gen]:
 def _p_aggregate(_n: str, m: Msg) -> Gen:
     d = singles(m)
     yield f"{d.get('user_defined_aggr_function', '')}(" + ("DISTINCT " if d.get("distinct") else "")
-    yield from _sep(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield from separated(children(m, 2, "PhysicalExprNode"), physical_gen)
     yield ")" + (" IGNORE NULLS" if d.get("ignore_nulls") else "")
     first = True
     for o in children(m, 5, "PhysicalSortExprNode"):
@@ -338,7 +337,7 @@ def _p_sort(_n: str, m: Msg) -> Gen:
 
 def _p_extension(_n: str, m: Msg) -> Gen:
     yield f"<extension @{m.offset}>("
-    yield from _sep(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield from separated(children(m, 2, "PhysicalExprNode"), physical_gen)
     yield ")"
 
 

@@ -386,14 +386,14 @@ def test_direct_parquet_write_limit_and_no_rows(env: dict, tmp_path: Path) -> No
 
 def test_partial_output_cleanup_takes_staging_files(tmp_path: Path) -> None:
     """datafusion's object store stages an upload as '<path>#<n>': a failed write removes those too."""
-    from datafusion_exprtool.actions.eval.output import _remove_partial
+    from datafusion_exprtool.actions.eval.output import remove_partial
 
     temp = ".out.parquet.1.ab.tmp"
     for name in (temp, f"{temp}#1", f"{temp}#12", "other", f"{temp}x"):
         (tmp_path / name).write_bytes(b"x")
-    _remove_partial(str(tmp_path / temp))
+    remove_partial(str(tmp_path / temp))
     assert sorted(os.listdir(tmp_path)) == sorted(["other", f"{temp}x"])
-    _remove_partial(str(tmp_path / temp))  # nothing left to remove is fine
+    remove_partial(str(tmp_path / temp))  # nothing left to remove is fine
     assert sorted(os.listdir(tmp_path)) == sorted(["other", f"{temp}x"])
 
 

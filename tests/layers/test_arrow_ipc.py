@@ -218,7 +218,7 @@ def test_shared_children_are_bounded() -> None:
     for _ in range(40):
         t = pa.struct([("a", t), ("b", pa.int8())])
     blob = bytearray(as_stream(pa.schema([pa.field("s", t)])))
-    fb = arrow_ipc._FlatBuffer(bytes(blob), 8, len(blob), 0)
+    fb = arrow_ipc.FlatBuffer(bytes(blob), 8, len(blob), 0)
     msg = fb.table(fb.follow(8))
     schema = fb.sub_table(msg, arrow_ipc.MESSAGE_HEADER)
     assert schema is not None

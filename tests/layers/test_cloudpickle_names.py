@@ -13,7 +13,7 @@ import pytest
 from support.repo import load_tool
 
 from datafusion_exprtool.layers.cloudpickle import names as receiver_names
-from datafusion_exprtool.layers.cloudpickle.receiver import _arity_error, _attribute_error, _installed_version
+from datafusion_exprtool.layers.cloudpickle.receiver import arity_error, attribute_error, installed_version
 from datafusion_exprtool.layers.pickle.values import Global
 
 
@@ -27,9 +27,9 @@ def _installed_differs() -> list[str]:
 
 def test_committed_table_is_the_generator_output_for_the_installed_packages() -> None:
     for dist in receiver_names.VERSIONS:
-        assert _installed_version(dist) == importlib.metadata.version(dist)  # the cheap reading is right
+        assert installed_version(dist) == importlib.metadata.version(dist)  # the cheap reading is right
     if _installed_differs():  # another release installed: the table is not used (next test), only stale
-        assert _attribute_error("cloudpickle.cloudpickle", "_lake_empty_cell", 4) is None
+        assert attribute_error("cloudpickle.cloudpickle", "_lake_empty_cell", 4) is None
         pytest.skip(f"installed {_installed_differs()} differ from the table: run tools/gen_receiver_names.py")
     tool = _tool()
     assert tool.render(*tool.collect()) == tool.TARGET.read_text()
@@ -41,23 +41,23 @@ def test_lookups_agree_with_the_real_modules() -> None:
     if _installed_differs():
         pytest.skip("the table describes other releases than the installed ones")
 
-    assert _attribute_error("cloudpickle.cloudpickle", "_make_function", 4) is None
-    assert _attribute_error("datafusion.user_defined", "ScalarUDF", 4) is None
+    assert attribute_error("cloudpickle.cloudpickle", "_make_function", 4) is None
+    assert attribute_error("datafusion.user_defined", "ScalarUDF", 4) is None
     assert not hasattr(cp, "_lake_empty_cell")
-    said = _attribute_error("cloudpickle.cloudpickle", "_lake_empty_cell", 4)
+    said = attribute_error("cloudpickle.cloudpickle", "_lake_empty_cell", 4)
     assert said == "Can't get attribute '_lake_empty_cell' on <module 'cloudpickle.cloudpickle'"
-    assert _attribute_error("some.module.a.blob.names", "anything", 4) is None  # not tabled: no verdict
+    assert attribute_error("some.module.a.blob.names", "anything", 4) is None  # not tabled: no verdict
     with pytest.raises(TypeError) as exc:
         cp._make_function(1, 2, 3, 4, 5, 6)
-    assert str(exc.value) == _arity_error(Global("cloudpickle.cloudpickle", "_make_function", 0), 6)
+    assert str(exc.value) == arity_error(Global("cloudpickle.cloudpickle", "_make_function", 0), 6)
 
 
 def test_lookups_import_nothing() -> None:
     code = (
         "import sys\n"
-        "from datafusion_exprtool.layers.cloudpickle.receiver import _attribute_error\n"
-        "_attribute_error('cloudpickle.cloudpickle', '_lake_empty_cell', 4)\n"
-        "_attribute_error('pyarrow.lib', 'nothing_here', 4)\n"
+        "from datafusion_exprtool.layers.cloudpickle.receiver import attribute_error\n"
+        "attribute_error('cloudpickle.cloudpickle', '_lake_empty_cell', 4)\n"
+        "attribute_error('pyarrow.lib', 'nothing_here', 4)\n"
         "print(sorted({'cloudpickle', 'datafusion', 'pyarrow', 'importlib.metadata'} & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

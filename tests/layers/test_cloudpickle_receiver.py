@@ -10,7 +10,7 @@ import types
 import cloudpickle.cloudpickle as cp
 import pytest
 
-from datafusion_exprtool.layers.cloudpickle.receiver import _arity_error, code_error
+from datafusion_exprtool.layers.cloudpickle.receiver import arity_error, code_error
 from datafusion_exprtool.layers.pickle.values import Global
 
 ON_311 = sys.version_info[:2] == (3, 11)
@@ -60,8 +60,8 @@ def test_code_model_matches_cpython(edits):
 
 @pytest.mark.parametrize("given", range(8))
 def test_arity_model_matches_cloudpickle(given):
-    """_arity_error says what calling cloudpickle's ``_make_function`` with that many arguments raises."""
-    predicted = _arity_error(Global("cloudpickle.cloudpickle", "_make_function", 0), given)
+    """arity_error says what calling cloudpickle's ``_make_function`` with that many arguments raises."""
+    predicted = arity_error(Global("cloudpickle.cloudpickle", "_make_function", 0), given)
     try:
         cp._make_function(*[None] * given)
         outcome = None

@@ -109,11 +109,11 @@ def test_leaf_shapes_take_the_fast_path() -> None:
 
 
 def _list_both_ways(m: Msg, number: int) -> tuple[str, str]:
-    from datafusion_exprtool.text.canonical import _sep, expr_gen, expr_list
-    from datafusion_exprtool.text.engine import children, drive
+    from datafusion_exprtool.text.canonical import expr_gen, expr_list
+    from datafusion_exprtool.text.engine import children, drive, separated
 
     fast = "".join(drive(expr_list(m, number)))
-    generic = "".join(drive(_sep(children(m, number, "LogicalExprNode"), expr_gen)))
+    generic = "".join(drive(separated(children(m, number, "LogicalExprNode"), expr_gen)))
     return fast, generic
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from datafusion_exprtool.actions.eval.failure import classify
-from datafusion_exprtool.actions.eval.output import Sink, _remove_partial
+from datafusion_exprtool.actions.eval.output import Sink, remove_partial
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult, run_job
 from datafusion_exprtool.errors import EvalError, EvalFailure, ExitCode, fail
 from datafusion_exprtool.sandbox.context import WorkerSpec, install
@@ -104,7 +104,7 @@ def ctx_failure(exc: BaseException) -> EvalFailure:
 def remove_output_leftovers(job: EvalJob) -> None:
     """After the worker ended: its temporary output file and datafusion's ``<temp>#<n>`` staging files."""
     if job.output_temp and os.path.isdir(os.path.dirname(job.output_temp) or "."):
-        _remove_partial(job.output_temp)
+        remove_partial(job.output_temp)
 
 
 def run_isolated(

@@ -328,7 +328,7 @@ class FileSink(Sink):
         self.file.abort()
 
 
-def _remove_partial(temp: str) -> None:
+def remove_partial(temp: str) -> None:
     """Remove ``temp`` and the object store's staging files beside it (``<temp>#<n>``).
 
     After an interrupt datafusion drops its upload in the background, so a staging file may vanish
@@ -360,7 +360,7 @@ def write_parquet_direct(df: Any, path: str, temp: str | None = None, force: boo
         rows = parquet_metadata(temp).num_rows
         publish_written(temp, path, force)
     except BaseException:
-        _remove_partial(temp)
+        remove_partial(temp)
         raise
     return rows
 

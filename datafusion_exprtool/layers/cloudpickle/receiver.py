@@ -51,7 +51,7 @@ def receiver_failures(result: PickleResult, python_minor: int | None) -> list[Fi
     problems: list[tuple[int, str, str, str]] = []  # (offset, id, what, receiver text)
     if result.protocol >= 3:  # no fix_imports renaming: the name looked up is the name in the stream
         for g in result.globals:
-            text = _attribute_error(g.module, g.name, result.protocol)
+            text = attribute_error(g.module, g.name, result.protocol)
             if text is not None:
                 problems.append((g.offset, "udf-attribute-missing", f"global {g.module}.{g.name}", text))
     model_code = sys.version_info[:2] == (3, 11) and python_minor == 11
@@ -67,7 +67,7 @@ def receiver_failures(result: PickleResult, python_minor: int | None) -> list[Fi
             if text is not None:
                 problems.append((c.offset, "udf-state-invalid", "_function_setstate(...)", text))
         elif isinstance(c.func, Global) and c.func.module in _CP_MODULES:
-            text = _arity_error(c.func, len(c.args))
+            text = arity_error(c.func, len(c.args))
             if text is not None:
                 problems.append((c.offset, "udf-call-invalid", f"{c.func.name}(...)", text))
     if not problems:
@@ -108,7 +108,7 @@ def _is_code_type(c: Call) -> bool:
 
 
 @functools.cache
-def _installed_version(dist: str) -> str | None:
+def installed_version(dist: str) -> str | None:
     """The installed version of a top-level package, from its ``.dist-info`` beside it; nothing imported
     (importlib.metadata costs ~40 ms on the inspect path). None when it cannot be told."""
     try:
@@ -134,7 +134,7 @@ def _names(module: str) -> frozenset[str] | None:
         return frozenset(vars(mod)) if mod is not None else None
     names = receiver_names.MODULE_NAMES.get(module)
     dist = module.split(".")[0]
-    if names is None or _installed_version(dist) != receiver_names.VERSIONS.get(dist):
+    if names is None or installed_version(dist) != receiver_names.VERSIONS.get(dist):
         return None
     return names
 
@@ -146,7 +146,7 @@ def lacks(module: str, name: str) -> bool:
     return names is not None and name.split(".")[0] not in names
 
 
-def _attribute_error(module: str, name: str, protocol: int) -> str | None:
+def attribute_error(module: str, name: str, protocol: int) -> str | None:
     """CPython's text for a global whose module lacks ``name``; None when it has it (or cannot be told)."""
     if (module in _CP_MODULES and name in _cloudpickle_internals()) or name in KNOWN.get(module, ()):
         return None
@@ -159,7 +159,7 @@ def _attribute_error(module: str, name: str, protocol: int) -> str | None:
     return f"Can't get attribute {_quoted(name, module)}"
 
 
-def _arity_error(func: Global, given: int) -> str | None:
+def arity_error(func: Global, given: int) -> str | None:
     """CPython's TypeError for calling a cloudpickle reconstructor (plain positional parameters, no defaults)
     with ``given`` arguments; None when the count fits or the signature is not that plain."""
     if func.name not in _cloudpickle_internals() or _names("cloudpickle.cloudpickle") is None:

@@ -5,7 +5,7 @@ fields, unknown binary operators, binary expressions with fewer than two operand
 linear). Runs of literal leaves (a 1M-entry IN list) are stepped over with ``runs.leaf_run``: a leaf entry
 has a literal arm and a scalar value, so nothing in it can be refused here.
 
-Every text below is datafusion 55's own, read from its error on a crafted blob (tests/test_semantics.py
+Every text below is datafusion 55's own, read from its error on a crafted blob (tests/layers/test_proto_semantics.py
 feeds the same bytes to datafusion and asserts it refuses them with that text).
 """
 

@@ -28,7 +28,7 @@ from datafusion_exprtool.errors import (
     UNDERFLOW,
     DecodeError,
 )
-from datafusion_exprtool.layers.arrow_ipc import _FlatBuffer, read_schema_message
+from datafusion_exprtool.layers.arrow_ipc import FlatBuffer, read_schema_message
 from datafusion_exprtool.layers.proto.prost_error import prost_refusal
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
 from datafusion_exprtool.layers.proto.semantics import IDS as SEMANTIC_IDS
@@ -47,7 +47,7 @@ SEMANTIC_FIX = (
     "version: re-create it on the sender and ship raw bytes; `exprtool inspect BLOB` shows the node."
 )
 #: the start of a protocol 0/1 pickle (GLOBAL ``module\nname\n`` or MARK then GLOBAL)
-_CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
+CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
 #: how an Expr pickle names datafusion (GLOBAL / STACK_GLOBAL strings): bytes before it are not telling
 DATAFUSION_MARK = b"datafusion"
 #: what pyarrow refuses in an IPC stream and arrow-rs reads (a metadata version arrow-rs does not check)
@@ -299,7 +299,7 @@ def slice_panic(message: bytes, body_size: int) -> str | None:
     """arrow-rs's panic text for the first buffer of a RecordBatch ``message`` (flatbuffer, unframed) that
     runs past a body of ``body_size`` bytes; None when every buffer fits (or it is no plain record batch)."""
     try:
-        fb = _FlatBuffer(message, 0, len(message), 0)
+        fb = FlatBuffer(message, 0, len(message), 0)
         msg = fb.table(fb.follow(0))
         if fb.scalar(msg, _HEADER_TYPE, "<B", 0) != _RECORD_BATCH:
             return None
@@ -315,7 +315,7 @@ def slice_panic(message: bytes, body_size: int) -> str | None:
     return None
 
 
-class _Aligned(_FlatBuffer):
+class _Aligned(FlatBuffer):
     """arrow-rs's flatbuffers verifier also refuses a scalar or offset at a position not a multiple of its size."""
 
     def _unpack(self, fmt: str, size: int, pos: int, blame: int | None = None) -> int:
@@ -379,7 +379,7 @@ def stream_reads(stream: bytes) -> bool:
         if not message_reads(meta):
             return False
         try:
-            body = _FlatBuffer(meta, 0, size, 0)
+            body = FlatBuffer(meta, 0, size, 0)
             length = body.scalar(body.table(body.follow(0)), _BODY_LENGTH, "<q", 0)
         except DecodeError:
             return False
@@ -396,7 +396,7 @@ def stream_slice_panic(stream: bytes) -> str | None:
             return None
         meta = stream[pos + 8 : pos + 8 + size]
         try:
-            fb = _FlatBuffer(meta, 0, len(meta), 0)
+            fb = FlatBuffer(meta, 0, len(meta), 0)
             body = fb.scalar(fb.table(fb.follow(0)), _BODY_LENGTH, "<q", 0)
         except DecodeError:
             return None
@@ -435,7 +435,7 @@ def _with_body_length(message: bytes, size: int) -> bytes | None:
     """``message`` with its bodyLength set to ``size``: arrow-rs reads the literal's ``arrow_data`` whatever
     the message declares, pyarrow reads bodyLength bytes. None when there is no field to set (not judged)."""
     try:
-        fb = _FlatBuffer(message, 0, len(message), 0)
+        fb = FlatBuffer(message, 0, len(message), 0)
         at = fb.slot(fb.table(fb.follow(0)), _BODY_LENGTH)
     except DecodeError:
         return message  # an unreadable flatbuffer: arrow-rs's verifier refuses it too
@@ -467,7 +467,7 @@ def _unreadable(pa: Any, value: Any) -> tuple[str, str] | None:
     """(datafusion's text or "", why) when the literal's record batch does not read; None when it does or
     when its schema is beyond what this reader converts (dictionaries, an unsupported type: not judged)."""
     from datafusion_exprtool.text.engine import children, evaluate  # noqa: PLC0415
-    from datafusion_exprtool.text.nested import _pa_field  # noqa: PLC0415
+    from datafusion_exprtool.text.nested import pa_field  # noqa: PLC0415
 
     d = value.to_dict()
     schema = d.get("schema")
@@ -475,7 +475,7 @@ def _unreadable(pa: Any, value: Any) -> tuple[str, str] | None:
     if d.get("dictionaries") or len(fields) != 1:
         return None
     try:
-        field = evaluate(_pa_field(pa, fields[0]))
+        field = evaluate(pa_field(pa, fields[0]))
     except Exception:  # noqa: BLE001  (a type this reader does not convert: no verdict)
         return None
     if "dictionary" in str(field.type):

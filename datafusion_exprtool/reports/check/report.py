@@ -27,7 +27,7 @@ from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
 from datafusion_exprtool.model import Finding, Inspection
 from datafusion_exprtool.reports.check.damage import (
-    _CUT_PICKLE,
+    CUT_PICKLE,
     LOCAL_RECEIVER_IDS,
     broken_pickle_finding,
     decode_error_finding,
@@ -305,7 +305,7 @@ def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> 
         message = resolve_message("expr")
     data = loaded.data
     try:
-        if loaded.info.container == "protobuf" and _CUT_PICKLE.match(data):
+        if loaded.info.container == "protobuf" and CUT_PICKLE.match(data):
             pickle_vm.run(data)  # a protocol 0/1 pickle cut before its STOP reads as "protobuf": raises
         insp = inspect_loaded(loaded, message=message)
         names = None

@@ -22,9 +22,9 @@ from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import iter_raw
-from datafusion_exprtool.text.canonical import _placeholder, table_reference
+from datafusion_exprtool.text.canonical import placeholder_text, table_reference
 from datafusion_exprtool.text.engine import arm, children
-from datafusion_exprtool.text.plan import LABELS, PHYSICAL_LABELS, _subqueries, drive_fields
+from datafusion_exprtool.text.plan import LABELS, PHYSICAL_LABELS, drive_fields, subqueries
 from datafusion_exprtool.text.tree import build_tree, tree_to_text
 
 #: above this many cells (len(a) * len(b) of a stretch left after trimming the common prefix and suffix)
@@ -105,7 +105,7 @@ def _describe(msg: Msg) -> tuple[str, str, str, str, list[tuple[str, Msg]]]:
     """(label, outline line, identity key, detail, [(role, child plan)]) of one plan node."""
     name, value, number = arm(msg)
     if name is None or not isinstance(value, Msg):
-        text = _placeholder(msg.type, msg, number, value)
+        text = placeholder_text(msg.type, msg, number, value)
         return text, text, text, "", []
     labels = LABELS if msg.type == "LogicalPlanNode" else PHYSICAL_LABELS
     label = labels.get(name, name)
@@ -114,7 +114,7 @@ def _describe(msg: Msg) -> tuple[str, str, str, str, list[tuple[str, Msg]]]:
         return label, text, label, value.raw().hex()[:2000], []
     parts = drive_fields(value)
     identity = _identity(value)
-    below = _inputs(value) + [("subquery", sub) for sub in _subqueries(value)]
+    below = _inputs(value) + [("subquery", sub) for sub in subqueries(value)]
     line = label + (": " + parts if parts else "")
     return label, line, label + (f" {identity}" if identity else ""), _detail(value), below
 
