@@ -52,3 +52,21 @@ class _Blank(dict):
 def render(template: str, fields: dict[str, str | None]) -> str:
     """Fill a cause/fix template; absent fields show as ``<name>``."""
     return template.format_map(_Blank({k: v for k, v in fields.items() if v is not None}))
+
+
+class Filled:
+    """A catalog entry with the fields a datafusion text filled in: its cause and fix, rendered.
+
+    Shared by what the matcher finds (``match.TextMatch``) and what explain reports (``Explanation``).
+    """
+
+    entry: CatalogEntry
+    fields: dict[str, str]
+
+    @property
+    def cause(self) -> str:
+        return render(self.entry.cause, self.fields)
+
+    @property
+    def fix(self) -> str:
+        return render(self.entry.fix, self.fields)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from datafusion_exprtool.catalog import ENTRIES
-from datafusion_exprtool.catalog.entry import CatalogEntry, render
+from datafusion_exprtool.catalog.entry import CatalogEntry, Filled
 
 _ANSI = re.compile(r"(?:\x1b|\\x1b|\\u001b|\\033|\\e)\[[0-9;?]*[ -/]*[@-~]")
 _DECODER = re.compile(r"Unable to decode (?P<what>expression|expr|logical node|physical node)")
@@ -73,7 +73,7 @@ WRAPPERS: tuple[Wrapper, ...] = (
 
 
 @dataclass
-class TextMatch:
+class TextMatch(Filled):
     """One catalog entry seen in an error text, with what the text says about it."""
 
     entry: CatalogEntry
@@ -82,14 +82,6 @@ class TextMatch:
     position: int  # where in the normalized text it was first seen
     wrappers: list[Wrapper] = field(default_factory=list)  # what it was re-raised through
     occurrences: int = 1
-
-    @property
-    def cause(self) -> str:
-        return render(self.entry.cause, self.fields)
-
-    @property
-    def fix(self) -> str:
-        return render(self.entry.fix, self.fields)
 
 
 def normalize(text: str) -> str:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datafusion_exprtool.catalog import CATALOG
-from datafusion_exprtool.catalog.entry import CatalogEntry, render
+from datafusion_exprtool.catalog.entry import CatalogEntry, Filled
 from datafusion_exprtool.catalog.match import DECODER_CALLS, TextMatch, match_text
 from datafusion_exprtool.layers.proto.truncation import declared_end
 from datafusion_exprtool.model import FunctionInfo, Inspection
 
 
 @dataclass
-class Explanation:
+class Explanation(Filled):
     """A catalog entry seen in an error text: the entry itself, what the text said, what the blob showed."""
 
     entry: CatalogEntry
@@ -61,14 +61,6 @@ class Explanation:
     @property
     def confidence(self) -> str:  # "certain" | "likely"
         return "certain" if self.confirmed else self.entry.confidence
-
-    @property
-    def cause(self) -> str:
-        return render(self.entry.cause, self.fields)
-
-    @property
-    def fix(self) -> str:
-        return render(self.entry.fix, self.fields)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``explain --json``."""
