@@ -7,5 +7,6 @@ from every directory under tests/):
 - exprs: datafusion expressions the proto and check tests encode
 - repo: the repository's root, fixtures/ (and its generator) and tools/ scripts
 - text: reading an expression's bytes back as a proto tree and rendering it
+- external_corpus: tests/corpus/ (blobs apache/datafusion-python's tests built) and exprtool scored on it
 - safety_corpus, pickle_asm, canary, user_jobs: the safety corpus and the throwaway processes that load it
 """
