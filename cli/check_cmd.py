@@ -109,7 +109,7 @@ def check(
         if report is not None:
             reports.append(report)
         if error is not None:
-            codes.append(Exit(error.pop("exit")))
+            codes.append(int(error.pop("exit")))
             broken.append(error)
             print(f"exprtool: {error['path']}: {error.pop('message')}", file=sys.stderr)
     _emit(fmt, reports, broken, target)
@@ -151,7 +151,7 @@ def _read_env(env: str) -> dict:
 
 
 def _ctx_facts(spec: str):
-    from datafusion_exprtool.errors import EvalError
+    from datafusion_exprtool.sandbox.failure import EvalError
     from datafusion_exprtool.sandbox.probe import ctx_facts_isolated
 
     try:

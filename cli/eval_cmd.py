@@ -163,8 +163,9 @@ def eval_(
     from datafusion_exprtool.actions.eval.failure import classify
     from datafusion_exprtool.actions.eval.output import stdout_sink
     from datafusion_exprtool.actions.eval.params import parse_params
-    from datafusion_exprtool.errors import DecodeError, EvalError
+    from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
+    from datafusion_exprtool.sandbox.failure import EvalError
 
     if filter_ and mode not in (None, Mode.filter):
         print("exprtool: --filter and --mode disagree", file=sys.stderr)

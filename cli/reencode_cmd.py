@@ -135,7 +135,7 @@ def reencode(
 def _load_ctx(spec: str):
     """(ctx, by-value modules) from ``spec`` (eval's loader); anything wrong is one line, exit 2."""
     from datafusion_exprtool.actions.reencode import load_worker_ctx
-    from datafusion_exprtool.errors import EvalError
+    from datafusion_exprtool.sandbox.failure import EvalError
     from datafusion_exprtool.sandbox.probe import ctx_facts_isolated
 
     try:

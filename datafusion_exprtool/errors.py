@@ -1,18 +1,16 @@
 """The library's exit codes and errors: input that cannot be decoded, and a failure of a stage of a run.
 
 ``ExitCode`` is the one table of exit statuses every command returns. ``DecodeError`` is a layer that cannot
-be decoded, and where. ``EvalFailure`` is one failure of a stage (input, worker-ctx, decode, plan, execute,
-write, ...) as plain picklable data, so an isolated worker can report it to its parent; ``EvalError`` is the
-exception that carries one inside a process.
+be decoded, and where. A failed stage of a run is ``sandbox.failure.EvalFailure`` (kept out of this module:
+every start-up imports it, and the inspection path never needs a run's failure).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import IntEnum
 
+class ExitCode:
+    """The exit statuses every command uses (plain ints: read on every start-up, an Enum costs its import)."""
 
-class ExitCode(IntEnum):
     OK = 0
     FINDINGS = 1  # findings (check, inspect --fail-on, diff, eval --expect), or a suspicious blob refused
     USAGE = 2  # the caller's mistake: an option, a path, a --worker-ctx that cannot be loaded
@@ -80,52 +78,3 @@ class InputUnreadable(DecodeError):
 
     def __str__(self) -> str:
         return self.message + (f" ({self.hint})" if self.hint else "")
-
-
-@dataclass
-class EvalFailure:
-    """One failure of a run: the stage it happened in, the function concerned, datafusion's own words."""
-
-    stage: str  # input, safety, schema, worker-ctx, unpickle, decode, udf-decode, plan, execute, write
-    message: str
-    function: str | None = None
-    hint: str | None = None
-    file: str | None = None  # the file concerned (parquet input, worker-ctx module, output) or a UDF location
-    exit_code: int = ExitCode.EVAL_FAILED
-    details: list[str] = field(default_factory=list)  # extra lines (e.g. the first differing rows)
-    catalog_id: str | None = None  # the error catalog's entry for datafusion's text, when it knows it
-    # datafusion's own message, verbatim but for an embedded Python traceback (what `exprtool explain` reads)
-    original: str | None = None
-    debug: list[str] = field(default_factory=list)  # shown with --verbose (a panic's location, backtrace)
-
-    @property
-    def cause(self) -> str | None:
-        """``"catalog-id: title"`` of the catalog entry, or None."""
-        if self.catalog_id is None:
-            return None
-        from datafusion_exprtool.catalog import CATALOG
-
-        return f"{self.catalog_id}: {CATALOG[self.catalog_id].title}"
-
-    def __str__(self) -> str:
-        parts = [f"{self.stage} failed"]
-        if self.function:
-            parts.append(f" in function '{self.function}'")
-        text = "".join(parts) + f": {self.message}"
-        if self.file:
-            text += f" [{self.file}]"
-        if self.hint:
-            text += f" (fix: {self.hint})"
-        return text
-
-
-class EvalError(Exception):
-    def __init__(self, failure: EvalFailure):
-        super().__init__(str(failure))
-        self.failure = failure
-
-
-def fail(stage: str, message: str, **kw: object) -> EvalError:
-    """Shorthand: ``raise fail("schema", "...", hint=...)``."""
-    return EvalError(EvalFailure(stage, message, **kw))  # type: ignore[arg-type]
-

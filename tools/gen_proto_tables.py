@@ -204,25 +204,36 @@ def main() -> None:
         "",
         "from __future__ import annotations",
         "",
-        "from typing import NamedTuple",
+        "from functools import partial",
+        "from operator import itemgetter",
         "",
         "",
-        "class FieldSpec(NamedTuple):",
-        '    """One field of a message: a row of the fact sheet."""',
+        "class FieldSpec(tuple):",
+        '    """One field of a message: a row of the fact sheet, read by name.',
         "",
-        "    name: str  # the field name (for a oneof member, the arm's name)",
-        "    kind: str  # a protobuf scalar type, 'message', 'enum' or 'map'",
-        "    type: str | None  # the message or enum type (None for scalars and maps)",
-        "    repeated: bool  # repeated (maps count as repeated)",
-        "    oneof: str | None  # the oneof group the field belongs to, if any",
+        "    A tuple with named fields, made without ``typing.NamedTuple``'s class machinery and with each row",
+        "    built in C from its constant tuple: the table is read on every start-up.",
+        '    """',
         "",
+        "    __slots__ = ()",
+        "    name = property(itemgetter(0), doc=\"the field name (for a oneof member, the arm's name)\")",
+        "    kind = property(itemgetter(1), doc=\"a protobuf scalar type, 'message', 'enum' or 'map'\")",
+        "    type = property(itemgetter(2), doc=\"the message or enum type (None for scalars and maps)\")",
+        "    repeated = property(itemgetter(3), doc=\"repeated (maps count as repeated)\")",
+        "    oneof = property(itemgetter(4), doc=\"the oneof group the field belongs to, if any\")",
+        "",
+        "    def __repr__(self) -> str:",
+        "        return f\"FieldSpec{tuple.__repr__(self)}\"",
+        "",
+        "",
+        "_row = partial(tuple.__new__, FieldSpec)",
         "",
         "MESSAGES: dict[str, dict[int, FieldSpec]] = {",
     ]
     for name, fields in messages.items():
         out.append(f"    {name!r}: {{")
         for num in sorted(fields):
-            out.append(f"        {num}: FieldSpec{tuple(fields[num])!r},")
+            out.append(f"        {num}: _row({tuple(fields[num])!r}),")
         out.append("    },")
     out.append("}")
     out.append("")

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.errors import ExitCode, fail
+from datafusion_exprtool.errors import ExitCode
+from datafusion_exprtool.sandbox.failure import fail
 
 
 @dataclass

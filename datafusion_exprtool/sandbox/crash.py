@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from datafusion_exprtool.errors import EvalFailure
+from datafusion_exprtool.sandbox.failure import EvalFailure
 from datafusion_exprtool.sandbox.process import signal_name
 
 MAX_STDERR = 4 << 20  # what a worker printed on stderr that is read back (a UDF printing in a loop)

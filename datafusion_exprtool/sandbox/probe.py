@@ -10,8 +10,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from datafusion_exprtool.errors import EvalError, ExitCode, fail
+from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec, build_context
+from datafusion_exprtool.sandbox.failure import EvalError, fail
 from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, signal_name, without_main
 
 KINDS = ("scalar", "aggregate", "window")

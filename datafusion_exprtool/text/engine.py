@@ -14,8 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Generator, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
@@ -29,8 +28,7 @@ Gen = Generator[Union[str, "Gen"], None, None]
 UNDECODABLE, UNSUPPORTED = "undecodable", "unsupported"
 
 
-@dataclass(frozen=True)
-class Gap:
+class Gap(NamedTuple):
     """A part of a rendering shown as a placeholder instead of being read."""
 
     kind: str  # UNDECODABLE | UNSUPPORTED

@@ -139,7 +139,7 @@ class _FailingSink:
 
 def test_a_sink_that_fails_is_stage_write(tmp_path: Path) -> None:
     from datafusion_exprtool.actions.eval.runner import EvalJob, run_job
-    from datafusion_exprtool.errors import EvalError
+    from datafusion_exprtool.sandbox.failure import EvalError
 
     pq.write_table(pa.table({"a": pa.array([1, 2, 3], pa.int64())}), tmp_path / "d.parquet")
     job = EvalJob(

@@ -396,7 +396,7 @@ def test_a_forced_message_the_bytes_are_not_is_an_error(fixture_set):
 def test_a_worker_ctx_that_crashes_or_hangs_is_a_usage_error(fixture_set, tmp_path):
     """QA: check --worker-ctx ran the factory in-process: a segfault killed check (no message), os._exit(0)
     made it pass, a hang hung it. The ctx is now built in a spawned process."""
-    from datafusion_exprtool.errors import EvalError
+    from datafusion_exprtool.sandbox.failure import EvalError
     from datafusion_exprtool.sandbox.probe import ctx_facts_isolated
 
     (tmp_path / "bad.py").write_text(

@@ -27,9 +27,10 @@ from datafusion_exprtool.actions.eval.output import (
 from datafusion_exprtool.actions.eval.params import check_params
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult
 from datafusion_exprtool.actions.trust import Refused, trust_gate
-from datafusion_exprtool.errors import ExitCode, fail
+from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.model import Inspection
 from datafusion_exprtool.sandbox.context import WorkerSpec
+from datafusion_exprtool.sandbox.failure import fail
 
 
 @dataclass

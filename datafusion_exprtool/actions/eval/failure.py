@@ -10,7 +10,7 @@ import re
 from datafusion_exprtool.catalog import EVAL_HINTED
 from datafusion_exprtool.catalog.entry import GENERIC_HINT
 from datafusion_exprtool.catalog.match import match_text
-from datafusion_exprtool.errors import EvalError, EvalFailure
+from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure
 
 # datafusion message patterns that name the function concerned (first group = name)
 _FUNCTION_PATTERNS = (

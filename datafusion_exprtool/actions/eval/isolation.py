@@ -21,9 +21,10 @@ from typing import Any
 from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.output import Sink, remove_partial
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult, run_job
-from datafusion_exprtool.errors import EvalError, EvalFailure, ExitCode, fail
+from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec, install
 from datafusion_exprtool.sandbox.crash import Panic, death, fold, pass_on_stderr, rust_stderr_captured
+from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure, fail
 from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_sys_path
 
 METHODS = ("none", "spawn", "forkserver", "fork")

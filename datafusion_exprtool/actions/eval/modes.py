@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.errors import ExitCode, fail
+from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import MESSAGES
+from datafusion_exprtool.sandbox.failure import fail
 
 MODES = ("project", "filter", "aggregate", "window")
 

@@ -16,7 +16,8 @@ import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from datafusion_exprtool.errors import ExitCode, fail
+from datafusion_exprtool.errors import ExitCode
+from datafusion_exprtool.sandbox.failure import fail
 
 FORMATS = {
     ".parquet": "parquet",

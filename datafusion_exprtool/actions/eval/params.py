@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafusion_exprtool.errors import ExitCode, fail
+from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, encode_varint, iter_raw, read_varint
+from datafusion_exprtool.sandbox.failure import fail
 
 
 def _number(message: str, name: str) -> int:

@@ -25,7 +25,7 @@ from datafusion_exprtool.actions.eval.output import (
     Sink,
     write_parquet_direct,
 )
-from datafusion_exprtool.errors import EvalError, fail
+from datafusion_exprtool.sandbox.failure import EvalError, fail
 
 PRED = "__exprtool_predicate"  # name of the probe column that types a --filter expression
 

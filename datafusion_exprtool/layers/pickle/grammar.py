@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from datafusion_exprtool.layers.pickle.value_types import METACLASSES, VALUE_CALLS, VALUE_CLASSES
 from datafusion_exprtool.layers.pickle.values import Frozen, Global, PList, PSet
@@ -60,8 +59,7 @@ def _any(args: Any, kind: Callable[[Any], str]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(NamedTuple):
     """One call the grammar allows: what it builds and, when they matter, what its arguments must be."""
 
     builds: str  # a Kind

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle.receiver import lacks
@@ -109,23 +108,26 @@ def allowed_names(extra: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
     return frozenset(_norm(n) for n in (*env, *extra) if n)
 
 
-@dataclass
 class Reading:
-    """A stream read against the grammar: the kind of every value, and what each call did."""
+    """A stream read against the grammar: the kind of every value, and what each call did.
 
-    result: PickleResult
-    context: str  # "expr" | "cloudpickle"
-    layer: str
-    allow: frozenset[str]
-    kinds: dict[int, str] = field(default_factory=dict)
-    names: dict[int, str] = field(default_factory=dict)  # a type's or an attribute's dotted name
-    class_attrs: dict[int, set[str]] = field(default_factory=dict)  # a by-value class: names its state sets
-    instance_of: dict[int, Any] = field(default_factory=dict)  # an instance: the by-value class it came from
-    stop: int | None = None  # where the receiver's unpickler certainly raises: nothing after it runs
-    problems: list[Finding] = field(default_factory=list)  # calls outside the grammar
-    gray: list[Finding] = field(default_factory=list)  # calls that run by-value code while decoding
-    owner_class: dict[int, Any] = field(default_factory=dict)  # an attribute of a by-value class: that class
-    enums: set[int] = field(default_factory=set)  # by-value enum classes (calling one looks a member up)
+    A plain class: a dataclass would cost its generated code on every start-up of the CLI.
+    """
+
+    def __init__(self, result: PickleResult, context: str, layer: str, allow: frozenset[str]):
+        self.result = result
+        self.context = context  # "expr" | "cloudpickle"
+        self.layer = layer
+        self.allow = allow
+        self.kinds: dict[int, str] = {}
+        self.names: dict[int, str] = {}  # a type's or an attribute's dotted name
+        self.class_attrs: dict[int, set[str]] = {}  # a by-value class: the names its state sets
+        self.instance_of: dict[int, Any] = {}  # an instance: the by-value class it came from
+        self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
+        self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
+        self.stop: int | None = None  # where the receiver's unpickler certainly raises: nothing after it runs
+        self.problems: list[Finding] = []  # calls outside the grammar
+        self.gray: list[Finding] = []  # calls that run by-value code while decoding
 
     def kind(self, value: Any) -> str:
         known = self.kinds.get(id(value))

@@ -9,6 +9,7 @@ Field numbers the tables do not know are skipped and recorded (prost skips them 
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
@@ -134,21 +135,21 @@ class LeafRun(NamedTuple):
     spec: tuple  # what ``runs.leaf_run`` reads the run with
 
 
-def _leaf_runs() -> dict[str, list[LeafRun | None]]:
-    out: dict[str, list[LeafRun | None]] = {}
-    for type_name, tags in _TAGS.items():
-        row: list[LeafRun | None] = [None] * 128
-        for key in range(128):
-            act = tags[key]
-            if act.__class__ is tuple and act[4] is not None:  # (tags, name, flag, type, run)
-                row[key] = LeafRun(act[1], act[4][2])
-        if any(row):
-            out[type_name] = row
-    return out
+@functools.cache
+def leaf_runs(type_name: str) -> tuple[LeafRun | None, ...] | None:
+    """Per one-byte tag of ``type_name``: the LeafRun of that field, or None; None for a type without any.
 
-
-#: per message type, per one-byte tag: the LeafRun of that field, or None (types without any are absent)
-LEAF_RUNS = _leaf_runs()
+    Built on first use: only blobs with literal runs that semantics re-reads pay for it.
+    """
+    tags = _TAGS.get(type_name)
+    if tags is None:
+        return None
+    row: list[LeafRun | None] = [None] * 128
+    for key in range(128):
+        act = tags[key]
+        if act.__class__ is tuple and act[4] is not None:  # (tags, name, flag, type, run)
+            row[key] = LeafRun(act[1], act[4][2])
+    return tuple(row) if any(row) else None
 
 
 class _TooManyUnknown(Exception):

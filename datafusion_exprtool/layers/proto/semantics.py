@@ -15,7 +15,7 @@ from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.runs import leaf_run
-from datafusion_exprtool.layers.proto.scan import LEAF_RUNS
+from datafusion_exprtool.layers.proto.scan import leaf_runs
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, read_varint
 from datafusion_exprtool.model import Finding
@@ -148,7 +148,7 @@ def validate(root: Msg) -> list[Finding]:
             fields = MESSAGES.get(typ)
             if fields is None:
                 continue
-            runs = LEAF_RUNS.get(typ)
+            runs = leaf_runs(typ)
             required = REQUIRED_FIELDS.get(typ)
             oneof = ONEOF_REQUIRED.get(typ, ("",))[0] if empty_text else ""
             if typ == "ScalarValue" and empty_text:
