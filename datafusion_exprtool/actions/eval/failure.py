@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import re
 
-from datafusion_exprtool.catalog import EVAL_HINTED
-from datafusion_exprtool.catalog.entry import GENERIC_HINT
-from datafusion_exprtool.catalog.match import match_text
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure
 
 # datafusion message patterns that name the function concerned (first group = name)
@@ -68,6 +65,11 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
             function = python_functions[py_func]
         elif len(set(python_functions.values())) == 1 and "PyErr" in text:
             function = next(iter(python_functions.values()))
+    # the catalog is read only when something failed: a run that succeeds never pays for its import
+    from datafusion_exprtool.catalog import EVAL_HINTED
+    from datafusion_exprtool.catalog.entry import GENERIC_HINT
+    from datafusion_exprtool.catalog.match import match_text
+
     hint = None
     for entry in EVAL_HINTED:  # the catalog's one-line fixes, for the exception as raised
         said = entry.eval_hint
