@@ -21,8 +21,44 @@ app = typer.Typer(
 )
 
 
+#: what a bug report needs: (label, distribution), read from the installed metadata, never imported
+VERSIONED = (
+    ("exprtool", "datafusion-exprtool"),
+    ("datafusion", "datafusion"),
+    ("pyarrow", "pyarrow"),
+    ("cloudpickle", "cloudpickle"),
+)
+
+
+def version_text() -> str:
+    """One line per package and one for Python; importing datafusion or pyarrow only to print a version
+    would cost their whole start-up."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    lines = []
+    for label, dist in VERSIONED:
+        try:
+            lines.append(f"{label} {version(dist)}")
+        except PackageNotFoundError:
+            lines.append(f"{label} not installed")
+    lines.append(f"Python {platform.python_version()} ({platform.python_implementation()})")
+    return "\n".join(lines)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(ExitCode.OK)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version,
+        help="Print the versions of exprtool, datafusion, pyarrow, cloudpickle and Python, and exit.",
+    ),
+) -> None:
     """Inspect, check, re-encode and replay serialized Apache DataFusion expressions.
 
     Exit codes: 0 ok, 1 findings, 2 usage, 3 input that cannot be decoded, 4 evaluation failed.

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from datafusion_exprtool.errors import ExitCode
+from datafusion_exprtool.layers.proto.builtins import HIGHER_ORDER
 from datafusion_exprtool.sandbox.context import WorkerSpec, build_context
 from datafusion_exprtool.sandbox.failure import EvalError, fail
 from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, signal_name, without_main
@@ -21,7 +22,8 @@ ROUTINE_KINDS = {"SCALAR": "scalar", "AGGREGATE": "aggregate", "WINDOW": "window
 
 
 def ctx_functions(ctx: Any) -> dict[str, frozenset[str]]:
-    """Every function ``ctx`` resolves by name, by kind: built-ins (minus any deregistered) and registered UDFs.
+    """Every function ``ctx`` resolves by name, by kind: built-ins (minus any deregistered), registered UDFs
+    and the higher-order built-ins.
 
     Read from ``information_schema.routines``, switched on for this ctx with SET (it only adds the
     information_schema catalog).
@@ -35,6 +37,9 @@ def ctx_functions(ctx: Any) -> dict[str, frozenset[str]]:
         kind = ROUTINE_KINDS.get(str(ftype).upper())
         if kind is not None:
             out[kind].add(name)
+    # information_schema leaves out the higher-order built-ins (array_transform...); datafusion-python has
+    # no call that registers or removes one, so every ctx resolves the default set (sent as "scalar")
+    out["scalar"] |= HIGHER_ORDER
     return {k: frozenset(v) for k, v in out.items()}
 
 

@@ -306,10 +306,10 @@ def sort_gen(m: Msg) -> Gen:
     yield " NULLS FIRST" if d.get("nulls_first") else " NULLS LAST"
 
 
-def _null_treatment(d: dict[str, Any]) -> str:
+def _null_treatment(d: dict[str, Any], sep: str = " ") -> str:
     if "null_treatment" not in d:
         return ""
-    return " " + ENUMS["NullTreatment"].get(d["null_treatment"], "?").replace("_", " ")
+    return sep + ENUMS["NullTreatment"].get(d["null_treatment"], "?").replace("_", " ")
 
 
 def _aggregate(_n: str, m: Msg) -> Gen:
@@ -368,7 +368,9 @@ def _window(_n: str, m: Msg) -> Gen:
     fun = d.get("udaf", d.get("udwf", ""))
     yield f"{fun}(" + ("DISTINCT " if d.get("distinct") else "")
     yield from expr_list(m, 4)
-    yield ")" + _null_treatment(d)
+    # datafusion's Display puts no space before a window function's (udwf: lag, lead) null treatment, one
+    # before an aggregate's used as a window function: lag(v, Int64(1), NULL)IGNORE NULLS
+    yield ")" + _null_treatment(d, "" if "udwf" in d else " ")
     if "filter" in d:
         yield " FILTER (WHERE "
         yield expr_gen(d["filter"])

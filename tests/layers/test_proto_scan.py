@@ -365,3 +365,21 @@ def test_detection_ranking_and_tie_break() -> None:
     phys = ld(2, ld(1, ld(8, b"file:///")))
     kind, best = detect_message(phys)
     assert kind == "PhysicalPlanNode" and best.unknown_count == 0
+
+
+def test_detection_prefers_a_reading_without_opaque_nodes_or_unwritten_arms() -> None:
+    """QA: DataFrame.read_empty's physical plan (PlaceholderRowExec) read as LogicalPlanNode (a drop_view
+    whose DropViewNode the tables do not expand: opaque, so anything reads) and the logical EmptyRelation
+    (bytes 52 00) as the expression CASE END (a CASE without WHEN: datafusion cannot build one)."""
+    ctx = SessionContext()
+    physical = ctx.read_empty().execution_plan().to_bytes()
+    ExecutionPlan.from_bytes(SessionContext(), physical)
+    kind, res = detect_message(physical)
+    assert kind == "PhysicalPlanNode" and res.opaque_count == 0
+    logical = ctx.sql("SELECT 1 WHERE false").optimized_logical_plan()
+    blob = logical.to_bytes()
+    assert LogicalPlan.from_bytes(SessionContext(), blob).display_indent() == logical.display_indent()
+    assert detect_message(blob)[0] == "LogicalPlanNode"
+    assert inspect_bytes(blob).message == "LogicalPlanNode"
+    with pytest.raises(Exception, match="CASE"):  # datafusion refuses to build the other reading
+        F.case(col("a")).end()

@@ -163,3 +163,21 @@ def test_detection_without_message_warns_the_guess_is_weak(fixture_set):
     assert "message-guess-weak" in [f.id for f in report.warnings]
     assert "Missing required field expr_type" in [f.datafusion_text for f in report.errors]
     assert "message-guess-weak" not in [w.id for w in inspect_bytes(data, message="expr").warnings]
+
+
+def test_float_literals_datafusion_decodes_have_no_finding():
+    """QA: lit(3.14), Float64 inf/-inf and float32 literals travel with an i64/i32 arm: the arm was never
+    seen (only varint and length-delimited fields were), so check reported 'Missing required field value'."""
+    import pyarrow as pa
+    from datafusion import functions as F
+    from datafusion.expr import Window, WindowFrame
+
+    window = Window(order_by=[col("a")], window_frame=WindowFrame("range", 1.5, 2.5))
+    exprs = [lit(3.14), lit(float("inf")), lit(float("-inf")), lit(pa.scalar(1.5, pa.float32())),
+             col("a") + lit(2.5), F.sum(col("a")).over(window)]  # fmt: skip
+    for expr in exprs:
+        for data in (expr.to_bytes(), pickle.dumps(expr)):
+            assert Expr.from_bytes(expr.to_bytes()).canonical_name() == expr.canonical_name()
+            assert validate(Msg("LogicalExprNode", expr.to_bytes(), 0, len(expr.to_bytes()))) == []
+            report = check_bytes(data)
+            assert not report.findings, (expr.canonical_name(), [f.id for f in report.findings])

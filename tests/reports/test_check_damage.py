@@ -224,6 +224,21 @@ def test_corrupt_memory_partition(fixture_set):
     raised(lambda: ExecutionPlan.from_bytes(SessionContext(), bad))  # datafusion refuses it too
 
 
+def test_empty_memory_partition_is_not_corrupt():
+    """QA: a memory table with an empty partition (written as zero bytes) got a false table-rows-corrupt
+    ("Tried reading schema message, was null or length 0"); datafusion decodes such plans."""
+    batch = pa.RecordBatch.from_pydict({"a": [1, 2], "s": ["x", "y"]})
+    ctx = SessionContext()
+    for df in (ctx.create_dataframe([[batch], []]), ctx.create_dataframe([[batch], [], [batch]]),
+               ctx.from_arrow(pa.table({"a": pa.array([], pa.int64())}))):  # fmt: skip
+        plan = df.execution_plan()
+        blob = plan.to_bytes()
+        decoded = ExecutionPlan.from_bytes(SessionContext(), blob)
+        assert decoded.display_indent() == plan.display_indent()
+        report = check_bytes(blob)
+        assert not report.errors, [(f.id, f.message) for f in report.errors]
+
+
 #: QA's bit flips that prost reads but datafusion's from_proto refuses (fixture, byte, bit): an unknown
 #: operator, a binary with one operand, an empty nested expression, a NullTreatment / frame bound out of range
 SEMANTIC_FLIPS = [

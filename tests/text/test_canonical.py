@@ -263,3 +263,19 @@ def test_sort_node_exprs(ctx: SessionContext) -> None:
         node = next(v for v in node.which("LogicalPlanType")[1].to_dict().values() if isinstance(v, Msg))
     got = ", ".join(render_sort(m) for m in node.to_dict()["sort"].to_dict()["expr"])
     assert f"Sort: {got}" in plan.display_indent()
+
+
+def test_window_null_treatment_spacing_is_datafusions() -> None:
+    """QA: datafusion prints a window function's null treatment right after its arguments
+    (``lag(v, Int64(1), NULL)IGNORE NULLS``) and an aggregate's after a space; exprtool always added one."""
+    from datafusion.common import NullTreatment
+
+    for nt in (NullTreatment.IGNORE_NULLS, NullTreatment.RESPECT_NULLS):
+        for expr in (
+            F.lag(a, 1, null_treatment=nt, order_by=[c]),
+            F.lead(a, 2, null_treatment=nt, partition_by=[b]).alias("x"),
+            F.first_value(a, null_treatment=nt).over(Window(order_by=[c])),
+            F.nth_value(a, 2, null_treatment=nt).over(Window(order_by=[c])),
+            F.last_value(a, null_treatment=nt),
+        ):
+            assert rendered(expr) == expr.canonical_name()

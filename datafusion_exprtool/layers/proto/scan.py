@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
+from datafusion_exprtool.layers.proto.roots import EMPTY_ARMS_NEVER_WRITTEN, ROOT_MESSAGES, ROOT_ONEOF
 from datafusion_exprtool.layers.proto.runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
 from datafusion_exprtool.layers.proto.scan_facts import (
     CODEC_FIELDS,
@@ -473,11 +473,13 @@ def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
     """Which of LogicalExprNode / LogicalPlanNode / PhysicalPlanNode the blob is (no header says so).
 
     Ranking: decodes at all; then a sensible root (exactly one arm of its main oneof); then fewer unknown
-    fields; ties go to the order of ROOT_MESSAGES (an Expr first: the only one that can be pickled).
-    The first candidate with a sensible root and no unknown fields is taken without trying the rest.
+    fields; then fewer nodes of a type the tables do not expand (a reading through an arm whose message
+    is opaque, such as a logical DmlNode read from a physical plan, proves nothing); then no empty root arm
+    datafusion never writes (EMPTY_ARMS_NEVER_WRITTEN); ties go to the order of ROOT_MESSAGES (an Expr
+    first: the only one that can be pickled). The first candidate with none of these flaws is taken.
     If none decodes, the error of the candidate that read furthest is raised (earliest in order on ties).
     """
-    best: tuple[tuple[int, int, int], str, ScanResult] | None = None
+    best: tuple[tuple[int, ...], str, ScanResult] | None = None
     errors: list[DecodeError] = []
     for rank, name in enumerate(ROOT_MESSAGES):
         limit = best[2].unknown_count if best is not None and best[2].sensible else None
@@ -486,10 +488,12 @@ def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
         except DecodeError as err:
             errors.append(err)
             continue
-        score = (0 if res.sensible else 1, res.unknown_count, rank)
+        arm = res.root.which(ROOT_ONEOF[name][0]) if res.sensible else None
+        unwritten = arm is not None and (name, arm[0]) in EMPTY_ARMS_NEVER_WRITTEN and arm[1].start == arm[1].end
+        score = (0 if res.sensible else 1, res.unknown_count, res.opaque_count, int(unwritten), rank)
         if best is None or score < best[0]:
             best = (score, name, res)
-        if score[:2] == (0, 0):
+        if score[:4] == (0, 0, 0, 0):
             break
     if best is None:
         raise max(errors, key=lambda e: e.offset or 0)  # max() keeps the first of equal offsets

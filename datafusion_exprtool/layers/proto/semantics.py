@@ -182,9 +182,9 @@ def validate(root: Msg) -> list[Finding]:
                     n, a = read_varint(buf, pos, end, origin)
                     pos = b = a + n
                     value = 0
-                else:
+                else:  # i64 / i32: a float64 or float32 literal is its ScalarValue's arm too
                     pos += 8 if wire == 1 else 4
-                    continue
+                    value = a = b = 0
                 spec = fields.get(key >> 3)
                 if spec is None:
                     continue

@@ -1,0 +1,59 @@
+"""layers/container: which container a blob travels in, judged from its bytes alone.
+
+A bare protobuf can consist of base64 characters and whitespace only: ``col(name).to_bytes()`` is
+``0a LEN 0a LEN name``, and 0x0a-0x0d and 0x20 are whitespace, most other lengths printable. Such bytes
+were read as base64/hex text (wrong bytes: exit 3) or refused as "text that is almost base64/hex".
+Ground truth: datafusion makes the bytes, and ``canonical_name()`` is the text ``inspect`` must show.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+
+import pytest
+from datafusion import col
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from support.cli import run_cli
+
+from datafusion_exprtool.layers.container import detect_container
+
+B64_ALPHABET = string.ascii_letters + string.digits + "+/"
+
+
+def _reads_as_datafusion_prints(name: str) -> None:
+    expr = col(name)
+    blob = expr.to_bytes()
+    assert detect_container(blob) == ("protobuf", None, blob)
+    result = run_cli("inspect", "--json", "-", input=blob)
+    assert result.exit_code == 0, (name, result.stderr)
+    doc = json.loads(result.stdout)
+    assert doc["message"] == "LogicalExprNode" and doc["rendered"] == expr.canonical_name(), name
+    checked = run_cli("check", "-", input=blob)
+    assert checked.exit_code == 0, (name, checked.stdout, checked.stderr)
+
+
+@pytest.mark.parametrize("length", range(1, 131))
+def test_a_column_blob_of_every_name_length_is_read_as_protobuf(length: int) -> None:
+    """Lengths 10, 11, 32 and 36-124 gave exit 3 (their length bytes are whitespace or printable)."""
+    _reads_as_datafusion_prints(("customer_id" * 12)[:length])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=B64_ALPHABET, min_size=1, max_size=130))
+@example("customer_id".replace("_", "x"))
+@example("a" * 10)
+@example("Z" * 36)
+def test_a_column_blob_of_base64_characters_is_read_as_protobuf(name: str) -> None:
+    _reads_as_datafusion_prints(name)
+
+
+def test_encoded_text_of_a_column_blob_is_still_decoded() -> None:
+    """The raw reading wins only for a whole, well-formed message: its base64 and hex texts still decode."""
+    import base64
+    import binascii
+
+    blob = col("customer_id").to_bytes()
+    assert detect_container(base64.b64encode(blob)) == ("protobuf", "base64", blob)
+    assert detect_container(binascii.hexlify(blob)) == ("protobuf", "hex", blob)
