@@ -26,6 +26,8 @@ from datafusion_exprtool.text.canonical import (
     table_reference,
 )
 from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
+from datafusion_exprtool.text.logical_plan import LINES as LOGICAL_LINES
+from datafusion_exprtool.text.physical_plan import LINES as PHYSICAL_LINES
 from datafusion_exprtool.text.scalar import scalar_gen, type_gen
 
 # datafusion's display names for plan node arms (others print their arm name)
@@ -159,18 +161,29 @@ def plan_gen(msg: Msg, depth: int = 0) -> Gen:
     if name is None:
         yield f"{indent}{placeholder_text(msg.type, msg, number, value)}\n"
         return
-    labels = LABELS if msg.type == "LogicalPlanNode" else PHYSICAL_LABELS
+    line = (LOGICAL_LINES if msg.type == "LogicalPlanNode" else PHYSICAL_LINES).get(name)
+    if line is not None and value.known:  # the node as datafusion's display_indent() shows it
+        yield indent
+        yield line(value)
+        yield "\n"
+    else:
+        yield from _outline_line(msg.type, name, value, indent)
+    for sub in subqueries(value) if value.known else ():
+        yield f"{indent}  Subquery:\n"
+        yield plan_gen(sub, depth + 2)
+    for child in _inputs(value) if value.known else ():
+        yield plan_gen(child, depth + 1)
+
+
+def _outline_line(plan_type: str, name: str, value: Msg, indent: str) -> Gen:
+    """The wire-level line of a node datafusion's display is not rebuilt for: its label and its fields."""
+    labels = LABELS if plan_type == "LogicalPlanNode" else PHYSICAL_LABELS
     yield f"{indent}{labels.get(name, name)}"
     if not value.known:
         yield f" <{value.type}, {value.end - value.start} B, not expanded>\n"
         return
     parts = drive_fields(value)
     yield (": " + parts if parts else "") + "\n"
-    for sub in subqueries(value):
-        yield f"{indent}  Subquery:\n"
-        yield plan_gen(sub, depth + 2)
-    for child in _inputs(value):
-        yield plan_gen(child, depth + 1)
 
 
 def subqueries(node: Msg) -> list[Msg]:
