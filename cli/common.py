@@ -50,8 +50,12 @@ def fail(message: str, code: int = Exit.USAGE) -> typer.Exit:
 MIN_WIDTH = 20
 
 
-def console(stderr: bool = False):
+def console(stderr: bool = False, *, file=None, terminal: bool | None = None, width: int | None = None,  # noqa: ANN001
+            color_system: str | None = None):
     """A rich console; colour only on a terminal (rich decides from isatty and NO_COLOR).
+
+    ``file`` with ``terminal``, ``width`` and ``color_system`` copies another console's settings onto a buffer:
+    a worker of `inspect --jobs` renders into a string exactly what the parent's console would print.
 
     A closed pipe (`exprtool inspect X | head`) raises BrokenPipeError, which main() turns into exit 141,
     instead of rich's default exit 1 (which here would read as "findings").
@@ -75,6 +79,9 @@ def console(stderr: bool = False):
                 kwargs["soft_wrap"] = True
             super().print(*objects, **kwargs)
 
+    if file is not None:
+        return PipeAwareConsole(file=file, force_terminal=terminal, width=width, color_system=color_system,
+                                highlight=False, soft_wrap=False)
     out = PipeAwareConsole(stderr=stderr, highlight=False, soft_wrap=False)
     if out.width < MIN_WIDTH:  # COLUMNS=0 (or 1) would leave rich no room: panels and tables print nothing
         out.width = 80

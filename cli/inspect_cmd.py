@@ -35,6 +35,11 @@ def inspect(
         FailOn | None, typer.Option("--fail-on", help="Exit 1 when the verdict is at least this (CI gate).")
     ] = None,
     tree: Annotated[bool, typer.Option("--tree/--no-tree", help="Show the expression tree (text output).")] = True,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", help="Worker processes for many inputs (default: the CPU count; 1: in-process). "
+                     "Output keeps the input order."),
+    ] = None,
 ) -> None:
     """Decode pickle -> protobuf -> DFPY frame -> cloudpickle -> Arrow IPC, statically.
 
@@ -44,11 +49,8 @@ def inspect(
     Example:  exprtool inspect fixtures/blobs/udf_closure.expr.bin --fail-on suspicious
     """
     apply_allow(allow)
-    from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.inspection.pipeline import inspect_loaded, resolve_message
-    from datafusion_exprtool.inspection.verdict import crosses
-    from datafusion_exprtool.layers.container import display_path, expand_sources, load_input
-    from datafusion_exprtool.reports.formats.json import error_document, inspection_document, write_json
+    from datafusion_exprtool.inspection.pipeline import resolve_message
+    from datafusion_exprtool.layers.container import display_path, expand_sources
 
     if json_:
         if fmt is Format.ndjson:
@@ -64,30 +66,35 @@ def inspect(
     sources = list(expand_sources(paths))
     if not sources:
         raise fail("no blobs found in " + ", ".join(display_path(p) for p in paths))
-    status = Exit.OK
-    docs: list[dict] = []  # --json: written at the end (one object, or an array for several inputs)
-    for source in sources:
-        try:
-            insp = inspect_loaded(load_input(source), message=message)
-        except DecodeError as err:
-            status = Exit.UNDECODABLE
-            print(f"exprtool: {display_path(source)}: cannot decode: {err}", file=sys.stderr)
-            doc = error_document(display_path(source), err)
-        else:
-            if crosses(insp.safety.verdict, fail_on.value if fail_on else None) and status == Exit.OK:
-                status = Exit.FINDINGS
-            if fmt is Format.text:
-                from .terminal import print_inspection
+    from .bulk import Settings, json_array, outcomes, worst
+    from .common import console
 
-                print_inspection(insp, show_tree=tree)
-                continue
-            doc = inspection_document(insp)
-        if fmt is Format.ndjson:
-            write_json(doc, sys.stdout, pretty=False)
-        elif fmt is Format.json:
-            docs.append(doc)
-    if fmt is Format.json and docs:
-        write_json(docs[0] if len(sources) == 1 else docs, sys.stdout)
+    if jobs is not None and jobs < 1:
+        raise fail("--jobs takes a number of processes, 1 or more")
+    shown = console() if fmt is Format.text else None
+    settings = Settings(
+        fmt=fmt.value, message=message, fail_on=fail_on.value if fail_on else None, tree=tree,
+        encoding=getattr(sys.stdout, "encoding", None) or "utf-8",
+        terminal=shown.is_terminal if shown else False, width=shown.width if shown else 80,
+        color_system=shown.color_system if shown else None,
+    )
+    status = Exit.OK
+    texts: list[str] = []  # --json: written at the end (one object, or an array for several inputs)
+    for outcome in outcomes(sources, settings, (os.cpu_count() or 1) if jobs is None else jobs):
+        status = worst(status, outcome.status)
+        if outcome.stderr:
+            sys.stderr.write(outcome.stderr)
+        if fmt is Format.json:
+            texts.append(outcome.stdout)
+        elif outcome.stdout:
+            sys.stdout.write(outcome.stdout)
+            if shown is not None:
+                sys.stdout.flush()
+    if fmt is Format.json:
+        if len(sources) == 1:
+            sys.stdout.write(texts[0])
+        else:
+            json_array(texts, sys.stdout)
     raise typer.Exit(int(status))
 
 

@@ -99,6 +99,9 @@ class CallableInfo:
     references: list[str] = field(default_factory=list)  # "module.qualname" globals (by reference)
     subimports: list[str] = field(default_factory=list)  # cloudpickle subimport('<module>')
     code_imports: list[str] = field(default_factory=list)  # IMPORT_NAME targets in the bytecode
+    # LOAD_GLOBAL names of the by-value bytecode that neither travel in its globals nor are builtins (nor are
+    # stored by the code itself): the call raises NameError on the worker (read only on the same Python minor)
+    unshipped_globals: list[str] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)  # for by-value classes: method names
 
 

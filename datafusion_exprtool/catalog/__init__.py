@@ -168,6 +168,21 @@ SERIALIZATION: tuple[CatalogEntry, ...] = (
         datafusion_text="Can't get attribute '{attribute}' on <module '{module}' …>",
     ),
     CatalogEntry(
+        id="global-not-shipped",
+        title="A by-value UDF uses a global that did not travel",
+        layer="cloudpickle",
+        stage="execute",
+        ties_to="function",
+        patterns=(_PYERR + r"NameError'>, value: NameError\([\"']name '(?P<name>[^']+)' is not defined",),
+        cause="A Python UDF travels by value and its code uses the global name '{name}', but cloudpickle did not "
+        "ship it: cloudpickle takes only the names the function's module globals held when it was pickled (a name "
+        "defined later, deleted, or reached only through another object). Decoding succeeds; the first call fails.",
+        fix="Ship the global: define '{name}' at module level of a by-value module before encoding (so the "
+        "function's globals hold it), or register its module with `cloudpickle.register_pickle_by_value(module)`; "
+        "`exprtool check BLOB` lists every such name.",
+        datafusion_text="PyErr {{ type: <class 'NameError'>, value: NameError(\"name '{name}' is not defined\")",
+    ),
+    CatalogEntry(
         id="cloudpickle-truncated",
         title="UDF payload cut short",
         layer="cloudpickle",

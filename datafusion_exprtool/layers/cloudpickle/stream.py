@@ -32,6 +32,9 @@ from datafusion_exprtool.layers.pickle.values import (
 from datafusion_exprtool.layers.pickle.vm import PickleResult, run
 from datafusion_exprtool.model import CallableInfo, ClosureValue, Finding
 
+#: the names every function finds without a global: this interpreter's builtins (a static list, never the blob's)
+BUILTIN_NAMES = frozenset(dir(__import__("builtins")))
+
 #: tuple shapes of §2.3, by header family
 SHAPES: dict[str, tuple[str, ...]] = {
     "DFPYUDF": ("name", "func", "input_schema", "return_schema", "volatility"),
@@ -189,8 +192,32 @@ class _Reader:
         if self.python_minor == sys.version_info.minor:
             _extend(info.code_imports, self.code_imports(fn))
 
-    def code_imports(self, fn: Call) -> list[str]:
-        """IMPORT_NAME targets of the function's bytecode and of the code objects nested in its constants."""
+    def unshipped_globals(self) -> list[str]:
+        """Global names some by-value function of the stream loads (LOAD_GLOBAL, its nested code included) that
+        no function's globals carry, that are no builtin and that no code stores: cloudpickle ships only the
+        names a function's ``__globals__`` held when it was pickled, so these raise NameError on the worker.
+        Every function of the stream counts (a by-value class's methods, a function a global holds), and the
+        globals of all of them count as shipped (a module's functions share one globals dict when rebuilt)."""
+        if self.python_minor != sys.version_info.minor:
+            return []  # another Python's bytecode: its opcodes are not read
+        loads: list[str] = []
+        shipped: set[str] = set()
+        stores: set[str] = set()
+        for fn in self.result.calls:
+            if not _cp_call(fn, "_make_function"):
+                continue
+            base = fn.args[1] if len(fn.args) > 1 and isinstance(fn.args[1], PDict) else PDict([], 0)
+            globs = self.slotstate(fn).get("__globals__")
+            for d in (base, globs) if isinstance(globs, PDict) else (base,):
+                shipped.update(k for k in d.keys() if isinstance(k, str))
+            _extend(loads, self.code_imports(fn, "LOAD_GLOBAL"))
+            stores.update(self.code_imports(fn, "STORE_GLOBAL"))
+        return [n for n in loads
+                if n not in shipped and n not in stores and n not in BUILTIN_NAMES and not n.startswith("__")]
+
+    def code_imports(self, fn: Call, opname: str = "IMPORT_NAME") -> list[str]:
+        """IMPORT_NAME (or ``opname``) targets of the function's bytecode and of the code objects nested in its
+        constants (a nested function shares its parent's globals)."""
         found: list[str] = []
         todo = [fn.args[0]] if fn.args else []
         seen: set[int] = set()
@@ -204,7 +231,7 @@ class _Reader:
                 continue
             names = args[pos["names"]]
             if isinstance(args[pos["code"]], bytes) and isinstance(names, tuple):
-                _extend(found, scan_imports(args[pos["code"]], names))
+                _extend(found, scan_imports(args[pos["code"]], names, opname))
             consts = args[pos["consts"]]
             if isinstance(consts, tuple):
                 todo.extend(c for c in consts if isinstance(c, Call))
@@ -293,6 +320,7 @@ def describe_callable(result: PickleResult, func: Any, python_minor: int | None 
         info = CallableInfo(by_value=by_value, kind="unknown")
     _extend(info.references, references(result))
     _extend(info.subimports, subimports(result))
+    _extend(info.unshipped_globals, reader.unshipped_globals())
     return info
 
 
@@ -327,9 +355,11 @@ def imports(info: CallableInfo) -> list[str]:
     return sorted(m for m in mods if m and m not in NOT_IMPORTS)
 
 
-def scan_imports(co_code: bytes, names: tuple) -> list[str]:
-    """IMPORT_NAME targets in raw bytecode of the running interpreter's version (EXTENDED_ARG, inline caches)."""
-    import_name, extended = dis.opmap.get("IMPORT_NAME"), dis.EXTENDED_ARG
+def scan_imports(co_code: bytes, names: tuple, opname: str = "IMPORT_NAME") -> list[str]:
+    """IMPORT_NAME (or another co_names opcode's) targets in raw bytecode of the running interpreter's version
+    (EXTENDED_ARG, inline caches). co_names mixes globals with attribute names: only the opcode tells them apart."""
+    import_name, extended = dis.opmap.get(opname), dis.EXTENDED_ARG
+    shift = 1 if opname == "LOAD_GLOBAL" and sys.version_info >= (3, 11) else 0  # low bit: push NULL
     caches = getattr(dis, "_inline_cache_entries", None)
     out: list[str] = []
     i, ext = 0, 0
@@ -340,8 +370,8 @@ def scan_imports(co_code: bytes, names: tuple) -> list[str]:
             ext = arg << 8
             continue
         ext = 0
-        if op == import_name and arg < len(names) and isinstance(names[arg], str):
-            _extend(out, [names[arg]])
+        if op == import_name and (arg >> shift) < len(names) and isinstance(names[arg >> shift], str):
+            _extend(out, [names[arg >> shift]])
         if isinstance(caches, dict):
             i += 2 * caches.get(dis.opname[op], 0)
         elif caches is not None and op < len(caches):

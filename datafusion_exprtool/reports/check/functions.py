@@ -102,7 +102,18 @@ def inline_findings(
         )
         why = f"the payload is decoded by codec '{fn.codec_id}': it is refused if that codec's session is strict"
         out.append(_at(fn, "inlining-disabled", "warning", "dfpy", "", fix, why))
-    return out + (broken or _modules(fn, t))
+    return out + (broken or _modules(fn, t) + unshipped_globals(fn))
+
+
+def unshipped_globals(fn: FunctionInfo) -> list[Finding]:
+    """Globals the by-value code loads that did not travel: decoding succeeds, the first call raises NameError."""
+    out: list[Finding] = []
+    for name in fn.callable.unshipped_globals if fn.callable is not None else []:
+        text, fix = _catalog("global-not-shipped", name=name)
+        why = (f"the by-value code of '{fn.name}' loads the global '{name}', which is neither in the globals that "
+               "travel with it nor a builtin: the worker decodes it, and the first call fails")
+        out.append(_at(fn, "global-not-shipped", "warning", "cloudpickle", text, fix, why))
+    return out
 
 
 def _foreign(fn: FunctionInfo, installed: tuple[str, ...] | None, physical: bool) -> list[Finding]:
