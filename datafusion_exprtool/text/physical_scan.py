@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.text.canonical import singles
-from datafusion_exprtool.text.engine import Gen, children, render_with, separated
+from datafusion_exprtool.text.engine import Gen, children, render_with
 from datafusion_exprtool.text.physical_expr import physical_gen, physical_sort_gen
 
 #: datafusion's Default display shows at most this many file groups, and files per group, then ``...``
@@ -64,17 +64,34 @@ def _projection(conf: Msg) -> list[str]:
     return [names[i] if i < len(names) else "?" for i in indices] if indices else names
 
 
-def _orderings(conf: Msg) -> Gen:
-    orderings = list(children(conf, 9, "PhysicalSortExprNodeCollection"))
-    if not orderings:
-        return
-    yield ", output_ordering=" if len(orderings) == 1 else ", output_orderings=["
-    for i, o in enumerate(orderings):
-        yield ", [" if i else "["
-        yield from separated(children(o, 1, "PhysicalSortExprNode"), physical_sort_gen)
-        yield "]"
-    if len(orderings) > 1:
-        yield "]"
+def _sort_key(node: Msg, projection: list[str]) -> str | None:
+    """A scan ordering's sort expression over the projected columns (``a@0 ASC``), None when its column is
+    not projected; datafusion keeps an ordering up to its first column the projection drops."""
+    d = singles(node)
+    col = singles(d["expr"]).get("column") if "expr" in d else None
+    if not isinstance(col, Msg):
+        return render_with(physical_sort_gen, node)
+    name = str(singles(col).get("name", ""))
+    if name not in projection:
+        return None
+    opts = (" ASC" if d.get("asc") else " DESC") + ("" if d.get("nulls_first") else " NULLS LAST")
+    return f"{name}@{projection.index(name)}{opts}"
+
+
+def _orderings(conf: Msg, projection: list[str]) -> str:
+    kept = []
+    for o in children(conf, 9, "PhysicalSortExprNodeCollection"):
+        keys = []
+        for node in children(o, 1, "PhysicalSortExprNode"):
+            key = _sort_key(node, projection)
+            if key is None:
+                break
+            keys.append(key)
+        if keys:
+            kept.append(f"[{', '.join(keys)}]")
+    if not kept:
+        return ""
+    return f", output_ordering={kept[0]}" if len(kept) == 1 else f", output_orderings=[{', '.join(kept)}]"
 
 
 def scan_line(file_type: str) -> Callable[[Msg], Gen]:
@@ -91,7 +108,7 @@ def scan_line(file_type: str) -> Callable[[Msg], Gen]:
         limit = singles(conf).get("limit")
         if isinstance(limit, Msg):
             yield f", limit={singles(limit).get('limit', 0)}"
-        yield _orderings(conf)
+        yield _orderings(conf, projection)
         yield f", file_type={file_type}"
         if file_type == "csv":
             yield f", has_header={'true' if d.get('has_header') else 'false'}"

@@ -87,3 +87,16 @@ def test_file_scans_render_as_datafusion_displays_them(tmp_path, fmt: str, sql: 
         assert ours.startswith(theirs)
         return
     assert ours == theirs
+
+
+@pytest.mark.parametrize("sql", ["select a, b from t", "select b from t", "select b, a from t order by a"])
+def test_scan_output_ordering_follows_the_projection(tmp_path, sql: str) -> None:
+    """A declared file sort order shows over the projected columns, up to the first one projected away."""
+    import pyarrow.parquet as pq
+    from datafusion import col
+
+    pq.write_table(pa.table({"a": [1, 2], "b": [2, 3]}), tmp_path / "t.parquet")
+    ctx = SessionContext()
+    ctx.register_parquet("t", str(tmp_path / "t.parquet"), file_sort_order=[[col("a").sort(), col("b").sort()]])
+    plan = ctx.sql(sql).execution_plan()
+    assert inspect_bytes(plan.to_bytes()).rendered == plan.display_indent().removesuffix("\n")
