@@ -22,7 +22,7 @@ MAX_DEPTH = 64
 
 # Message.fbs: table Message { version: short; header_type: ubyte; header: union; bodyLength: long; ... }
 MESSAGE_VERSION, MESSAGE_HEADER_TYPE, MESSAGE_HEADER, MESSAGE_BODY_LENGTH = 0, 1, 2, 3
-HEADER_SCHEMA = 1
+HEADER_SCHEMA, HEADER_RECORD_BATCH = 1, 3
 MESSAGE_HEADERS = {
     0: "NONE",
     1: "Schema",
@@ -218,6 +218,29 @@ def read_schema_message(data: bytes, origin: int = 0) -> ArrowSchema:
         big_endian=fb.scalar(schema, SCHEMA_ENDIANNESS, "<h", 0) == 1,
         size=head + length + max(body, 0),
     )
+
+
+def stream_batch_count(data: bytes, origin: int = 0) -> int:
+    """How many RecordBatch messages an IPC stream holds (a memory table partition's ``partition_sizes`` entry).
+
+    Zero bytes are an empty partition (datafusion writes it so); the walk stops at the end-of-stream marker,
+    at the end of the bytes, or at a frame that does not read (what was counted so far stands).
+    """
+    count, pos = 0, 0
+    while pos + 8 <= len(data) and data[pos : pos + 4] == CONTINUATION:
+        (length,) = struct.unpack_from("<i", data, pos + 4)
+        if length <= 0 or pos + 8 + length > len(data):
+            break
+        fb = FlatBuffer(data, pos + 8, pos + 8 + length, origin)
+        try:
+            msg = fb.table(fb.follow(pos + 8))
+            header_type = fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0)
+            body = fb.scalar(msg, MESSAGE_BODY_LENGTH, "<q", 0)
+        except DecodeError:
+            break
+        count += header_type == HEADER_RECORD_BATCH
+        pos += 8 + length + max(body, 0)
+    return count
 
 
 @dataclass

@@ -9,7 +9,8 @@ import pytest
 from datafusion import SessionContext
 from support.text import root
 
-from datafusion_exprtool.text.plan import render_physical_expr, render_plan
+from datafusion_exprtool.text.physical_expr import render_physical_expr
+from datafusion_exprtool.text.plan import render_plan
 
 PLAN_SQL = [
     "select a + 1 as x, s from t where b > 1 order by a desc limit 3",

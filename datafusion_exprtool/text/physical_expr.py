@@ -1,0 +1,176 @@
+"""Physical expressions in the style of datafusion's physical Display (``a@0 + 1``), used by the physical plan
+lines (text/physical_plan.py) and the wire-level outline (text/plan.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.text.canonical import (
+    OPERATORS,
+    case_gen,
+    cast_gen,
+    frame_gen,
+    placeholder_text,
+    singles,
+)
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
+from datafusion_exprtool.text.scalar import scalar_gen
+
+
+def physical_gen(msg: Msg) -> Gen:
+    """Expander of one PhysicalExprNode, in the style of datafusion's physical Display (``a@0 + 1``)."""
+    name, value, number = arm(msg)
+    if name == "expr_id":  # a trailing optional id is not the expression
+        name, value = next(((k, v) for k, v in singles(msg).items() if k != "expr_id"), (None, None))
+    handler = _PHYSICAL.get(name or "")
+    if handler is None and name is not None:
+        yield f"<{name}>"
+        return
+    if handler is None:
+        yield placeholder_text("PhysicalExprNode", msg, number, value if name is None else None)
+        return
+    yield handler(name or "", value)
+
+
+def _p_child(d: dict[str, Any], key: str) -> Gen | str:
+    return physical_gen(d[key]) if key in d else f"<missing {key}>"
+
+
+def _p_column(n: str, m: Msg) -> Gen:
+    d = singles(m)
+    yield f"{d.get('name', '')}@{d.get('index', 0)}" if n == "column" else d.get("name", "")
+
+
+def _p_binary_child(m: Msg, prec: int) -> Gen:
+    name, value, _n = arm(m)
+    if name == "binary_expr":
+        p = OPERATORS.get(singles(value).get("op", ""), ("", 0))[1]
+        if p == 0 or p < prec:
+            yield "("
+            yield physical_gen(m)
+            yield ")"
+            return
+    yield physical_gen(m)
+
+
+def _p_binary(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    sym, prec = OPERATORS.get(d.get("op", ""), (f"<op {d.get('op', '')}>", 0))
+    operands = list(children(m, 4, "PhysicalExprNode")) or [d[k] for k in ("l", "r") if k in d]
+    yield from separated(iter(operands), lambda c: _p_binary_child(c, prec), f" {sym} ")
+
+
+def _p_prefix(text: str, close: str = "") -> Callable[[str, Msg], Gen]:
+    def gen(_n: str, m: Msg) -> Gen:
+        yield text
+        yield _p_child(singles(m), "expr")
+        yield close
+
+    return gen
+
+
+def _p_suffix(text: str) -> Callable[[str, Msg], Gen]:
+    def gen(_n: str, m: Msg) -> Gen:
+        yield _p_child(singles(m), "expr")
+        yield text
+
+    return gen
+
+
+def _p_case(_n: str, m: Msg) -> Gen:
+    return case_gen(m, "PhysicalWhenThen", physical_gen)
+
+
+def _p_cast(n: str, m: Msg) -> Gen:
+    return cast_gen(n, m, physical_gen)
+
+
+def _p_in_list(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    yield _p_child(d, "expr")
+    yield " NOT IN ([" if d.get("negated") else " IN (["
+    yield from separated(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield "])"
+
+
+def _p_call(name_key: str, args: int) -> Callable[[str, Msg], Gen]:
+    def gen(_n: str, m: Msg) -> Gen:
+        d = singles(m)
+        yield f"{d.get(name_key, '')}(" + ("DISTINCT " if d.get("distinct") else "")
+        yield from separated(children(m, args, "PhysicalExprNode"), physical_gen)
+        yield ")"
+
+    return gen
+
+
+def _p_aggregate(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    yield f"{d.get('user_defined_aggr_function', '')}(" + ("DISTINCT " if d.get("distinct") else "")
+    yield from separated(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield ")" + (" IGNORE NULLS" if d.get("ignore_nulls") else "")
+    first = True
+    for o in children(m, 5, "PhysicalSortExprNode"):
+        yield " ORDER BY [" if first else ", "
+        first = False
+        yield physical_sort_gen(o)
+    if not first:
+        yield "]"
+
+
+def window_expr_gen(m: Msg, _n: str = "") -> Gen:
+    """A PhysicalWindowExprNode: its name when it carries one, else its call and frame."""
+    d = singles(m)
+    if d.get("name"):
+        yield d["name"]
+        return
+    yield from _p_call(
+        "user_defined_aggr_function" if "user_defined_aggr_function" in d else "user_defined_window_function",
+        4,
+    )(_n, m)
+    yield frame_gen(d.get("window_frame"))
+
+
+def _p_like(_n: str, m: Msg) -> Gen:
+    d = singles(m)
+    yield _p_child(d, "expr")
+    yield (" NOT" if d.get("negated") else "") + (" ILIKE " if d.get("case_insensitive") else " LIKE ")
+    yield _p_child(d, "pattern")
+
+
+def _p_literal(_n: str, m: Msg) -> Gen:
+    yield scalar_gen(m, display=True)
+
+
+def physical_sort_gen(m: Msg) -> Gen:
+    """``<e> ASC|DESC [NULLS LAST]`` of a PhysicalSortExprNode: datafusion's PhysicalSortExpr Display never
+    writes NULLS FIRST (``a@0 DESC`` is DESC NULLS FIRST, ``a@0 ASC`` is ASC NULLS FIRST)."""
+    d = singles(m)
+    yield _p_child(d, "expr")
+    yield (" ASC" if d.get("asc") else " DESC") + ("" if d.get("nulls_first") else " NULLS LAST")
+
+
+def _p_sort(_n: str, m: Msg) -> Gen:
+    yield physical_sort_gen(m)
+
+
+def _p_extension(_n: str, m: Msg) -> Gen:
+    yield f"<extension @{m.offset}>("
+    yield from separated(children(m, 2, "PhysicalExprNode"), physical_gen)
+    yield ")"
+
+
+_PHYSICAL: dict[str, Callable[[str, Msg], Gen]] = {
+    "column": _p_column, "unknown_column": _p_column, "literal": _p_literal, "binary_expr": _p_binary,
+    "aggregate_expr": _p_aggregate, "is_null_expr": _p_suffix(" IS NULL"), "is_not_null_expr": _p_suffix(" IS NOT NULL"),
+    "not_expr": _p_prefix("NOT "), "case_": _p_case, "cast": _p_cast, "try_cast": _p_cast, "sort": _p_sort,
+    "negative": _p_prefix("(- ", ")"), "in_list": _p_in_list, "window_expr": lambda _n, m: window_expr_gen(m),
+    "scalar_udf": _p_call("name", 2), "like_expr": _p_like, "extension": _p_extension,
+}  # fmt: skip
+
+
+def render_physical_expr(msg: Msg) -> str:
+    """Best-effort text of a PhysicalExprNode (``a@0 + 1``); datafusion gives no single ground truth."""
+    return render_with(physical_gen, msg)
