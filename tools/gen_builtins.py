@@ -21,20 +21,23 @@ from pathlib import Path
 TARGET = Path(__file__).resolve().parent.parent / "datafusion_exprtool" / "layers" / "proto" / "builtins.py"
 #: information_schema function_type -> constant name in the generated module
 KINDS = {"SCALAR": "SCALAR", "AGGREGATE": "AGGREGATE", "WINDOW": "WINDOW", "HIGHER_ORDER": "HIGHER_ORDER"}
-QUERY = "SELECT DISTINCT routine_name, function_type FROM information_schema.routines"
+QUERY = "SELECT DISTINCT routine_name, function_type, is_deterministic FROM information_schema.routines"
 
 
 def collect() -> tuple[str, dict[str, frozenset[str]]]:
-    """(datafusion version, {"SCALAR"|"AGGREGATE"|"WINDOW": names}) of the installed datafusion."""
+    """(datafusion version, {"SCALAR"|"AGGREGATE"|"WINDOW"|"HIGHER_ORDER"|"NOT_IMMUTABLE": names}) of the
+    installed datafusion."""
     import datafusion
     from datafusion import SessionConfig, SessionContext
 
     ctx = SessionContext(SessionConfig().with_information_schema(True))
     rows = ctx.sql(QUERY).to_arrow_table().to_pylist()
-    table: dict[str, set[str]] = {k: set() for k in KINDS}
+    table: dict[str, set[str]] = {k: set() for k in [*KINDS, "NOT_IMMUTABLE"]}
     for row in rows:
         if row["function_type"] in table:
             table[row["function_type"]].add(row["routine_name"])
+        if row["function_type"] == "SCALAR" and not row["is_deterministic"]:  # volatility is not Immutable
+            table["NOT_IMMUTABLE"].add(row["routine_name"])
     odd = sorted(n for names in table.values() for n in names if not n.isidentifier())
     if odd:  # the generated literal splits on whitespace
         raise SystemExit(f"function names that are not identifiers: {odd}")
@@ -93,6 +96,12 @@ def render(version: str, table: dict[str, frozenset[str]]) -> str:
     ]
     for kind, const in KINDS.items():
         parts += [f"{const}: frozenset[str] = {_names_literal(table[kind])}", ""]
+    parts += [
+        "#: the built-in scalar functions whose volatility is not Immutable (information_schema's",
+        "#: is_deterministic = false): a listing table never takes a filter calling one as exact",
+        f"NOT_IMMUTABLE: frozenset[str] = {_names_literal(table['NOT_IMMUTABLE'])}",
+        "",
+    ]
     parts += [
         "#: a higher-order call (HigherOrderUDFExprNode) travels as a scalar function site",
         '_BY_KIND = {"scalar": SCALAR | HIGHER_ORDER, "aggregate": AGGREGATE, "window": WINDOW}',

@@ -22,6 +22,7 @@ from datafusion_exprtool.text.canonical import (
 )
 from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.logical_plan import LINES as LOGICAL_LINES
+from datafusion_exprtool.text.logical_plan import NO_CHILDREN as LOGICAL_NO_CHILDREN
 from datafusion_exprtool.text.physical_expr import (
     physical_gen,
     physical_sort_gen,
@@ -171,6 +172,8 @@ def plan_gen(msg: Msg, depth: int = 0) -> Gen:
     for sub in subqueries(value) if value.known else ():
         yield f"{indent}  Subquery:\n"
         yield plan_gen(sub, depth + 2)
+    if msg.type == "LogicalPlanNode" and name in LOGICAL_NO_CHILDREN:  # logical: a view's plan is no child
+        return
     for child in _inputs(value) if value.known else ():
         yield plan_gen(child, depth + 1)
 
@@ -189,7 +192,7 @@ def _outline_line(plan_type: str, name: str, value: Msg, indent: str) -> Gen:
 def subqueries(node: Msg) -> list[Msg]:
     """Plans of the scalar subqueries inside a plan node's own expressions (not inside its inputs)."""
     found: list[Msg] = []
-    stack = [node]
+    stack, pending = [node], []
     while stack:
         m = stack.pop()
         table = MESSAGES.get(m.type, {})
@@ -201,7 +204,9 @@ def subqueries(node: Msg) -> list[Msg]:
                 if sub is not None:
                     found.append(sub)
             elif f.value.type not in ("ScalarValue", "ArrowType", "Schema", "DfSchema") and f.value.known:
-                stack.append(f.value)
+                pending.append(f.value)
+        stack.extend(reversed(pending))  # in the order of the expressions, as datafusion lists them
+        pending.clear()
     return found
 
 

@@ -66,6 +66,15 @@ HIGHER_ORDER: frozenset[str] = frozenset(
     """.split()
 )
 
+#: the built-in scalar functions whose volatility is not Immutable (information_schema's
+#: is_deterministic = false): a listing table never takes a filter calling one as exact
+NOT_IMMUTABLE: frozenset[str] = frozenset(
+    """
+    current_date current_time current_timestamp file_row_index input_file_name now rand random today
+    uuid
+    """.split()
+)
+
 #: a higher-order call (HigherOrderUDFExprNode) travels as a scalar function site
 _BY_KIND = {"scalar": SCALAR | HIGHER_ORDER, "aggregate": AGGREGATE, "window": WINDOW}
 
