@@ -7,7 +7,7 @@ generator; an arm without an entry falls back to the wire-level outline line (``
 Some of what datafusion shows is not in the bytes but follows from them: a RepartitionExec's
 ``input_partitions`` is its input's output partition count (``text/physical_props.py``). What datafusion derives
 at planning time from things the bytes lack (a Parquet scan's ``pruning_predicate``, an aggregate's
-``ordering_mode``, a window's output field) is left out.
+``ordering_mode``) is left out; a window's output field follows from its function (text/physical_window.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datafusion_exprtool.text.engine import Gen, children, render_with, separate
 from datafusion_exprtool.text.physical_expr import physical_gen
 from datafusion_exprtool.text.physical_props import join_names, output_names, output_partitions
 from datafusion_exprtool.text.physical_scan import SCAN_LINES
+from datafusion_exprtool.text.physical_window import window_line
 
 #: Rust Debug names of the enums datafusion's display prints with ``{:?}``
 AGGREGATE_MODES = {0: "Partial", 1: "Final", 2: "FinalPartitioned", 3: "Single", 4: "SinglePartitioned",
@@ -242,5 +243,5 @@ LINES: dict[str, Callable[[Msg], Gen]] = {
     "hash_join": hash_join_line, "global_limit": global_limit_line, "local_limit": local_limit_line,
     "placeholder_row": _fixed("PlaceholderRowExec"), "empty": _fixed("EmptyExec"), "union": _fixed("UnionExec"),
     "cross_join": _fixed("CrossJoinExec"), "cooperative": _fixed("CooperativeExec"),
-    "interleave": _fixed("InterleaveExec"), "unnest": _fixed("UnnestExec"), **SCAN_LINES,
+    "interleave": _fixed("InterleaveExec"), "unnest": _fixed("UnnestExec"), "window": window_line, **SCAN_LINES,
 }  # fmt: skip

@@ -42,13 +42,6 @@ MEMORY_SQL = [
 def test_memory_plans_render_as_datafusion_displays_them(sql: str, partitions: int) -> None:
     plan = _memory_ctx(partitions).sql(sql).execution_plan()
     theirs = plan.display_indent().removesuffix("\n")
-    if "WindowAggExec" in theirs:  # a window's output field and frame are planner-derived: checked up to it
-        ours = inspect_bytes(plan.to_bytes()).rendered.splitlines()
-        lines = theirs.splitlines()
-        for a, b in zip(ours, lines, strict=True):
-            if "WindowAggExec" not in b:
-                assert a == b
-        return
     assert inspect_bytes(plan.to_bytes()).rendered == theirs
 
 
