@@ -253,12 +253,30 @@ def _read_nested(pa: Any, value: Msg) -> Any:
     return batch.column(0)[0]
 
 
-def nested_text(kind: str, value: Msg) -> str:
-    """Display body of a List/LargeList/FixedSizeList/Struct/Map literal, read from its Arrow IPC bytes."""
+def _struct_display(pa: Any, sc: Any) -> str:
+    """ScalarValue Display of a struct: ``{a:1,inner:{b:x}}`` (a struct field recurses, a null struct shows
+    every field as NULL, other fields print as the array formatter does)."""
+    t = sc.type
+    parts = []
+    for i in range(t.num_fields):
+        if not sc.is_valid:
+            parts.append(f"{t.field(i).name}:NULL")
+        elif pa.types.is_struct(t.field(i).type):
+            parts.append(f"{t.field(i).name}:" + _struct_display(pa, sc[i]))
+        else:
+            parts.append(f"{t.field(i).name}:" + "".join(drive(_arrow_fmt(pa, sc[i]))))
+    return "{" + ",".join(parts) + "}"
+
+
+def nested_text(kind: str, value: Msg, display: bool = False) -> str:
+    """Body of a List/LargeList/FixedSizeList/Struct/Map literal, read from its Arrow IPC bytes: ScalarValue
+    Debug's (inside ``canonical_name()``), or with ``display`` its Display (a physical plan's literal)."""
     try:
         import pyarrow as pa  # noqa: PLC0415  (only a blob with a nested literal pays for pyarrow)
 
         sc = _read_nested(pa, value)
+        if kind == "Struct" and display:
+            return _struct_display(pa, sc)
         if kind == "Struct":
             t = sc.type
             parts = [
@@ -267,11 +285,10 @@ def nested_text(kind: str, value: Msg) -> str:
             return "{" + ",".join(parts) + "}"
         if kind == "Map":
             if not sc.is_valid:
-                return "[NULL]"
+                return "NULL" if display else "[NULL]"
+            quote = (lambda x: x) if display else rust_debug_str
             pairs = [
-                rust_debug_str("".join(drive(_arrow_fmt(pa, e[0]))))
-                + ":"
-                + rust_debug_str("".join(drive(_arrow_fmt(pa, e[1]))))
+                quote("".join(drive(_arrow_fmt(pa, e[0])))) + ":" + quote("".join(drive(_arrow_fmt(pa, e[1]))))
                 for e in sc.values
             ]
             return "[{" + ",".join(pairs) + "}]"

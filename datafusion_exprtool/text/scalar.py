@@ -225,7 +225,7 @@ def scalar_gen(msg: Msg, display: bool = False) -> Gen:
     text = scalar_display_text(name, value)
     if text is not None:
         if display:
-            yield text
+            yield binary_display(name, value) or text
             return
         yield debug_wrap(name, value, text)
     elif name == "null_value":
@@ -246,7 +246,7 @@ def scalar_gen(msg: Msg, display: bool = False) -> Gen:
     elif name in _NESTED:
         from datafusion_exprtool.text.nested import nested_text  # noqa: PLC0415  (nested.py builds on this module; pyarrow behind it)
 
-        body = nested_text(_NESTED[name], value)
+        body = nested_text(_NESTED[name], value, display)
         yield body if display else f"{_NESTED[name]}({body})"
     else:
         yield placeholder(UNSUPPORTED, "protobuf", msg.offset, f"<unsupported ScalarValue {name} @{msg.offset}>")
@@ -283,6 +283,18 @@ def scalar_display_text(name: str, value: Any) -> str | None:
         d = value.to_dict()
         return f"IntervalDayTime {{ days: {d.get('days', 0)}, milliseconds: {d.get('milliseconds', 0)} }}"
     return None
+
+
+def binary_display(name: str, value: Any) -> str | None:
+    """ScalarValue Display of a binary: its first 10 bytes in upper-case hex, ``...`` after when longer (Debug
+    shows the bytes as decimals, ``Binary("0,1,2,255")``); None for any other arm."""
+    if name in _BINARIES:
+        raw = value
+    elif name == "fixed_size_binary_value":
+        raw = value.to_dict().get("values", b"")
+    else:
+        return None
+    return raw[:10].hex().upper() + ("..." if len(raw) > 10 else "")
 
 
 def debug_wrap(name: str, value: Any, text: str) -> str:

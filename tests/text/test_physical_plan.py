@@ -93,3 +93,23 @@ def test_scan_output_ordering_follows_the_projection(tmp_path, sql: str) -> None
     ctx.register_parquet("t", str(tmp_path / "t.parquet"), file_sort_order=[[col("a").sort(), col("b").sort()]])
     plan = ctx.sql(sql).execution_plan()
     assert inspect_bytes(plan.to_bytes()).rendered == plan.display_indent().removesuffix("\n")
+
+
+LITERAL_SQL = [
+    "select map(['a', 'b'], ['1', '2']) as m",
+    "select map(['k'], [1]) as m, map([1, 2], [[1], [2, 3]]) as n",
+    "select named_struct('nested', named_struct('a', 1), 's', 'x') as s",
+    "select named_struct('a', 1, 'b', [1, 2]) as s",
+    "select X'000102FF' as b",
+    "select X'68656C6C6F20776F726C64' as b",
+    "select arrow_cast(X'666978656421', 'FixedSizeBinary(6)') as b",
+    "select arrow_cast(X'68656C6C6F20776F726C64', 'LargeBinary') as b",
+]
+
+
+@pytest.mark.parametrize("sql", LITERAL_SQL)
+def test_nested_and_binary_literals_show_their_display(sql: str) -> None:
+    """A physical plan prints a literal with ScalarValue's Display (maps and structs unquoted, nested structs
+    without spaces, binaries in hex), not the Debug text of ``canonical_name()``."""
+    plan = _memory_ctx().sql(sql).execution_plan()
+    assert inspect_bytes(plan.to_bytes()).rendered == plan.display_indent().removesuffix("\n")
