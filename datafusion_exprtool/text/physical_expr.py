@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
 from datafusion_exprtool.text.canonical import (
     OPERATORS,
     case_gen,
@@ -162,12 +164,66 @@ def _p_extension(_n: str, m: Msg) -> Gen:
     yield ")"
 
 
+# Higher-order functions and their lambdas. The fact sheet lists no fields for these three messages; the layout
+# below is the one datafusion 55.0.0 writes (the tests compare the text with display_indent() on real plans).
+# A message whose fields do not have exactly that shape keeps the arm's placeholder.
+#: message -> {field number: (wire type, repeated)}
+LAMBDA_SHAPES = {
+    "higher_order_udf": {1: (LEN, False), 2: (LEN, True)},  # name, args
+    "lambda": {1: (LEN, True), 2: (LEN, False)},  # params, body
+    "lambda_variable": {1: (VARINT, False), 2: (LEN, False)},  # index, field
+}
+
+
+def _raw_fields(n: str, m: Msg) -> dict[int, list[tuple[object, int, int]]] | None:
+    """Field number -> [(value, start, end)] when the message has ``LAMBDA_SHAPES[n]``'s shape, else None."""
+    shape = LAMBDA_SHAPES[n]
+    out: dict[int, list[tuple[object, int, int]]] = {}
+    try:
+        for number, wire, a, b, _tag in iter_raw(m.buf, m.start, m.end, m.origin):
+            want = shape.get(number)
+            if want is None or want[0] != wire or (number in out and not want[1]):
+                return None
+            out.setdefault(number, []).append((a, a, b) if wire == VARINT else (bytes(m.buf[a:b]), a, b))
+    except DecodeError:
+        return None
+    return out
+
+
+def _utf8(raw: object) -> str | None:
+    try:
+        return raw.decode() if isinstance(raw, bytes) else None
+    except UnicodeDecodeError:
+        return None
+
+
+def _p_lambda_family(n: str, m: Msg) -> Gen:
+    f = _raw_fields(n, m)
+    names = [] if n == "lambda_variable" else [_utf8(v) for v, _a, _b in (f or {}).get(1, [])]
+    if f is None or None in names or (n == "higher_order_udf" and len(names) != 1):
+        yield f"<{n}>"
+        return
+    exprs = iter([Msg("PhysicalExprNode", m.buf, a, b, m.origin) for _v, a, b in f.get(2, [])])
+    if n == "higher_order_udf":
+        yield f"{names[0]}("
+        yield from separated(exprs, physical_gen)
+        yield ")"
+    elif n == "lambda":
+        yield f"({', '.join(names)}) -> "
+        yield physical_gen(next(exprs)) if 2 in f else "<missing body>"
+    else:
+        field = next((Msg("Field", m.buf, a, b, m.origin) for _v, a, b in f.get(2, [])), None)
+        index = f[1][0][0] if 1 in f else 0
+        yield f"{singles(field).get('name', '') if field is not None else ''}@{index}"
+
+
 _PHYSICAL: dict[str, Callable[[str, Msg], Gen]] = {
     "column": _p_column, "unknown_column": _p_column, "literal": _p_literal, "binary_expr": _p_binary,
     "aggregate_expr": _p_aggregate, "is_null_expr": _p_suffix(" IS NULL"), "is_not_null_expr": _p_suffix(" IS NOT NULL"),
     "not_expr": _p_prefix("NOT "), "case_": _p_case, "cast": _p_cast, "try_cast": _p_cast, "sort": _p_sort,
     "negative": _p_prefix("(- ", ")"), "in_list": _p_in_list, "window_expr": lambda _n, m: window_expr_gen(m),
     "scalar_udf": _p_call("name", 2), "like_expr": _p_like, "extension": _p_extension,
+    "higher_order_udf": _p_lambda_family, "lambda": _p_lambda_family, "lambda_variable": _p_lambda_family,
 }  # fmt: skip
 
 

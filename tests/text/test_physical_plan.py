@@ -113,3 +113,26 @@ def test_nested_and_binary_literals_show_their_display(sql: str) -> None:
     without spaces, binaries in hex), not the Debug text of ``canonical_name()``."""
     plan = _memory_ctx().sql(sql).execution_plan()
     assert inspect_bytes(plan.to_bytes()).rendered == plan.display_indent().removesuffix("\n")
+
+
+def _lambda_cases():
+    from datafusion import col, lit
+    from datafusion import functions as f
+
+    return [
+        lambda: f.array_transform(col("a"), lambda v: v * 2),
+        lambda: f.array_transform(col("a"), f.lambda_(["v"], lit(0))),
+        lambda: f.array_any_match(col("a"), lambda v: v > col("b")),
+        lambda: f.array_filter(col("a"), f.lambda_(["x"], f.lambda_var("x") > lit(1))),
+        lambda: f.array_transform(col("a"), lambda v: f.array_transform(f.make_array(v), lambda w: w + v)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_higher_order_functions_show_their_lambdas(case: int) -> None:
+    """``array_transform(a@0, (v) -> v@2 * 2)``: a lambda's parameters, its body, its variables by index."""
+    ctx = SessionContext()
+    ctx.register_record_batches("t", [[pa.record_batch({"a": [[1, 2], [3]], "b": [1, 2]})]])
+    expr = _lambda_cases()[case]()
+    plan = ctx.table("t").select(expr.alias("r")).execution_plan()
+    assert inspect_bytes(plan.to_bytes()).rendered == plan.display_indent().removesuffix("\n")
