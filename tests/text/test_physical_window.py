@@ -67,3 +67,15 @@ def test_python_window_udfs_render_as_datafusion_displays_them(evaluator, arg, r
     elif frame is not None:
         call = call.partition_by(col("g")).build()
     _assert_same(ctx.table("t").select(call.alias("w")).execution_plan())
+
+
+@pytest.mark.parametrize("frame", [("rows", 2, 1), ("rows", None, 0), ("range", 1, 1), ("range", None, 0),
+                                   ("range", None, None), ("rows", 3, None)])  # fmt: skip
+def test_window_frames_show_in_debug_and_display(frame) -> None:
+    """WindowAggExec prints the frame's Debug (bounds as ScalarValue Debug, ``is_causal`` computed as
+    ``WindowFrame::new_bounds`` does), BoundedWindowAggExec its Display."""
+    from datafusion import WindowFrame
+
+    fn = udwf(_Smooth, pa.float64(), pa.float64(), "immutable", name="sm")
+    call = fn(col("b")).order_by(col("a")).window_frame(WindowFrame(*frame)).build()
+    _assert_same(_ctx().table("t").select(call.alias("w")).execution_plan())
