@@ -25,7 +25,7 @@ from typing import Any
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
-from datafusion_exprtool.model import Finding, Inspection
+from datafusion_exprtool.model import DAMAGE_IDS, Finding, Inspection
 from datafusion_exprtool.reports.check.damage import (
     CUT_PICKLE,
     LOCAL_RECEIVER_IDS,
@@ -52,8 +52,6 @@ from datafusion_exprtool.reports.check.target import (
 
 #: receiver failures met once the stream is unpickled (after the imports it makes): listed after them
 LATE_IDS = ("udf-volatility-unknown",)
-#: inspection warnings whose static reader failed where the receiver's decoder fails too
-LAYER_ERROR_IDS = ("layer-error", "udf-tuple-shape", "udf-schema-not-bytes", "frame-overrun")
 SUSPICIOUS_FIX = (
     "Do not decode it: the receiver would execute it. Find out who produced it and how it reached you "
     "(`exprtool inspect BLOB` lists every global and call); re-create the blob from a trusted sender."
@@ -163,7 +161,7 @@ def _functions(case: _Case) -> list[Finding]:
             dfpy_problems.setdefault(w.function, []).append(w)
         elif w.layer == "pickle":  # the outer pickle's damage: frame_findings, met first
             continue
-        elif w.id in LAYER_ERROR_IDS or w.catalog_id is not None:
+        elif w.id in DAMAGE_IDS or w.catalog_id is not None:  # the damage inspect exits 3 on
             finding = layer_error(w)
             if w.id in LOCAL_RECEIVER_IDS and target.importable is not find_top_spec:
                 finding.severity = "warning"  # looked up in this interpreter's module, not the target's
