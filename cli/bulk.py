@@ -75,8 +75,16 @@ def inspect_one(source: str, settings: Settings) -> Outcome:
     else:
         if crosses(insp.safety.verdict, settings.fail_on):
             status = Exit.FINDINGS
+        damage = insp.damage  # a layer that cannot be read: all that was read is shown, and exit 3 outranks 1
+        if damage:
+            status = Exit.UNDECODABLE
+            first = damage[0]
+            where = f" at byte {first.offset}" if first.offset is not None else ""
+            more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
+            err_line = (f"exprtool: {display_path(source)}: cannot decode: {first.layer} layer{where}: "
+                        f"{first.message}{more}\n")
         if settings.fmt == "text":
-            return Outcome(int(status), "", render_text(insp, settings))
+            return Outcome(int(status), err_line, render_text(insp, settings))
         doc = inspection_document(insp)
     if settings.fmt == "text":
         return Outcome(int(status), err_line, "")

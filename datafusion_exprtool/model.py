@@ -25,6 +25,17 @@ class InputInfo:
 
 
 #: how a shown sentence hands over to the text the receiver raises, after exprtool's own words
+#: inspection warnings that say a layer could not be read (not merely left opaque, as a foreign codec's bytes or
+#: a node the tables do not expand are): the blob is damaged and the receiver's decoder refuses it too. The one
+#: list both `inspect` (exit 3) and `check` (an error for each) read, through ``Inspection.damage``
+DAMAGE_IDS = frozenset({
+    "layer-error",  # a DFPY frame, a cloudpickle stream or an Arrow IPC schema the reader gave up on
+    "frame-overrun",  # a pickle FRAME (outer pickle or UDF stream) claiming more bytes than follow
+    "udf-tuple-shape",  # the UDF stream reads, but not as the tuple datafusion unpacks
+    "udf-schema-not-bytes",  # a UDF's Arrow schema that is not bytes
+    "dfpy-truncated",  # the DFPY header cut short
+    "dfpy-envelope-truncated",  # the DFPYCHN envelope cut short
+})  # fmt: skip
 RAISES = "; the receiver raises: "
 #: how a shown sentence introduces datafusion's refusal when exprtool adds no words of its own
 REFUSES = "datafusion refuses this: "
@@ -167,6 +178,11 @@ class Inspection:
     @property
     def message(self) -> str:
         return self.payloads[0].message if self.payloads else ""
+
+    @property
+    def damage(self) -> list[Finding]:
+        """The warnings that say a layer could not be read (``DAMAGE_IDS``): datafusion cannot decode the blob."""
+        return [w for w in self.warnings if w.id in DAMAGE_IDS]
 
     @property
     def rendered(self) -> str:

@@ -13,7 +13,7 @@ import hashlib
 import sys
 from dataclasses import dataclass, field
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import TRUNCATED, DecodeError
 from datafusion_exprtool.layers import arrow_ipc, dfpy
 from datafusion_exprtool.layers.cloudpickle import stream as cloudpickle_stream
 from datafusion_exprtool.layers.pickle import safety as pickle_safety
@@ -125,6 +125,9 @@ def _function_info(site, out: ManifestResult) -> FunctionInfo:
                     verdict="suspicious", function=site.name, decode_kind=err.kind)
         )
         return info
+    if stream.result.frame_overrun is not None:
+        out.complete = False
+        out.warnings.append(frame_overrun(stream.result.frame_overrun, len(fd.stream), "cloudpickle", site.name))
     for f in pickle_safety.classify(stream.result, "cloudpickle", "cloudpickle"):
         f.function = f.function or site.name
         out.findings.append(f)
@@ -210,6 +213,16 @@ def _sensitive_from_callable(info: FunctionInfo, offset: int | None, out: Manife
         out.sensitive.append(
             Sensitive("captured-value", "cloudpickle", offset, f"{label}{v.type} {v.preview}", function=info.name)
         )
+
+
+def frame_overrun(frame: tuple[int, int], size: int, layer: str, name: str | None = None) -> Finding:
+    """A pickle FRAME (``frame``: absolute offset, declared size) that runs past the end of its ``size``-byte
+    stream: the static walk reads on (framing never changes the opcodes), ``pickle.loads`` refuses it."""
+    offset, declared = frame
+    return Finding(
+        id="frame-overrun", severity="warning", layer=layer, offset=offset, function=name, decode_kind=TRUNCATED,
+        message=(f"{name}: " if name else "") + f"FRAME of {declared} bytes runs past the end ({size} bytes)",
+    )
 
 
 def _from_error(err: DecodeError, name: str) -> Finding:

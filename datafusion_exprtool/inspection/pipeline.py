@@ -10,6 +10,7 @@ from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.inspection.functions import (
     build_manifest,
     classify_foreign_bytes,
+    frame_overrun,
     python_mismatches,
     stray_sites,
 )
@@ -77,6 +78,8 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         result = pickle_vm.run(data, 0, layer="pickle")
         info.pickle_protocol = result.protocol
         findings += pickle_safety.classify(result, "expr", "pickle")
+        if result.frame_overrun is not None:
+            warnings.append(frame_overrun(result.frame_overrun, len(data), "pickle"))
         found = expr_pickle.find_expr_payloads(result)
         if not found and not any(f.verdict == "suspicious" for f in findings):
             raise DecodeError(

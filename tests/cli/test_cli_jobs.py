@@ -1,6 +1,6 @@
 """`exprtool inspect --jobs N` over many inputs: worker processes change nothing a reader sees. stdout and stderr
 equal the in-process run byte for byte (input order kept), and the exit status is the same, on a directory that
-mixes expressions, plans, pickles, damaged blobs and a suspicious one."""
+mixes expressions, plans, pickles, damaged blobs (one damaged in its UDF stream only) and a suspicious one."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     first = blobs[0].read_bytes()
     (root / "1-damaged-cut.bin").write_bytes(first[: len(first) // 2])
     (root / "1-damaged-garbage.bin").write_bytes(b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")
+    udf = (REPO / "fixtures" / "blobs" / "udf_scalar_inline.expr.bin").read_bytes()
+    at = udf.index(b"DFPYUDF") + 10 + 3  # the UDF stream's PROTO, then its FRAME's 8-byte length: 2**40
+    (root / "1-damaged-frame.bin").write_bytes(udf[:at] + (2**40).to_bytes(8, "little") + udf[at + 8 :])
     case = next(c for c in hostile() if c.carrier == "pickle" and not c.gray)
     (root / "0-suspicious.pkl").write_bytes(case.build(root.parent / "canary"))
     assert inspect_bytes((root / "0-suspicious.pkl").read_bytes()).safety.verdict == "suspicious"
@@ -40,7 +43,8 @@ def test_workers_write_what_one_process_writes(mixed: Path, fmt: list[str]) -> N
     assert two.stdout == one.stdout
     assert two.stderr == one.stderr
     assert two.exit_code == one.exit_code == 3  # the damaged blobs: worst across inputs
-    assert one.stderr.count("cannot decode") == 2
+    assert one.stderr.count("cannot decode") == 3
+    assert "1-damaged-frame.bin: cannot decode: cloudpickle layer at byte " in one.stderr  # inner damage: exit 3
     names = sorted(p.name for p in mixed.iterdir())
     if "--json" in fmt:
         import json

@@ -47,6 +47,9 @@ class PickleResult:
     mutations: list[Mutation] = field(default_factory=list)
     computed_globals: list[ComputedGlobal] = field(default_factory=list)  # STACK_GLOBAL of computed strings
     opcodes: int = 0
+    #: (absolute offset, declared size) of the first FRAME that claims more bytes than follow it: the stream
+    #: walks (framing never changes the opcodes), but ``pickle.loads`` refuses it ("pickle data was truncated")
+    frame_overrun: tuple[int, int] | None = None
     _where: dict[int, tuple[Any, int]] = field(default_factory=dict, repr=False)
 
     def offset_of(self, value: str | bytes) -> int | None:
@@ -373,6 +376,10 @@ _GROUPS = {
 _HANDLERS = {code: _GROUPS.get(name, _Machine.single) for code, (name, _k, _p) in OPCODES.items()}
 
 
+#: the FRAME opcode (protocol 4+): an 8-byte length of the opcodes that follow
+FRAME_CODE = 0x95
+
+
 def run(data: bytes, origin: int = 0, layer: str = "pickle") -> PickleResult:
     """Walk one pickle stream from ``data[0]`` to its STOP; offsets are ``origin + position``.
 
@@ -404,6 +411,8 @@ def run(data: bytes, origin: int = 0, layer: str = "pickle") -> PickleResult:
             else:
                 arg, pos = _read_arg(kind, data, pos + 1, end, res, origin)
             handlers[code](m, name, arg, origin + off)
+            if code == FRAME_CODE and pos + arg > end and res.frame_overrun is None:
+                res.frame_overrun = (origin + off, arg)
         except _Fail as exc:
             raise DecodeError(layer, origin + off, f"{exc} at opcode {name}", kind=exc.kind, opcode=name) from None
         count += 1

@@ -13,6 +13,7 @@ import functools
 from typing import NamedTuple
 
 from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
+from datafusion_exprtool.layers.proto.mend import text_damage
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import EMPTY_ARMS_NEVER_WRITTEN, ROOT_MESSAGES, ROOT_ONEOF
 from datafusion_exprtool.layers.proto.runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
@@ -481,12 +482,14 @@ def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
     """
     best: tuple[tuple[int, ...], str, ScanResult] | None = None
     errors: list[DecodeError] = []
+    refused: list[tuple[str, DecodeError]] = []
     for rank, name in enumerate(ROOT_MESSAGES):
         limit = best[2].unknown_count if best is not None and best[2].sensible else None
         try:
             res = scan(buf, name, origin, max_unknown=limit)
         except DecodeError as err:
             errors.append(err)
+            refused.append((name, err))
             continue
         arm = res.root.which(ROOT_ONEOF[name][0]) if res.sensible else None
         unwritten = arm is not None and (name, arm[0]) in EMPTY_ARMS_NEVER_WRITTEN and arm[1].start == arm[1].end
@@ -495,6 +498,11 @@ def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
             best = (score, name, res)
         if score[:4] == (0, 0, 0, 0):
             break
+    if best is None or best[0][:4] != (0, 0, 0, 0):
+        damaged = text_damage(buf, origin, refused, scan, best[2] if best else None)
+        if damaged is not None:  # that type reads cleanly but for its text: what it is, damaged
+            raise damaged
     if best is None:
         raise max(errors, key=lambda e: e.offset or 0)  # max() keeps the first of equal offsets
     return best[1], best[2]
+

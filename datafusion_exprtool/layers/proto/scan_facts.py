@@ -7,7 +7,7 @@ statistics); this module holds the tables of which fields matter and turns the p
 
 from __future__ import annotations
 
-from datafusion_exprtool.errors import CORRUPT, EMPTY_PLAN, MISSING_FIELD, DecodeError
+from datafusion_exprtool.errors import CORRUPT, EMPTY_PLAN, INVALID_UTF8, MISSING_FIELD, DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES, ROOT_ONEOF
 from datafusion_exprtool.layers.proto.scan_result import FunctionSite, ScanResult, Statistic
@@ -65,7 +65,7 @@ def utf8_text(buf: bytes, a: int, b: int) -> str:
     try:
         return buf[a:b].decode("utf-8")
     except UnicodeDecodeError as err:
-        raise Broken(a + err.start, "invalid string value: data is not UTF-8 encoded") from None
+        raise Broken(a + err.start, "invalid string value: data is not UTF-8 encoded", INVALID_UTF8) from None
 
 
 def special_field(

@@ -137,26 +137,14 @@ def decode_error_finding(
     )  # fmt: skip
 
 
-def frame_findings(data: bytes) -> list[Finding]:
-    """A FRAME (protocol 4+) that claims more bytes than follow: ``pickle.loads`` refuses the whole pickle.
-
-    The static machine reads frames as no-ops, so a damaged frame length is looked for here (pickletools
-    parses opcodes only: nothing is imported or called).
-    """
-    import pickletools
-
-    try:
-        for op, arg, pos in pickletools.genops(data):
-            if op.name == "FRAME" and pos + 9 + arg > len(data):
-                err = DecodeError(
-                    "pickle", pos, f"FRAME of {arg} bytes runs past the end ({len(data)} bytes)", kind=TRUNCATED,
-                    opcode=op.name,
-                )
-                finding = broken_pickle_finding(err, data)
-                return [finding] if finding is not None else []
-    except (ValueError, EOFError, TypeError):  # the static machine already read it: nothing more to say
-        pass
-    return []
+def frame_findings(insp: Inspection) -> list[Finding]:
+    """An outer-pickle FRAME (protocol 4+) that claims more bytes than follow (inspection's damage facts):
+    ``pickle.loads`` refuses the whole pickle before anything else."""
+    return [
+        pickle_damage_finding(DecodeError("pickle", w.offset, w.message, kind=w.decode_kind, opcode="FRAME"))
+        for w in insp.damage
+        if w.id == "frame-overrun" and w.layer == "pickle"
+    ]
 
 
 def broken_pickle_finding(err: DecodeError, data: bytes) -> Finding | None:
@@ -167,6 +155,11 @@ def broken_pickle_finding(err: DecodeError, data: bytes) -> Finding | None:
     """
     if DATAFUSION_MARK not in data:
         return None
+    return pickle_damage_finding(err)
+
+
+def pickle_damage_finding(err: DecodeError) -> Finding:
+    """What ``pickle.loads`` raises for a datafusion pickle cut short or damaged at ``err``."""
     text = err.message
     if err.kind in (TRUNCATED, NO_STOP):
         cid, said = "pickle-truncated", ("" if err.kind == NO_STOP else "pickle data was truncated")

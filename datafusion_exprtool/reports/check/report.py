@@ -25,7 +25,7 @@ from typing import Any
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
-from datafusion_exprtool.model import Finding, Inspection
+from datafusion_exprtool.model import DAMAGE_IDS, Finding, Inspection
 from datafusion_exprtool.reports.check.damage import (
     CUT_PICKLE,
     LOCAL_RECEIVER_IDS,
@@ -52,8 +52,6 @@ from datafusion_exprtool.reports.check.target import (
 
 #: receiver failures met once the stream is unpickled (after the imports it makes): listed after them
 LATE_IDS = ("udf-volatility-unknown",)
-#: inspection warnings whose static reader failed where the receiver's decoder fails too
-LAYER_ERROR_IDS = ("layer-error", "udf-tuple-shape", "udf-schema-not-bytes")
 SUSPICIOUS_FIX = (
     "Do not decode it: the receiver would execute it. Find out who produced it and how it reached you "
     "(`exprtool inspect BLOB` lists every global and call); re-create the blob from a trusted sender."
@@ -94,6 +92,10 @@ def check_inspection(
     case = _Case(insp, target, pickle_globals or [])
     for check_pass in PASSES:
         report.findings += check_pass(case)
+    errors = {f.offset for f in report.findings if f.severity == "error"}
+    for w in insp.damage:  # every layer inspect calls unreadable (its exit 3) is an error here too
+        if w.offset not in errors:
+            report.findings.append(layer_error(w))
     return report
 
 
@@ -157,7 +159,9 @@ def _functions(case: _Case) -> list[Finding]:
     for w in insp.warnings:  # a warning a layer gave a catalog id is what the receiver meets
         if w.layer == "dfpy" and w.catalog_id is not None:  # a framing problem
             dfpy_problems.setdefault(w.function, []).append(w)
-        elif w.id in LAYER_ERROR_IDS or w.catalog_id is not None:
+        elif w.layer == "pickle":  # the outer pickle's damage: frame_findings, met first
+            continue
+        elif w.id in DAMAGE_IDS or w.catalog_id is not None:  # the damage inspect exits 3 on
             finding = layer_error(w)
             if w.id in LOCAL_RECEIVER_IDS and target.importable is not find_top_spec:
                 finding.severity = "warning"  # looked up in this interpreter's module, not the target's
@@ -278,6 +282,7 @@ def _sensitive(case: _Case) -> list[Finding]:
 
 #: check_inspection's passes, in the order a receiver meets what each finds
 PASSES: tuple[Callable[[_Case], list[Finding]], ...] = (
+    lambda case: frame_findings(case.insp),
     _version,
     _suspicious,
     _outer_modules,
@@ -311,10 +316,7 @@ def check_loaded(loaded: Any, target: Target, *, message: str | None = None) -> 
         names = None
         if loaded.info.container == "pickle" and insp.safety.verdict == "suspicious":  # else: the usual few
             names = [(g.module, g.offset) for g in pickle_vm.run(data).globals]
-        report = check_inspection(insp, target, pickle_globals=names)
-        if loaded.info.container == "pickle":
-            report.findings[:0] = frame_findings(data)
-        return report
+        return check_inspection(insp, target, pickle_globals=names)
     except DecodeError as err:
         sure = loaded.info.container == "pickle" or message is not None
         proto = data if loaded.info.container == "protobuf" else None
