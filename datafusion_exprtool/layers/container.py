@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -204,7 +205,18 @@ def load_input(source: str) -> LoadedInput:
 
 
 def _read_capped(fh, source: str) -> bytes:
-    raw = fh.read(MAX_INPUT + 1)
+    # read(MAX_INPUT + 1) allocates that much (2 GiB) before it reads: a regular file is read at its size
+    # (one byte more shows it grew), anything else (a pipe, a device) in one capped read
+    raw = b""
+    try:
+        st = os.fstat(fh.fileno())
+    except (OSError, ValueError, AttributeError):  # a stream with no file descriptor
+        st = None
+    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size <= MAX_INPUT:
+        raw = fh.read(st.st_size + 1)
+        if len(raw) <= st.st_size:
+            return raw
+    raw += fh.read(MAX_INPUT + 1 - len(raw))
     if len(raw) > MAX_INPUT:
         raise DecodeError(
             "container", MAX_INPUT, f"{display_path(source)} is larger than {MAX_INPUT:,} bytes",

@@ -57,3 +57,23 @@ def test_encoded_text_of_a_column_blob_is_still_decoded() -> None:
     blob = col("customer_id").to_bytes()
     assert detect_container(base64.b64encode(blob)) == ("protobuf", "base64", blob)
     assert detect_container(binascii.hexlify(blob)) == ("protobuf", "hex", blob)
+
+
+@pytest.mark.parametrize("via", ["file", "stdin"])
+def test_the_input_cap_holds_for_a_file_read_at_its_size_and_for_a_pipe(via: str, tmp_path) -> None:
+    """A regular file is read at its size (layers/container), a pipe in one capped read: the same cap for both."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    blob = (Path(__file__).resolve().parents[2] / "fixtures" / "blobs" / "column.expr.bin").read_bytes()
+    (tmp_path / "b.bin").write_bytes(blob)
+    code = "import sys; from datafusion_exprtool.cli.main import main; sys.exit(main())"
+    for cap, status in ((len(blob), 0), (len(blob) - 1, 3)):
+        env = {**os.environ, "EXPRTOOL_MAX_INPUT": str(cap)}
+        source = str(tmp_path / "b.bin") if via == "file" else "-"
+        proc = subprocess.run([sys.executable, "-c", code, "inspect", source, "--json"], env=env,
+                              input=blob if via == "stdin" else None, capture_output=True)
+        assert proc.returncode == status, proc.stderr
+        assert (b"is larger than" in proc.stderr) == bool(status)

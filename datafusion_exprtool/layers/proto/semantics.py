@@ -136,6 +136,27 @@ def _oneof_text(child_type: str, parent: str, field: str) -> str | None:
     return spec[1] if spec else None
 
 
+#: per message type, found once: (fields, leaf runs, required fields, its required oneof's group)
+_ROWS: dict[str, tuple] = {}
+#: per (parent type, field name) of a message field: the text when the child message is empty
+_EMPTY_TEXTS: dict[tuple[str, str, str], str | None] = {}
+
+
+def _row(typ: str) -> tuple:
+    row = _ROWS.get(typ)
+    if row is None:
+        group = "value" if typ == "ScalarValue" else ONEOF_REQUIRED.get(typ, ("",))[0]
+        row = _ROWS[typ] = (MESSAGES.get(typ), leaf_runs(typ), REQUIRED_FIELDS.get(typ), group)
+    return row
+
+
+def _empty_text(child: str, parent: str, field: str) -> str | None:
+    key = (child, parent, field)
+    if key not in _EMPTY_TEXTS:
+        _EMPTY_TEXTS[key] = _oneof_text(child, parent, field)
+    return _EMPTY_TEXTS[key]
+
+
 def validate(root: Msg) -> list[Finding]:
     """Everything datafusion's ``from_proto`` would refuse under ``root`` (the root's own oneof excluded)."""
     buf, origin = root.buf, root.origin
@@ -145,14 +166,10 @@ def validate(root: Msg) -> list[Finding]:
     try:
         while stack:
             typ, start, end, empty_text = pop()
-            fields = MESSAGES.get(typ)
+            fields, runs, required, group = _ROWS.get(typ) or _row(typ)
             if fields is None:
                 continue
-            runs = leaf_runs(typ)
-            required = REQUIRED_FIELDS.get(typ)
-            oneof = ONEOF_REQUIRED.get(typ, ("",))[0] if empty_text else ""
-            if typ == "ScalarValue" and empty_text:
-                oneof = "value"
+            oneof = group if empty_text else ""
             seen: set[str] = set()
             arm = False
             operands = 0
@@ -194,7 +211,7 @@ def validate(root: Msg) -> list[Finding]:
                     arm = True
                 if kind == "message" and wire == LEN:
                     if child in MESSAGES:
-                        push((child, a, b, _oneof_text(child, typ, name)))
+                        push((child, a, b, _empty_text(child, typ, name)))
                     if typ == "BinaryExprNode":
                         operands += 1
                 elif kind == "enum" and wire == VARINT:

@@ -8,11 +8,26 @@ from typing import Any, TextIO
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.model import SCHEMA_VERSION, Finding, Inspection, SafetyReport
+from datafusion_exprtool.reports.formats.json_indent import BIG_STRING, write_big_string, write_indented
+
+#: a dataclass type's field names (None: not a dataclass), found once per type rather than once per value
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    names = _FIELD_NAMES.get(cls, ())
+    if names == ():
+        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        _FIELD_NAMES[cls] = names
+    return names
 
 
 def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if obj is None or obj.__class__ in (str, int, bool, float):
+        return obj
+    names = _field_names(obj.__class__)
+    if names is not None:  # a dataclass instance (a class object's own class is never a dataclass)
+        return {name: _plain(getattr(obj, name)) for name in names}
     if isinstance(obj, (list, tuple)):
         return [_plain(x) for x in obj]
     if isinstance(obj, dict):
@@ -77,12 +92,18 @@ def error_document(path: str, err: DecodeError, partial: dict[str, Any] | None =
     }
 
 
-#: strings longer than this (a rendered 1M-entry IN list) are escaped and written in pieces, so the
-#: document never holds a second full-size copy of them
-BIG_STRING = 1 << 20
 
 
 def write_json(doc: Any, out: TextIO, *, pretty: bool = True) -> None:
+    """``json.dumps(doc, indent=2 if pretty else None, ensure_ascii=<stream>, default=str)`` and a newline,
+    byte for byte; a string longer than BIG_STRING is escaped and written in pieces."""
+    # a stream that cannot take UTF-8 (PYTHONIOENCODING=ascii, a C locale) gets \u escapes: still valid JSON
+    encoding = (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+    plain = encoding not in ("utf8", "utf8sig")
+    if pretty:
+        write_indented(doc, out, ensure_ascii=plain)
+        out.write("\n")
+        return
     big: list[str] = []
 
     def swap(value: Any) -> Any:
@@ -95,17 +116,11 @@ def write_json(doc: Any, out: TextIO, *, pretty: bool = True) -> None:
             return [swap(v) for v in value]
         return value
 
-    # a stream that cannot take UTF-8 (PYTHONIOENCODING=ascii, a C locale) gets \u escapes: still valid JSON
-    encoding = (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
-    plain = encoding not in ("utf8", "utf8sig")
-    text = json.dumps(swap(doc), indent=2 if pretty else None, ensure_ascii=plain, default=str)
+    text = json.dumps(swap(doc), ensure_ascii=plain, default=str)
     for i, value in enumerate(big):
         token = json.dumps(f"\x00exprtool-big-{i}\x00")
         head, _, text = text.partition(token)
         out.write(head)
-        out.write('"')
-        for start in range(0, len(value), BIG_STRING):
-            out.write(json.dumps(value[start : start + BIG_STRING], ensure_ascii=plain)[1:-1])
-        out.write('"')
+        write_big_string(value, out, ensure_ascii=plain)
     out.write(text)
     out.write("\n")
