@@ -336,7 +336,10 @@ def _running() -> str:
 
 def _render(root: Msg) -> tuple[str, list[Gap]]:
     """The payload's text and the parts of it shown as placeholders."""
-    from datafusion_exprtool.text.canonical import render_expr
+    if root.type == "LogicalExprNode":  # an expression never pays for the plan renderers' import
+        from datafusion_exprtool.text.canonical import render_expr
+
+        return render_collecting(render_expr, root)
     from datafusion_exprtool.text.plan import render_plan
 
-    return render_collecting(render_expr if root.type == "LogicalExprNode" else render_plan, root)
+    return render_collecting(render_plan, root)
