@@ -25,6 +25,11 @@ class Mode(str, Enum):
     window = "window"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class OutFormat(str, Enum):
     table = "table"
     csv = "csv"
@@ -84,8 +89,9 @@ def _table(result: Any, maxrows: int) -> Any:
 def _footer(result: Any, shown: int | None = None) -> str:
     t = result.timings
     head = f"first {shown} of " if shown is not None and result.rows > shown else ""
+    started = f" · start workers {t['startup']:.3f}s" if "startup" in t else ""  # --workers, --engine ray
     return (
-        f"{head}{result.rows} rows · decode {t['decode']:.3f}s · plan {t['plan']:.3f}s · execute {t['execute']:.3f}s"
+        f"{head}{result.rows} rows{started} · decode {t['decode']:.3f}s · plan {t['plan']:.3f}s · execute {t['execute']:.3f}s"
         + (f" · wrote {result.output}" if result.output else "")
     )
 
@@ -148,6 +154,24 @@ def eval_(
         bool,
         typer.Option("--verbose", "-v", help="On failure, also what Rust printed (a panic's backtrace)."),
     ] = False,
+    workers: Annotated[
+        str | None,
+        typer.Option("--workers", help="Worker processes (or Ray actors): N or auto (CPU count). Default 1."),
+    ] = None,
+    engine: Annotated[
+        Engine, typer.Option("--engine", help="local processes, or Ray core actors (the [ray] extra).")
+    ] = Engine.local,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster to join (host:port or auto); default: a local one.")
+    ] = None,
+    ray_working_dir: Annotated[
+        str | None,
+        typer.Option("--ray-working-dir", help="Directory shipped to every Ray actor (its cwd, on sys.path)."),
+    ] = None,
+    ray_py_module: Annotated[
+        list[str] | None,
+        typer.Option("--ray-py-module", help="Module file or package shipped to the Ray actors (repeatable)."),
+    ] = None,
 ) -> None:
     """Decode a blob the way a worker does and run it on Parquet data.
 
@@ -156,13 +180,17 @@ def eval_(
     failures reproduce and a crash is reported, not suffered. With --expect both sides are sorted by all
     columns before comparing (and so is an -o file written in the same run).
 
+    --workers N splits the replay over N worker processes (--engine ray: Ray actors); see docs/scale.md.
+
     Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
+    Example:  exprtool eval expr.pkl data/ --workers auto --group-by k -o out.parquet
     """
     apply_allow(allow)
     from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare, run
     from datafusion_exprtool.actions.eval.failure import classify
     from datafusion_exprtool.actions.eval.output import stdout_sink
     from datafusion_exprtool.actions.eval.params import parse_params
+    from datafusion_exprtool.actions.scale.options import ScaleOptions, parse_workers
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
     from datafusion_exprtool.sandbox.failure import EvalError
@@ -196,6 +224,10 @@ def eval_(
             trust=trust,
             index=index,
             params=parse_params(param or []),
+            scale=ScaleOptions(
+                workers=parse_workers(workers), engine=engine.value, address=address,
+                ray_working_dir=ray_working_dir, ray_py_modules=list(ray_py_module or []),
+            ),  # fmt: skip
         )
         prepared = prepare(opts)
     except DecodeError as err:
@@ -207,6 +239,8 @@ def eval_(
     err = _ErrConsole()
     if not quiet:
         err.print(_summary(prepared))
+        if prepared.scale is not None:
+            err.print(prepared.scale.note)
         for f in prepared.inspection.safety.findings:
             if f.verdict == "suspicious":
                 err.print(f"  suspicious (run under --trust): {f.message}")

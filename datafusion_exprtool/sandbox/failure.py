@@ -52,6 +52,10 @@ class EvalError(Exception):
         super().__init__(str(failure))
         self.failure = failure
 
+    def __reduce__(self) -> tuple[type[EvalError], tuple[EvalFailure]]:
+        """Pickled with its failure (Ray sends a worker's exception to the driver as a pickle)."""
+        return (EvalError, (self.failure,))
+
 
 def fail(stage: str, message: str, **kw: object) -> EvalError:
     """Shorthand: ``raise fail("schema", "...", hint=...)``."""

@@ -26,6 +26,7 @@ from datafusion_exprtool.actions.eval.output import (
 )
 from datafusion_exprtool.actions.eval.params import check_params
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult
+from datafusion_exprtool.actions.scale.options import ScaleOptions
 from datafusion_exprtool.actions.trust import Refused, trust_gate
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.model import Inspection
@@ -51,6 +52,7 @@ class EvalOptions:
     trust: bool = False
     index: int | None = None  # which expression of a pickle that holds several
     params: dict[str, str] = field(default_factory=dict)  # placeholder id ($1) -> SQL literal
+    scale: ScaleOptions | None = None  # --workers / --engine ray (actions/scale)
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Prepared:
     files: list[str]
     total_rows: int
     row_group_ends: list[int]  # cumulative row counts at each row group's end, over all files
+    scale: Any = None  # actions.scale.plan.ScalePlan: how --workers / --engine ray split the replay
 
     def row_groups_read(self, rows: int) -> int:
         """Row groups fully read once ``rows`` rows came out of the scan (an estimate with parallel scans)."""
@@ -218,7 +221,12 @@ def prepare(opts: EvalOptions) -> Prepared:
         params=dict(opts.params),
         table=table,
     )
-    return Prepared(job, inspection, shape, files, total, ends)
+    scale = None
+    if opts.scale is not None and opts.scale.scaled:
+        from datafusion_exprtool.actions.scale.driver import plan_for
+
+        scale = plan_for(job, shape, payload.root, files, opts.scale, opts.isolate)
+    return Prepared(job, inspection, shape, files, total, ends, scale)
 
 
 def run(
@@ -233,6 +241,10 @@ def run(
     process or in a worker (the parent removes a dead worker's temporary file and the ``<temp>#<n>``
     staging files datafusion's object store writes beside it).
     """
+    if prepared.scale is not None and prepared.scale.distributed:
+        from datafusion_exprtool.actions.scale.driver import run_scaled
+
+        return run_scaled(prepared, opts, on_progress, batch_sink)
     progress = on_progress or (lambda _n: None)
     spec = opts.worker
     if spec.cwd is None:

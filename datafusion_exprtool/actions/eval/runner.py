@@ -128,11 +128,11 @@ def _named(expr: Any) -> Any:
     return expr.alias(expr.schema_name())
 
 
-def plan(ctx: Any, job: EvalJob, expr: Any) -> Any:
-    """The DataFrame for the mode."""
+def plan(ctx: Any, job: EvalJob, expr: Any, source: Any = None) -> Any:
+    """The DataFrame for the mode, over ``source`` (a piece of the input, from ``--workers``) or the input."""
     from datafusion import col
 
-    df = _read(ctx, job.paths)
+    df = _read(ctx, job.paths) if source is None else source
     if job.table:
         from datafusion_exprtool.actions.eval.params import qualify
 
