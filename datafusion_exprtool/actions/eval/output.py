@@ -326,6 +326,14 @@ class FileSink(Sink):
         self.file.commit()
 
     def abort(self) -> None:
+        # a writer left open is closed by its __del__ later, onto the closed file: an unraisable ValueError
+        # that can land inside any allocation (under pytest, inside the AST constructor of an import)
+        writer, self.inner.writer = self.inner.writer, None
+        if writer is not None and not isinstance(writer, str):
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - the file is thrown away anyway
+                pass
         self.file.abort()
 
 

@@ -33,6 +33,9 @@ class ScaleOptions:
         """False for the plain one-worker replay (``--workers 1`` on the local engine)."""
         return self.engine == "ray" or local_workers(self.workers) > 1
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
         if self.engine not in ENGINES:
             raise fail("input", f"--engine {self.engine!r}", hint="one of: local, ray", exit_code=ExitCode.USAGE)
