@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from datafusion import col
 from support.blobs import patch_byte, pickle_by_name
 from support.cli import run_cli
 from support.scale_cases import cases, gil_udf, rows, write_blobs, write_data
-from datafusion import col
 
 CASES = cases()
 
