@@ -146,6 +146,18 @@ def connect(ray: Any, opts: ScaleOptions, workers: int) -> bool:
     return True
 
 
+def _cluster_cpus(ray: Any, wanted: int, patience: float) -> int:
+    """The cluster's CPUs, waited for a little while fewer than ``wanted`` (nodes still registering)."""
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if cpus >= wanted or time.monotonic() > deadline:
+            return cpus
+        time.sleep(0.2)
+
+
 class RayPool:
     """Ray actors behind the driver's four calls: hello, load, results, close."""
 
@@ -171,7 +183,7 @@ class RayPool:
     def hello(self) -> list[dict[str, str]]:
         ray = self.ray
         self.started = connect(ray, self.opts, self.requested or 1)
-        cpus = int(ray.cluster_resources().get("CPU", 0))
+        cpus = _cluster_cpus(ray, self.requested or 1, min(10.0, self.opts.schedule_timeout))
         self.size = self.requested or cpus or 1
         if cpus < self.size:
             raise fail(
