@@ -138,7 +138,7 @@ SERIALIZATION: tuple[CatalogEntry, ...] = (
         layer="cloudpickle",
         stage="udf-decode",
         ties_to="function",
-        eval_hint=EvalHint(pattern=r"ModuleNotFoundError", text="install the module on the worker, or make the sender pickle the function by value"),
+        eval_hint=EvalHint(pattern=r"ModuleNotFoundError", text="install the module on the worker, or make the sender pickle the function by value (on Ray: ship it with --ray-working-dir DIR or --ray-py-module PATH)"),
         patterns=(
             _PYERR
             + r"ModuleNotFoundError'>, value: ModuleNotFoundError\([\"']No module named '(?P<module>[^']+)'",
@@ -147,7 +147,9 @@ SERIALIZATION: tuple[CatalogEntry, ...] = (
         "module global), and '{module}' cannot be imported on the worker. Only the driver has it.",
         fix="Install '{module}' on the workers (same version as the driver), or ship it inside the blob: call "
         "`cloudpickle.register_pickle_by_value({module})` on the driver before encoding. "
-        "`exprtool inspect BLOB` lists every module the blob needs.",
+        "`exprtool inspect BLOB` lists every module the blob needs. On Ray a module reaches the actors only "
+        "through a runtime environment: `exprtool eval --engine ray --ray-working-dir DIR` (or `--ray-py-module "
+        "PATH`), `runtime_env={{'working_dir': ...}}` in your own driver.",
         datafusion_text="PyErr {{ type: <class 'ModuleNotFoundError'>, value: ModuleNotFoundError(\"No module named '{module}'\")",
     ),
     CatalogEntry(

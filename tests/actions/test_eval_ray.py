@@ -145,3 +145,38 @@ def test_ray_start_head_and_address(env: dict, tmp_path: Path) -> None:
     r = _exprtool("eval", env["blobs"]["project"], env["data"]["one"], "--engine", "ray", "--address", address)
     assert r.returncode == 4 and "stage 'connect'" in r.stderr and f"cannot reach the Ray cluster at {address}" in r.stderr
     assert time.monotonic() - t0 < 60 and "Traceback" not in r.stderr
+
+
+def test_by_reference_module_reaches_actors_through_runtime_env(cluster: None, env: dict, tmp_path: Path) -> None:
+    """A UDF pickled by reference needs its module on the actors: --ray-working-dir ships it (Ray uploads a
+    directory for a job it starts, so these runs start their own cluster)."""
+    import pickle
+
+    import pyarrow as pa
+    from datafusion import udf
+
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "exprtool_scale_mod.py").write_text(
+        "import pyarrow.compute as pc\n\ndef plus_one(x):\n    return pc.add(x, 1)\n"
+    )
+    sys.path.insert(0, str(mods))
+    try:
+        import exprtool_scale_mod
+
+        blob = tmp_path / "byref.pkl"
+        fn = udf(exprtool_scale_mod.plus_one, [pa.int64()], pa.int64(), "immutable", name="plus_one")
+        blob.write_bytes(pickle.dumps(fn(col("a"))))
+    finally:
+        sys.path.remove(str(mods))
+        sys.modules.pop("exprtool_scale_mod", None)
+    data = env["data"]["one"]
+    r = _exprtool("eval", str(blob), data, "--engine", "ray", "--workers", "2", "-q", "-f", "csv")
+    assert r.returncode == 4 and "stage 'udf-decode' in function 'plus_one'" in r.stderr
+    assert "No module named 'exprtool_scale_mod'" in r.stderr and "--ray-working-dir" in r.stderr
+    r = _exprtool("eval", str(blob), data, "--engine", "ray", "--workers", "2", "-q", "-f", "csv",
+                  "--ray-working-dir", str(mods))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert [int(v) for v in r.stdout.splitlines()[1:]] == list(range(1, 6001))
+    r = run_cli("eval", str(blob), data, "--engine", "ray", "--ray-working-dir", str(mods))  # Ray is up here
+    assert r.exit_code == 2 and "ray.init(runtime_env=" in r.stderr

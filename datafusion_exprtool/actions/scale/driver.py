@@ -159,13 +159,14 @@ def run_scaled(
     sinks += [s for s in (preview, spool) if s is not None]
     t0 = time.perf_counter()
     pool = _pool(plan, opts)
-    stage = "write"
+    stage = "worker-ctx"  # what a driver-side exception is blamed on: starting the workers, then the output
     try:
         check_versions(pool.hello(), stamps)
         plan.workers = pool.size
         buckets = plan.workers if plan.strategy == SHUFFLE else 1
         timings["decode"], schema = pool.load(job, plan.columns, plan.keys, buckets)
         timings["startup"] = time.perf_counter() - t0 - timings["decode"]
+        stage = "write"
         if job.output:
             sinks.append(FileSink(job.output, job.output_format or "parquet", job.output_temp, job.force))
         t1 = time.perf_counter()

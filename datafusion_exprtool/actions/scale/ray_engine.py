@@ -104,11 +104,21 @@ def _token_at_hand() -> bool:
     return os.path.isfile(os.path.expanduser("~/.ray/auth_token"))
 
 
-def connect(ray: Any, opts: ScaleOptions, workers: int) -> bool:
-    """Join ``--address`` or start a throwaway local cluster; True when this call started Ray."""
+def connect(ray: Any, opts: ScaleOptions, workers: int, runtime_env: dict[str, Any]) -> bool:
+    """Join ``--address`` or start a throwaway local cluster; True when this call started Ray.
+
+    ``runtime_env`` goes to ``ray.init``: Ray uploads local directories and modules for a job only."""
     if ray.is_initialized():  # the caller's own session (the library in a Ray driver): use it, keep it
+        if runtime_env:
+            raise fail(
+                "connect", "--ray-working-dir / --ray-py-module need exprtool to start the Ray job, and this "
+                "process is already connected to Ray", exit_code=ExitCode.USAGE,
+                hint="pass them to your own ray.init(runtime_env={'working_dir': ..., 'py_modules': [...]})",
+            )  # fmt: skip
         return False
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if runtime_env:
+        kwargs["runtime_env"] = runtime_env
     if opts.address is None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray's switch to stay on loopback
         ray.init(address="local", num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, **kwargs)
@@ -182,7 +192,7 @@ class RayPool:
 
     def hello(self) -> list[dict[str, str]]:
         ray = self.ray
-        self.started = connect(ray, self.opts, self.requested or 1)
+        self.started = connect(ray, self.opts, self.requested or 1, self.runtime_env())
         cpus = _cluster_cpus(ray, self.requested or 1, min(10.0, self.opts.schedule_timeout))
         self.size = self.requested or cpus or 1
         if cpus < self.size:
@@ -191,9 +201,7 @@ class RayPool:
                 hint="lower --workers, or add nodes", exit_code=ExitCode.USAGE,
             )  # fmt: skip
         actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(EvalActor)
-        env = self.runtime_env()
-        options = {"runtime_env": env} if env else {}
-        self.actors = [actor_class.options(**options).remote(self.spec) for _ in range(self.size)]
+        self.actors = [actor_class.remote(self.spec) for _ in range(self.size)]
         refs = [actor.hello.remote() for actor in self.actors]
         _ready, waiting = ray.wait(refs, num_returns=len(refs), timeout=self.opts.schedule_timeout)
         if waiting:
