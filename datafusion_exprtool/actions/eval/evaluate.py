@@ -15,7 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.actions.eval.isolation import METHODS, run_inline, run_isolated
+from datafusion_exprtool.actions.eval.isolation import (
+    METHODS,
+    Started,
+    run_inline,
+    run_isolated,
+    start_worker,
+)
 from datafusion_exprtool.actions.eval.modes import ExprShape, analyze, check_schema, pick_mode
 from datafusion_exprtool.actions.eval.output import (
     Sink,
@@ -66,6 +72,7 @@ class Prepared:
     total_rows: int
     row_group_ends: list[int]  # cumulative row counts at each row group's end, over all files
     scale: Any = None  # actions.scale.plan.ScalePlan: how --workers / --engine ray split the replay
+    worker: Started | None = None  # the isolated worker, started while the blob was inspected
 
     def row_groups_read(self, rows: int) -> int:
         """Row groups fully read once ``rows`` rows came out of the scan (an estimate with parallel scans)."""
@@ -146,7 +153,25 @@ def _table_name(shape: ExprShape) -> tuple[str, str] | None:
 
 
 def prepare(opts: EvalOptions) -> Prepared:
-    """Everything that needs no decoding. Raises DecodeError (exit 3) or EvalError."""
+    """Everything that needs no decoding. Raises DecodeError (exit 3) or EvalError.
+
+    An isolated worker is started first: it builds the worker ctx and imports datafusion while this process
+    inspects the blob (on two cores the start-up costs little more than the longer of the two); it gets the
+    job only after the trust gate, and is stopped if anything here fails."""
+    started = None
+    if opts.isolate in METHODS[1:] and not (opts.scale is not None and opts.scale.scaled):
+        started = start_worker(opts.worker, opts.isolate)
+    try:
+        prepared = _prepare(opts)
+    except BaseException:
+        if started is not None:
+            started.stop()
+        raise
+    prepared.worker = started
+    return prepared
+
+
+def _prepare(opts: EvalOptions) -> Prepared:
     from datafusion_exprtool.inspection.pipeline import inspect_bytes
     from datafusion_exprtool.layers.container import load_input
 
@@ -252,7 +277,8 @@ def run(
     job = dataclasses.replace(prepared.job, direct_write=on_progress is None and batch_sink is None)
     if opts.isolate == "none":
         return run_inline(job, spec, progress, batch_sink)
-    return run_isolated(job, spec, opts.isolate, progress, batch_sink)
+    started, prepared.worker = prepared.worker, None  # a worker runs one job
+    return run_isolated(job, spec, opts.isolate, progress, batch_sink, started)
 
 
 def evaluate(

@@ -1,0 +1,94 @@
+"""Benchmark `exprtool eval --workers 2` and `--engine ray` (2 actors) against `--workers 1`.
+
+A GIL-bound Python UDF (a Python loop over the values, as many real UDFs are) on a Parquet file of --rows
+rows (20 row groups at 20M), written to ``-o out.parquet``. The three commands run alternately (``--repeat``
+rounds), so a load that changes during the run hits all of them; medians are compared. Each run's
+footer gives Ray's start-up apart: ``start workers`` (ray.init and placing the actors) is reported
+beside the wall time, and the ratio without it too. The machine's load average is printed with every round:
+on a shared 2-core machine the ratios are only as good as the cores that were free.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_scale.py --rows 20000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_eval import CACHE, EXE, make_parquet  # noqa: E402
+
+FOOTER = re.compile(r"(\d+) rows(?: · start workers ([\d.]+)s)? · decode ([\d.]+)s · plan ([\d.]+)s · execute ([\d.]+)s")
+
+
+def make_blob() -> Path:
+    """mix(a) + 1, with mix a Python loop (holds the GIL) over a hash-like step per value; nested, so
+    cloudpickle ships it by value."""
+    import pyarrow as pa
+    from datafusion import col, lit, udf
+
+    def mix(x: pa.Array) -> pa.Array:
+        return pa.array([None if v is None else ((v * 2654435761) ^ (v >> 7)) % 1000003 for v in x.to_pylist()], pa.int64())
+
+    path = CACHE / "scale_expr.pkl"
+    CACHE.mkdir(exist_ok=True)
+    path.write_bytes(pickle.dumps(udf(mix, [pa.int64()], pa.int64(), "immutable", name="mix")(col("a")) + lit(1)))
+    return path
+
+
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, start-up seconds from the footer (0 without workers), execute seconds)."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr}")
+    m = FOOTER.search(proc.stderr)
+    if m is None:
+        raise SystemExit(f"no footer in: {proc.stderr}")
+    return wall, float(m.group(2) or 0), float(m.group(5))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=20_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-ray", action="store_true", help="Leave out --engine ray.")
+    args = ap.parse_args()
+    data, blob = make_parquet(args.rows), make_blob()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.parquet")
+        base = [*EXE, "eval", str(blob), str(data), "-o", out, "--force"]
+        commands = {"--workers 1": base, "--workers 2": [*base, "--workers", "2"]}
+        if not args.no_ray:
+            commands["--engine ray (2 actors)"] = [*base, "--engine", "ray", "--workers", "2"]
+        runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in commands}
+        loads = []
+        for i in range(args.repeat):
+            for name, cmd in commands.items():
+                runs[name].append(run(cmd))
+            loads.append(os.getloadavg()[0])
+            print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f}s" for k, v in runs.items()) + f"; load {loads[-1]:.2f}")
+    print(f"input: {args.rows:,} rows ({data.stat().st_size / (1 << 20):.0f} MiB), mix(a) + 1 (a Python loop), "
+          f"-o out.parquet; {os.cpu_count()} CPUs, load average {min(loads):.2f}-{max(loads):.2f} over the rounds")
+    one = statistics.median(w for w, _s, _e in runs["--workers 1"])
+    for name, values in runs.items():
+        wall = statistics.median(w for w, _s, _e in values)
+        start = statistics.median(s for _w, s, _e in values)
+        line = f"{name:24s}: wall {wall:6.2f} s  speed-up {one / wall:4.2f}x"
+        if start:
+            line += f"  (start-up {start:.2f} s; without it {one / (wall - start):4.2f}x)"
+        print(line + f"  [median of {len(values)}]")
+
+
+if __name__ == "__main__":
+    main()
