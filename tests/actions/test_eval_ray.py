@@ -170,6 +170,9 @@ def test_by_reference_module_reaches_actors_through_runtime_env(cluster: None, e
     finally:
         sys.path.remove(str(mods))
         sys.modules.pop("exprtool_scale_mod", None)
+    r = run_cli("check", str(blob))  # check's module finding says how the module reaches Ray actors
+    assert r.exit_code == 1 and "No module named 'exprtool_scale_mod'" in r.stdout
+    assert "--ray-working-dir" in r.stdout and "runtime_env" in r.stdout
     data = env["data"]["one"]
     r = _exprtool("eval", str(blob), data, "--engine", "ray", "--workers", "2", "-q", "-f", "csv")
     assert r.returncode == 4 and "stage 'udf-decode' in function 'plus_one'" in r.stderr

@@ -198,6 +198,7 @@ def _prepare(opts: EvalOptions) -> Prepared:
     paths, files = parquet_files(opts.data)
     extra = [*opts.keep, *opts.group_by]
     ends: list[int] = []
+    groups: list[int] = []  # row groups per file
     total = 0
     for path in files:
         try:
@@ -207,6 +208,7 @@ def _prepare(opts: EvalOptions) -> Prepared:
                 "input", f"not a readable Parquet file: {exc}", file=path, exit_code=ExitCode.USAGE
             ) from None
         check_schema(meta.schema.to_arrow_schema(), shape, inspection.functions, extra, path)
+        groups.append(meta.num_row_groups)
         for i in range(meta.num_row_groups):
             total += meta.row_group(i).num_rows
             ends.append(total)
@@ -250,7 +252,7 @@ def _prepare(opts: EvalOptions) -> Prepared:
     if opts.scale is not None and opts.scale.scaled:
         from datafusion_exprtool.actions.scale.driver import plan_for
 
-        scale = plan_for(job, shape, payload.root, files, opts.scale, opts.isolate)
+        scale = plan_for(job, shape, payload.root, files, groups, ends, opts.scale, opts.isolate)
     return Prepared(job, inspection, shape, files, total, ends, scale)
 
 

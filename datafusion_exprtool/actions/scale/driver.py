@@ -25,7 +25,10 @@ from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.failure import EvalError, fail
 
 
-def plan_for(job: Any, shape: Any, root: Any, files: list[str], opts: ScaleOptions, isolate: str) -> ScalePlan:
+def plan_for(
+    job: Any, shape: Any, root: Any, files: list[str], groups: list[int], ends: list[int], opts: ScaleOptions,
+    isolate: str,
+) -> ScalePlan:  # fmt: skip
     """The split of a replay asked to scale (``opts.scaled``); refuses what cannot work before any work."""
     opts.check()
     if opts.engine == "local" and isolate == "none":
@@ -33,7 +36,7 @@ def plan_for(job: Any, shape: Any, root: Any, files: list[str], opts: ScaleOptio
                    hint="drop --isolate none (or use --isolate spawn|forkserver|fork)", exit_code=ExitCode.USAGE)  # fmt: skip
     # on Ray, "auto" (or no --workers) is resolved against the cluster once connected: plan for 2 units a CPU
     workers = local_workers(opts.workers) if opts.engine == "local" else (opts.workers or os.cpu_count() or 1)
-    plan = plan_scale(job, shape, root, files, workers)
+    plan = plan_scale(job, shape, root, files, groups, ends, workers)
     plan.engine = opts.engine
     if plan.strategy != SINGLE and opts.engine == "ray" and not opts.workers:
         plan.workers = 0  # the cluster's CPU count

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.actions.eval.output import parquet_metadata
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 
@@ -77,16 +76,20 @@ def window_partition_columns(root: Msg) -> tuple[list[str] | None, str]:
     return list(found[0]), ""
 
 
-def _units(files: list[str], workers: int) -> list[Unit]:
-    """Whole files when there are enough of them, else every row group on its own."""
-    metas = [(path, parquet_metadata(path)) for path in files]
-    if len(files) >= workers:
-        return [Unit(path, None, meta.num_rows) for path, meta in metas]
-    return [
-        Unit(path, (i,), meta.row_group(i).num_rows)
-        for path, meta in metas
-        for i in range(meta.num_row_groups)
-    ]
+def _units(files: list[str], groups: list[int], ends: list[int], workers: int) -> list[Unit]:
+    """Whole files when there are enough of them, else every row group on its own (``groups``: row groups
+    per file, ``ends``: cumulative rows at each row group's end, as eval's static phase read them)."""
+    sizes = [b - a for a, b in zip([0, *ends], ends, strict=False)]
+    out: list[Unit] = []
+    first = 0
+    for path, count in zip(files, groups, strict=True):
+        mine = sizes[first : first + count]
+        first += count
+        if len(files) >= workers:
+            out.append(Unit(path, None, sum(mine)))
+        else:
+            out += [Unit(path, (i,), rows) for i, rows in enumerate(mine)]
+    return out
 
 
 def _needed(job: Any, shape: Any) -> list[str] | None:
@@ -96,11 +99,13 @@ def _needed(job: Any, shape: Any) -> list[str] | None:
     return list(dict.fromkeys([*shape.columns, *job.keep, *job.group_by]))
 
 
-def plan_scale(job: Any, shape: Any, root: Msg, files: list[str], workers: int) -> ScalePlan:
+def plan_scale(
+    job: Any, shape: Any, root: Msg, files: list[str], groups: list[int], ends: list[int], workers: int
+) -> ScalePlan:
     """The split for ``workers`` workers (``job``: the EvalJob, ``shape``: eval's ExprShape)."""
     columns = _needed(job, shape)
     if job.mode in ("project", "filter"):
-        units = _units(files, workers)
+        units = _units(files, groups, ends, workers)
         by = "file" if units and units[0].row_groups is None else "row group"
         return ScalePlan(SPLIT, workers, units, columns=columns,
                          note=f"{job.mode}: {len(units)} {by}s over {workers} workers, results in input order")  # fmt: skip
@@ -114,7 +119,7 @@ def plan_scale(job: Any, shape: Any, root: Msg, files: list[str], workers: int) 
     if keys is None:
         return ScalePlan(SINGLE, 1, columns=columns, note=f"{job.mode} runs on one worker: {why} "
                          "(datafusion-python has no partial-state merge to combine workers)")  # fmt: skip
-    units = _units(files, workers)
+    units = _units(files, groups, ends, workers)
     return ScalePlan(
         SHUFFLE, workers, units, keys=keys, columns=columns,
         note=f"{job.mode}: rows hash-shuffled on {', '.join(keys)} (xxhash64) to {workers} workers",
