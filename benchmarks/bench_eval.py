@@ -140,6 +140,9 @@ def main() -> None:
         tool_small = [*EXE, "eval", str(blob), str(small), "--isolate", "none", "-o", out, "--force", "-q"]
         load = os.getloadavg()[0]
         (p_wall, p_mem), (t_wall, t_mem), pair_ratio = paired(plain, tool, args.repeat)
+        spawn = [c for c in tool if c not in ("--isolate", "none")]  # eval's default: an isolated worker
+        (ps_wall, _), (sp_wall, _), spawn_ratio = paired(plain, spawn, args.repeat)
+        tiny_spawn_pair = paired([*plain[:4], str(tiny), out], [str(tiny) if c == str(big) else c for c in spawn], 7)
         tiny_out = [str(tiny) if c == str(big) else c for c in tool]
         (tp_wall, _), (tt_wall, _), _ = paired([*plain[:4], str(tiny), out], tiny_out, 7)
         s_wall, s_mem = best(tool_small, args.repeat)
@@ -161,6 +164,11 @@ def main() -> None:
     print(
         f"  fixed start-up        : {fixed:+.3f} s  (1,000 rows: plain {tp_wall:.2f} s, exprtool {tt_wall:.2f} s): "
         f"ratio {1 + fixed / p_wall:.3f} from start-up alone at this size"
+    )
+    print(
+        f"default (--isolate spawn): {sp_wall:6.2f} s vs plain {ps_wall:.2f} s: ratio {sp_wall / ps_wall:.3f}, per-pair "
+        f"median {spawn_ratio:.3f}; fixed start-up {tiny_spawn_pair[1][0] - tiny_spawn_pair[0][0]:+.3f} s "
+        f"(1,000 rows: plain {tiny_spawn_pair[0][0]:.2f} s, exprtool {tiny_spawn_pair[1][0]:.2f} s)"
     )
     print(f"peak-memory ratio       : {t_mem / p_mem:.3f}  (target <= 1.20)")
     print(f"exprtool on {args.rows // 4:,} rows: {s_wall:.2f} s, peak {s_mem * mb:.0f} MiB")
