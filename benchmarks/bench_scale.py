@@ -1,7 +1,8 @@
 """Benchmark `exprtool eval --workers 2` and `--engine ray` (2 actors) against `--workers 1`.
 
 A GIL-bound Python UDF (a Python loop over the values, as many real UDFs are) on a Parquet file of --rows
-rows (20 row groups at 20M), written to ``-o out.parquet``. The three commands run alternately (``--repeat``
+rows (20 row groups at 20M), written to one file (``-o out.parquet``: the driver writes it) and to a
+directory of parts (``-o DIR/``: every worker writes its own, with datafusion's writer). The three commands run alternately (``--repeat``
 rounds), so a load that changes during the run hits all of them; medians are compared. Each run's
 footer gives Ray's start-up apart: ``start workers`` (ray.init and placing the actors) is reported
 beside the wall time, and the ratio without it too. The machine's load average is printed with every round:
@@ -66,11 +67,16 @@ def main() -> None:
     args = ap.parse_args()
     data, blob = make_parquet(args.rows), make_blob()
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "out.parquet")
-        base = [*EXE, "eval", str(blob), str(data), "-o", out, "--force"]
-        commands = {"--workers 1": base, "--workers 2": [*base, "--workers", "2"]}
+        out, parts = os.path.join(tmp, "out.parquet"), os.path.join(tmp, "parts") + os.sep
+        base = [*EXE, "eval", str(blob), str(data), "--force"]
+        commands = {
+            "--workers 1 -o file": [*base, "-o", out],
+            "--workers 2 -o file": [*base, "-o", out, "--workers", "2"],
+            "--workers 2 -o DIR/": [*base, "-o", parts, "--workers", "2"],
+        }
         if not args.no_ray:
-            commands["--engine ray (2 actors)"] = [*base, "--engine", "ray", "--workers", "2"]
+            commands["ray, 2 actors, -o file"] = [*base, "-o", out, "--engine", "ray", "--workers", "2"]
+            commands["ray, 2 actors, -o DIR/"] = [*base, "-o", parts, "--engine", "ray", "--workers", "2"]
         runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in commands}
         loads = []
         for i in range(args.repeat):
@@ -80,11 +86,11 @@ def main() -> None:
             print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f}s" for k, v in runs.items()) + f"; load {loads[-1]:.2f}")
     print(f"input: {args.rows:,} rows ({data.stat().st_size / (1 << 20):.0f} MiB), mix(a) + 1 (a Python loop), "
           f"-o out.parquet; {os.cpu_count()} CPUs, load average {min(loads):.2f}-{max(loads):.2f} over the rounds")
-    one = statistics.median(w for w, _s, _e in runs["--workers 1"])
+    one = statistics.median(w for w, _s, _e in runs["--workers 1 -o file"])
     for name, values in runs.items():
         wall = statistics.median(w for w, _s, _e in values)
         start = statistics.median(s for _w, s, _e in values)
-        line = f"{name:24s}: wall {wall:6.2f} s  speed-up {one / wall:4.2f}x"
+        line = f"{name:26s}: wall {wall:6.2f} s  speed-up {one / wall:4.2f}x"
         if start:
             line += f"  (start-up {start:.2f} s; without it {one / (wall - start):4.2f}x)"
         print(line + f"  [median of {len(values)}]")

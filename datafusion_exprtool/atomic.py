@@ -171,3 +171,56 @@ def _link_no_clobber(tmp: str, target: str) -> None:
         os.replace(tmp, target)
         return
     os.unlink(tmp)
+
+
+class AtomicDirectory:
+    """A directory of files (``eval --workers N -o DIR/``: one Parquet part per worker task) written under a
+    temporary name beside ``path`` and renamed into place whole at the end, or removed on failure.
+
+    The same contract as ``AtomicFile``: a reader sees the old directory or the whole new one, never an
+    existing one replaced without ``force``, nothing left behind by a failure.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], force: bool = False, temp: str | None = None):
+        self.path = os.path.abspath(os.fspath(path))
+        self.force = force
+        parent = os.path.dirname(self.path)
+        if not os.path.isdir(parent):
+            raise OutputDirectoryMissing(self.path, parent)
+        if not force and os.path.lexists(self.path):
+            raise OutputExists(self.path)
+        if os.path.lexists(self.path) and not os.path.isdir(self.path):
+            raise FileExistsError(errno.EEXIST, f"{self.path} exists and is not a directory", self.path)
+        name = os.path.basename(self.path)
+        self.temp = temp or tempfile.mkdtemp(prefix=f".{name}.", suffix=".parts", dir=parent)
+        os.makedirs(self.temp, exist_ok=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.temp, 0o777 & ~umask)  # mkdtemp's 0700 is for the temporary name only
+
+    def commit(self) -> None:
+        """Move the directory into place (replacing an existing one only with ``force``)."""
+        for name in os.listdir(self.temp):
+            fd = os.open(os.path.join(self.temp, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        old = None
+        if os.path.lexists(self.path):
+            if not self.force:
+                self.abort()
+                raise OutputExists(self.path)
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(self.path)}.", suffix=".old",
+                                   dir=os.path.dirname(self.path))  # fmt: skip
+            os.rename(self.path, os.path.join(old, "previous"))
+        os.rename(self.temp, self.path)
+        if old is not None:
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.temp, ignore_errors=True)

@@ -33,6 +33,7 @@ from datafusion_exprtool.actions.eval.output import (
 from datafusion_exprtool.actions.eval.params import check_params
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult
 from datafusion_exprtool.actions.scale.options import ScaleOptions
+from datafusion_exprtool.actions.scale.parts import PARTS, check_parts_target, wants_parts
 from datafusion_exprtool.actions.trust import Refused, trust_gate
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.model import Inspection
@@ -213,7 +214,10 @@ def _prepare(opts: EvalOptions) -> Prepared:
             total += meta.row_group(i).num_rows
             ends.append(total)
     output = output_format = temp = None
-    if opts.output:
+    if opts.output and opts.scale is not None and opts.scale.scaled and wants_parts(opts.output):
+        output, output_format = os.path.abspath(opts.output), PARTS  # -o DIR/: Parquet parts (actions/scale)
+        check_parts_target(output, opts.force, opts.limit)
+    elif opts.output:
         output = os.path.abspath(opts.output)
         output_format = format_for(output, opts.output_format)
         check_target(output, opts.force)

@@ -9,6 +9,7 @@ and renamed at the end, never over an existing file without --force) wherever th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 import time
@@ -19,6 +20,7 @@ from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.output import ExpectSink, FileSink, PreviewSink, Sink
 from datafusion_exprtool.actions.eval.runner import EvalResult
 from datafusion_exprtool.actions.scale.options import ScaleOptions, local_workers
+from datafusion_exprtool.actions.scale.parts import PARTS
 from datafusion_exprtool.actions.scale.plan import SHUFFLE, SINGLE, ScalePlan, plan_scale
 from datafusion_exprtool.actions.scale.worker import versions
 from datafusion_exprtool.errors import ExitCode
@@ -38,6 +40,7 @@ def plan_for(
     workers = local_workers(opts.workers) if opts.engine == "local" else (opts.workers or os.cpu_count() or 1)
     plan = plan_scale(job, shape, root, files, groups, ends, workers)
     plan.engine = opts.engine
+    plan.parts = job.output_format == PARTS  # one worker or many, the parts are the workers' to write
     if plan.strategy != SINGLE and opts.engine == "ray" and not opts.workers:
         plan.workers = 0  # the cluster's CPU count
     return plan
@@ -90,13 +93,14 @@ class _Spool(Sink):
             self.writer = pa.ipc.new_file(self.path, schema)
         self.writer.close()
 
-    def compare(self, golden: str) -> list[str]:
+    def compare(self, golden: str, parts: str | None = None) -> list[str]:
+        """Differences from the golden file: of what went through this spool, or of a parts directory."""
         from datafusion import SessionContext
 
         ctx = SessionContext()
         want = _sorted(ctx.read_parquet(golden))
         sink = ExpectSink((b.to_pyarrow() for b in want.execute_stream()), want.schema())
-        got = _sorted(ctx.read_arrow(self.path))
+        got = _sorted(ctx.read_parquet(parts) if parts else ctx.read_arrow(self.path))
         for batch in got.execute_stream():
             sink.write(batch.to_pyarrow())
         sink.close(got.schema())
@@ -127,12 +131,16 @@ def _tasks(plan: ScalePlan) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
 
 
 def _deliver(events: Iterator[tuple[str, int, Any]], sinks: list[Sink], limit: int | None,
-             done: Callable[[int], None]) -> int:  # fmt: skip
-    """Batches into the sinks, in the order they come, up to ``limit`` rows; the rows delivered."""
+             done: Callable[[int], None], written: list[int] | None = None) -> int:  # fmt: skip
+    """Batches into the sinks, in the order they come, up to ``limit`` rows; the rows delivered.
+
+    ``written`` collects what each task's ``done`` says (its rows: a part's, with -o DIR/)."""
     rows = 0
     for kind, index, value in events:
         if kind == "done":
             done(index)
+            if written is not None:
+                written.append(value)
             continue
         if limit is not None and rows + value.num_rows > limit:
             value = value.slice(0, limit - rows)
@@ -160,6 +168,15 @@ def run_scaled(
     preview = PreviewSink(job.preview_rows) if job.preview_rows else None
     spool = _Spool() if job.expect else None
     sinks += [s for s in (preview, spool) if s is not None]
+    parts = None
+    if job.output_format == PARTS:  # -o DIR/: the workers write the parts, the driver renames DIR at the end
+        from datafusion_exprtool.atomic import AtomicDirectory
+
+        try:
+            parts = AtomicDirectory(job.output, job.force)
+        except OSError as err:  # appeared, or its parent went away, since the static checks
+            raise fail("write", str(err), file=job.output, exit_code=ExitCode.USAGE) from None
+        job = dataclasses.replace(job, output_temp=parts.temp)
     t0 = time.perf_counter()
     pool = _pool(plan, opts)
     stage = "worker-ctx"  # what a driver-side exception is blamed on: starting the workers, then the output
@@ -170,7 +187,7 @@ def run_scaled(
         timings["decode"], schema = pool.load(job, plan.columns, plan.keys, buckets)
         timings["startup"] = time.perf_counter() - t0 - timings["decode"]
         stage = "write"
-        if job.output:
+        if job.output and parts is None:
             sinks.append(FileSink(job.output, job.output_format or "parquet", job.output_temp, job.force))
         t1 = time.perf_counter()
         maps, results = _tasks(plan)
@@ -188,17 +205,23 @@ def run_scaled(
 
         if maps:
             _deliver(pool.results(maps), [], None, count(maps))
-        rows = _deliver(pool.results(results), sinks, job.limit, count(results))
+        written: list[int] = []
+        rows = _deliver(pool.results(results), sinks, job.limit, count(results), written)
         progress(prepared.total_rows)
         for sink in sinks:
             if sink is not batch_sink:
                 sink.close(schema)
+        if parts is not None:
+            rows = sum(written)
+            parts.commit()
         timings["execute"] = time.perf_counter() - t1
     except BaseException as exc:
         for sink in sinks:
             if sink is not batch_sink:
                 with contextlib.suppress(Exception):
                     sink.abort()
+        if parts is not None:
+            parts.abort()
         if isinstance(exc, (EvalError, KeyboardInterrupt, BrokenPipeError)):
             raise
         raise EvalError(classify(exc, stage, job.python_functions)) from None
@@ -207,7 +230,7 @@ def run_scaled(
     diffs: list[str] = []
     if spool is not None:
         try:
-            diffs = spool.compare(job.expect)
+            diffs = spool.compare(job.expect, job.output if parts is not None else None)
         finally:
             spool.abort()
     return EvalResult(

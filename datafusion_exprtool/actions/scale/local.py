@@ -62,17 +62,20 @@ def _serve(conn: Any, worker: ScaleWorker, shuffle: str) -> None:
                 for writer in writers.values():
                     writer.close()
         else:
-            if task[0] == "run":
-                batches = worker.run(task[1])
-            else:
+            source = None
+            if task[0] == "reduce":
                 bucket_dir = _bucket_dir(shuffle, task[1])
                 has_parts = any(name.endswith(".arrow") for name in os.listdir(bucket_dir))
-                batches = worker.reduce(
-                    lambda ctx, d=bucket_dir, some=has_parts: ctx.read_arrow(d) if some else ctx.from_arrow(worker.empty())
-                )
-            for batch in batches:
-                conn.send(("batch", index, batch))
-                rows += batch.num_rows
+
+                def source(ctx: Any, d: str = bucket_dir, some: bool = has_parts) -> Any:
+                    return ctx.read_arrow(d) if some else ctx.from_arrow(worker.empty())
+
+            if worker.parts:
+                rows = worker.write_part(index, task[1] if source is None else None, source)
+            else:
+                for batch in worker.run(task[1]) if source is None else worker.reduce(source):
+                    conn.send(("batch", index, batch))
+                    rows += batch.num_rows
         conn.send(("done", index, rows))
 
 

@@ -39,11 +39,12 @@ class ScalePlan:
     columns: list[str] | None = None  # input columns a worker needs (None: all of them)
     note: str = ""  # one line for the user: how the work is split, or why it runs on one worker
     engine: str = "local"
+    parts: bool = False  # -o DIR/: the workers write Parquet parts
 
     @property
     def distributed(self) -> bool:
         """False when it is a plain one-worker replay (eval's own isolated worker runs it)."""
-        return self.engine == "ray" or self.strategy != SINGLE
+        return self.engine == "ray" or self.strategy != SINGLE or self.parts
 
 
 def window_partition_columns(root: Msg) -> tuple[list[str] | None, str]:

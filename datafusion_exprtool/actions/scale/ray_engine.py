@@ -67,7 +67,10 @@ class EvalActor:
     def load(self, job: EvalJob, columns: list[str] | None, keys: list[str], buckets: int) -> tuple[float, Any]:
         return self.worker.load(job, columns, keys, buckets)
 
-    def run(self, unit: Unit | None) -> list[Any]:
+    def run(self, index: int, unit: Unit | None) -> list[Any] | int:
+        """The unit's batches, or (``-o DIR/``) the rows of the part it wrote."""
+        if self.worker.parts:
+            return self.worker.write_part(index, unit)
         return list(self.worker.run(unit))
 
     def map(self, unit: Unit) -> tuple[Any, ...]:
@@ -79,11 +82,13 @@ class EvalActor:
             rows += part.num_rows
         return (rows, *parts)
 
-    def reduce(self, *parts: list[Any]) -> list[Any]:
+    def reduce(self, index: int, *parts: list[Any]) -> list[Any] | int:
         import pyarrow as pa
 
         batches = [b for part in parts for b in part]
         table = pa.Table.from_batches(batches) if batches else self.worker.empty()
+        if self.worker.parts:
+            return self.worker.write_part(index, source=lambda ctx: ctx.from_arrow(table))
         return list(self.worker.reduce(lambda ctx: ctx.from_arrow(table)))
 
 
@@ -230,16 +235,16 @@ class RayPool:
         said = [self._get(ref, stage, actor) for actor, ref in zip(self.actors, refs, strict=True)]
         return max(took for took, _schema in said), said[0][1]
 
-    def _submit(self, actor: Any, task: tuple[Any, ...]) -> Any:
+    def _submit(self, actor: Any, index: int, task: tuple[Any, ...]) -> Any:
         if task[0] == "run":
-            return actor.run.remote(task[1])
+            return actor.run.remote(index, task[1])
         if task[0] == "map":
             refs = actor.map.options(num_returns=self.buckets + 1).remote(task[1])
             for bucket in range(self.buckets):
                 self.parts[bucket].append(refs[bucket + 1])
             return refs[0]
         parts, self.parts[task[1]] = self.parts[task[1]], []  # Ray holds them until the reduce ends
-        return actor.reduce.remote(*parts)
+        return actor.reduce.remote(index, *parts)
 
     def results(self, tasks: list[tuple[Any, ...]]) -> Iterator[tuple[str, int, Any]]:
         ray = self.ray
@@ -252,11 +257,11 @@ class RayPool:
             while free and pending and pending[0] < current + AHEAD * len(self.actors):
                 index = pending.popleft()
                 actor = free.pop(0)
-                flying[self._submit(actor, tasks[index])] = (actor, index)
+                flying[self._submit(actor, index, tasks[index])] = (actor, index)
             if current in landed:
                 actor, ref = landed.pop(current)
                 value = self._get(ref, "execute", actor)
-                if tasks[current][0] == "map":
+                if isinstance(value, int):  # a map task's rows, or a part written (-o DIR/)
                     yield ("done", current, value)
                 else:
                     for batch in value:

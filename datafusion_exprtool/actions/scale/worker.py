@@ -25,7 +25,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from datafusion_exprtool.actions.eval.failure import classify
+from datafusion_exprtool.actions.eval.output import write_parquet_direct
 from datafusion_exprtool.actions.eval.runner import EvalJob, decode, plan
+from datafusion_exprtool.actions.scale.parts import PARTS, part_name
 from datafusion_exprtool.actions.scale.plan import Unit
 from datafusion_exprtool.sandbox.context import WorkerSpec, install
 from datafusion_exprtool.sandbox.failure import EvalError, fail
@@ -71,6 +73,12 @@ class ScaleWorker:
                     hint="every worker reads the data itself: put it on a filesystem every node mounts at "
                     "the same path",
                 )  # fmt: skip
+        if job.output_format == PARTS and not os.path.isdir(job.output_temp or ""):
+            raise fail(
+                "write", f"the -o directory {job.output} is not visible on worker {socket.gethostname()}",
+                file=job.output, hint="-o DIR/ parts are written by every worker: put DIR on a filesystem every "
+                "node mounts at the same path, or write one file (-o out.parquet) through the driver",
+            )  # fmt: skip
         self.job, self.keys, self.buckets = job, keys, buckets
         stage = "unpickle" if job.container == "pickle" else "decode"
         try:
@@ -141,6 +149,29 @@ class ScaleWorker:
         job = self.job
         return self._stream(lambda: plan(self.ctx, job, self.expr, source(self.ctx)))
 
+    @property
+    def parts(self) -> bool:
+        """Results go to Parquet parts (``-o DIR/``), not back to the driver."""
+        return self.job is not None and self.job.output_format == PARTS
+
+    def write_part(self, index: int, unit: Unit | None = None, source: Callable[[Any], Any] | None = None) -> int:
+        """Task ``index``'s result (one unit, the whole input, or a bucket: ``source``) as a Parquet part,
+        written by datafusion; its rows."""
+        assert self.job is not None and self.job.output_temp is not None
+        job = self.job
+        stage = "plan"
+        try:
+            if source is not None:
+                df = plan(self.ctx, job, self.expr, source(self.ctx))
+            else:
+                df = plan(self.ctx, job, self.expr, None if unit is None else self.source(unit, self.ctx))
+            stage = "execute"
+            return write_parquet_direct(df, os.path.join(job.output_temp, part_name(index)))
+        except EvalError:
+            raise
+        except BaseException as exc:
+            raise EvalError(classify(exc, stage, job.python_functions)) from None
+
     def map(self, unit: Unit) -> Iterator[tuple[int, Any]]:
         """(bucket, record batch) slices of one unit, every row of a bucket in the slices tagged with it."""
         import pyarrow.compute as pc
@@ -154,7 +185,7 @@ class ScaleWorker:
         df = df.select(*[col(f'"{n}"') for n in names], bucket.alias(BUCKET)).sort(col(BUCKET).sort())
         for batch in self._stream(lambda: df, stage="shuffle"):
             ids = batch.column(BUCKET)
-            data = batch.drop_columns([BUCKET]) if hasattr(batch, "drop_columns") else batch.select(names)
+            data = batch.select(names)
             start = 0
             while start < batch.num_rows:
                 j = ids[start].as_py()
