@@ -183,3 +183,15 @@ def test_by_reference_module_reaches_actors_through_runtime_env(cluster: None, e
     assert [int(v) for v in r.stdout.splitlines()[1:]] == list(range(1, 6001))
     r = run_cli("eval", str(blob), data, "--engine", "ray", "--ray-working-dir", str(mods))  # Ray is up here
     assert r.exit_code == 2 and "ray.init(runtime_env=" in r.stderr
+
+
+def test_parts_written_by_actors(cluster: None, env: dict, tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+
+    case = CASES["partitioned_window"]
+    out = tmp_path / "parts"
+    r = run_cli("eval", env["blobs"]["partitioned_window"], env["data"]["one"], *case.args, "--engine", "ray",
+                "--workers", "2", "-o", f"{out}/")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert sorted(os.listdir(out)) == ["part-00000.parquet", "part-00001.parquet"]
+    assert rows(ds.dataset(str(out)).to_table()) == rows(case.truth(env["data"]["one"]))

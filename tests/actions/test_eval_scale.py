@@ -99,3 +99,27 @@ def test_usage_errors(env: dict) -> None:
     assert r.exit_code == 2 and "--isolate none" in r.stderr
     r = run_cli("eval", env["blobs"]["project"], env["data"]["one"], "--address", "127.0.0.1:1")
     assert r.exit_code == 2 and "apply to --engine ray" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["project", "grouped_udaf"])
+def test_parts_directory(env: dict, tmp_path: Path, name: str) -> None:
+    """-o DIR/: each worker writes Parquet parts; the directory appears whole, in input order for a project."""
+    import pyarrow.dataset as ds
+
+    case = CASES[name]
+    out = tmp_path / "out"
+    args = [env["blobs"][name], env["data"]["one"], *case.args, "--workers", "2", "-o", f"{out}/"]
+    r = run_cli("eval", *args)
+    assert r.exit_code == 0, r.stderr
+    names = sorted(os.listdir(out))
+    assert names == [f"part-{i:05d}.parquet" for i in range(len(names))] and len(names) == (6 if name == "project" else 2)
+    got = ds.dataset(str(out)).to_table()  # the parts in name order
+    assert rows(got) == rows(case.truth(env["data"]["one"]))
+    if name == "project":
+        assert got.column("a").to_pylist() == list(range(6000))
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+    r = run_cli("eval", *args)
+    assert r.exit_code == 2 and "exists" in r.stderr and "--force" in r.stderr
+    r = run_cli("eval", env["blobs"]["boom"], env["data"]["one"], "--workers", "2", "-o", f"{out}/", "--force")
+    assert r.exit_code == 4 and sorted(os.listdir(out)) == names  # a failed run replaces nothing
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # and leaves no temporary directory
