@@ -24,6 +24,7 @@ from datafusion_exprtool.actions.scale.parts import PARTS
 from datafusion_exprtool.actions.scale.plan import SHUFFLE, SINGLE, ScalePlan, plan_scale
 from datafusion_exprtool.actions.scale.worker import versions
 from datafusion_exprtool.errors import ExitCode
+from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.failure import EvalError, fail
 
 
@@ -111,14 +112,28 @@ class _Spool(Sink):
             os.unlink(self.path)
 
 
+def worker_spec(spec: WorkerSpec, share: int) -> WorkerSpec:
+    """The spec each worker gets: datafusion's ``target_partitions`` is the worker's share of the CPUs
+    (``share``) unless the caller chose it (``--target-partitions``, ``--config``, a ``--worker-ctx`` factory).
+
+    By default every datafusion context runs one partition per CPU of the machine: N workers would run N x CPUs
+    threads, and in a worker whose UDF holds the GIL its threads only take turns (with the thread that sends
+    the batches)."""
+    chosen = spec.factory is not None or "datafusion.execution.target_partitions" in spec.config
+    if chosen or spec.target_partitions is not None:
+        return spec
+    return dataclasses.replace(spec, target_partitions=max(1, share))
+
+
 def _pool(plan: ScalePlan, opts: Any) -> Any:
     if plan.engine == "ray":
         from datafusion_exprtool.actions.scale.ray_engine import RayPool
 
-        return RayPool(plan.workers or None, opts.worker, opts.scale)
+        return RayPool(plan.workers or None, worker_spec(opts.worker, 1), opts.scale)  # an actor: one CPU
     from datafusion_exprtool.actions.scale.local import LocalPool
 
-    return LocalPool(plan.workers, opts.worker, opts.isolate)
+    share = (os.cpu_count() or 1) // max(plan.workers, 1)
+    return LocalPool(plan.workers, worker_spec(opts.worker, share), opts.isolate)
 
 
 def _tasks(plan: ScalePlan) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
