@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-ray", action="store_true", help="Leave out --engine ray.")
+    ap.add_argument("--only-ray", action="store_true", help="Only --workers 1 and --engine ray.")
     args = ap.parse_args()
     data, blob = make_parquet(args.rows), make_blob()
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,6 +75,8 @@ def main() -> None:
             "--workers 2 -o file": [*base, "-o", out, "--workers", "2"],
             "--workers 2 -o DIR/": [*base, "-o", parts, "--workers", "2"],
         }
+        if args.only_ray:
+            commands = {k: v for k, v in commands.items() if k.startswith("--workers 1")}
         if not args.no_ray:
             commands["ray, 2 actors, -o file"] = [*base, "-o", out, "--engine", "ray", "--workers", "2"]
             commands["ray, 2 actors, -o DIR/"] = [*base, "-o", parts, "--engine", "ray", "--workers", "2"]

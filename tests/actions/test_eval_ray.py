@@ -24,6 +24,7 @@ from support.blobs import patch_byte, pickle_by_name
 from support.cli import run_cli
 from support.scale_cases import cases, gil_udf, loopback_env, rows, write_blobs, write_data
 
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when Ray is imported: stay on 127.0.0.1
 ray = pytest.importorskip("ray")  # the [test] extra installs it; CI runs these
 
 CASES = cases()
@@ -32,17 +33,12 @@ EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
-    saved = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray's switch: stay on 127.0.0.1
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
+        assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}  # loopback only
         yield
     finally:
         ray.shutdown()
-        if saved is None:
-            os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
-        else:
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = saved
 
 
 @pytest.fixture(scope="module")

@@ -193,9 +193,10 @@ def run_scaled(
             raise fail("write", str(err), file=job.output, exit_code=ExitCode.USAGE) from None
         job = dataclasses.replace(job, output_temp=parts.temp)
     t0 = time.perf_counter()
-    pool = _pool(plan, opts)
+    pool = None
     stage = "worker-ctx"  # what a driver-side exception is blamed on: starting the workers, then the output
     try:
+        pool = _pool(plan, opts)
         check_versions(pool.hello(), stamps)
         plan.workers = pool.size
         buckets = plan.workers if plan.strategy == SHUFFLE else 1
@@ -241,7 +242,8 @@ def run_scaled(
             raise
         raise EvalError(classify(exc, stage, job.python_functions)) from None
     finally:
-        pool.close()
+        if pool is not None:
+            pool.close()
     diffs: list[str] = []
     if spool is not None:
         try:

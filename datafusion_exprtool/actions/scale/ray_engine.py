@@ -25,6 +25,7 @@ import faulthandler
 import logging
 import os
 import socket
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -92,7 +93,12 @@ class EvalActor:
         return list(self.worker.reduce(lambda ctx: ctx.from_arrow(table)))
 
 
-def import_ray() -> Any:
+def import_ray(local: bool = False) -> Any:
+    """Ray, imported here only. ``local``: a throwaway cluster is coming, to be kept on loopback, which Ray
+    reads from its environment when it is first imported (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, its switch
+    for single-host clusters: otherwise Ray replaces 127.0.0.1 by the machine's outward address)."""
+    if local and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -125,7 +131,6 @@ def connect(ray: Any, opts: ScaleOptions, workers: int, runtime_env: dict[str, A
     if runtime_env:
         kwargs["runtime_env"] = runtime_env
     if opts.address is None:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray's switch to stay on loopback
         ray.init(address="local", num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, **kwargs)
         return True
     address = opts.address
@@ -177,7 +182,7 @@ class RayPool:
     """Ray actors behind the driver's four calls: hello, load, results, close."""
 
     def __init__(self, requested: int | None, spec: WorkerSpec, opts: ScaleOptions):
-        self.ray = import_ray()
+        self.ray = import_ray(local=opts.address is None)
         self.requested, self.spec, self.opts = requested, spec, opts
         self.size = requested or 0
         self.actors: list[Any] = []
