@@ -35,6 +35,13 @@ from datafusion_exprtool.sandbox.failure import EvalError, fail
 BUCKET = "__exprtool_bucket"
 
 
+def column(name: str) -> Any:
+    """``col(name)`` for any column name: quoted, so case and dots are kept (a quote inside doubled)."""
+    from datafusion import col
+
+    return col('"' + name.replace('"', '""') + '"')
+
+
 def versions() -> dict[str, str]:
     """What a worker runs: a blob, the driver and every worker must agree on these."""
     from importlib.metadata import version
@@ -109,15 +116,12 @@ class ScaleWorker:
 
     def source(self, unit: Unit, ctx: Any) -> Any:
         """A DataFrame of one unit's needed columns, typed like the whole input in the worker ctx."""
-        from datafusion import col
-
         target = self._target()
         if unit.row_groups is None:
             df = ctx.read_parquet(unit.path)
             have = df.schema()
             return df.select(*[
-                col(f'"{f.name}"') if have.field(f.name).type == f.type
-                else col(f'"{f.name}"').cast(f.type).alias(f.name)
+                column(f.name) if have.field(f.name).type == f.type else column(f.name).cast(f.type).alias(f.name)
                 for f in target
             ])  # fmt: skip
         import pyarrow.parquet as pq
@@ -175,14 +179,14 @@ class ScaleWorker:
     def map(self, unit: Unit) -> Iterator[tuple[int, Any]]:
         """(bucket, record batch) slices of one unit, every row of a bucket in the slices tagged with it."""
         import pyarrow.compute as pc
-        from datafusion import col, lit
+        from datafusion import lit
         from datafusion.functions import spark
 
         ctx = self.map_ctx()
         df = self.source(unit, ctx)
         names = df.schema().names
-        bucket = spark.pmod(spark.xxhash64(*[col(f'"{k}"') for k in self.keys]), lit(self.buckets))
-        df = df.select(*[col(f'"{n}"') for n in names], bucket.alias(BUCKET)).sort(col(BUCKET).sort())
+        bucket = spark.pmod(spark.xxhash64(*[column(k) for k in self.keys]), lit(self.buckets))
+        df = df.select(*[column(n) for n in names], bucket.alias(BUCKET)).sort(column(BUCKET).sort())
         for batch in self._stream(lambda: df, stage="shuffle"):
             ids = batch.column(BUCKET)
             data = batch.select(names)
