@@ -205,28 +205,34 @@ class LocalPool:
         return max(took for took, _schema in said), said[0][1]
 
     def results(self, tasks: list[tuple[Any, ...]]) -> Iterator[tuple[str, int, Any]]:
-        """("batch", task, batch) and ("done", task, rows) events, in task order."""
+        """("batch", task, batch) and ("done", task, rows) events, in task order.
+
+        Each worker has up to ``AHEAD`` tasks queued in its pipe, so it starts the next one without waiting
+        for the driver (busy writing the output) to hand it out; the driver keeps the results of tasks ahead
+        of the one it delivers, at most ``AHEAD`` x workers of them."""
+        from collections import deque
         from multiprocessing.connection import wait
 
-        pending = list(range(len(tasks)))[::-1]
-        idle = list(self.procs)
-        busy: dict[Any, tuple[_Proc, int]] = {}
+        pending = deque(range(len(tasks)))
+        queued: dict[Any, deque[int]] = {proc.conn: deque() for proc in self.procs}
+        procs = {proc.conn: proc for proc in self.procs}
         held: dict[int, list[tuple[str, int, Any]]] = {}
         finished: set[int] = set()
         current = 0
         while current < len(tasks):
-            while idle and pending and pending[-1] < current + AHEAD * self.size:
-                index = pending.pop()
-                proc = idle.pop()
-                proc.conn.send(("task", index, tasks[index]))
-                busy[proc.conn] = (proc, index)
-            for conn in wait(list(busy)):
-                proc, index = busy[conn]
-                msg = proc.recv(self.functions)
+            while pending and pending[0] < current + AHEAD * self.size:
+                conn = min(queued, key=lambda c: len(queued[c]))
+                if len(queued[conn]) >= AHEAD:
+                    break
+                index = pending.popleft()
+                conn.send(("task", index, tasks[index]))
+                queued[conn].append(index)
+            for conn in wait([c for c, q in queued.items() if q]):
+                msg = procs[conn].recv(self.functions)
+                index = msg[1]  # a worker answers its tasks in the order it got them
                 if msg[0] == "done":
                     finished.add(index)
-                    del busy[conn]
-                    idle.append(proc)
+                    queued[conn].popleft()
                 if index == current:
                     yield msg
                 else:
