@@ -191,3 +191,29 @@ def test_parts_written_by_actors(cluster: None, env: dict, tmp_path: Path) -> No
     assert r.exit_code == 0, r.stderr
     assert sorted(os.listdir(out)) == ["part-00000.parquet", "part-00001.parquet"]
     assert rows(ds.dataset(str(out)).to_table()) == rows(case.truth(env["data"]["one"]))
+
+
+def test_actors_that_cannot_be_placed_time_out(cluster: None, env: dict) -> None:
+    """Every CPU taken by someone else's actor: Ray would wait forever; eval gives up after the schedule timeout."""
+    from datafusion_exprtool.actions.eval.evaluate import EvalOptions, evaluate
+    from datafusion_exprtool.actions.scale.options import ScaleOptions
+    from datafusion_exprtool.sandbox.failure import EvalError
+
+    @ray.remote(num_cpus=2)
+    class Hog:
+        def ready(self) -> bool:
+            return True
+
+    hog = Hog.remote()
+    ray.get(hog.ready.remote())
+    try:
+        opts = EvalOptions(blob=env["blobs"]["project"], data=[env["data"]["one"]],
+                           scale=ScaleOptions(engine="ray", workers=2, schedule_timeout=3))  # fmt: skip
+        t0 = time.monotonic()
+        with pytest.raises(EvalError) as caught:
+            evaluate(opts)
+        assert time.monotonic() - t0 < 30
+        failure = caught.value.failure
+        assert failure.stage == "schedule" and "2 of 2 Ray actors were not placed within 3 s" in failure.message
+    finally:
+        ray.kill(hog)

@@ -123,3 +123,19 @@ def test_parts_directory(env: dict, tmp_path: Path, name: str) -> None:
     r = run_cli("eval", env["blobs"]["boom"], env["data"]["one"], "--workers", "2", "-o", f"{out}/", "--force")
     assert r.exit_code == 4 and sorted(os.listdir(out)) == names  # a failed run replaces nothing
     assert sorted(os.listdir(tmp_path)) == ["out"]  # and leaves no temporary directory
+
+
+def test_a_worker_with_other_versions_is_refused_before_any_work() -> None:
+    """What a worker says it runs is compared with the driver's: any difference is eval's 'versions' failure."""
+    from datafusion_exprtool.actions.scale.driver import check_versions
+    from datafusion_exprtool.actions.scale.worker import versions
+    from datafusion_exprtool.sandbox.failure import EvalError
+
+    mine = versions()
+    check_versions([mine, dict(mine)], {mine["python"]})  # the same: no complaint
+    for key, other in (("datafusion", "54.0.0"), ("exprtool", "0.0.1"), ("python", "3.10")):
+        with pytest.raises(EvalError) as caught:
+            check_versions([mine, {**mine, key: other}], set())
+        failure = caught.value.failure
+        assert failure.stage == "versions" and f"runs {key} {other}, the driver {mine[key]}" in failure.message
+        assert mine[key] in (failure.hint or "")
