@@ -18,6 +18,7 @@ from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS
 from datafusion_exprtool.text.canonical import expr_gen, expr_list, singles, sort_gen, table_reference
 from datafusion_exprtool.text.engine import Gen, arm, children, separated
+from datafusion_exprtool.text.logical_columns import column_of, flat_name, output_columns
 from datafusion_exprtool.text.scan_filters import EXACT, INEXACT, UNSUPPORTED, listing_pushdown
 
 # JoinType enum names -> datafusion's Display of JoinType
@@ -224,6 +225,29 @@ def _cte_scan(m: Msg) -> Gen:
     yield f"TableScan: {singles(m).get('name', '')}"
 
 
+def _unnest(m: Msg) -> Gen:
+    """``Unnest: lists[p.l|depth=1] structs[p.st]``: each unnested column as the input's schema names it (its
+    place there is what the node holds: ``logical_columns``); where that schema does not follow from the
+    bytes, the one column the node unnests as written (``exec_columns``), else ``?``."""
+    d = singles(m)
+    columns = output_columns(d["input"]) if isinstance(d.get("input"), Msg) else None
+    execs = [flat_name(column_of(c)) for c in children(m, 2, "Column")]
+
+    def name_at(index: int) -> str:
+        if columns is not None and index < len(columns) and columns[index] is not None:
+            return flat_name(columns[index])  # type: ignore[arg-type]
+        return execs[0] if len(execs) == 1 else "?"
+
+    lists = []
+    for item in children(m, 3, "ColumnUnnestListItem"):
+        i = singles(item)
+        recursion = i.get("recursion")
+        depth = singles(recursion).get("depth", 0) if isinstance(recursion, Msg) else 0
+        lists.append(f"{name_at(int(i.get('input_index', 0)))}|depth={depth}")
+    structs = [name_at(int(f.value)) for f in m.fields() if f.name == "struct_type_columns"]
+    yield f"Unnest: lists[{', '.join(lists)}] structs[{', '.join(structs)}]"
+
+
 #: arm of LogicalPlanNode -> the node's display line
 LINES: dict[str, Callable[[Msg], Gen]] = {
     "projection": _projection, "selection": _selection, "aggregate": _aggregate, "window": _window,
@@ -232,7 +256,7 @@ LINES: dict[str, Callable[[Msg], Gen]] = {
     "values": _values, "distinct": _distinct, "distinct_on": _distinct_on, "union": _word("Union"),
     "explain": _word("Explain"), "analyze": _word("Analyze"), "recursive_query": _recursive_query,
     "listing_scan": _listing_scan, "empty_table_scan": _empty_table_scan, "custom_scan": _scan,
-    "view_scan": _scan, "cte_work_table_scan": _cte_scan,
+    "view_scan": _scan, "cte_work_table_scan": _cte_scan, "unnest": _unnest,
 }  # fmt: skip
 
 #: arms whose plan inputs datafusion's display does not show as children (a view's plan is its source's)

@@ -1161,6 +1161,114 @@ MESSAGES: dict[str, dict[int, FieldSpec]] = {
         3: _row(('compression_level', 'uint32', None, False, None)),
         4: _row(('newline_delimited', 'bool', None, False, None)),
     },
+    'ArrowScanExecNode': {
+        1: _row(('base_conf', 'message', 'FileScanExecConf', False, None)),
+    },
+    'UnnestExecNode': {
+        1: _row(('input', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('schema', 'message', 'Schema', False, None)),
+        3: _row(('list_type_columns', 'message', 'ListUnnest', True, None)),
+        4: _row(('struct_type_columns', 'uint64', None, True, None)),
+        5: _row(('options', 'message', 'UnnestOptions', False, None)),
+    },
+    'ListUnnest': {
+        1: _row(('index_in_input_schema', 'uint32', None, False, None)),
+        2: _row(('depth', 'uint32', None, False, None)),
+    },
+    'UnnestOptions': {
+        1: _row(('preserve_nulls', 'bool', None, False, None)),
+        2: _row(('recursions', 'message', 'RecursionUnnestOption', True, None)),
+        3: _row(('null_handling', 'enum', 'UnnestNullHandling', False, None)),
+    },
+    'RecursionUnnestOption': {
+        1: _row(('output_column', 'message', 'Column', False, None)),
+        2: _row(('input_column', 'message', 'Column', False, None)),
+        3: _row(('depth', 'uint32', None, False, None)),
+    },
+    'ColumnUnnestListItem': {
+        1: _row(('input_index', 'uint32', None, False, None)),
+        2: _row(('recursion', 'message', 'ColumnUnnestListRecursion', False, None)),
+    },
+    'ColumnUnnestListRecursion': {
+        1: _row(('output_column', 'message', 'Column', False, None)),
+        2: _row(('depth', 'uint32', None, False, None)),
+    },
+    'GenerateSeriesNode': {
+        1: _row(('schema', 'message', 'Schema', False, None)),
+        2: _row(('target_batch_size', 'uint32', None, False, None)),
+        3: _row(('contains_null', 'message', 'GenerateSeriesArgsContainsNull', False, 'args')),
+        4: _row(('int64_args', 'message', 'GenerateSeriesArgsInt64', False, 'args')),
+        5: _row(('timestamp_args', 'message', 'GenerateSeriesArgsTimestamp', False, 'args')),
+        6: _row(('date_args', 'message', 'GenerateSeriesArgsDate', False, 'args')),
+    },
+    'GenerateSeriesArgsContainsNull': {
+        1: _row(('name', 'enum', 'GenerateSeriesName', False, None)),
+    },
+    'GenerateSeriesArgsInt64': {
+        1: _row(('start', 'int64', None, False, None)),
+        2: _row(('end', 'int64', None, False, None)),
+        3: _row(('step', 'int64', None, False, None)),
+        4: _row(('include_end', 'bool', None, False, None)),
+        5: _row(('name', 'enum', 'GenerateSeriesName', False, None)),
+    },
+    'GenerateSeriesArgsTimestamp': {
+        1: _row(('start', 'int64', None, False, None)),
+        2: _row(('end', 'int64', None, False, None)),
+        3: _row(('step', 'message', 'IntervalMonthDayNanoValue', False, None)),
+        4: _row(('tz', 'string', None, False, None)),
+        5: _row(('include_end', 'bool', None, False, None)),
+        6: _row(('name', 'enum', 'GenerateSeriesName', False, None)),
+    },
+    'GenerateSeriesArgsDate': {
+        1: _row(('start', 'int64', None, False, None)),
+        2: _row(('end', 'int64', None, False, None)),
+        3: _row(('step', 'message', 'IntervalMonthDayNanoValue', False, None)),
+        4: _row(('include_end', 'bool', None, False, None)),
+        5: _row(('name', 'enum', 'GenerateSeriesName', False, None)),
+    },
+    'ExplainExecNode': {
+        1: _row(('schema', 'message', 'Schema', False, None)),
+        2: _row(('stringified_plans', 'message', 'StringifiedPlan', True, None)),
+        3: _row(('verbose', 'bool', None, False, None)),
+    },
+    'StringifiedPlan': {
+        1: _row(('plan_type', 'message', 'PlanType', False, None)),
+        2: _row(('plan', 'string', None, False, None)),
+    },
+    'PlanType': {
+        1: _row(('InitialLogicalPlan', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        2: _row(('OptimizedLogicalPlan', 'message', 'OptimizedLogicalPlanType', False, 'plan_type_enum')),
+        3: _row(('FinalLogicalPlan', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        4: _row(('InitialPhysicalPlan', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        5: _row(('OptimizedPhysicalPlan', 'message', 'OptimizedPhysicalPlanType', False, 'plan_type_enum')),
+        6: _row(('FinalPhysicalPlan', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        7: _row(('AnalyzedLogicalPlan', 'message', 'AnalyzedLogicalPlanType', False, 'plan_type_enum')),
+        8: _row(('FinalAnalyzedLogicalPlan', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        9: _row(('InitialPhysicalPlanWithStats', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        10: _row(('FinalPhysicalPlanWithStats', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        11: _row(('InitialPhysicalPlanWithSchema', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        12: _row(('FinalPhysicalPlanWithSchema', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+        13: _row(('PhysicalPlanError', 'message', 'EmptyMessage', False, 'plan_type_enum')),
+    },
+    'AnalyzedLogicalPlanType': {
+        1: _row(('analyzer_name', 'string', None, False, None)),
+    },
+    'OptimizedLogicalPlanType': {
+        1: _row(('optimizer_name', 'string', None, False, None)),
+    },
+    'OptimizedPhysicalPlanType': {
+        1: _row(('optimizer_name', 'string', None, False, None)),
+    },
+    'AnalyzeExecNode': {
+        1: _row(('verbose', 'bool', None, False, None)),
+        2: _row(('show_statistics', 'bool', None, False, None)),
+        3: _row(('input', 'message', 'PhysicalPlanNode', False, None)),
+        4: _row(('schema', 'message', 'Schema', False, None)),
+    },
+    'AnalyzeNode': {
+        1: _row(('input', 'message', 'LogicalPlanNode', False, None)),
+        2: _row(('verbose', 'bool', None, False, None)),
+    },
 }
 
 ENUMS: dict[str, dict[int, str]] = {
@@ -1178,4 +1286,5 @@ ENUMS: dict[str, dict[int, str]] = {
     'PartitionMode': {0: 'COLLECT_LEFT', 1: 'PARTITIONED', 2: 'AUTO'},
     'JoinSide': {0: 'LEFT_SIDE', 1: 'RIGHT_SIDE', 2: 'NONE'},
     'CompressionTypeVariant': {0: 'GZIP', 1: 'BZIP2', 2: 'XZ', 3: 'ZSTD', 4: 'UNCOMPRESSED'},
+    'GenerateSeriesName': {0: 'GS_GENERATE_SERIES', 1: 'GS_RANGE'},
 }
