@@ -149,3 +149,14 @@ def test_field_names_are_the_ones_datafusion_names(blobs) -> None:
         spec = next(s for s in MESSAGES[message].values() if s.name == field)
         assert f"{message}.{spec.oneof or field}: " in ours, (key, ours)
     assert len(cases) >= 40
+
+
+def test_explain_texts_are_reported_as_clear_text(blobs) -> None:
+    """An ExplainExec carries datafusion's plan texts (paths, literals, statistics): each distinct one is listed."""
+    from datafusion_exprtool.inspection.pipeline import inspect_bytes
+
+    _kind, blob = blobs["blobs"]["physical.explain"]
+    texts = [s.text for s in inspect_bytes(blob).sensitive if s.kind == "explain-text"]
+    plans = {m.to_dict().get("plan") for m in _walk(_root(blobs, "physical.explain")) if m.type == "StringifiedPlan"}
+    assert sorted(texts) == sorted(plans - {None, ""})
+    assert any(str(blobs["tmp"]).lstrip("/") in t for t in texts)  # the scan's path travels in the text

@@ -38,6 +38,7 @@ SENSITIVE_FIELDS = {
     ("FileScanExecConf", 8): "url",
     ("MemoryScanExecNode", 1): "rows",
     ("ParquetOptions", 16): "environment",  # created_by: 'datafusion version 55.2.0'
+    ("StringifiedPlan", 2): "explain",  # an ExplainExec's plan texts: paths, literals, statistics
 }
 #: bytes written by an extension codec (a table provider, an extension plan node, a file type): opaque to
 #: exprtool and possibly a pickle, so their presence makes a reading partial
@@ -101,6 +102,8 @@ def special_field(
         add_sensitive(res, Sensitive("path", "protobuf", origin + a, text))
     elif act == "environment" and text:
         add_sensitive(res, Sensitive("environment", "protobuf", origin + a, text))
+    elif act == "explain" and text and not any(s.kind == "explain-text" and s.text == text for s in res.sensitive):
+        add_sensitive(res, Sensitive("explain-text", "protobuf", origin + a, text))  # each distinct text once
 
 
 def add_sensitive(res: ScanResult, item: Sensitive) -> None:
