@@ -82,7 +82,7 @@ def inspect_one(source: str, settings: Settings) -> Outcome:
             where = f" at byte {first.offset}" if first.offset is not None else ""
             more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
             err_line = (f"exprtool: {display_path(source)}: cannot decode: {first.layer} layer{where}: "
-                        f"{first.message}{more}\n")
+                        f"{first.sentence}{more}\n")
         if settings.fmt == "text":
             return Outcome(int(status), err_line, render_text(insp, settings))
         doc = inspection_document(insp)

@@ -7,6 +7,7 @@ pickle VM -> Expr payloads -> protobuf scan -> function sites -> DFPY frame -> c
 from __future__ import annotations
 
 from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.inspection.arrow_damage import arrow_damage
 from datafusion_exprtool.inspection.functions import (
     build_manifest,
     classify_foreign_bytes,
@@ -171,6 +172,7 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
                 for site in strays
             ]
         _render_statistics(scanned)
+        warnings += arrow_damage(scanned)  # nested literals and memory-table rows that do not read back
         sensitive += scanned.sensitive
         for where, offset, size in scanned.codec_payloads:
             complete = False

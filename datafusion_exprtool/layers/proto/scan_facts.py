@@ -46,7 +46,12 @@ CODEC_FIELDS = {
     ("LogicalExtensionNode", 1), ("PhysicalExtensionNode", 1), ("CustomTableScanNode", 5),
     ("PhysicalExtensionExprNode", 1), ("CopyToNode", 3),
 }  # fmt: skip
-STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
+#: message fields whose positions the scan records (``flag`` in its tables): column statistics, and the
+#: nested literal values whose Arrow IPC bytes the inspection reads back (``inspection/arrow_damage.py``)
+STAT_FIELDS = {
+    ("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value",
+    **{("ScalarValue", n): "nested" for n in (16, 17, 18, 32, 41)},  # large_list, list, fixed_size_list, struct, map
+}  # fmt: skip
 
 class Broken(Exception):
     """Internal to the scan: where, why (``text``) and what (``kind``, an errors kind) broke in the wire
@@ -91,6 +96,7 @@ def special_field(
         res.codec_payloads.append((act[6:], origin + a, b - a))
         return
     if act == "rows":
+        res.table_rows.append((origin + a, a, b))
         add_sensitive(res, Sensitive("table-rows", "protobuf", origin + a,
                                   f"memory-table partition: {b - a} bytes of Arrow IPC with the rows"))  # fmt: skip
         return
@@ -129,6 +135,9 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
             )  # fmt: skip
         )
     for label, a, b in stats:
+        if label == "nested":
+            res.nested_literals.append(Msg("ScalarNestedValue", buf, a, b, origin))
+            continue
         value = _precision_value(buf, a, b)
         if value is not None:
             res.statistics.append(Statistic(label, origin + a, value))

@@ -18,7 +18,7 @@ from datafusion_exprtool.layers.proto.runs import leaf_run
 from datafusion_exprtool.layers.proto.scan import leaf_runs
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, read_varint
-from datafusion_exprtool.model import Finding
+from datafusion_exprtool.model import FROM_PROTO_IDS, Finding
 
 #: a message of this type, present where datafusion reads it, must set an arm of this oneof
 #: (type -> (oneof group in the tables, datafusion's text)); roots are scan's business
@@ -120,13 +120,7 @@ BINARY_OPERATORS = frozenset(
 OPERANDS_TEXT = "A binary expression must always have at least 2 operands"
 
 #: finding ids (check maps them to errors; inspection reports them as warnings)
-IDS = (
-    "missing-required-field",
-    "empty-plan-node",
-    "unknown-binary-operator",
-    "binary-operands",
-    "enum-out-of-range",
-)
+IDS = FROM_PROTO_IDS  # the ids of what this module finds: damage (model.DAMAGE_IDS), inspect exits 3
 
 
 def _oneof_text(child_type: str, parent: str, field: str) -> str | None:
