@@ -21,6 +21,9 @@ from datafusion_exprtool.layers.pickle import (
     expr_payload as expr_pickle,
 )
 from datafusion_exprtool.layers.pickle import (
+    expr_template,
+)
+from datafusion_exprtool.layers.pickle import (
     safety as pickle_safety,
 )
 from datafusion_exprtool.layers.pickle import (
@@ -75,7 +78,11 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
     warnings: list[Finding] = []
     complete = True
     blobs: list[tuple[bytes, int]] = []
-    if info.container == "pickle":
+    fast = expr_template.match(data) if info.container == "pickle" else None
+    if fast is not None:  # the one stream pickle.dumps(expr) writes on protocols 4-5: nothing in it to judge
+        info.pickle_protocol, payload = fast
+        blobs.append((payload.data, payload.offset))
+    elif info.container == "pickle":
         result = pickle_vm.run(data, 0, layer="pickle")
         info.pickle_protocol = result.protocol
         findings += pickle_safety.classify(result, "expr", "pickle")
