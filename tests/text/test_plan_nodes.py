@@ -101,3 +101,18 @@ def test_dataframe_unnest_names_the_input_columns(ctx: SessionContext, build) ->
     _same(df.logical_plan(), "LogicalPlanNode")
     _same(df.optimized_logical_plan(), "LogicalPlanNode")
     _same(df.execution_plan(), "PhysicalPlanNode")
+
+
+@pytest.mark.parametrize("sql", ["select b from c where a > 1", "select s from p where a > 1"])
+def test_a_filter_projection_over_a_file_scan_names_the_scans_columns(ctx, tmp_path, sql: str) -> None:
+    """``FilterExec: a@0 > 1, projection=[b@1]``: the names come from the scan below (its projected columns)."""
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(pa.table({"a": [1, 2], "s": ["x", "y"], "b": [3, 4]}), tmp_path / "c.csv")
+    ctx.register_csv("c", str(tmp_path / "c.csv"))
+    try:
+        plan = ctx.sql(sql).execution_plan()
+        assert "projection=[" in plan.display_indent().split("\n")[0]
+        _same(plan, "PhysicalPlanNode")
+    finally:
+        ctx.deregister_table("c")
