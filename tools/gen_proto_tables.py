@@ -298,7 +298,73 @@ PLAN_NODE_MESSAGES: dict[str, dict[int, tuple]] = {
         2: ("verbose", "bool", None, False, None),
     },
 }
-PLAN_NODE_ENUMS: dict[str, dict[int, str]] = {"GenerateSeriesName": {0: "GS_GENERATE_SERIES", 1: "GS_RANGE"}}
+# Sinks (DataSinkExec: COPY ... TO, INSERT INTO a listing table) and the logical Dml node, same sources and
+# checks; CsvWriterOptions / JsonWriterOptions from datafusion/proto-common/proto/datafusion_common.proto (a
+# stored copy of the 55 line). DmlNode.Type: datafusion 55 writes 3 (INSERT INTO) and 4 (INSERT OVERWRITE);
+# the other values are the .proto's, not seen in bytes (a listing table supports no other DML).
+_FILE_SINK = {
+    1: ("input", "message", "PhysicalPlanNode", False, None),
+    3: ("sink_schema", "message", "Schema", False, None),
+    4: ("sort_order", "message", "PhysicalSortExprNodeCollection", False, None),
+}
+PLAN_NODE_MESSAGES |= {
+    "ParquetSinkExecNode": {**_FILE_SINK, 2: ("sink", "message", "ParquetSink", False, None)},
+    "CsvSinkExecNode": {**_FILE_SINK, 2: ("sink", "message", "CsvSink", False, None)},
+    "JsonSinkExecNode": {**_FILE_SINK, 2: ("sink", "message", "JsonSink", False, None)},
+    "ParquetSink": {
+        1: ("config", "message", "FileSinkConfig", False, None),
+        2: ("parquet_options", "message", "TableParquetOptions", False, None),
+    },
+    "CsvSink": {
+        1: ("config", "message", "FileSinkConfig", False, None),
+        2: ("writer_options", "message", "CsvWriterOptions", False, None),
+    },
+    "JsonSink": {
+        1: ("config", "message", "FileSinkConfig", False, None),
+        2: ("writer_options", "message", "JsonWriterOptions", False, None),
+    },
+    "FileSinkConfig": {
+        1: ("object_store_url", "string", None, False, None),
+        2: ("file_groups", "message", "PartitionedFile", True, None),
+        3: ("table_paths", "string", None, True, None),
+        4: ("output_schema", "message", "Schema", False, None),
+        5: ("table_partition_cols", "message", "PartitionColumn", True, None),
+        9: ("keep_partition_by_columns", "bool", None, False, None),
+        10: ("insert_op", "enum", "InsertOp", False, None),
+        11: ("file_extension", "string", None, False, None),
+        12: ("file_output_mode", "enum", "FileOutputMode", False, None),
+    },
+    "CsvWriterOptions": {
+        1: ("compression", "enum", "CompressionTypeVariant", False, None),
+        2: ("delimiter", "string", None, False, None),
+        3: ("has_header", "bool", None, False, None),
+        4: ("date_format", "string", None, False, None),
+        5: ("datetime_format", "string", None, False, None),
+        6: ("timestamp_format", "string", None, False, None),
+        7: ("time_format", "string", None, False, None),
+        8: ("null_value", "string", None, False, None),
+        9: ("quote", "string", None, False, None),
+        10: ("escape", "string", None, False, None),
+        11: ("double_quote", "bool", None, False, None),
+        12: ("quote_style", "enum", "CsvQuoteStyle", False, None),
+        13: ("ignore_leading_whitespace", "bool", None, False, None),
+        14: ("ignore_trailing_whitespace", "bool", None, False, None),
+    },
+    "JsonWriterOptions": {1: ("compression", "enum", "CompressionTypeVariant", False, None)},
+    "DmlNode": {
+        1: ("dml_type", "enum", "DmlNode.Type", False, None),
+        2: ("input", "message", "LogicalPlanNode", False, None),
+        3: ("table_name", "message", "TableReference", False, None),
+        5: ("target", "message", "LogicalPlanNode", False, None),
+    },
+}
+PLAN_NODE_ENUMS: dict[str, dict[int, str]] = {
+    "GenerateSeriesName": {0: "GS_GENERATE_SERIES", 1: "GS_RANGE"},
+    "InsertOp": {0: "Append", 1: "Overwrite", 2: "Replace"},
+    "FileOutputMode": {0: "FILE_OUTPUT_MODE_AUTOMATIC", 1: "FILE_OUTPUT_MODE_SINGLE_FILE", 2: "FILE_OUTPUT_MODE_DIRECTORY"},
+    "DmlNode.Type": {0: "UPDATE", 1: "DELETE", 2: "CTAS", 3: "INSERT_APPEND", 4: "INSERT_OVERWRITE", 5: "INSERT_REPLACE",
+                     6: "TRUNCATE"},
+}
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from datafusion_exprtool.text.canonical import singles
 from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.physical_expr import physical_gen
 from datafusion_exprtool.text.physical_props import join_names, output_names, output_partitions
-from datafusion_exprtool.text.physical_scan import SCAN_LINES
+from datafusion_exprtool.text.physical_scan import SCAN_LINES, file_list_text
 from datafusion_exprtool.text.physical_window import window_line
 
 #: Rust Debug names of the enums datafusion's display prints with ``{:?}``
@@ -254,6 +254,22 @@ def _int64(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
+#: sink arm -> the sink's name in ``DataSinkExec: sink=ParquetSink(file_groups=[…])``
+SINK_NAMES = {"parquet_sink": "ParquetSink", "csv_sink": "CsvSink", "json_sink": "JsonSink"}
+
+
+def sink_line(name: str) -> Callable[[Msg], Gen]:
+    """``DataSinkExec: sink=ParquetSink(file_groups=[path, …])``: the files the sink's config lists."""
+
+    def line(m: Msg) -> Gen:
+        sink = singles(m).get("sink")
+        config = singles(sink).get("config") if isinstance(sink, Msg) else None
+        files = children(config, 2, "PartitionedFile") if isinstance(config, Msg) else iter(())
+        yield f"DataSinkExec: sink={name}(file_groups=[{file_list_text(files)}])"
+
+    return line
+
+
 def analyze_line(m: Msg) -> Gen:
     yield f"AnalyzeExec verbose={'true' if singles(m).get('verbose') else 'false'}"
 
@@ -274,5 +290,6 @@ LINES: dict[str, Callable[[Msg], Gen]] = {
     "placeholder_row": _fixed("PlaceholderRowExec"), "empty": _fixed("EmptyExec"), "union": _fixed("UnionExec"),
     "cross_join": _fixed("CrossJoinExec"), "cooperative": _fixed("CooperativeExec"),
     "interleave": _fixed("InterleaveExec"), "unnest": _fixed("UnnestExec"), "window": window_line,
-    "generate_series": lazy_memory_line, "explain": _fixed("ExplainExec"), "analyze": analyze_line, **SCAN_LINES,
+    "generate_series": lazy_memory_line, "explain": _fixed("ExplainExec"), "analyze": analyze_line,
+    **{arm: sink_line(name) for arm, name in SINK_NAMES.items()}, **SCAN_LINES,
 }  # fmt: skip

@@ -29,7 +29,9 @@ NEW_TYPES = {
     "ColumnUnnestListItem", "ColumnUnnestListRecursion", "GenerateSeriesNode", "GenerateSeriesArgsContainsNull",
     "GenerateSeriesArgsInt64", "GenerateSeriesArgsTimestamp", "GenerateSeriesArgsDate", "ExplainExecNode",
     "StringifiedPlan", "PlanType", "AnalyzedLogicalPlanType", "OptimizedLogicalPlanType",
-    "OptimizedPhysicalPlanType", "AnalyzeExecNode", "AnalyzeNode",
+    "OptimizedPhysicalPlanType", "AnalyzeExecNode", "AnalyzeNode", "ParquetSinkExecNode", "CsvSinkExecNode",
+    "JsonSinkExecNode", "ParquetSink", "CsvSink", "JsonSink", "FileSinkConfig", "CsvWriterOptions", "JsonWriterOptions",
+    "DmlNode",
 }  # fmt: skip
 ROOTS = {"logical": "LogicalPlanNode", "physical": "PhysicalPlanNode"}
 PARIS = "arrow_cast('2020-01-0{}T00:00:00', 'Timestamp(Nanosecond, Some(\"Europe/Paris\"))')"
@@ -42,8 +44,15 @@ PHYSICAL = {
     "null": "select * from range(NULL, 3)",
     "explain": "explain verbose select a from p",
     "analyze": "explain analyze verbose select a from p",
+    "copy_csv": "COPY (select a from p) TO '{tmp}/o.csv' OPTIONS ('format.delimiter' ';', 'format.null_value' 'N')",
+    "copy_json": "COPY (select a from p) TO '{tmp}/o.json'",
+    "copy_parquet": "COPY (select a from p) TO '{tmp}/o.parquet'",
+    "insert": "INSERT INTO d SELECT * FROM p",
 }
-LOGICAL = {"unnest": "select unnest(l), unnest(unnest(ll)) from p", "analyze": "explain analyze verbose select a from p"}
+LOGICAL = {
+    "unnest": "select unnest(l), unnest(unnest(ll)) from p", "analyze": "explain analyze verbose select a from p",
+    "insert": "INSERT INTO d SELECT * FROM p",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +65,13 @@ def blobs(tmp_path_factory) -> dict:
     ctx = SessionContext(SessionConfig().with_target_partitions(2))
     ctx.register_parquet("p", str(tmp / "t.parquet"))
     ctx.register_arrow("ar", str(tmp / "t.arrow"))
-    out = {f"physical.{k}": ("physical", ctx.sql(q).execution_plan().to_bytes()) for k, q in PHYSICAL.items()}
+    (tmp / "d").mkdir()
+    pq.write_table(table, tmp / "d" / "part.parquet")
+    ctx.register_parquet("d", f"{tmp}/d/")
+    out = {
+        f"physical.{k}": ("physical", ctx.sql(q.format(tmp=tmp)).execution_plan().to_bytes())
+        for k, q in PHYSICAL.items()
+    }
     out |= {f"logical.{k}": ("logical", ctx.sql(q).logical_plan().to_bytes()) for k, q in LOGICAL.items()}
     df = ctx.table("p").unnest_columns("l", "st", preserve_nulls=False)
     out["logical.unnest_columns"] = ("logical", df.logical_plan().to_bytes())
@@ -110,6 +125,14 @@ def test_values_are_the_ones_the_query_asked_for(blobs) -> None:
     assert _first(blobs, "logical.analyze", "AnalyzeNode").to_dict()["verbose"] is True
     plans = [m.to_dict() for m in _walk(_root(blobs, "physical.explain")) if m.type == "StringifiedPlan"]
     assert any(p["plan"].startswith("Projection: p.a") for p in plans) and len(plans) > 20
+    csv = _first(blobs, "physical.copy_csv", "CsvWriterOptions").to_dict()
+    assert (csv["delimiter"], csv["null_value"]) == (";", "N")
+    config = _first(blobs, "physical.copy_json", "FileSinkConfig").to_dict()
+    assert config["table_paths"] == [f"file://{blobs['tmp']}/o.json"] and config["file_extension"] == "json"
+    insert = _first(blobs, "physical.insert", "FileSinkConfig").to_dict()
+    assert [f.to_dict()["path"] for f in insert["file_groups"]] == [f"{str(blobs['tmp']).lstrip('/')}/d/part.parquet"]
+    dml = _first(blobs, "logical.insert", "DmlNode").to_dict()
+    assert ENUMS["DmlNode.Type"][dml["dml_type"]] == "INSERT_APPEND"
 
 
 def _cases(blobs: dict) -> list[tuple[str, str, bytes]]:

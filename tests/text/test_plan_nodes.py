@@ -116,3 +116,27 @@ def test_a_filter_projection_over_a_file_scan_names_the_scans_columns(ctx, tmp_p
         _same(plan, "PhysicalPlanNode")
     finally:
         ctx.deregister_table("c")
+
+
+@pytest.mark.parametrize("target", ["o.csv", "o.json", "o.parquet", "o.arrow", "out/"])
+def test_copy_to_and_its_sink(ctx, tmp_path, target: str) -> None:
+    """``COPY … TO``: the logical CopyTo (its format read from the file type datafusion's codec writes) and the
+    physical DataSinkExec (an Arrow file sink is an extension datafusion cannot serialize)."""
+    df = ctx.sql(f"COPY (select a, s from p) TO '{tmp_path / target}'" + (" STORED AS PARQUET" if "/" in target else ""))
+    _same(df.logical_plan(), "LogicalPlanNode")
+    if not target.endswith(".arrow"):
+        _same(df.execution_plan(), "PhysicalPlanNode")
+
+
+def test_insert_into_a_listing_table(ctx, tmp_path) -> None:
+    """``INSERT INTO``: ``Dml: op=[Insert Into] table=[d]`` (the target table is named, not shown as a child) and
+    ``DataSinkExec: sink=ParquetSink(file_groups=[the table's files])``."""
+    (tmp_path / "d").mkdir()
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "d" / "part.parquet")
+    ctx.register_parquet("d", f"{tmp_path}/d/")
+    try:
+        df = ctx.sql("INSERT INTO d SELECT a FROM p")
+        _same(df.logical_plan(), "LogicalPlanNode")
+        _same(df.execution_plan(), "PhysicalPlanNode")
+    finally:
+        ctx.deregister_table("d")

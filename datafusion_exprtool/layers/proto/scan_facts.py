@@ -36,6 +36,8 @@ SENSITIVE_FIELDS = {
     ("PartitionedFile", 1): "path",
     ("CopyToNode", 2): "path",
     ("FileScanExecConf", 8): "url",
+    ("FileSinkConfig", 1): "url",
+    ("FileSinkConfig", 3): "path",  # where a sink writes (COPY TO, INSERT INTO)
     ("MemoryScanExecNode", 1): "rows",
     ("ParquetOptions", 16): "environment",  # created_by: 'datafusion version 55.2.0'
     ("StringifiedPlan", 2): "explain",  # an ExplainExec's plan texts: paths, literals, statistics

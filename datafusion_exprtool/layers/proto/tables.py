@@ -1269,6 +1269,72 @@ MESSAGES: dict[str, dict[int, FieldSpec]] = {
         1: _row(('input', 'message', 'LogicalPlanNode', False, None)),
         2: _row(('verbose', 'bool', None, False, None)),
     },
+    'ParquetSinkExecNode': {
+        1: _row(('input', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('sink', 'message', 'ParquetSink', False, None)),
+        3: _row(('sink_schema', 'message', 'Schema', False, None)),
+        4: _row(('sort_order', 'message', 'PhysicalSortExprNodeCollection', False, None)),
+    },
+    'CsvSinkExecNode': {
+        1: _row(('input', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('sink', 'message', 'CsvSink', False, None)),
+        3: _row(('sink_schema', 'message', 'Schema', False, None)),
+        4: _row(('sort_order', 'message', 'PhysicalSortExprNodeCollection', False, None)),
+    },
+    'JsonSinkExecNode': {
+        1: _row(('input', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('sink', 'message', 'JsonSink', False, None)),
+        3: _row(('sink_schema', 'message', 'Schema', False, None)),
+        4: _row(('sort_order', 'message', 'PhysicalSortExprNodeCollection', False, None)),
+    },
+    'ParquetSink': {
+        1: _row(('config', 'message', 'FileSinkConfig', False, None)),
+        2: _row(('parquet_options', 'message', 'TableParquetOptions', False, None)),
+    },
+    'CsvSink': {
+        1: _row(('config', 'message', 'FileSinkConfig', False, None)),
+        2: _row(('writer_options', 'message', 'CsvWriterOptions', False, None)),
+    },
+    'JsonSink': {
+        1: _row(('config', 'message', 'FileSinkConfig', False, None)),
+        2: _row(('writer_options', 'message', 'JsonWriterOptions', False, None)),
+    },
+    'FileSinkConfig': {
+        1: _row(('object_store_url', 'string', None, False, None)),
+        2: _row(('file_groups', 'message', 'PartitionedFile', True, None)),
+        3: _row(('table_paths', 'string', None, True, None)),
+        4: _row(('output_schema', 'message', 'Schema', False, None)),
+        5: _row(('table_partition_cols', 'message', 'PartitionColumn', True, None)),
+        9: _row(('keep_partition_by_columns', 'bool', None, False, None)),
+        10: _row(('insert_op', 'enum', 'InsertOp', False, None)),
+        11: _row(('file_extension', 'string', None, False, None)),
+        12: _row(('file_output_mode', 'enum', 'FileOutputMode', False, None)),
+    },
+    'CsvWriterOptions': {
+        1: _row(('compression', 'enum', 'CompressionTypeVariant', False, None)),
+        2: _row(('delimiter', 'string', None, False, None)),
+        3: _row(('has_header', 'bool', None, False, None)),
+        4: _row(('date_format', 'string', None, False, None)),
+        5: _row(('datetime_format', 'string', None, False, None)),
+        6: _row(('timestamp_format', 'string', None, False, None)),
+        7: _row(('time_format', 'string', None, False, None)),
+        8: _row(('null_value', 'string', None, False, None)),
+        9: _row(('quote', 'string', None, False, None)),
+        10: _row(('escape', 'string', None, False, None)),
+        11: _row(('double_quote', 'bool', None, False, None)),
+        12: _row(('quote_style', 'enum', 'CsvQuoteStyle', False, None)),
+        13: _row(('ignore_leading_whitespace', 'bool', None, False, None)),
+        14: _row(('ignore_trailing_whitespace', 'bool', None, False, None)),
+    },
+    'JsonWriterOptions': {
+        1: _row(('compression', 'enum', 'CompressionTypeVariant', False, None)),
+    },
+    'DmlNode': {
+        1: _row(('dml_type', 'enum', 'DmlNode.Type', False, None)),
+        2: _row(('input', 'message', 'LogicalPlanNode', False, None)),
+        3: _row(('table_name', 'message', 'TableReference', False, None)),
+        5: _row(('target', 'message', 'LogicalPlanNode', False, None)),
+    },
 }
 
 ENUMS: dict[str, dict[int, str]] = {
@@ -1287,4 +1353,7 @@ ENUMS: dict[str, dict[int, str]] = {
     'JoinSide': {0: 'LEFT_SIDE', 1: 'RIGHT_SIDE', 2: 'NONE'},
     'CompressionTypeVariant': {0: 'GZIP', 1: 'BZIP2', 2: 'XZ', 3: 'ZSTD', 4: 'UNCOMPRESSED'},
     'GenerateSeriesName': {0: 'GS_GENERATE_SERIES', 1: 'GS_RANGE'},
+    'InsertOp': {0: 'Append', 1: 'Overwrite', 2: 'Replace'},
+    'FileOutputMode': {0: 'FILE_OUTPUT_MODE_AUTOMATIC', 1: 'FILE_OUTPUT_MODE_SINGLE_FILE', 2: 'FILE_OUTPUT_MODE_DIRECTORY'},
+    'DmlNode.Type': {0: 'UPDATE', 1: 'DELETE', 2: 'CTAS', 3: 'INSERT_APPEND', 4: 'INSERT_OVERWRITE', 5: 'INSERT_REPLACE', 6: 'TRUNCATE'},
 }
