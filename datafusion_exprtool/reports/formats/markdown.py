@@ -64,6 +64,13 @@ def prose(value: object, limit: int = 1000) -> str:
     return "".join(out)
 
 
+def fix_cell(fix: str) -> str:
+    """A fix in a table cell: a fix with code lines (a worker initializer) shows its first line there and
+    the whole text, lines kept, in a <details> below the table."""
+    first, _, rest = fix.strip().partition("\n")
+    return prose(first) + (" (the code is below the table)" if rest.strip() else "")
+
+
 def code(value: object, limit: int = CELL_LIMIT) -> str:
     """An inline code span holding ``value`` verbatim (one line, cut; a pipe escaped for GFM tables)."""
     s = " ".join(str(value).split())
@@ -284,10 +291,13 @@ def check_markdown(report: Any) -> str:  # noqa: ANN401 - a reports.check.findin
         verdict = "✅ no failures predicted"
     parts = [f"### exprtool check {code(report.path)}: {verdict}", f"Target: {text(where)}"]
     if report.findings:
-        rows = [[SEVERITY_ICON.get(f.severity, "") + " " + text(f.severity), code(f.id), code(f.function) if f.function else "—",
-                 text(_where(f)), code(f.datafusion_text) if f.datafusion_text else "—", prose(f.fix)]
+        rows = [[SEVERITY_ICON.get(f.severity, "") + " " + text(f.severity), code(f.id),
+                 code(f.function) if f.function else "—", text(_where(f)),
+                 code(f.datafusion_text) if f.datafusion_text else "—", fix_cell(f.fix)]
                 for f in report.findings]
         parts.append(table(["", "id", "function", "layer @ byte", "datafusion will raise", "fix"], rows))
+        parts += [details(f"Fix for {f.id}" + (f" ({f.function})" if f.function else ""), fence(f.fix))
+                  for f in report.findings if "\n" in f.fix.strip()]
         why = [f"- {code(f.id)}: {prose(f.message)}" for f in report.findings if f.message]
         if why:
             parts.append(details("Why (what check compared)", "\n".join(why)))
@@ -330,8 +340,10 @@ def eval_failure_markdown(failure: Any, blob: str, insp: Inspection | None = Non
     if failure.file:
         rows.append(["where", code(failure.file)])
     if failure.hint:
-        rows.append(["fix", prose(failure.hint)])
+        rows.append(["fix", fix_cell(failure.hint)])
     parts.append(table(["", ""], rows))
+    if failure.hint and "\n" in failure.hint.strip():
+        parts.append(details("Fix", fence(failure.hint)))
     said = failure.original or failure.message
     parts.append("datafusion said:\n\n" + fence(said))
     if failure.details:
