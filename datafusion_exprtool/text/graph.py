@@ -113,7 +113,7 @@ def _label(msg: Msg, plan: bool) -> str:
         from datafusion_exprtool.text.physical_expr import physical_gen
 
         text = render_with(physical_gen, msg)
-    text = " ".join(text.split())
+    text = text.replace("\r", " ").replace("\n", " ")  # one line; datafusion's own spacing kept
     return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
 
 

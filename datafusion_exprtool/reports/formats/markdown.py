@@ -48,7 +48,7 @@ def text(value: object, limit: int = CELL_LIMIT) -> str:
     s = " ".join(str(value).split())
     if len(s) > limit:
         s = s[: limit - 1] + "…"
-    return _MD_SPECIAL.sub(r"\\\1", s.replace("&", "&amp;"))
+    return _escaped(s)
 
 
 def prose(value: object, limit: int = 1000) -> str:
@@ -58,10 +58,14 @@ def prose(value: object, limit: int = 1000) -> str:
         s = s[: limit - 1] + "…"
     out, last = [], 0
     for m in _CODE_SPAN.finditer(s):
-        out.append(text(s[last : m.start()], limit) + code(m.group(1), limit))
+        out.append(_escaped(s[last : m.start()]) + code(m.group(1), limit))
         last = m.end()
-    out.append(text(s[last:], limit))
+    out.append(_escaped(s[last:]))
     return "".join(out)
+
+
+def _escaped(s: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", s.replace("&", "&amp;"))
 
 
 def fix_cell(fix: str) -> str:
@@ -284,12 +288,12 @@ def check_markdown(report: Any) -> str:  # noqa: ANN401 - a reports.check.findin
     where = f"{t['source']} (Python {t['python']}, datafusion {t['datafusion']}{', strict' if t['strict'] else ''})"
     errors, warnings = len(report.errors), len(report.warnings)
     if errors:
-        verdict = f"❌ **{errors} error{'s' if errors != 1 else ''}**, {warnings} warning{'s' if warnings != 1 else ''}"
+        icon, verdict = "❌", f"**{errors} error{'s' if errors != 1 else ''}**, {warnings} warning{'s' if warnings != 1 else ''}"
     elif warnings:
-        verdict = f"⚠️ no errors, **{warnings} warning{'s' if warnings != 1 else ''}**"
+        icon, verdict = "⚠️", f"no errors, **{warnings} warning{'s' if warnings != 1 else ''}**"
     else:
-        verdict = "✅ no failures predicted"
-    parts = [f"### exprtool check {code(report.path)}: {verdict}", f"Target: {text(where)}"]
+        icon, verdict = "✅", "no failures predicted"
+    parts = [f"### {icon} exprtool check {code(report.path)}: {verdict}", f"Target: {text(where)}"]
     if report.findings:
         rows = [[SEVERITY_ICON.get(f.severity, "") + " " + text(f.severity), code(f.id),
                  code(f.function) if f.function else "—", text(_where(f)),
@@ -311,8 +315,8 @@ def check_markdown(report: Any) -> str:  # noqa: ANN401 - a reports.check.findin
 def diff_markdown(result: Any, a: Inspection | None = None, b: Inspection | None = None) -> str:  # noqa: ANN401
     """``exprtool diff --format markdown``: equal or not, each difference as a row, both trees."""
     n = len(result.differences)
-    verdict = "✅ **equal**" if result.equal else f"❌ **{n} difference{'s' if n != 1 else ''}**"
-    parts = [f"### exprtool diff {code(result.a)} → {code(result.b)}: {verdict}"]
+    icon, verdict = ("✅", "**equal**") if result.equal else ("❌", f"**{n} difference{'s' if n != 1 else ''}**")
+    parts = [f"### {icon} exprtool diff {code(result.a)} → {code(result.b)}: {verdict}"]
     if result.differences:
         rows = []
         for d in result.differences:

@@ -29,7 +29,7 @@ _ESCAPE = str.maketrans(_ENTITIES)
 
 def label_text(text: str) -> str:
     """``text`` as the inside of a quoted Mermaid label (entity codes; one line)."""
-    return " ".join(text.split()).translate(_ESCAPE)
+    return text.replace("\r", " ").replace("\n", " ").translate(_ESCAPE)
 
 
 @dataclass
