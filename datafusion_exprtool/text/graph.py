@@ -21,11 +21,16 @@ from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.scan_facts import SITE_NODES, UDAF_AS_WINDOW
 from datafusion_exprtool.layers.proto.tables import MESSAGES
-from datafusion_exprtool.layers.proto.wire import LEN, iter_raw
+from datafusion_exprtool.layers.proto.wire import LEN
 from datafusion_exprtool.text.engine import render_with
+from datafusion_exprtool.text.leaves import next_field, skip_entries
 
 #: nodes drawn at most (a diagram past ~40 boxes is no longer read, only scrolled)
 DEFAULT_LIMIT = 40
+#: children drawn per node (a wide node must not take the whole diagram); the rest are counted
+MAX_CHILDREN = 12
+#: plan nodes counted past the drawing limit, for the note under a cut diagram
+COUNT_LIMIT = 10_000
 #: a label longer than this is cut (its full text is in the report's rendering)
 LABEL_LIMIT = 90
 #: messages read per node while looking for its function calls (a node with a million literals is not
@@ -34,7 +39,7 @@ CALL_BUDGET = 20_000
 #: message types that hold no sub-expression and no function call: never descended into
 _OPAQUE = frozenset({"ScalarValue", "ArrowType", "Schema", "DfSchema", "Statistics", "Constraints",
                      "TableParquetOptions", "CsvOptions", "JsonOptions", "EmptyMessage"})  # fmt: skip
-EXPRESSION_TYPES = ("LogicalExprNode", "PhysicalExprNode")
+_COUNTED: dict[tuple[str, tuple[str | None, ...]], frozenset[int]] = {}
 
 
 @dataclass
@@ -61,11 +66,12 @@ class GraphNode:
 class Graph:
     kind: str  # "expression" | "logical plan" | "physical plan"
     nodes: list[GraphNode] = field(default_factory=list)
+    total: int | None = None  # nodes in the whole tree when known (a plan: counted up to COUNT_LIMIT)
     calls_incomplete: bool = False  # a node too large to search for function calls to its end
 
     @property
     def hidden(self) -> int:
-        """Nodes left out of the graph (children of drawn nodes; their own subtrees are not counted)."""
+        """Children of drawn nodes left out (their own subtrees are not counted here: see ``total``)."""
         return sum(n.hidden for n in self.nodes)
 
     def containing(self, offset: int) -> GraphNode | None:
@@ -77,27 +83,55 @@ class Graph:
         return best
 
 
-def build_graph(root: Msg, limit: int = DEFAULT_LIMIT) -> Graph:
+def build_graph(root: Msg, limit: int = DEFAULT_LIMIT, max_children: int = MAX_CHILDREN) -> Graph:
     """The graph of a LogicalExprNode, LogicalPlanNode or PhysicalPlanNode (never raises on bad bytes:
-    a node that does not read is drawn with datafusion-free placeholder text)."""
+    a node that does not read is drawn with the placeholder text the renderers give it).
+
+    Breadth first, at most ``limit`` nodes and ``max_children`` children per node (a million-entry IN list
+    draws its first arguments and counts the rest without reading them); a plan's nodes are counted past the
+    limit too (``Graph.total``, up to COUNT_LIMIT), so a cut diagram can say how much it leaves out."""
     plan = root.type in PLAN_MESSAGES
     kind = {"LogicalPlanNode": "logical plan", "PhysicalPlanNode": "physical plan"}.get(root.type, "expression")
     graph = Graph(kind)
     queue: deque[tuple[Msg, int, str]] = deque([(root, -1, "input" if plan else "argument")])
+    counted = 0  # plan nodes seen past the limit (children only, no label)
     while queue:
         msg, parent, role = queue.popleft()
         if len(graph.nodes) >= limit:
-            graph.nodes[parent].hidden += 1
+            if parent >= 0:
+                graph.nodes[parent].hidden += 1
+            if plan and counted is not None:
+                counted += 1
+                if len(graph.nodes) + counted > COUNT_LIMIT:
+                    counted = None  # more than COUNT_LIMIT: the total stays unknown
+                else:
+                    queue.extend((child, -1, r) for r, child in _plan_children(msg))
             continue
         node = GraphNode(len(graph.nodes), _label(msg, plan), msg.offset, msg.origin + msg.end, parent, role)
         graph.nodes.append(node)
         try:
-            kids, node.calls, complete = _plan_parts(msg) if plan else _expression_parts(msg)
+            kids, more, node.calls, complete = _plan_parts(msg) if plan else _expression_parts(msg, max_children)
         except DecodeError:
             continue  # the label already shows the placeholder; nothing below it reads
         graph.calls_incomplete |= not complete
+        if plan and len(kids) > max_children:
+            more, kids = more + len(kids) - max_children, kids[:max_children]
+        node.hidden += more
         queue.extend((child, node.index, child_role) for child_role, child in kids)
+    if plan and counted is not None:
+        graph.total = len(graph.nodes) + counted
+    elif not graph.hidden:
+        graph.total = len(graph.nodes)
     return graph
+
+
+def _plan_children(msg: Msg) -> list[tuple[str, Msg]]:
+    from datafusion_exprtool.text.plan import node_children
+
+    try:
+        return node_children(msg)
+    except DecodeError:
+        return []
 
 
 def _label(msg: Msg, plan: bool) -> str:
@@ -117,59 +151,85 @@ def _label(msg: Msg, plan: bool) -> str:
     return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
 
 
-def _expression_parts(msg: Msg) -> tuple[list[tuple[str, Msg]], list[Call], bool]:
-    """(sub-expressions, calls, searched to the end) of one expression node: the expressions of its own
-    type reached without passing another, and the function node it is (if any)."""
-    kids: list[tuple[str, Msg]] = []
+def _expression_parts(msg: Msg, max_children: int) -> tuple[list[tuple[str, Msg]], int, list[Call], bool]:
+    """(sub-expressions, how many more there are, calls, searched to the end) of one expression node: the
+    expressions of its own type reached without passing another (a scalar subquery's plan is no argument:
+    the walk stops there too), and the function it calls when it is a function node."""
     calls: list[Call] = []
-    def found(m: Msg) -> None:
-        if m.type == msg.type:  # a scalar subquery's plan is no argument (the plan's own report draws it)
-            kids.append(("argument", m))
-
-    complete = _walk(msg, stop=(msg.type, *PLAN_MESSAGES), found=found, calls=calls)
-    return kids, calls, complete
+    found, more, complete = _walk(msg, stop=(msg.type, *PLAN_MESSAGES), keep=msg.type, calls=calls,
+                                  max_found=max_children)
+    return [("argument", m) for m in found], more, calls, complete
 
 
-def _plan_parts(msg: Msg) -> tuple[list[tuple[str, Msg]], list[Call], bool]:
-    """(children as display_indent lists them, the functions the node's own expressions call, searched to
+def _plan_parts(msg: Msg) -> tuple[list[tuple[str, Msg]], int, list[Call], bool]:
+    """(children as display_indent lists them, 0, the functions the node's own expressions call, searched to
     the end) of one plan node."""
-    from datafusion_exprtool.text.plan import node_children
-
     calls: list[Call] = []
-    complete = _walk(msg, stop=PLAN_MESSAGES, found=lambda m: None, calls=calls)
-    return node_children(msg), calls, complete
+    _found, _more, complete = _walk(msg, stop=PLAN_MESSAGES, keep=None, calls=calls, max_found=0)
+    return _plan_children(msg), 0, calls, complete
 
 
-def _walk(msg: Msg, *, stop: tuple[str, ...], found, calls: list[Call]) -> bool:  # noqa: ANN001 - a callback
-    """Depth-first through ``msg``'s body: a message of a ``stop`` type is handed to ``found`` and not entered;
-    a function node adds its Call. False when the budget ran out before the end."""
+def _counted_tags(type_name: str, stop: tuple[str, ...]) -> frozenset[int]:
+    """One-byte LEN tags of ``type_name``'s fields that hold a ``stop`` message: runs of them past the cap are
+    counted by ``skip_entries`` without being read."""
+    key = (type_name, stop)
+    tags = _COUNTED.get(key)
+    if tags is None:
+        table = MESSAGES.get(type_name, {})
+        tags = frozenset(n << 3 | LEN for n, spec in table.items()
+                         if n < 16 and spec.kind == "message" and spec.type in stop)
+        _COUNTED[key] = tags
+    return tags
+
+
+def _walk(msg: Msg, *, stop: tuple[str, ...], keep: str | None, calls: list[Call],
+          max_found: int) -> tuple[list[Msg], int, bool]:
+    """Depth-first through ``msg``'s body, in wire order: a message of a ``stop`` type is not entered (one of
+    type ``keep`` is collected, up to ``max_found``, then only counted); a function node adds its Call.
+
+    Returns (collected, counted past the cap, searched to the end: False when CALL_BUDGET ran out)."""
+    found: list[Msg] = []
+    claimed = more = seen = 0
     stack = [msg]
-    seen = 0
     first = True
     while stack:
         m = stack.pop()
         if not first and m.type in stop:
-            found(m)
+            if m.type == keep:
+                found.append(m)
             continue
         first = False
         seen += 1
         if seen > CALL_BUDGET:
-            return False
+            return found, more, False
         table = MESSAGES.get(m.type)
         if table is None:
             continue
         site = SITE_NODES.get(m.type)
+        skip = _counted_tags(m.type, (keep,)) if keep else frozenset()
         below: list[Msg] = []
-        for number, wire, a, b, _tag in iter_raw(m.buf, m.start, m.end, m.origin):
+        buf, pos, end, origin = m.buf, m.start, m.end, m.origin
+        while pos < end:
+            if claimed >= max_found and buf[pos] in skip:  # past the cap: count a run without reading it
+                nxt, count = skip_entries(buf, pos, end, buf[pos])
+                if count:
+                    more, pos = more + count, nxt
+                    continue
+            number, wire, a, b, pos = next_field(buf, pos, end, origin)
             spec = table.get(number)
             if spec is None or wire != LEN:
                 continue
             if site is not None and number in site[1] and spec.kind == "string":
-                name = bytes(m.buf[a:b]).decode("utf-8", "replace")
+                name = bytes(buf[a:b]).decode("utf-8", "replace")
                 kind = "aggregate" if (m.type, number) in UDAF_AS_WINDOW else site[0]
                 if name and all(c.name != name for c in calls):
                     calls.append(Call(name, kind))
             elif spec.kind == "message" and spec.type not in _OPAQUE:
-                below.append(Msg(spec.type or "?", m.buf, a, b, m.origin))
+                if spec.type == keep:
+                    if claimed >= max_found:
+                        more += 1
+                        continue
+                    claimed += 1
+                below.append(Msg(spec.type or "?", buf, a, b, origin))
         stack.extend(reversed(below))  # wire order: a node's arguments in the order datafusion lists them
-    return True
+    return found, more, True

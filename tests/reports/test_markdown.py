@@ -32,7 +32,7 @@ from datafusion_exprtool.reports.formats.markdown import (
     inspection_markdown,
 )
 from datafusion_exprtool.sandbox.failure import EvalFailure
-from datafusion_exprtool.text.graph import DEFAULT_LIMIT, LABEL_LIMIT, build_graph
+from datafusion_exprtool.text.graph import DEFAULT_LIMIT, LABEL_LIMIT, MAX_CHILDREN, build_graph
 
 EXPRTOOL = Path(sys.executable).with_name("exprtool")
 ALLOWED_TAGS = {"details", "summary", "sub"}
@@ -234,16 +234,28 @@ def test_every_fixture_summary_is_gfm_with_one_diagram_per_payload(fixture_set: 
 
 
 def test_a_big_plan_is_cut_with_a_note(ctx: SessionContext) -> None:
-    data = ctx.sql(big_plan_sql()).logical_plan().to_bytes()
-    insp = inspect_bytes(data)
+    plan = ctx.sql(big_plan_sql()).logical_plan()
+    insp = inspect_bytes(plan.to_bytes())
     graph = build_graph(insp.payloads[0].root)
     assert len(graph.nodes) == DEFAULT_LIMIT and graph.hidden > 0
+    assert graph.total == len(LogicalPlan.from_bytes(ctx, plan.to_bytes()).display_indent().splitlines())
     md = inspection_markdown(insp)
     (diagram,) = mermaid_blocks(md)
     more = in_class(diagram, "cut")
     assert more and all(n.endswith("_more") for n in more)
-    assert f"Cut at {DEFAULT_LIMIT} nodes" in md and f"{graph.hidden:,} more" in md
+    assert f"Cut: {DEFAULT_LIMIT} of {graph.total:,} nodes drawn" in md and f"({graph.hidden:,} in all" in md
     assert sum(1 for line in diagram.splitlines() if NODE.match(line)) == DEFAULT_LIMIT + len(more)
+
+
+def test_a_wide_expression_draws_its_first_arguments_and_counts_the_rest() -> None:
+    n = 5_000
+    e = F.in_list(col("a"), [lit(i) for i in range(n)])
+    insp = inspect_bytes(e.to_bytes())
+    graph = build_graph(insp.payloads[0].root)
+    assert [node.label for node in graph.nodes] == [graph.nodes[0].label, "a", *(f"Int64({i})" for i in range(MAX_CHILDREN - 1))]
+    assert graph.nodes[0].hidden == n + 1 - MAX_CHILDREN and graph.total is None
+    (diagram,) = mermaid_blocks(inspection_markdown(insp))
+    assert f'  n0_more["… {n + 1 - MAX_CHILDREN:,} more not drawn"]' in diagram.splitlines()
 
 
 def test_check_draws_the_failing_node_red(ctx: SessionContext) -> None:

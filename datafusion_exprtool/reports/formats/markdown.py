@@ -22,6 +22,10 @@ from datafusion_exprtool.reports.formats.mermaid import Marks, flowchart, node_m
 MAX_DIAGRAMS = 3
 #: a rendering longer than this moves into <details> (the verdict and the tables stay on top)
 SHORT_RENDERING = 160
+#: a rendering in <details> is cut here: GitHub keeps at most 1 MiB of a step's summary
+RENDERING_LIMIT = 20_000
+#: rows of a findings table (a suspicious blob can have hundreds; `--json` lists all)
+MAX_ROWS = 50
 #: table cells are cut here: a summary is read, the JSON is for the whole value
 CELL_LIMIT = 300
 #: clear-text items listed (the JSON lists all)
@@ -189,7 +193,7 @@ def failing_nodes(graph: Any, payload: Payload, findings: Iterable[Finding]) -> 
 
 def diagrams(insp: Inspection, findings: Iterable[Finding] = ()) -> str:
     """One Mermaid flowchart per payload (up to MAX_DIAGRAMS), UDFs marked, failing nodes red, cuts noted."""
-    from datafusion_exprtool.text.graph import DEFAULT_LIMIT, build_graph
+    from datafusion_exprtool.text.graph import MAX_CHILDREN, build_graph
 
     findings = list(findings)
     blocks = []
@@ -205,8 +209,10 @@ def diagrams(insp: Inspection, findings: Iterable[Finding] = ()) -> str:
         block = [f"**{title}** ({len(graph.nodes)} node{'s' if len(graph.nodes) != 1 else ''})", "",
                  fence(flowchart(graph, marks), "mermaid")]
         if graph.hidden:
-            block.append(f"> Cut at {DEFAULT_LIMIT} nodes, breadth first: {graph.hidden:,} more below the dashed "
-                         "boxes (the full text is in the rendering above).")
+            of = f" of {graph.total:,}" if graph.total else ""
+            block.append(f"> Cut: {len(graph.nodes)}{of} nodes drawn, breadth first, at most {MAX_CHILDREN} "
+                         f"children a node; a dashed box counts the children left out ({graph.hidden:,} in all, "
+                         "their own subtrees not counted). The full text is in the rendering above.")
         if graph.calls_incomplete:
             block.append("> A node too large to search to its end: UDF calls beyond its first "
                          "thousands of sub-messages are not marked.")
@@ -229,14 +235,19 @@ def rendering_section(insp: Inspection) -> str:
     if "\n" not in rendered and len(rendered) <= SHORT_RENDERING:
         return f"{what} (`{how}`): {code(rendered, SHORT_RENDERING)}"
     lines = rendered.count("\n") + 1
+    shown = rendered if len(rendered) <= RENDERING_LIMIT else rendered[:RENDERING_LIMIT] + "\n…"
+    cut = "" if shown is rendered else (f"\n\nThe first {RENDERING_LIMIT:,} characters: `exprtool inspect --json` "
+                                        "prints all of it.")
     return details(f"{what} as {how} prints it: {lines:,} line{'s' if lines != 1 else ''}, "
-                   f"{len(rendered):,} characters", fence(rendered))
+                   f"{len(rendered):,} characters", fence(shown) + cut)
 
 
 def findings_table(findings: list[Finding]) -> str:
-    rows = [[SEVERITY_ICON.get(f.severity, "") + " " + text(f.severity), code(f.id), code(f.function) if f.function else "—",
-             text(_where(f)), prose(f.sentence)] for f in findings]
-    return table(["", "id", "function", "layer @ byte", "what"], rows)
+    rows = [[SEVERITY_ICON.get(f.severity, "") + " " + text(f.severity), code(f.id),
+             code(f.function) if f.function else "—", text(_where(f)), prose(f.sentence)]
+            for f in findings[:MAX_ROWS]]
+    more = f"\n\n… {len(findings) - MAX_ROWS} more (`--json` lists all)" if len(findings) > MAX_ROWS else ""
+    return table(["", "id", "function", "layer @ byte", "what"], rows) + more
 
 
 def sensitive_section(insp: Inspection) -> str:
@@ -298,8 +309,10 @@ def check_markdown(report: Any) -> str:  # noqa: ANN401 - a reports.check.findin
         rows = [[SEVERITY_ICON.get(f.severity, "") + " " + text(f.severity), code(f.id),
                  code(f.function) if f.function else "—", text(_where(f)),
                  code(f.datafusion_text) if f.datafusion_text else "—", fix_cell(f.fix)]
-                for f in report.findings]
+                for f in report.findings[:MAX_ROWS]]
         parts.append(table(["", "id", "function", "layer @ byte", "datafusion will raise", "fix"], rows))
+        if len(report.findings) > MAX_ROWS:
+            parts.append(f"… {len(report.findings) - MAX_ROWS} more findings (`--format json` lists all)")
         parts += [details(f"Fix for {f.id}" + (f" ({f.function})" if f.function else ""), fence(f.fix))
                   for f in report.findings if "\n" in f.fix.strip()]
         why = [f"- {code(f.id)}: {prose(f.message)}" for f in report.findings if f.message]
