@@ -58,8 +58,8 @@ def inspect(
     from datafusion_exprtool.layers.container import display_path, expand_sources
 
     if json_:
-        if fmt is Format.ndjson:
-            raise fail("--json and --format ndjson disagree: use one of them")
+        if fmt in (Format.ndjson, Format.markdown):
+            raise fail(f"--json and --format {fmt.value} disagree: use one of them")
         fmt = Format.json
     try:
         resolve_message(message)
@@ -86,6 +86,7 @@ def inspect(
     status = Exit.OK
     texts: list[str] = []  # --json: written at the end (one object, or an array for several inputs)
     sections: list[str] = []  # --summary: appended at the end, in input order
+    sections_written = 0
     for outcome in outcomes(sources, settings, (os.cpu_count() or 1) if jobs is None else jobs):
         status = worst(status, outcome.status)
         if summary:
@@ -95,6 +96,9 @@ def inspect(
         if fmt is Format.json:
             texts.append(outcome.stdout)
         elif outcome.stdout:
+            if fmt is Format.markdown and sections_written:
+                sys.stdout.write("\n")  # a blank line ends the previous section's HTML block
+            sections_written += 1
             sys.stdout.write(outcome.stdout)
             if shown is not None:
                 sys.stdout.flush()
