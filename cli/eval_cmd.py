@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from enum import Enum
 from typing import Annotated, Any
 
@@ -93,7 +94,9 @@ def _footer(result: Any, shown: int | None = None) -> str:
 
 def eval_(
     blob: Annotated[str, typer.Argument(help="Blob: pickle, raw protobuf, base64/hex text, or - for stdin.")],
-    data: Annotated[list[str], typer.Argument(help="Parquet files, a directory or a glob.")],
+    data: Annotated[
+        list[str] | None, typer.Argument(help="Parquet files, a directory or a glob (a bundle has its own).")
+    ] = None,
     worker_ctx: Annotated[
         str | None,
         typer.Option("--worker-ctx", help="module:function or file.py:function returning a SessionContext."),
@@ -150,6 +153,24 @@ def eval_(
         typer.Option("--verbose", "-v", help="On failure, also what Rust printed (a panic's backtrace)."),
     ] = False,
     summary: Annotated[bool, typer.Option("--summary", help=EVAL_SUMMARY_HELP)] = False,
+    find_rows: Annotated[
+        bool | None,
+        typer.Option("--find-rows/--no-find-rows", help="When the run fails on data, find the fewest rows that "
+                     "fail the same way (default: on when stdout and stderr are a terminal)."),
+    ] = None,
+    find_rows_budget: Annotated[
+        float | None,
+        typer.Option("--find-rows-budget", min=0, metavar="SECONDS",
+                     help="Time the row search may take (default: 60 s or 5x the failing run, the longer)."),
+    ] = None,
+    bundle: Annotated[
+        str | None,
+        typer.Option("--bundle", metavar="DIR", help="Write a repro bundle of the failing rows (implies --find-rows)."),
+    ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="The run's report on stdout as JSON (rows, timings; or the failure "
+                           "and the rows --find-rows found); the result itself goes to -o.")
+    ] = False,
 ) -> None:
     """Decode a blob the way a worker does and run it on Parquet data.
 
@@ -158,8 +179,26 @@ def eval_(
     failures reproduce and a crash is reported, not suffered. With --expect both sides are sorted by all
     columns before comparing (and so is an -o file written in the same run).
 
+    When the run fails on the data, --find-rows narrows the input to the fewest rows that fail the same
+    way (file, row group, row), and --bundle DIR writes them with the blob as a repro bundle that
+    `exprtool eval DIR` replays.
+
     Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
     """
+    params = dict(locals())
+    from .eval_rows import RowsSettings, after_failure, bundle_params, check_bundle_target, is_bundle
+
+    if is_bundle(blob):  # `exprtool eval BUNDLE_DIR`: the bundle's own command
+        eval_(**bundle_params(params, _defaults(), {"isolate": Isolate, "mode": Mode}))
+    if not data:
+        print("exprtool: missing DATA (Parquet files, a directory or a glob)", file=sys.stderr)
+        raise typer.Exit(Exit.USAGE)
+    rows = RowsSettings(find_rows, find_rows_budget, bundle, json_, force, quiet, list(allow or []))
+    check_bundle_target(rows)
+    if json_ and fmt is not OutFormat.table:
+        print("exprtool: --json prints the run's report on stdout: send the result to -o, not --format",
+              file=sys.stderr)  # fmt: skip
+        raise typer.Exit(Exit.USAGE)
     apply_allow(allow)
     from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare, run
     from datafusion_exprtool.actions.eval.failure import classify
@@ -173,7 +212,7 @@ def eval_(
         print("exprtool: --filter and --mode disagree", file=sys.stderr)
         raise typer.Exit(Exit.USAGE)
     tty = sys.stdout.isatty()
-    stream_fmt = None if output or fmt is OutFormat.table else fmt.value
+    stream_fmt = None if output or json_ or fmt is OutFormat.table else fmt.value
     try:
         spec = WorkerSpec(
             factory=worker_ctx,
@@ -194,7 +233,7 @@ def eval_(
             output=output,
             force=force,
             expect=expect,
-            preview_rows=maxrows if (fmt is OutFormat.table and not output) else 0,
+            preview_rows=maxrows if (fmt is OutFormat.table and not output and not json_) else 0,
             trust=trust,
             index=index,
             params=parse_params(param or []),
@@ -206,6 +245,7 @@ def eval_(
     except EvalError as err:
         _print_failure(err.failure, verbose)
         summarize_eval(summary, blob, failure=err.failure)
+        after_failure(None, None, err.failure, rows, None, None)
         raise typer.Exit(err.failure.exit_code) from None
     err = _ErrConsole()
     if not quiet:
@@ -214,6 +254,7 @@ def eval_(
             if f.verdict == "suspicious":
                 err.print(f"  suspicious (run under --trust): {f.message}")
     sink = stdout_sink(stream_fmt, sys.stdout.buffer) if stream_fmt else None
+    started = time.perf_counter()
     try:
         if tty and not quiet:
             result = _run_with_progress(prepared, opts, sink, err.get())
@@ -229,10 +270,15 @@ def eval_(
     except EvalError as exc:
         _print_failure(exc.failure, verbose)
         summarize_eval(summary, blob, failure=exc.failure, inspection=prepared.inspection)
+        after_failure(prepared, opts, exc.failure, rows, time.perf_counter() - started, err)
         raise typer.Exit(exc.failure.exit_code) from None
     except BrokenPipeError:  # the reader left before the end: main() makes it 141, as for every command
         raise
-    if fmt is OutFormat.table and not output:
+    if json_:
+        from .eval_rows import print_result
+
+        print_result(result)
+    elif fmt is OutFormat.table and not output:
         from .common import console
 
         out = console()
@@ -293,6 +339,12 @@ def _run_with_progress(prepared: Any, opts: Any, sink: Any, err_console: Any) ->
             )
 
         return run(prepared, opts, update, sink)
+
+
+def _defaults() -> dict[str, Any]:
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(eval_).parameters.items()}
 
 
 def register(app: typer.Typer) -> None:

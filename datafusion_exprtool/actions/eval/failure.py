@@ -19,7 +19,7 @@ _FUNCTION_PATTERNS = (
 _PYERR = re.compile(
     r"PyErr \{ type: <class '([^']+)'>, value: (.*?)(?:, traceback: (None|Some\(\"(.*)\"\)) \}|\s*\}$)", re.S
 )
-_TB_FRAME = re.compile(r'File \\?"([^"\\]+)\\?", line (\d+), in (\S+)')
+_TB_FRAME = re.compile(r'File \\?"([^"\\]+)\\?", line (\d+), in ([^\s\\]+)')  # a name ends at an escaped \n too
 
 
 def summarize_pyerr(text: str) -> tuple[str, str | None, str | None]:
@@ -37,6 +37,15 @@ def summarize_pyerr(text: str) -> tuple[str, str | None, str | None]:
         fname, line, func = frames[-1]
         return head, func, f"{fname}:{line}"
     return head, None, None
+
+
+def python_frames(text: str) -> list[tuple[str, int, str]]:
+    """(file, line, function) of each frame of the Python traceback a datafusion ``PyErr`` text embeds,
+    outermost first (empty when it has none)."""
+    m = _PYERR.search(text)
+    if not m:
+        return []
+    return [(f, int(line), func) for f, line, func in _TB_FRAME.findall(m.group(4) or "")]
 
 
 def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | None = None) -> EvalFailure:

@@ -89,7 +89,9 @@ def parquet_metadata(path: str) -> Any:
     return reader.metadata
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """What ``json`` cannot encode, as JSON: dates ISO, Decimal as text, bytes base64 (the JSON writers and
+    the ``--find-rows`` report)."""
     import base64
     import datetime
     import decimal
@@ -202,7 +204,7 @@ def _csv_batch(batch: Any) -> Any:
     for f, column in zip(batch.schema, batch.columns, strict=True):
         if _nested(f.type):
             texts = [
-                None if v is None else dumps(v, default=_json_default, ensure_ascii=False)
+                None if v is None else dumps(v, default=json_default, ensure_ascii=False)
                 for v in column.to_pylist()
             ]
             column = pa.array(texts, pa.string())
@@ -282,7 +284,7 @@ class _StreamSink(Sink):
         dumps = json.dumps
         lines = []
         for row in batch.to_pylist():
-            text = dumps(row, default=_json_default, ensure_ascii=False)
+            text = dumps(row, default=json_default, ensure_ascii=False)
             if self.fmt == "json":
                 text = ("\n" if self.first_json else ",\n") + text
                 self.first_json = False

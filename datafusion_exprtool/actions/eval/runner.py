@@ -113,7 +113,8 @@ def decode(job: EvalJob, ctx: Any = None) -> Any:
     return value
 
 
-def _read(ctx: Any, paths: list[str]) -> Any:
+def read_input(ctx: Any, paths: list[str]) -> Any:
+    """The Parquet input as eval's worker reads it (one DataFrame over every path)."""
     frames = [ctx.read_parquet(p) for p in paths]
     df = frames[0]
     for other in frames[1:]:
@@ -130,9 +131,13 @@ def _named(expr: Any) -> Any:
 
 def plan(ctx: Any, job: EvalJob, expr: Any) -> Any:
     """The DataFrame for the mode."""
+    return frame(ctx, job, expr, read_input(ctx, job.paths))
+
+
+def frame(ctx: Any, job: EvalJob, expr: Any, df: Any) -> Any:
+    """The mode's DataFrame over ``df``: the Parquet input, or the rows a ``--find-rows`` probe picked."""
     from datafusion import col
 
-    df = _read(ctx, job.paths)
     if job.table:
         from datafusion_exprtool.actions.eval.params import qualify
 
