@@ -306,14 +306,19 @@ def _rows_table(rows: list[Any], columns: list[str]) -> Any:
 
 def _render_exception(err: Any, facts: Any) -> None:
     said = shorten(" ".join(facts.message.split()), 300)
-    err.print(f"  raised by datafusion: {said}" if facts.type == "datafusion" else f"  raised: {facts.type}: {said}")
+    if facts.type == "datafusion":
+        err.print(f"  raised by datafusion: {said}")
+    elif facts.type == "worker-death":
+        err.print(f"  the worker died: {said}")
+    else:
+        err.print(f"  raised: {facts.type}: {said}")
     frame, udf = facts.frame, facts.udf
     if udf is not None and udf.by_value:
         qualname = udf.qualname or udf.name
-        where = f"line {frame.line} in {frame.function}" if frame is not None else qualname
+        where = f"at line {frame.line} in {frame.function}" if frame is not None else f"in {qualname}"
         sender = f" of the sender's {udf.defined_at.rpartition(':')[0]}" if udf.defined_at else ""
         first = f", first line {udf.defined_at.rpartition(':')[2]}" if udf.defined_at else ""
-        err.print(f"    at {where}{sender} ({udf.name} travelled by value: {qualname}{first}; the blob "
+        err.print(f"    {where}{sender} ({udf.name} travelled by value: {qualname}{first}; the blob "
                   "carries its code, not its source)")  # fmt: skip
     elif frame is not None:
         err.print(f"    at {frame.file}:{frame.line} in {frame.function}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -79,8 +80,12 @@ def _frame(failure: EvalFailure, python_functions: dict[str, str], by_value: boo
         frames = python_frames(text)
         if frames:
             break
-    if not frames:
-        return None
+    if not frames:  # a worker that died: the frame faulthandler recorded (crash.death)
+        m = re.fullmatch(r"(.+):(\d+)", failure.file or "")
+        if m is None:
+            return None
+        python = {v: k for k, v in python_functions.items()}
+        frames = [(m.group(1), int(m.group(2)), python.get(failure.function or "", failure.function or "?"))]
     udf_frames = [f for f in frames if f[2] in python_functions]
     user = [f for f in frames if f"{os.sep}site-packages{os.sep}" not in f[0] and "/pyarrow/" not in f[0]]
     file, line, function = (udf_frames or user or frames)[-1]

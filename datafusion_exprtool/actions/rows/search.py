@@ -181,7 +181,7 @@ class Search:
                     hit = chunk
                     break
             if hit is not None:
-                rows, known = hit, True
+                rows, known, controlled = hit, True, False
                 n = self.layout.chunks_for(rows)
                 continue
             self.phase = "combinations"
@@ -189,8 +189,9 @@ class Search:
                 if not self.probe(rows):
                     return self._whole_input()
                 known = True
-            if not controlled:
+            if not controlled:  # once: the set fails again (else flaky), and not for any rows (else no subset)
                 controlled = True
+                self.probe(rows, fresh=True)
                 if self.innocent is not None and self.probe(rows, fill=self.innocent):
                     return self._content_independent(rows)
             if len(chunks) > 2:  # with two chunks the complements are the chunks: already probed
