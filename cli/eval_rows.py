@@ -102,13 +102,13 @@ def after_failure(
 ) -> None:
     """Search (when wanted and the failure is the data's), then report; with --json the document goes to
     stdout whether or not a search ran."""
-    from datafusion_exprtool.actions.rows.find import searchable
+    from datafusion_exprtool.actions.rows.find import why_not
 
     tty = terminal()
     skipped = None
-    if settings.wanted(tty) and prepared is not None and not searchable(failure):
-        skipped = f"the failure is at stage '{failure.stage}', before any row is evaluated: no rows to find"
-        if settings.find or settings.bundle:
+    if settings.wanted(tty) and prepared is not None:
+        skipped = why_not(prepared, failure)
+        if skipped and (settings.find or settings.bundle):
             print(f"exprtool: --find-rows: {skipped}", file=sys.stderr)
     if prepared is None or skipped or not settings.wanted(tty):
         if settings.json:
@@ -284,6 +284,8 @@ def _render(err: Any, found: Any, rows: list[Any], facts: Any, bundle: str | Non
     if rows and len(rows) <= MAX_TABLE_ROWS * 5:
         err.get().print(_rows_table(rows, found.columns))
     _render_exception(err, facts)
+    if not bundle and r.rows_file:
+        err.print("  to keep them: add --bundle DIR (the blob, these rows as Parquet and the command that replays them)")
     if bundle:
         err.print(f"  bundle: {bundle} (replay: exprtool eval {bundle}; the rows may be sensitive: read "
                   f"{os.path.join(bundle, 'MANIFEST.txt')} before you share it)")  # fmt: skip

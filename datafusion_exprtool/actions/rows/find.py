@@ -33,8 +33,15 @@ def default_budget(replay_seconds: float | None) -> float:
     return max(MIN_BUDGET, BUDGET_REPLAYS * (replay_seconds or 0.0))
 
 
-def searchable(failure: EvalFailure) -> bool:
-    return failure.stage in SEARCHABLE
+def why_not(prepared: Prepared, failure: EvalFailure) -> str | None:
+    """Why no search can find rows for this failure (None: it can)."""
+    if failure.stage not in SEARCHABLE:
+        return f"the failure is at stage '{failure.stage}', before any row is evaluated: no rows to find"
+    if not probe_columns(prepared):
+        return "the expression reads no column: its failure cannot come from the values of some rows"
+    if not prepared.total_rows:
+        return "the input has no rows"
+    return None
 
 
 def probe_columns(prepared: Prepared) -> list[str]:
@@ -105,4 +112,4 @@ def find_rows(
     return FoundRows(result, layout, columns, budget, replay_seconds)
 
 
-__all__ = ["FoundRows", "Progress", "default_budget", "find_rows", "probe_columns", "searchable", "Any"]
+__all__ = ["FoundRows", "Progress", "default_budget", "find_rows", "probe_columns", "why_not", "Any"]

@@ -28,6 +28,7 @@ from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure
 
 CACHE_BYTES = 512 << 20  # decoded row groups kept for the next probes (the narrowing re-reads them)
+MAX_OPEN_FILES = 64
 DEFAULT_BATCH_SIZE = 8192
 
 
@@ -77,21 +78,31 @@ class RowReader:
         self.schema = schema
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[int, Any] = OrderedDict()
-        self._files: dict[int, Any] = {}
+        self._files: dict[int, Any] = {}  # open ParquetFiles, least recently used first
         self._lock = threading.Lock()
+        self._io = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     def _read(self, gi: int) -> Any:
+        """One row group, cast to the scan's types (kept as the file has them where pyarrow cannot cast)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         g = self.layout.groups[gi]
-        with self._lock:
-            handle = self._files.get(g.file)
+        with self._io:  # one reader at a time on a file handle (the prefetch thread reads too)
+            handle = self._files.pop(g.file, None)
             if handle is None:
-                handle = self._files[g.file] = pq.ParquetFile(self.layout.files[g.file])
-        table = handle.read_row_group(g.index, columns=self.columns)
-        return table.select(self.columns).cast(self.schema).combine_chunks()
+                handle = pq.ParquetFile(self.layout.files[g.file])
+            self._files[g.file] = handle  # most recently used last
+            while len(self._files) > MAX_OPEN_FILES:
+                self._files.pop(next(iter(self._files))).close()
+            table = handle.read_row_group(g.index, columns=self.columns).select(self.columns)
+        try:
+            table = table.cast(self.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            pass
+        return table.combine_chunks()
 
     def group(self, gi: int) -> Any:
         with self._lock:
@@ -165,13 +176,16 @@ class Prober:
         stage = "plan"
         rows_out = 0
         try:
-            batches = self.batches(request) or [pa.RecordBatch.from_pylist([], schema=self.schema)]
+            batches = self.batches(request)
+            schema = batches[0].schema if batches else self.schema
+            if not batches:
+                batches = [pa.RecordBatch.from_pylist([], schema=schema)]
             if request.prefetch is not None:
                 self.reader.prefetch(request.prefetch)
             self.count += 1
             name = f"__exprtool_probe_{self.count}"  # create_dataframe registers a table: dropped below
             try:
-                df = frame(self.ctx, self.job, self.expr, self.ctx.create_dataframe([batches], name, self.schema))
+                df = frame(self.ctx, self.job, self.expr, self.ctx.create_dataframe([batches], name, schema))
                 stream = df.execute_stream()
                 stage = "execute"
                 for item in stream:
