@@ -184,3 +184,17 @@ def test_isolated_search_writes_a_bundle_that_replays(env: dict, tmp_path: Path)
     assert replay.exit_code == 4 and f"marker {MARKER} in a batch of 1 rows" in replay.stderr
     again = run_cli("eval", str(blob), str(env["data"]), "--bundle", str(bundle), "-q", "--isolate", "none")
     assert again.exit_code == 2 and "--force" in again.stderr  # never over a bundle without --force
+    # DATA and options on the command line win over the bundle's: other rows, the same blob, and it passes
+    pq.write_table(pa.table({"a": pa.array([1, 2, 3], pa.int64())}), tmp_path / "fine.parquet")
+    other = run_cli("eval", str(bundle), str(tmp_path / "fine.parquet"), "--isolate", "none", "--json", "-q")
+    assert other.exit_code == 0 and json.loads(other.stdout)["result"]["rows"] == 3
+
+
+def test_json_after_a_run_that_worked(env: dict, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    r = run_cli("eval", env["blob"]("marker"), str(place(env["data"], 0).file), "--isolate", "none", "--json",
+                "-o", str(out), "--limit", "10")  # fmt: skip
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 0 and doc["failure"] is None
+    assert doc["result"]["rows"] == pq.read_metadata(out).num_rows == 10 and doc["result"]["output"] == str(out)
+    assert run_cli("eval", env["blob"]("marker"), str(env["data"]), "--json", "-f", "csv").exit_code == 2

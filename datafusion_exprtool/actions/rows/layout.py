@@ -10,6 +10,7 @@ datafusion), then into single rows. Nothing here reads data; the Parquet footers
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -144,8 +145,13 @@ class Layout:
     def all(self) -> Rows:
         return Rows.of([(0, self.total)])
 
+    @functools.cached_property
+    def firsts(self) -> list[int]:
+        """The global number of each row group's first row (for bisection)."""
+        return [g.first for g in self.groups]
+
     def group_of(self, row: int) -> int:
-        return bisect.bisect_right([g.first for g in self.groups], row) - 1
+        return bisect.bisect_right(self.firsts, row) - 1
 
     def origin(self, row: int) -> Origin:
         g = self.groups[self.group_of(row)]
@@ -154,7 +160,7 @@ class Layout:
 
     def per_group(self, rows: Rows) -> list[tuple[int, Rows]]:
         """(row group position in ``groups``, the rows of the set inside it), in scan order."""
-        firsts = [g.first for g in self.groups]
+        firsts = self.firsts
         out: dict[int, list[Range]] = {}
         for a, b in rows.ranges:
             i = bisect.bisect_right(firsts, a) - 1

@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from datafusion_exprtool.actions.eval.runner import EvalJob
 from datafusion_exprtool.actions.rows.layout import Layout, Rows
@@ -73,7 +74,14 @@ class Stop(Exception):
         self.why = why
 
 
-Worker = object  # IsolatedWorker | InlineWorker (duck-typed: probe, replay)
+class Worker(Protocol):
+    """What the search needs of a worker (``worker.IsolatedWorker``, ``worker.InlineWorker``)."""
+
+    def probe(self, request: ProbeRequest) -> ProbeOutcome: ...
+
+    def replay(self, job: EvalJob, seconds: float | None = None) -> ProbeOutcome: ...
+
+
 WriteRows = Callable[[Rows, str], None]
 
 #: a set narrowed (not minimal) this small is still written as Parquet for a bundle
