@@ -196,10 +196,13 @@ class Search:
             if not known:
                 if not self.probe(rows):
                     return self._whole_input()
-                known = True
+                known = just_probed = True
+            else:
+                just_probed = False
             if not controlled:  # once: the set fails again (else flaky), and not for any rows (else no subset)
                 controlled = True
-                self.probe(rows, fresh=True)
+                if not just_probed:  # a set known from an earlier probe fails again
+                    self.probe(rows, fresh=True)
                 if self.innocent is not None and self.probe(rows, fill=self.innocent):
                     return self._content_independent(rows)
             if len(chunks) > 2:  # with two chunks the complements are the chunks: already probed
