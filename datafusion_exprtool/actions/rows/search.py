@@ -164,15 +164,16 @@ class Search:
         try:
             return self._run()
         except Flaky as flaky:
-            return self._result(FLAKY, f"the same {len(flaky.rows):,} row(s) failed in one probe and passed in "
-                                       "another: the failure is flaky (or depends on state the UDF keeps)")  # fmt: skip
+            what = f"the same {len(flaky.rows):,} row(s)" if len(flaky.rows) else "the expression on no rows at all"
+            return self._result(FLAKY, f"{what} failed in one probe and passed in another: the failure is flaky "
+                                       "(or depends on state the UDF keeps)")  # fmt: skip
         except Stop as stop:
             return self._stopped(stop.why)
         except KeyboardInterrupt:
             return self._stopped("interrupted")
 
     def _run(self) -> SearchResult:
-        if self.probe(Rows()):
+        if self.probe(Rows()) and self.probe(Rows(), fresh=True):  # twice: a flaky UDF fails on no rows too
             return self._result(NO_SUBSET, "the expression fails the same way with no rows at all: the failure "
                                            "does not come from the data")  # fmt: skip
         rows, known = self.layout.all(), False
@@ -237,7 +238,7 @@ class Search:
             NO_SUBSET,
             f"any {len(rows):,} rows in the same batches fail, whichever rows they are (a control probe of "
             f"{len(rows):,} copies of one row that passes alone fails the same way): the failure depends on "
-            "the batches' composition or size, not on a subset of rows",
+            "the batches' composition or size (or it is flaky), not on a subset of rows",
         )
 
     def _confirm(self, rows: Rows) -> SearchResult:
