@@ -107,3 +107,16 @@ def test_same_failure_is_the_same_exception_and_message_shape() -> None:
     assert exception_type(cast_a) == "datafusion" and FailureShape.of(cast_a).matches(FailureShape.of(cast_b))
     div = _failure(col("a") / (col("a") - lit(1)), [1])
     assert not FailureShape.of(div).matches(FailureShape.of(cast_a))
+
+
+def test_control_rows_repeat_any_type() -> None:
+    """A control probe fills a batch with copies of one row, whatever its types (view types have no ``take``)."""
+    from datafusion_exprtool.actions.rows.probe import repeat_row
+
+    one = pa.table({
+        "s": pa.array(["x"], pa.string_view()),
+        "l": pa.array([[1, None]], pa.list_(pa.int64())),
+        "st": pa.array([{"k": "v"}], pa.struct([("k", pa.string())])),
+        "n": pa.array([None], pa.float64()),
+    })  # fmt: skip
+    assert repeat_row(one, 3) == pa.concat_tables([one] * 3)

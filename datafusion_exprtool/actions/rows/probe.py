@@ -69,6 +69,16 @@ def batch_size_of(ctx: Any) -> int:
         return DEFAULT_BATCH_SIZE
 
 
+def repeat_row(one: Any, n: int) -> Any:
+    """A table of ``n`` copies of the one-row table ``one`` (``take`` has no kernel for view types)."""
+    import pyarrow as pa
+
+    try:
+        return pa.table([pa.repeat(one.column(i)[0], n) for i in range(one.num_columns)], schema=one.schema)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, TypeError):
+        return pa.concat_tables([one] * n).combine_chunks()
+
+
 class RowReader:
     """Row groups read with pyarrow, cast to the scan's types, kept in a small LRU cache."""
 
@@ -165,7 +175,7 @@ class Prober:
         parts = self.reader.parts(request.rows)
         if request.fill is not None:
             one = self.reader.parts(Rows.of([(request.fill, request.fill + 1)]))[0]
-            parts = [one.take([0] * part.num_rows) for part in parts]
+            parts = [repeat_row(one, part.num_rows) for part in parts]
         return [b for part in parts for b in part.to_batches(max_chunksize=self.batch_size) if b.num_rows]
 
     def run(self, request: ProbeRequest) -> ProbeOutcome:

@@ -127,7 +127,7 @@ class Search:
         size = len(self.best) if self.best is not None else self.layout.total
         self.on_progress(Progress(self.phase, size, self.probes, time.monotonic() - self.t0, self.budget))
 
-    def _judge(self, outcome: ProbeOutcome) -> bool:
+    def _judge(self, outcome: ProbeOutcome, control: bool = False) -> bool:
         if outcome.timed_out:
             raise Stop("budget")
         if outcome.failure is None:
@@ -137,6 +137,8 @@ class Search:
             self.last_failure = outcome.failure
             return True
         self.others.setdefault(shape, None)
+        if control:  # a control probe that fails otherwise tells nothing about the rows: say so, guess nothing
+            raise Inconclusive(shape)
         return False
 
     def probe(self, rows: Rows, fill: int | None = None, prefetch: Rows | None = None, fresh: bool = False) -> bool:
@@ -148,7 +150,7 @@ class Search:
             raise Stop("budget")
         self.probes += 1
         self._report()
-        failed = self._judge(self.worker.probe(ProbeRequest(rows, fill, prefetch, left)))
+        failed = self._judge(self.worker.probe(ProbeRequest(rows, fill, prefetch, left)), control=fill is not None)
         if fill is None:
             if fresh and rows in self.memo and self.memo[rows] != failed:
                 raise Flaky(rows)
@@ -167,6 +169,10 @@ class Search:
             what = f"the same {len(flaky.rows):,} row(s)" if len(flaky.rows) else "the expression on no rows at all"
             return self._result(FLAKY, f"{what} failed in one probe and passed in another: the failure is flaky "
                                        "(or depends on state the UDF keeps)")  # fmt: skip
+        except Inconclusive as odd:
+            return self._result(NO_SUBSET, "a control probe (the same rows' places, filled with a row that passes) "
+                                           f"failed in another way ({odd.shape.describe()}): the search cannot tell "
+                                           "whether the failure depends on which rows")  # fmt: skip
         except Stop as stop:
             return self._stopped(stop.why)
         except KeyboardInterrupt:
@@ -307,3 +313,9 @@ class Flaky(Exception):
     def __init__(self, rows: Rows):
         super().__init__(f"{len(rows)} rows")
         self.rows = rows
+
+
+class Inconclusive(Exception):
+    def __init__(self, shape: FailureShape):
+        super().__init__(shape.describe())
+        self.shape = shape
