@@ -137,7 +137,9 @@ class Search:
             self.last_failure = outcome.failure
             return True
         self.others.setdefault(shape, None)
-        if control:  # a control probe that fails otherwise tells nothing about the rows: say so, guess nothing
+        # a control probe that fails otherwise, or a probe that failed before its rows ran (its plan, reading
+        # the rows), tells nothing about the rows: say so, guess nothing
+        if control or outcome.failure.stage != self.target.stage:
             raise Inconclusive(shape)
         return False
 
@@ -170,9 +172,8 @@ class Search:
             return self._result(FLAKY, f"{what} failed in one probe and passed in another: the failure is flaky "
                                        "(or depends on state the UDF keeps)")  # fmt: skip
         except Inconclusive as odd:
-            return self._result(NO_SUBSET, "a control probe (the same rows' places, filled with a row that passes) "
-                                           f"failed in another way ({odd.shape.describe()}): the search cannot tell "
-                                           "whether the failure depends on which rows")  # fmt: skip
+            return self._result(NO_SUBSET, f"a probe failed in another way ({odd.shape.describe()}): the search "
+                                           "cannot tell whether the failure depends on which rows")  # fmt: skip
         except Stop as stop:
             return self._stopped(stop.why)
         except KeyboardInterrupt:
