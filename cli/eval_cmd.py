@@ -62,6 +62,8 @@ def _summary(prepared: Any) -> str:
     text = f"inspection: verdict {insp.safety.verdict}"
     if fns:
         text += "; UDFs: " + ", ".join(fns)
+    if prepared.plan is not None:
+        return "\n".join([f"{text}; {prepared.plan.summary()[0]}", *prepared.plan.summary()[1:]])
     text += f"; mode {prepared.job.mode}; {prepared.total_rows} rows in {len(prepared.files)} file(s)"
     return text
 
@@ -92,7 +94,10 @@ def _footer(result: Any, shown: int | None = None) -> str:
 
 def eval_(
     blob: Annotated[str, typer.Argument(help="Blob: pickle, raw protobuf, base64/hex text, or - for stdin.")],
-    data: Annotated[list[str], typer.Argument(help="Parquet files, a directory or a glob.")],
+    data: Annotated[
+        list[str] | None,
+        typer.Argument(help="Parquet files, a directory or a glob (a plan reads the files it names)."),
+    ] = None,
     worker_ctx: Annotated[
         str | None,
         typer.Option("--worker-ctx", help="module:function or file.py:function returning a SessionContext."),
@@ -143,6 +148,14 @@ def eval_(
         list[str] | None,
         typer.Option("--param", help="Bind a placeholder: '$1=<SQL literal>' (repeatable)."),
     ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="Plans: NAME=PATH reads PATH where the plan reads table NAME (repeatable)."),
+    ] = None,
+    partition: Annotated[
+        int | None,
+        typer.Option("--partition", min=0, help="Physical plans: run this output partition only, as a worker does."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
     verbose: Annotated[
         bool,
@@ -156,13 +169,20 @@ def eval_(
     failures reproduce and a crash is reported, not suffered. With --expect both sides are sorted by all
     columns before comparing (and so is an -o file written in the same run).
 
+    A logical or physical plan (LogicalPlan / ExecutionPlan.to_bytes()) replays the whole query on the
+    files it names, or on others with --table NAME=PATH; --partition N runs one output partition of a
+    physical plan with file-stream work stealing off (docs/plan-replay.md).
+
     Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
+
+    Example:  exprtool eval plan.bin --table orders=sample/orders.parquet --expect golden.parquet
     """
     apply_allow(allow)
     from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare, run
     from datafusion_exprtool.actions.eval.failure import classify
     from datafusion_exprtool.actions.eval.output import stdout_sink
     from datafusion_exprtool.actions.eval.params import parse_params
+    from datafusion_exprtool.actions.eval.rebind import parse_tables
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
     from datafusion_exprtool.sandbox.failure import EvalError
@@ -182,7 +202,7 @@ def eval_(
         )
         opts = EvalOptions(
             blob=blob,
-            data=data,
+            data=list(data or []),
             worker=spec,
             isolate=isolate.value,
             mode="filter" if filter_ else (mode.value if mode else None),
@@ -196,6 +216,8 @@ def eval_(
             trust=trust,
             index=index,
             params=parse_params(param or []),
+            tables=parse_tables(table or []),
+            partition=partition,
         )
         prepared = prepare(opts)
     except DecodeError as err:
@@ -278,9 +300,13 @@ def _run_with_progress(prepared: Any, opts: Any, sink: Any, err_console: Any) ->
         console=err_console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"row groups 0/{groups}", total=prepared.total_rows or None)
+        label = f"row groups 0/{groups}" if prepared.plan is None else "result"
+        task = progress.add_task(label, total=prepared.total_rows or None)
 
         def update(rows: int) -> None:
+            if prepared.plan is not None:  # a plan's input is not its output: rows so far, no total
+                progress.update(task, completed=rows)
+                return
             progress.update(
                 task,
                 completed=min(rows, prepared.total_rows),
