@@ -235,6 +235,19 @@ def plan_scans(root: Msg) -> list[PlanScan]:
     return scans
 
 
+def waiting_joins(root: Msg) -> list[int]:
+    """Offsets of the physical hash joins that carry a dynamic filter (``HashJoinExecNode.dynamic_filter``):
+    executed one partition at a time they wait for every partition's build side (datafusion 55)."""
+    out: list[int] = []
+    stack = [root]
+    while stack:
+        m = stack.pop()
+        if m.type == "HashJoinExecNode" and "dynamic_filter" in singles(m):
+            out.append(m.offset)
+        stack.extend(reversed([f.value for f in m.fields() if isinstance(f.value, Msg) and f.value.type in _HOLDERS]))
+    return out
+
+
 def _holders() -> frozenset[str]:
     """Message types that are or can contain a plan node: the walk enters no other (schemas, statistics,
     options and literals cannot hold a scan)."""

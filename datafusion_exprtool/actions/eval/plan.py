@@ -13,7 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datafusion_exprtool.actions.eval.plan_run import WORK_STEALING, PlanJob
+from datafusion_exprtool.actions.eval.plan_run import (
+    JOIN_DYNAMIC_FILTER,
+    WORK_STEALING,
+    PlanJob,
+    worker_settings,
+)
 from datafusion_exprtool.actions.eval.rebind import (
     Rebinding,
     TableBinding,
@@ -39,7 +44,7 @@ class PlanFacts:
     read: list[PlanScan]  # as the replay reads them (the rebound ones pointing at their new data)
     rebindings: list[Rebinding] = field(default_factory=list)
     partition: int | None = None
-    work_stealing: str | None = None  # the value set before decoding (None: the context's own)
+    settings: dict[str, str] = field(default_factory=dict)  # what the worker context runs with (shown)
     stores: list[str] = field(default_factory=list)  # object stores the worker context must register
 
     @property
@@ -62,8 +67,8 @@ class PlanFacts:
             lines.append(f"  {scan.label}: {what}")
         if self.message == "PhysicalPlanNode":
             part = "all output partitions" if self.partition is None else f"output partition {self.partition}"
-            steal = f"{WORK_STEALING}={self.work_stealing or 'its default'}"
-            lines.append(f"  runs {part} ({steal})")
+            said = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+            lines.append(f"  runs {part}" + (f" ({said})" if said else ""))
         for store in self.stores:
             lines.append(f"  object store {store}: the worker context must register it")
         return lines
@@ -188,10 +193,9 @@ def prepare_plan(
     stores = list(dict.fromkeys(p.scan.store for p in problems if p.kind == "object-store"))
     if rebindings:
         data = rebind(data, message, rebindings, origin=payload.offset)
-    stealing = None
-    if message == "PhysicalPlanNode" and WORK_STEALING not in configured:
-        stealing = "false"
-    job = PlanJob(message=message, partition=partition, work_stealing=stealing)
-    shown = stealing if stealing is not None else configured.get(WORK_STEALING)
+    settings = worker_settings(message, partition, configured)
+    job = PlanJob(message=message, partition=partition, settings=settings)
+    shown = {k: settings.get(k) or configured.get(k) for k in (WORK_STEALING, JOIN_DYNAMIC_FILTER)}
+    shown = {k: v for k, v in shown.items() if v is not None}
     facts = PlanFacts(message, scans, read, rebindings, partition, shown, stores)
     return data, job, facts

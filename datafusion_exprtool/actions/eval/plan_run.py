@@ -6,10 +6,12 @@ it can stream, the way a receiver runs a shipped plan.
 * A physical plan, whole: decoded under a ``CoalescePartitionsExec`` (``PhysicalPlanNode.merge``), the node
   datafusion's own ``execute_stream`` puts over a plan of several partitions, so they run in parallel into
   one stream; one output partition (``--partition N``): ``ctx.execute(plan, N)``, what a distributed
-  engine's worker runs. Before decoding, ``datafusion.execution.enable_file_stream_work_stealing`` is set
-  false unless the caller set it: in datafusion 55 it defaults to true, and a partition executed in a fresh
-  context then reads every file of the scan (apache/datafusion#23292), so the partitions' union holds every
-  row once per partition.
+  engine's worker runs. Before decoding, the settings a correct worker needs are made (``worker_settings``,
+  unless the caller set them): ``datafusion.execution.enable_file_stream_work_stealing`` false (in
+  datafusion 55 it defaults to true, and a partition executed in a fresh context then reads every file of
+  the scan, apache/datafusion#23292, so the partitions' union holds every row once per partition); for one
+  partition also ``datafusion.optimizer.enable_join_dynamic_filter_pushdown`` false (a hash join that
+  carries a dynamic filter waits for the build side of every partition: one partition alone never ends).
 
 datafusion-python 55 shows no schema for an ``ExecutionPlan``: a physical frame learns it from its first
 batch, and a run that yields no batch has no columns. ``--expect`` needs the result sorted: the physical
@@ -22,7 +24,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from datafusion_exprtool.errors import ExitCode
@@ -31,21 +33,33 @@ from datafusion_exprtool.sandbox.failure import fail
 
 #: datafusion 55's switch that lets one partition's file stream take the files of its siblings
 WORK_STEALING = "datafusion.execution.enable_file_stream_work_stealing"
+#: a hash join's dynamic filter waits for every partition's build side when this is on (its default)
+JOIN_DYNAMIC_FILTER = "datafusion.optimizer.enable_join_dynamic_filter_pushdown"
 #: PhysicalPlanNode.merge (CoalescePartitionsExecNode) and its input field (fact sheet §4.5)
 _MERGE, _MERGE_INPUT = 13, 1
 
 
 @dataclass
 class PlanJob:
-    """What a worker needs to know beyond the bytes: which plan, which partition, the stealing switch."""
+    """What a worker needs to know beyond the bytes: which plan, which partition, what to SET first."""
 
     message: str  # "LogicalPlanNode" | "PhysicalPlanNode"
     partition: int | None = None  # physical: one output partition; None: all of them
-    work_stealing: str | None = "false"  # SET before decoding a physical plan; None: leave the ctx's own
+    settings: dict[str, str] = field(default_factory=dict)  # SET in the worker context before decoding
 
     @property
     def physical(self) -> bool:
         return self.message == "PhysicalPlanNode"
+
+
+def worker_settings(message: str, partition: int | None, configured: dict[str, str]) -> dict[str, str]:
+    """What a correct worker sets before running the plan, less what the caller configured himself."""
+    if message != "PhysicalPlanNode":
+        return {}
+    wanted = {WORK_STEALING: "false"}
+    if partition is not None:
+        wanted[JOIN_DYNAMIC_FILTER] = "false"
+    return {k: v for k, v in wanted.items() if k not in configured}
 
 
 class _Batch:
@@ -131,8 +145,8 @@ def decode_plan(job: Any, ctx: Any) -> Any:
     spec: PlanJob = job.plan
     if not spec.physical:
         return LogicalPlan.from_bytes(ctx, job.data)
-    if spec.work_stealing is not None:
-        ctx.sql(f"SET {WORK_STEALING} = {spec.work_stealing}").collect()
+    for key, value in spec.settings.items():
+        ctx.sql(f"SET {key} = {value}").collect()
     if spec.partition is None:  # the whole plan: its partitions merged as datafusion's execute_stream does
         return ExecutionPlan.from_bytes(ctx, encode_len_field(_MERGE, encode_len_field(_MERGE_INPUT, job.data)))
     return ExecutionPlan.from_bytes(ctx, job.data)

@@ -13,6 +13,9 @@ A plan decodes whatever became of its files; what datafusion 55 does next is the
 * ``partition-work-stealing`` (warning): a physical plan whose scan has several file groups. A worker that
   executes one partition in a fresh context reads every file unless
   ``datafusion.execution.enable_file_stream_work_stealing`` is false (apache/datafusion#23292).
+* ``partition-join-waits`` (warning): a physical hash join that carries a dynamic filter. A worker that
+  executes one partition waits forever for the other partitions' build sides unless
+  ``datafusion.optimizer.enable_join_dynamic_filter_pushdown`` is false (measured: no error, no end).
 """
 
 from __future__ import annotations
@@ -99,9 +102,27 @@ def _stealing(scans: list[PlanScan]) -> Finding | None:
     )
 
 
+def _join_waits(offsets: list[int]) -> Finding | None:
+    if not offsets:
+        return None
+    joins = f"{len(offsets)} hash join{'s' if len(offsets) > 1 else ''} (byte {', '.join(map(str, offsets))})"
+    return Finding(
+        id="partition-join-waits",
+        severity="warning",
+        layer="plan",
+        offset=offsets[0],
+        message=f"{joins} carr{'y' if len(offsets) > 1 else 'ies'} a dynamic filter: a worker that executes one "
+        "partition of this plan waits forever for the build side of every other partition (datafusion 55: no "
+        "error, the stream never ends), unless datafusion.optimizer.enable_join_dynamic_filter_pushdown is false",
+        fix="On every worker that executes partitions of this plan: `ctx.sql(\"SET "
+        "datafusion.optimizer.enable_join_dynamic_filter_pushdown = false\")` before executing (or plan the "
+        "query with it off on the sender); `exprtool eval PLAN --partition N` runs one partition that way.",
+    )
+
+
 def plan_data_findings(insp: Inspection) -> list[Finding]:
     """The data problems of every plan payload's scans, scan by scan, then the partition warning."""
-    from datafusion_exprtool.inspection.plan_scans import plan_scans
+    from datafusion_exprtool.inspection.plan_scans import plan_scans, waiting_joins
     from datafusion_exprtool.sandbox.scan_data import data_problems
 
     out: list[Finding] = []
@@ -115,7 +136,7 @@ def plan_data_findings(insp: Inspection) -> list[Finding]:
             grouped.setdefault((problem.scan.index, kind), []).append(problem)
         for (_index, kind), problems in grouped.items():
             out.append(_finding(kind, problems[0].scan, problems))
-        warning = _stealing(scans)
-        if warning is not None:
-            out.append(warning)
+        for warning in (_stealing(scans), _join_waits(waiting_joins(payload.root))):
+            if warning is not None:
+                out.append(warning)
     return out
