@@ -83,4 +83,25 @@ RUN_FAILURES: tuple[CatalogEntry, ...] = (
         ),
         datafusion_text="No suitable object store found for {url}. See `RuntimeEnv::register_object_store`.",
     ),
+    CatalogEntry(
+        id="plan-file-changed",
+        title="A file a physical plan scans changed size since the plan was made",
+        layer="plan",
+        stage="execute",
+        ties_to="plan",
+        patterns=(
+            r"Failed to fetch metadata for file (?P<path>\S+): (?:\w+(?: \w+)? error: )*(?P<detail>Invalid Parquet file\. "
+            r"Corrupt footer|Generic LocalFileSystem error: Requested range was invalid)",
+        ),
+        cause="A physical plan records each file's size, and the Parquet reader looks for the footer where that "
+        "size says the file ends; {path} was rewritten since ({detail}).",
+        fix="Re-plan the query on the receiver, ship the logical plan (it records no sizes), or replay with "
+        "`exprtool eval PLAN --table NAME=PATH` (the rebinding records the files' current sizes).",
+        confidence="likely",
+        eval_hint=EvalHint(
+            pattern=r"Corrupt footer|Requested range was invalid",
+            text="a file changed since the physical plan was made: `exprtool check PLAN` compares the sizes",
+        ),
+        datafusion_text="{detail}",
+    ),
 )

@@ -57,6 +57,7 @@ class PlanScan:
     partition_cols: list[str] = field(default_factory=list)
     partitioned_by_file_group: bool = False  # physical: output partitioning follows the file groups
     ranged: bool = False  # physical: a file is split into byte ranges across groups
+    sizes: dict[str, int] = field(default_factory=dict)  # physical: file URL -> the size the plan recorded
 
     @property
     def files(self) -> list[str]:
@@ -174,6 +175,8 @@ def _file_scan(node: Msg, fmt: str, index: int) -> PlanScan:
             path = str(fd.get("path", ""))
             path = path.lstrip("/")  # an object-store path: relative to the store, not percent-encoded
             urls.append("file:///" + quote(path) if scan.store == "file:///" else f"{scan.store}/{path}")
+            if "size" in fd:
+                scan.sizes[urls[-1]] = int(fd["size"])
             scan.ranged = scan.ranged or isinstance(fd.get("range"), Msg)
         scan.groups.append(urls)
     scan.locations = scan.files

@@ -19,16 +19,22 @@ if TYPE_CHECKING:  # the plan reader loads the text renderers: eval of an expres
     from datafusion_exprtool.inspection.plan_scans import PlanScan
 
 
+#: datafusion 55 reading a Parquet file at the size a physical plan recorded, once the file grew / shrank
+GROWN_TEXT = "Invalid Parquet file. Corrupt footer"
+SHRUNK_TEXT = "Requested range was invalid"
+
+
 @dataclass
 class DataProblem:
     """One thing about a scan's data that makes the replay differ from the run the plan was made for."""
 
-    kind: str  # "missing" | "empty-directory" | "columns-missing" | "unreadable" | "object-store"
+    kind: str  # "missing" | "empty-directory" | "changed" | "columns-missing" | "unreadable" | "object-store"
     scan: PlanScan
     location: str  # the local path, or the URL for an object store
     columns: list[str] = field(default_factory=list)  # columns-missing: what the scan reads that the file lacks
     has: list[str] = field(default_factory=list)  # columns-missing: the columns the file has
     detail: str = ""  # unreadable: the reader's words
+    sizes: tuple[int, int] = (0, 0)  # changed: (the size the physical plan recorded, the file's size now)
 
     @property
     def severity(self) -> str:
@@ -37,11 +43,14 @@ class DataProblem:
     @property
     def datafusion_text(self) -> str:
         """What datafusion raises for it; empty when it raises nothing (the trap)."""
-        if self.kind == "missing" and self.scan.physical:
-            from datafusion_exprtool.catalog import CATALOG
-            from datafusion_exprtool.catalog.entry import render
+        from datafusion_exprtool.catalog import CATALOG
+        from datafusion_exprtool.catalog.entry import render
 
+        if self.kind == "missing" and self.scan.physical:
             return render(CATALOG["plan-file-missing"].datafusion_text, {"path": self.location})
+        if self.kind == "changed":
+            grown = self.sizes[1] > self.sizes[0]
+            return GROWN_TEXT if grown else SHRUNK_TEXT
         return ""
 
     @property
@@ -51,6 +60,8 @@ class DataProblem:
             return f"executing the plan fails: {self.datafusion_text}"
         if self.kind in ("missing", "empty-directory"):
             return "datafusion decodes the plan and returns 0 rows with no error"
+        if self.kind == "changed":
+            return f"datafusion looks for the Parquet footer at the recorded size and fails: {self.datafusion_text}"
         if self.kind == "columns-missing":
             return "datafusion reads the missing columns as nulls, with no error"
         if self.kind == "unreadable":
@@ -63,6 +74,7 @@ class DataProblem:
         return {
             "missing": f"{self.location} does not exist",
             "empty-directory": f"the directory {self.location} holds no *{self.scan.extension} file",
+            "changed": f"{self.location} is {self.sizes[1]} bytes, the plan recorded {self.sizes[0]}",
             "columns-missing": f"{self.location} lacks {', '.join(self.columns)} (it has {', '.join(self.has) or 'no column'})",
             "unreadable": f"{self.location} is not a readable Parquet file",
             "object-store": f"it reads {self.location} from the object store {self.scan.store}",
@@ -128,6 +140,9 @@ def scan_paths(scan: PlanScan, extension: str | None = None) -> tuple[list[str],
             files += inside
         elif os.path.isfile(path):
             files.append(path)
+            recorded = scan.sizes.get(url)
+            if recorded is not None and os.path.getsize(path) != recorded:
+                problems.append(DataProblem("changed", scan, path, sizes=(recorded, os.path.getsize(path))))
         else:
             problems.append(DataProblem("missing", scan, path))
     return files, problems

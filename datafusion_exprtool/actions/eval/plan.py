@@ -136,6 +136,15 @@ def _refuse_problem(problem: DataProblem) -> None:
             hint=f"rebind the scan to data you have: --table {name}=PATH (a file, directory or glob), or ship "
             f"the data to {problem.location}",
         )
+    if problem.kind == "changed":
+        raise fail(
+            "input",
+            f"{scan.label}: {problem.what}; {problem.consequence}",
+            file=problem.location,
+            exit_code=ExitCode.USAGE,
+            catalog_id="plan-file-changed",
+            hint=f"rebind the scan to the file as it is now (the same path works): --table {name}={problem.location}",
+        )
     stage = "schema" if problem.kind == "columns-missing" else "input"
     raise fail(
         stage,

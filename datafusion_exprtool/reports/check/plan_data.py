@@ -6,6 +6,8 @@ A plan decodes whatever became of its files; what datafusion 55 does next is the
 * ``plan-file-missing`` (error): a file or directory a scan names does not exist (or a directory holds
   no file). The logical plan returns **0 rows with no error**; the physical plan fails at execution with
   the object-store error given as the finding's datafusion text.
+* ``plan-file-changed`` (error): a physical scan's file is not the size the plan recorded: datafusion
+  reads the footer where the plan says it ends and fails (a corrupt footer, an invalid range).
 * ``plan-columns-missing`` (error): a Parquet file lacks a column the scan reads (its footer only): the
   column comes back as nulls, silently. ``plan-file-unreadable`` (error): the footer does not read.
 * ``object-store-not-registered`` (info): a scan reads ``s3://``, ``gs://``…, which exprtool cannot look
@@ -42,6 +44,7 @@ STEALING_FIX = (
 _IDS = {
     "missing": "plan-file-missing",
     "empty-directory": "plan-file-missing",
+    "changed": "plan-file-changed",
     "columns-missing": "plan-columns-missing",
     "unreadable": "plan-file-unreadable",
 }
@@ -76,6 +79,8 @@ def _finding(kind: str, scan: PlanScan, problems: list[DataProblem]) -> Finding:
     where = "on this machine"
     if kind == "columns-missing":
         message = f"{scan.label} reads {', '.join(scan.projected)}, but {where} {said}; {first.consequence}"
+    elif len(problems) > 1 and first.datafusion_text:  # datafusion names the first file it fails to open
+        message = f"{scan.label}: {where}, {said}; executing the plan fails at the first of them it opens, e.g. {first.datafusion_text}"
     else:
         message = f"{scan.label}: {where}, {said}; {first.consequence}"
     return Finding(
