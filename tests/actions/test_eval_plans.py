@@ -70,7 +70,7 @@ def test_rebinding_to_a_copy_gives_the_same_result(plans: dict, kind: str, tmp_p
     data = write_data(tmp_path / "prod")
     blob = write_plans(data, tmp_path)[f"join.{kind}"]
     want = datafusion_result(blob.read_bytes(), kind)
-    copy = tmp_path / "sample"
+    copy = tmp_path / "sample ü%20x"  # a path datafusion's URLs percent-encode
     shutil.copytree(data, copy)
     data.rename(tmp_path / "gone")
     r = run(str(blob), "--isolate", "none", "-q")
@@ -200,3 +200,32 @@ def test_a_physical_plan_with_no_rows_writes_an_empty_result(tmp_path: Path) -> 
     r = run(str(blob), "--isolate", "none", "-o", str(tmp_path / "out.parquet"))
     assert r.exit_code == 0, r.output
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 0
+
+
+def test_a_suspicious_plan_is_refused_before_anything_runs(plans: dict, tmp_path: Path) -> None:
+    """The trust gate holds for plans: a UDF payload that calls os.system is refused, nothing executes."""
+    import os
+    import pickle
+
+    from datafusion_exprtool.layers.proto.splice import splice
+    from datafusion_exprtool.layers.proto.wire import encode_len_field, iter_raw
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    def swap(m):
+        if m.type != "ScalarUDFExprNode":
+            return None
+        fields = list(iter_raw(m.buf, m.start, m.end))
+        payload = next(m.buf[a:b] for n, _w, a, b, _t in fields if n == 3)
+        evil = payload[:10] + pickle.dumps(Evil())  # the DFPY header kept, the cloudpickle stream replaced
+        return b"".join(encode_len_field(3, evil) if n == 3 else m.buf[t:b] for n, _w, _a, b, t in fields)
+
+    blob = tmp_path / "evil.bin"
+    blob.write_bytes(splice(plans["blobs"]["scan.logical"].read_bytes(), "LogicalPlanNode", swap)[0])
+    r = run(str(blob), "--isolate", "none")
+    assert r.exit_code == 1 and "suspicious" in r.stderr and "--trust" in r.stderr, r.output
+    assert not marker.exists()
