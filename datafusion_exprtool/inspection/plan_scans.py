@@ -88,8 +88,8 @@ class PlanScan:
     @property
     def label(self) -> str:
         """How messages name the scan: ``scan 0 (table t, parquet)``."""
-        what = f"table {self.table}" if self.table else ("memory table" if self.source == "memory" else "")
-        kind = self.format or self.source
+        what = f"table {self.table}" if self.table else ""
+        kind = {"memory": "memory table", "values": "VALUES", "custom": "custom provider"}.get(self.source, self.format)
         return f"scan {self.index} ({', '.join(p for p in (what, kind) if p)})"
 
 
@@ -252,11 +252,12 @@ def waiting_joins(root: Msg) -> list[int]:
 
 
 def _holders() -> frozenset[str]:
-    """Message types that are or can contain a plan node: the walk enters no other (schemas, statistics,
-    options and literals cannot hold a scan)."""
+    """Message types that are or can contain a plan node, and the scan nodes: the walk enters no other
+    (schemas, statistics, options and literals cannot hold a scan)."""
     from datafusion_exprtool.layers.proto.splice import holders
 
-    return holders({"LogicalPlanNode", "PhysicalPlanNode"})
+    scans = {*LOGICAL_SCANS, "MemoryScanExecNode", "PhysicalExtensionNode"}
+    return holders({"LogicalPlanNode", "PhysicalPlanNode"}) | scans
 
 
 _HOLDERS = _holders()

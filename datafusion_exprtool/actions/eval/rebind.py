@@ -88,8 +88,11 @@ def matches(scan: PlanScan, name: str) -> bool:
 def _describe(scans: list[PlanScan]) -> str:
     parts = []
     for scan in scans:
-        names = scan.names
-        parts.append(f"{scan.label}" + (f": answers to {', '.join(names[:4])}" if names else ""))
+        names, why = scan.names, _refusal(scan)
+        if why is not None:
+            parts.append(f"{scan.label}: cannot be rebound: {why}")
+        else:
+            parts.append(f"{scan.label}" + (f": answers to {', '.join(names[:4])}" if names else ""))
     return "; ".join(parts) or "the plan has no scans"
 
 

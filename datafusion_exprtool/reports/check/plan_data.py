@@ -127,13 +127,13 @@ def _join_waits(offsets: list[int]) -> Finding | None:
 
 def plan_data_findings(insp: Inspection) -> list[Finding]:
     """The data problems of every plan payload's scans, scan by scan, then the partition warning."""
-    from datafusion_exprtool.inspection.plan_scans import plan_scans, waiting_joins
-    from datafusion_exprtool.sandbox.scan_data import data_problems
-
     out: list[Finding] = []
     for payload in insp.payloads:
         if payload.message not in PLAN_MESSAGES or payload.root is None:
             continue
+        from datafusion_exprtool.inspection.plan_scans import plan_scans, waiting_joins
+        from datafusion_exprtool.sandbox.scan_data import data_problems
+
         scans = plan_scans(payload.root)
         grouped: dict[tuple[int, str], list[DataProblem]] = {}
         for problem in data_problems(scans):
