@@ -41,6 +41,11 @@ STEALING_FIX = (
     "`SessionConfig().set(\"datafusion.execution.enable_file_stream_work_stealing\", \"false\")`); "
     "`exprtool eval PLAN --partition N` replays one partition that way."
 )
+#: the ids of findings about a plan's data on this machine: the plan decodes; the run then goes wrong
+DATA_IDS = frozenset(
+    {"plan-file-missing", "plan-file-changed", "plan-columns-missing", "plan-file-unreadable",
+     "object-store-not-registered", "partition-work-stealing", "partition-join-waits"}
+)  # fmt: skip
 _IDS = {
     "missing": "plan-file-missing",
     "empty-directory": "plan-file-missing",
