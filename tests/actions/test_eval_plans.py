@@ -13,7 +13,16 @@ import pyarrow.parquet as pq
 import pytest
 from datafusion import ExecutionPlan, SessionContext
 from support.cli import run_cli
-from support.plan_replay import NOT_LOGICAL, QUERIES, datafusion_result, rows, sender, write_data, write_plans
+from support.plan_replay import (
+    NOT_LOGICAL,
+    QUERIES,
+    datafusion_result,
+    on_object_store,
+    rows,
+    sender,
+    write_data,
+    write_plans,
+)
 
 from datafusion_exprtool.actions.eval.plan_run import JOIN_DYNAMIC_FILTER, WORK_STEALING
 
@@ -80,6 +89,20 @@ def test_rebinding_to_a_copy_gives_the_same_result(plans: dict, kind: str, tmp_p
         f"customers={copy / 'customers.parquet'}",
     )  # fmt: skip
     assert rows(got) == rows(want) and got.num_rows > 0
+
+
+@pytest.mark.parametrize("kind", ["logical", "physical"])
+def test_a_plan_on_an_object_store_replays_on_local_data(plans: dict, kind: str, tmp_path: Path) -> None:
+    """A plan captured where the data lives in s3://: unregistered here, datafusion refuses it (exit 4 with the
+    catalog's cause); rebound to a local copy it gives the plan's result."""
+    blob = tmp_path / "s3.bin"
+    original = plans["blobs"][f"scan.{kind}"].read_bytes()
+    blob.write_bytes(on_object_store(original, "LogicalPlanNode" if kind == "logical" else "PhysicalPlanNode"))
+    r = run(str(blob), "--isolate", "none")
+    assert r.exit_code == 4 and "object-store-not-registered" in r.stderr, r.output
+    assert "object store s3://bucket: the worker context must register it" in r.stderr
+    got = replay(blob, tmp_path / "out.parquet", "--table", f"orders={plans['data'] / 'orders'}")
+    assert rows(got) == rows(datafusion_result(original, kind))
 
 
 def test_rebinding_with_a_glob_and_data_argument(plans: dict, tmp_path: Path) -> None:

@@ -16,13 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 from datafusion import ExecutionPlan, LogicalPlan, SessionContext
 from support.cli import run_cli
-from support.plan_replay import sender, write_data
+from support.plan_replay import on_object_store, sender, write_data
 
 from datafusion_exprtool.catalog.match import normalize
 from datafusion_exprtool.inspection.pipeline import inspect_bytes
 from datafusion_exprtool.inspection.plan_scans import plan_scans
-from datafusion_exprtool.layers.proto.splice import splice
-from datafusion_exprtool.layers.proto.wire import encode_len_field, iter_raw
 from datafusion_exprtool.reports.check.report import check_bytes
 from datafusion_exprtool.reports.explain import explain_with_blob
 
@@ -107,26 +105,10 @@ def test_a_file_without_a_projected_column_is_predicted(tmp_path: Path) -> None:
     assert _findings(physical, "plan-columns-missing")
 
 
-def _on_s3(blob: bytes, message: str) -> bytes:
-    """The plan with its scans moved to ``s3://bucket`` (datafusion writes no such plan without a store)."""
-
-    def swap(m):
-        field, value = {"ListingTableScanNode": (2, b"s3://bucket/orders/"), "FileScanExecConf": (8, b"s3://bucket")}.get(
-            m.type, (None, None)
-        )
-        if field is None:
-            return None
-        return b"".join(
-            encode_len_field(field, value) if n == field else m.buf[t:e] for n, _w, _a, e, t in iter_raw(m.buf, m.start, m.end)
-        )
-
-    return splice(blob, message, swap)[0]
-
-
 def test_object_store_urls_are_listed_with_datafusions_text(tmp_path: Path) -> None:
     logical, physical = _plans(write_data(tmp_path / "d"))
     for blob, message in ((logical, "LogicalPlanNode"), (physical, "PhysicalPlanNode")):
-        moved = _on_s3(blob, message)
+        moved = on_object_store(blob, message)
         ctx = SessionContext()
         with pytest.raises(Exception) as caught:
             if message == "LogicalPlanNode":

@@ -93,3 +93,21 @@ def datafusion_result(blob: bytes, kind: str) -> pa.Table:
 def rows(table: pa.Table) -> list[tuple]:
     """The rows as a sorted multiset (order-free comparison)."""
     return sorted(tuple(r.values()) for r in table.to_pylist())
+
+
+def on_object_store(blob: bytes, message: str) -> bytes:
+    """The plan with its scans moved to ``s3://bucket`` (a listing table's path, a physical scan's store):
+    datafusion writes such a plan only with a reachable store, so the bytes are rewritten."""
+    from datafusion_exprtool.layers.proto.splice import splice
+    from datafusion_exprtool.layers.proto.wire import encode_len_field, iter_raw
+
+    new = {"ListingTableScanNode": (2, b"s3://bucket/orders/"), "FileScanExecConf": (8, b"s3://bucket")}
+
+    def swap(m):  # noqa: ANN001, ANN202 - a splice callback
+        if m.type not in new:
+            return None
+        field, value = new[m.type]
+        fields = iter_raw(m.buf, m.start, m.end)
+        return b"".join(encode_len_field(field, value) if n == field else m.buf[t:e] for n, _w, _a, e, t in fields)
+
+    return splice(blob, message, swap)[0]
