@@ -73,7 +73,7 @@ def _finding(kind: str, scan: PlanScan, problems: list[DataProblem]) -> Finding:
     said = _listing([p.what for p in problems])
     if kind == "object-store":
         entry = CATALOG["object-store-not-registered"]
-        url = scan.store + "/"
+        url = scan.store + "/" if scan.physical else first.location  # what datafusion names: store / table path
         return Finding(
             id=entry.id, severity="info", layer="plan", offset=scan.offset,
             datafusion_text=render(entry.datafusion_text, {"url": url}),
