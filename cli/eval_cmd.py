@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from .common import ALLOW_HELP, Exit, apply_allow, input_exit, input_problem, shorten
+from .summary import EVAL_SUMMARY_HELP, summarize_eval
 
 
 class Isolate(str, Enum):
@@ -161,6 +162,7 @@ def eval_(
         bool,
         typer.Option("--verbose", "-v", help="On failure, also what Rust printed (a panic's backtrace)."),
     ] = False,
+    summary: Annotated[bool, typer.Option("--summary", help=EVAL_SUMMARY_HELP)] = False,
 ) -> None:
     """Decode a blob the way a worker does and run it on Parquet data.
 
@@ -225,6 +227,7 @@ def eval_(
         raise typer.Exit(input_exit(err)) from None
     except EvalError as err:
         _print_failure(err.failure, verbose)
+        summarize_eval(summary, blob, failure=err.failure)
         raise typer.Exit(err.failure.exit_code) from None
     err = _ErrConsole()
     if not quiet:
@@ -247,6 +250,7 @@ def eval_(
                 raise EvalError(classify(exc, "write")) from None
     except EvalError as exc:
         _print_failure(exc.failure, verbose)
+        summarize_eval(summary, blob, failure=exc.failure, inspection=prepared.inspection)
         raise typer.Exit(exc.failure.exit_code) from None
     except BrokenPipeError:  # the reader left before the end: main() makes it 141, as for every command
         raise
@@ -258,6 +262,7 @@ def eval_(
         out.print(_footer(result, maxrows), markup=False)
     elif not quiet:
         err.print(_footer(result))
+    summarize_eval(summary, blob, result=result, expect=expect)
     if result.diffs:
         print(f"exprtool: the result differs from {expect}:", file=sys.stderr)
         for line in result.diffs:

@@ -159,6 +159,18 @@ def plan_gen(msg: Msg, depth: int = 0) -> Gen:
     """Expander of a LogicalPlanNode / PhysicalPlanNode: its line, then its inputs one level deeper."""
     name, value, number = arm(msg)
     indent = "  " * depth
+    yield from _line_gen(msg, name, value, number, indent)
+    if name is None:
+        return
+    for sub in subqueries(value) if value.known else ():
+        yield f"{indent}  Subquery:\n"
+        yield plan_gen(sub, depth + 2)
+    for child in _node_inputs(msg, name, value):
+        yield plan_gen(child, depth + 1)
+
+
+def _line_gen(msg: Msg, name: str | None, value: Any, number: int, indent: str) -> Gen:
+    """One plan node's line (newline included): as display_indent() shows it, else the wire-level outline."""
     if name is None:
         yield f"{indent}{placeholder_text(msg.type, msg, number, value)}\n"
         return
@@ -169,13 +181,27 @@ def plan_gen(msg: Msg, depth: int = 0) -> Gen:
         yield "\n"
     else:
         yield from _outline_line(msg.type, name, value, indent)
-    for sub in subqueries(value) if value.known else ():
-        yield f"{indent}  Subquery:\n"
-        yield plan_gen(sub, depth + 2)
-    if msg.type == "LogicalPlanNode" and name in LOGICAL_NO_CHILDREN:  # logical: a view's plan is no child
-        return
-    for child in _inputs(value) if value.known else ():
-        yield plan_gen(child, depth + 1)
+
+
+def _node_inputs(msg: Msg, name: str, value: Msg) -> list[Msg]:
+    if not value.known or (msg.type == "LogicalPlanNode" and name in LOGICAL_NO_CHILDREN):
+        return []  # logical: a view's plan is no child
+    return _inputs(value)
+
+
+def node_line(msg: Msg) -> str:
+    """One plan node's line as ``display_indent()`` shows it, without its inputs (a diagram's node label)."""
+    name, value, number = arm(msg)
+    return render_with(lambda m: _line_gen(m, name, value, number, ""), msg).rstrip("\n")
+
+
+def node_children(msg: Msg) -> list[tuple[str, Msg]]:
+    """A plan node's children as display_indent() lists them: ("subquery", plan) first, then ("input", plan)."""
+    name, value, _number = arm(msg)
+    if name is None or not isinstance(value, Msg) or not value.known:
+        return []
+    found = [("subquery", sub) for sub in subqueries(value)]
+    return found + [("input", child) for child in _node_inputs(msg, name, value)]
 
 
 def _outline_line(plan_type: str, name: str, value: Msg, indent: str) -> Gen:

@@ -91,7 +91,7 @@ def check_inspection(
     ``pickle_globals``: (module, offset) of every global the outer pickle imports (``check_loaded`` reads
     them): a module the target cannot import fails ``pickle.loads`` before datafusion runs.
     """
-    report = CheckReport(path=insp.input.path, target=target.describe())
+    report = CheckReport(path=insp.input.path, target=target.describe(), inspection=insp)
     case = _Case(insp, target, pickle_globals or [])
     for check_pass in PASSES:
         report.findings += check_pass(case)
