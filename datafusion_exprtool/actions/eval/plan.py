@@ -63,7 +63,7 @@ class PlanFacts:
         for scan in self.read:
             what = _reads(scan)
             if scan.index in rebound:
-                what += f" (rebound by --table {rebound[scan.index].binding.name})"
+                what += f" (rebound by {rebound[scan.index].binding.option})"
             lines.append(f"  {scan.label}: {what}")
         if self.message == "PhysicalPlanNode":
             part = "all output partitions" if self.partition is None else f"output partition {self.partition}"
@@ -159,9 +159,9 @@ def _refuse_problem(problem: DataProblem) -> None:
 Inputs = tuple[list[str], list[str]]
 
 
-def _binding(name: str, spec: str, inputs: Inputs) -> TableBinding:
+def _binding(name: str, spec: str, inputs: Inputs, given_as: str = "") -> TableBinding:
     paths, files = inputs
-    return TableBinding(name, spec, files, directory=paths[0] if paths != files else None)
+    return TableBinding(name, spec, files, directory=paths[0] if paths != files else None, given_as=given_as)
 
 
 def prepare_plan(
@@ -183,7 +183,7 @@ def prepare_plan(
     scans = plan_scans(payload.root)
     bindings = [_binding(name, spec, inputs) for (name, spec), inputs in zip(opts.tables, tables, strict=True)]
     if given is not None:
-        bindings.insert(0, _binding(default_table(scans, opts.data), " ".join(opts.data), given))
+        bindings.insert(0, _binding(default_table(scans, opts.data), " ".join(opts.data), given, "DATA"))
     partition = opts.partition
     if partition is not None and message != "PhysicalPlanNode":
         raise fail(

@@ -49,6 +49,11 @@ class TableBinding:
     spec: str  # PATH as given
     files: list[str]  # absolute paths of the Parquet files
     directory: str | None = None  # PATH is one directory: a logical scan lists it itself
+    given_as: str = ""  # how the user said it: "--table NAME" (default) or "DATA"
+
+    @property
+    def option(self) -> str:
+        return self.given_as or f"--table {self.name}"
 
 
 @dataclass
@@ -133,16 +138,17 @@ def bind(scans: list[PlanScan], bindings: list[TableBinding]) -> list[Rebinding]
             why = _refusal(scan)
             if why is not None:
                 raise fail(
-                    "input", f"--table {binding.name}: {scan.label} cannot be rebound: {why}",
+                    "input", f"{binding.option}: {scan.label} cannot be rebound: {why}",
                     exit_code=ExitCode.USAGE,
                 )  # fmt: skip
             if scan.index in taken:
+                said = (f"{binding.option} is given twice" if taken[scan.index] == binding.option
+                        else f"{binding.option} and {taken[scan.index]} both name {scan.label}")  # fmt: skip
                 raise fail(
-                    "input",
-                    f"--table {binding.name} and --table {taken[scan.index]} both name {scan.label}",
-                    exit_code=ExitCode.USAGE,
-                )
-            taken[scan.index] = binding.name
+                    "input", said, exit_code=ExitCode.USAGE,
+                    hint="one --table per scan: for several files give a directory or a glob",
+                )  # fmt: skip
+            taken[scan.index] = binding.option
             check_columns(scan, binding)
             out.append(Rebinding(scan, binding))
     return out
@@ -155,12 +161,12 @@ def check_columns(scan: PlanScan, binding: TableBinding) -> None:
     for problem in column_problems(scan, binding.files):
         if problem.kind == "unreadable":
             raise fail(
-                "input", f"--table {binding.name}: not a readable Parquet file: {problem.detail}",
+                "input", f"{binding.option}: not a readable Parquet file: {problem.detail}",
                 file=problem.location, exit_code=ExitCode.USAGE,
             )  # fmt: skip
         raise fail(
             "schema",
-            f"--table {binding.name}: {problem.location} lacks column{'s' if len(problem.columns) > 1 else ''} "
+            f"{binding.option}: {problem.location} lacks column{'s' if len(problem.columns) > 1 else ''} "
             f"{', '.join(problem.columns)}, which {scan.label} reads ({reads_text(scan)}); "
             f"the file has {', '.join(problem.has) or 'no columns'}",
             file=problem.location,
