@@ -92,7 +92,7 @@ def inspect_one(source: str, settings: Settings) -> Outcome:
             where = f" at byte {first.offset}" if first.offset is not None else ""
             more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
             err_line = (f"exprtool: {display_path(source)}: cannot decode: {first.layer} layer{where}: "
-                        f"{first.message}{more}\n")
+                        f"{first.sentence}{more}\n")
         if markdown:
             from datafusion_exprtool.reports.formats.markdown import inspection_markdown
 

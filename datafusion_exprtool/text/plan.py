@@ -23,6 +23,7 @@ from datafusion_exprtool.text.canonical import (
 from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.logical_plan import LINES as LOGICAL_LINES
 from datafusion_exprtool.text.logical_plan import NO_CHILDREN as LOGICAL_NO_CHILDREN
+from datafusion_exprtool.text.logical_plan import NOT_CHILDREN as LOGICAL_NOT_CHILDREN
 from datafusion_exprtool.text.physical_expr import (
     physical_gen,
     physical_sort_gen,
@@ -150,9 +151,13 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
             yield _value_gen(kind, type_name, values[-1])
 
 
-def _inputs(m: Msg) -> list[Msg]:
+def _inputs(m: Msg, skipped: frozenset[str] = frozenset()) -> list[Msg]:
     table = MESSAGES.get(m.type, {})
-    return [f.value for f in m.fields() if f.name is not None and table[f.number].type in PLAN_MESSAGES]
+    return [
+        f.value
+        for f in m.fields()
+        if f.name is not None and f.name not in skipped and table[f.number].type in PLAN_MESSAGES
+    ]
 
 
 def plan_gen(msg: Msg, depth: int = 0) -> Gen:
@@ -186,7 +191,8 @@ def _line_gen(msg: Msg, name: str | None, value: Any, number: int, indent: str) 
 def _node_inputs(msg: Msg, name: str, value: Msg) -> list[Msg]:
     if not value.known or (msg.type == "LogicalPlanNode" and name in LOGICAL_NO_CHILDREN):
         return []  # logical: a view's plan is no child
-    return _inputs(value)
+    skipped = LOGICAL_NOT_CHILDREN.get(name, frozenset()) if msg.type == "LogicalPlanNode" else frozenset()
+    return _inputs(value, skipped)  # a Dml's target table is named on its line, not a child
 
 
 def node_line(msg: Msg) -> str:

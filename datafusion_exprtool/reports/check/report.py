@@ -27,11 +27,12 @@ from typing import Any
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
-from datafusion_exprtool.model import DAMAGE_IDS, Finding, Inspection
+from datafusion_exprtool.model import ARROW_DAMAGE_IDS, DAMAGE_IDS, FROM_PROTO_IDS, Finding, Inspection
 from datafusion_exprtool.reports.check.damage import (
     CUT_PICKLE,
     LOCAL_RECEIVER_IDS,
     broken_pickle_finding,
+    damage_finding,
     decode_error_finding,
     frame_findings,
     layer_error,
@@ -55,6 +56,8 @@ from datafusion_exprtool.reports.check.target import (
 
 #: receiver failures met once the stream is unpickled (after the imports it makes): listed after them
 LATE_IDS = ("udf-volatility-unknown",)
+#: damage of the protobuf (from_proto) and of Arrow IPC values: reported by their own passes, not per function
+OWN_PASS_IDS = FROM_PROTO_IDS | ARROW_DAMAGE_IDS
 SUSPICIOUS_FIX = (
     "Do not decode it: the receiver would execute it. Find out who produced it and how it reached you "
     "(`exprtool inspect BLOB` lists every global and call); re-create the blob from a trusted sender."
@@ -98,7 +101,7 @@ def check_inspection(
     errors = {f.offset for f in report.findings if f.severity == "error"}
     for w in insp.damage:  # every layer inspect calls unreadable (its exit 3) is an error here too
         if w.offset not in errors:
-            report.findings.append(layer_error(w))
+            report.findings.append(damage_finding(w))
     return report
 
 
@@ -163,6 +166,8 @@ def _functions(case: _Case) -> list[Finding]:
         if w.layer == "dfpy" and w.catalog_id is not None:  # a framing problem
             dfpy_problems.setdefault(w.function, []).append(w)
         elif w.layer == "pickle":  # the outer pickle's damage: frame_findings, met first
+            continue
+        elif w.id in OWN_PASS_IDS:  # protobuf and Arrow IPC damage: their own passes report it
             continue
         elif w.id in DAMAGE_IDS or w.catalog_id is not None:  # the damage inspect exits 3 on
             finding = layer_error(w)
