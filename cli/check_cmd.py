@@ -74,7 +74,7 @@ def check(
 ) -> None:
     """Pre-flight: predict every failure a worker would hit decoding BLOB, without running it.
 
-    Checks the Python stamp of inline UDFs, DFPY wire/envelope versions, modules the UDFs import by reference (find_spec, nothing imported), functions sent by name against the worker ctx (built-ins only without --worker-ctx), DFPYCHN codec ids, a strict receiver, nesting depth, and clear-text paths / captured values / table rows (warnings). Each finding shows its id (the one `exprtool explain` gives datafusion's text), the message datafusion would raise, and the fix.
+    Checks the Python stamp of inline UDFs, DFPY wire/envelope versions, modules the UDFs import by reference (find_spec, nothing imported), functions sent by name against the worker ctx (built-ins only without --worker-ctx), DFPYCHN codec ids, a strict receiver, nesting depth, and clear-text paths / captured values / table rows (warnings). For a plan, also the data its scans name on this machine: missing, changed or column-less files (errors: datafusion would return 0 rows, fail or read nulls), object stores to register, and the traps of running one partition per worker (docs/plan-replay.md). Each finding shows its id (the one `exprtool explain` gives datafusion's text), the message datafusion would raise, and the fix.
 
     A suspicious payload (anything datafusion and cloudpickle never write) is an error: never decode it.
 

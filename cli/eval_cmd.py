@@ -64,6 +64,8 @@ def _summary(prepared: Any) -> str:
     text = f"inspection: verdict {insp.safety.verdict}"
     if fns:
         text += "; UDFs: " + ", ".join(fns)
+    if prepared.plan is not None:
+        return "\n".join([f"{text}; {prepared.plan.summary()[0]}", *prepared.plan.summary()[1:]])
     text += f"; mode {prepared.job.mode}; {prepared.total_rows} rows in {len(prepared.files)} file(s)"
     return text
 
@@ -95,7 +97,8 @@ def _footer(result: Any, shown: int | None = None) -> str:
 def eval_(
     blob: Annotated[str, typer.Argument(help="Blob: pickle, raw protobuf, base64/hex text, or - for stdin.")],
     data: Annotated[
-        list[str] | None, typer.Argument(help="Parquet files, a directory or a glob (a bundle has its own).")
+        list[str] | None,
+        typer.Argument(help="Parquet files, a directory or a glob (a plan reads the files it names; a bundle has its own)."),
     ] = None,
     worker_ctx: Annotated[
         str | None,
@@ -147,6 +150,14 @@ def eval_(
         list[str] | None,
         typer.Option("--param", help="Bind a placeholder: '$1=<SQL literal>' (repeatable)."),
     ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="Plans: NAME=PATH reads PATH where the plan reads table NAME (repeatable)."),
+    ] = None,
+    partition: Annotated[
+        int | None,
+        typer.Option("--partition", min=0, help="Physical plans: run this output partition only, as a worker does."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
     verbose: Annotated[
         bool,
@@ -179,11 +190,16 @@ def eval_(
     failures reproduce and a crash is reported, not suffered. With --expect both sides are sorted by all
     columns before comparing (and so is an -o file written in the same run).
 
+    A logical or physical plan (LogicalPlan / ExecutionPlan.to_bytes()) replays the whole query on the
+    files it names, or on others with --table NAME=PATH; --partition N runs one output partition of a
+    physical plan with file-stream work stealing off (docs/plan-replay.md).
     When the run fails on the data, --find-rows narrows the input to the fewest rows that fail the same
     way (file, row group, row), and --bundle DIR writes them with the blob as a repro bundle that
     `exprtool eval DIR` replays.
 
     Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
+
+    Example:  exprtool eval plan.bin --table orders=sample/orders.parquet --expect golden.parquet
     """
     params = dict(locals())
     from .eval_rows import RowsSettings, after_failure, bundle_params, check_bundle_target, is_bundle
@@ -204,6 +220,7 @@ def eval_(
     from datafusion_exprtool.actions.eval.failure import classify
     from datafusion_exprtool.actions.eval.output import stdout_sink
     from datafusion_exprtool.actions.eval.params import parse_params
+    from datafusion_exprtool.actions.eval.rebind import parse_tables
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
     from datafusion_exprtool.sandbox.failure import EvalError
@@ -223,7 +240,7 @@ def eval_(
         )
         opts = EvalOptions(
             blob=blob,
-            data=data,
+            data=list(data or []),
             worker=spec,
             isolate=isolate.value,
             mode="filter" if filter_ else (mode.value if mode else None),
@@ -237,6 +254,8 @@ def eval_(
             trust=trust,
             index=index,
             params=parse_params(param or []),
+            tables=parse_tables(table or []),
+            partition=partition,
         )
         prepared = prepare(opts)
     except DecodeError as err:
@@ -329,9 +348,13 @@ def _run_with_progress(prepared: Any, opts: Any, sink: Any, err_console: Any) ->
         console=err_console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"row groups 0/{groups}", total=prepared.total_rows or None)
+        label = f"row groups 0/{groups}" if prepared.plan is None else "result"
+        task = progress.add_task(label, total=prepared.total_rows or None)
 
         def update(rows: int) -> None:
+            if prepared.plan is not None:  # a plan's input is not its output: rows so far, no total
+                progress.update(task, completed=rows)
+                return
             progress.update(
                 task,
                 completed=min(rows, prepared.total_rows),

@@ -13,7 +13,7 @@ import glob
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datafusion_exprtool.actions.eval.isolation import METHODS, run_inline, run_isolated
 from datafusion_exprtool.actions.eval.modes import ExprShape, analyze, check_schema, pick_mode
@@ -28,9 +28,13 @@ from datafusion_exprtool.actions.eval.params import check_params
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult
 from datafusion_exprtool.actions.trust import Refused, trust_gate
 from datafusion_exprtool.errors import ExitCode
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.model import Inspection
 from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.failure import fail
+
+if TYPE_CHECKING:
+    from datafusion_exprtool.actions.eval.plan import PlanFacts
 
 
 @dataclass
@@ -51,6 +55,8 @@ class EvalOptions:
     trust: bool = False
     index: int | None = None  # which expression of a pickle that holds several
     params: dict[str, str] = field(default_factory=dict)  # placeholder id ($1) -> SQL literal
+    tables: list[tuple[str, str]] = field(default_factory=list)  # plans: --table NAME=PATH
+    partition: int | None = None  # physical plans: --partition N
 
 
 @dataclass
@@ -63,6 +69,7 @@ class Prepared:
     files: list[str]
     total_rows: int
     row_group_ends: list[int]  # cumulative row counts at each row group's end, over all files
+    plan: PlanFacts | None = None  # the blob is a plan: its scans, rebindings, partition (actions/eval/plan)
 
     def row_groups_read(self, rows: int) -> int:
         """Row groups fully read once ``rows`` rows came out of the scan (an estimate with parallel scans)."""
@@ -120,9 +127,9 @@ def _pick_payload(inspection: Inspection, index: int | None) -> Any:
             exit_code=ExitCode.USAGE,
         )
     payload = payloads[index or 0] if payloads else None
-    if payload is None or payload.message != "LogicalExprNode":
+    if payload is None or payload.message not in ("LogicalExprNode", *PLAN_MESSAGES):
         found = f"a {payload.message}" if payload else "no datafusion expression (a pickle of something else)"
-        raise fail("input", f"eval replays expressions; this blob holds {found}", exit_code=ExitCode.USAGE)
+        raise fail("input", f"eval replays expressions and plans; this blob holds {found}", exit_code=ExitCode.USAGE)
     return payload
 
 
@@ -140,6 +147,55 @@ def _table_name(shape: ExprShape) -> tuple[str, str] | None:
             "with unqualified columns",
         )
     return next(iter(shape.relations.items()), None)
+
+
+def _targets(opts: EvalOptions) -> tuple[str | None, str | None, str | None, str | None]:
+    """(output, its format, its temporary name, the golden file), each checked before any work."""
+    output = output_format = temp = None
+    if opts.output:
+        output = os.path.abspath(opts.output)
+        output_format = format_for(output, opts.output_format)
+        check_target(output, opts.force)
+        temp = temp_path_for(output)
+    expect = os.path.abspath(opts.expect) if opts.expect else None
+    if expect and not os.path.isfile(expect):
+        raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=ExitCode.USAGE)
+    if expect:
+        try:
+            parquet_metadata(expect)  # before any work: a golden file that is no Parquet is a usage error
+        except Exception as exc:
+            raise fail(
+                "input", f"golden file is not a readable Parquet file: {exc}", file=opts.expect,
+                exit_code=ExitCode.USAGE,
+            ) from None
+    return output, output_format, temp, expect
+
+
+def _prepare_plan(opts: EvalOptions, loaded: Any, inspection: Inspection, payload: Any) -> Prepared:
+    """A plan blob: its scans, rebound and checked (``actions/eval/plan``); DATA and every ``--table`` PATH
+    read as eval reads DATA (a file, a directory or a glob)."""
+    from datafusion_exprtool.actions.eval.plan import prepare_plan
+
+    inputs = [parquet_files([path]) for _name, path in opts.tables]
+    given = parquet_files(opts.data) if opts.data else None
+    data, plan_job, facts = prepare_plan(opts, loaded.data, payload, inputs, given, opts.worker.settings())
+    output, output_format, temp, expect = _targets(opts)
+    job = EvalJob(
+        data=data,
+        container=loaded.info.container,
+        paths=[],
+        mode="plan",
+        limit=opts.limit,
+        output=output,
+        output_format=output_format,
+        output_temp=temp,
+        force=opts.force,
+        preview_rows=opts.preview_rows,
+        expect=expect,
+        python_functions=_python_functions(inspection),
+        plan=plan_job,
+    )
+    return Prepared(job, inspection, ExprShape(), facts.local_files, 0, [], plan=facts)
 
 
 def prepare(opts: EvalOptions) -> Prepared:
@@ -163,6 +219,12 @@ def prepare(opts: EvalOptions) -> Prepared:
             exit_code=refused.code,
         ) from None
     payload = _pick_payload(inspection, opts.index)
+    if payload.message in PLAN_MESSAGES:
+        return _prepare_plan(opts, loaded, inspection, payload)
+    if opts.tables or opts.partition is not None:
+        raise fail("input", "--table and --partition replay plans; this blob is an expression", exit_code=ExitCode.USAGE)
+    if not opts.data:
+        raise fail("input", "an expression needs DATA: Parquet files, a directory or a glob", exit_code=ExitCode.USAGE)
     shape = analyze(payload.root)
     table = _table_name(shape)
     check_params(shape.placeholders, opts.params)
@@ -182,23 +244,7 @@ def prepare(opts: EvalOptions) -> Prepared:
         for i in range(meta.num_row_groups):
             total += meta.row_group(i).num_rows
             ends.append(total)
-    output = output_format = temp = None
-    if opts.output:
-        output = os.path.abspath(opts.output)
-        output_format = format_for(output, opts.output_format)
-        check_target(output, opts.force)
-        temp = temp_path_for(output)
-    expect = os.path.abspath(opts.expect) if opts.expect else None
-    if expect and not os.path.isfile(expect):
-        raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=ExitCode.USAGE)
-    if expect:
-        try:
-            parquet_metadata(expect)  # before any work: a golden file that is no Parquet is a usage error
-        except Exception as exc:
-            raise fail(
-                "input", f"golden file is not a readable Parquet file: {exc}", file=opts.expect,
-                exit_code=ExitCode.USAGE,
-            ) from None
+    output, output_format, temp, expect = _targets(opts)
     job = EvalJob(
         data=loaded.data,
         container=loaded.info.container,

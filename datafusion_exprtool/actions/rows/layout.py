@@ -122,7 +122,7 @@ class Layout:
 
     @classmethod
     def from_files(cls, files: list[str]) -> Layout:
-        from datafusion_exprtool.actions.eval.output import parquet_metadata
+        from datafusion_exprtool.sandbox.scan_data import parquet_metadata
 
         groups: list[RowGroup] = []
         total = 0
