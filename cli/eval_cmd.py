@@ -206,9 +206,6 @@ def eval_(
 
     if is_bundle(blob):  # `exprtool eval BUNDLE_DIR`: the bundle's own command
         eval_(**bundle_params(params, _defaults(), {"isolate": Isolate, "mode": Mode}))
-    if not data:
-        print("exprtool: missing DATA (Parquet files, a directory or a glob)", file=sys.stderr)
-        raise typer.Exit(Exit.USAGE)
     rows = RowsSettings(find_rows, find_rows_budget, bundle, json_, force, quiet, list(allow or []))
     check_bundle_target(rows)
     if json_ and fmt is not OutFormat.table:
