@@ -37,6 +37,11 @@ def why_not(prepared: Prepared, failure: EvalFailure) -> str | None:
     """Why no search can find rows for this failure (None: it can)."""
     if failure.stage not in SEARCHABLE:
         return f"the failure is at stage '{failure.stage}', before any row is evaluated: no rows to find"
+    if prepared.plan is not None:
+        return (
+            "the blob is a plan: the search narrows an expression's input, not a whole query's; "
+            "replay the failing expression on the plan's data to find its rows"
+        )
     if not probe_columns(prepared):
         return "the expression reads no column: its failure cannot come from the values of some rows"
     if not prepared.total_rows:

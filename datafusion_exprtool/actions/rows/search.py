@@ -254,6 +254,10 @@ class Search:
             if not self.probe(rows, fresh=True):
                 raise Flaky(rows)
         innocent = self.innocent if self.innocent is not None else self._find_innocent(rows)
+        if innocent is None and len(rows) >= self.layout.total:
+            return self._result(NO_SUBSET, f"the failing set is the whole input ({len(rows):,} row(s)): no row "
+                                           "outside it is left to show that other rows pass, so whether the "
+                                           "failure depends on these rows cannot be told")  # fmt: skip
         if innocent is None:
             return self._result(NO_SUBSET, "every row tried fails the same way (the first row, one in the middle "
                                            "and the last): the failure does not depend on which rows")  # fmt: skip

@@ -1,0 +1,73 @@
+"""Regressions found by a QA sweep over plan replay, --find-rows, bundles and job summaries: each test builds
+its blob and data with datafusion and checks exprtool's answer against datafusion's own behaviour."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from datafusion import SessionConfig, SessionContext, col, udf
+from support.cli import run_cli
+
+
+def _refuse_777(x: pa.Array) -> pa.Array:
+    if pc.any(pc.equal(x, 777)).as_py():
+        raise ValueError("refused 777")
+    return x
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("qa")
+    (root / "t").mkdir()
+    ids = pa.array(range(1000), pa.int64())
+    table = pa.table({"id": ids, "s": pa.array([f"s{i % 7}" for i in range(1000)])})
+    pq.write_table(table.slice(0, 500), root / "t" / "p0.parquet", row_group_size=100)
+    pq.write_table(table.slice(500), root / "t" / "p1.parquet", row_group_size=100)
+    return root
+
+
+@pytest.mark.parametrize("kind", ["logical", "physical"])
+def test_find_rows_on_a_failing_plan_says_it_is_a_plan(data: Path, kind: str) -> None:
+    """A plan whose UDF raises on one row: the search is refused because the blob is a plan, not because
+    'the expression reads no column' (it reads one: the failure depends on it)."""
+    ctx = SessionContext(SessionConfig().with_target_partitions(2))
+    ctx.register_parquet("t", str(data / "t") + "/")
+    ctx.register_udf(udf(_refuse_777, [pa.int64()], pa.int64(), "immutable", name="refuse"))
+    df = ctx.sql("select refuse(id) as r from t")
+    plan = df.logical_plan() if kind == "logical" else df.execution_plan()
+    blob = data / f"refuse.{kind}.bin"
+    blob.write_bytes(plan.to_bytes())
+    with pytest.raises(Exception, match="refused 777"):  # datafusion's own run fails on the data
+        df.collect()
+    r = run_cli("eval", str(blob), "--isolate", "none", "-q", "--find-rows", "--json")
+    assert r.exit_code == 4, r.output
+    assert "reads no column" not in r.stderr
+    assert "the blob is a plan" in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["failure"]["stage"] == "execute"
+    assert "plan" in doc["find_rows"]["reason"]
+
+
+def test_find_rows_on_a_one_row_input_does_not_claim_rows_were_tried(data: Path, tmp_path: Path) -> None:
+    """A failing one-row input (what a bundle holds): no row outside the failing set exists, so none was
+    'tried'; the report says the set is the whole input instead of 'every row tried fails'."""
+    one = tmp_path / "one.parquet"
+    pq.write_table(pq.read_table(data / "t" / "p1.parquet").slice(277, 1), one)
+    expr = udf(_refuse_777, [pa.int64()], pa.int64(), "immutable", name="refuse")(col("id"))
+    blob = tmp_path / "one.pkl"
+    blob.write_bytes(pickle.dumps(expr))
+    ctx = SessionContext()
+    with pytest.raises(Exception, match="refused 777"):  # datafusion fails on that row alone
+        ctx.read_parquet(str(one)).select(expr).collect()
+    r = run_cli("eval", str(blob), str(one), "--isolate", "none", "-q", "--find-rows", "--json")
+    assert r.exit_code == 4, r.output
+    found = json.loads(r.stdout)["find_rows"]
+    assert found["outcome"] == "no-subset"
+    assert "every row tried" not in found["reason"]
+    assert "whole input" in found["reason"]
