@@ -71,3 +71,51 @@ def test_find_rows_on_a_one_row_input_does_not_claim_rows_were_tried(data: Path,
     assert found["outcome"] == "no-subset"
     assert "every row tried" not in found["reason"]
     assert "whole input" in found["reason"]
+
+
+LAYOUTS = {
+    "nested": ["a.parquet", "sub/b.parquet"],
+    "hive": ["y=1/a.parquet", "y=2/b.parquet"],
+    "hive_nested": ["y=1/a.parquet", "y=1/sub/b.parquet", "sub/y=2/c.parquet"],
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_directory_is_read_as_datafusion_lists_it(data: Path, tmp_path: Path, layout: str) -> None:
+    """DATA as one directory with subdirectories: exprtool's files (its summary, --find-rows' layout) are the
+    ones datafusion's listing reads, and an expression over the directory or a logical plan rebound to it
+    gives datafusion's rows, and so does a physical plan rebound to it (whose files exprtool lists)."""
+    root = tmp_path / layout
+    for rel in LAYOUTS[layout]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes((data / "t" / "p0.parquet").read_bytes())
+    blob = tmp_path / "id.pkl"
+    blob.write_bytes(pickle.dumps(col("id")))
+    want = SessionContext().read_parquet(str(root) + "/").select(col("id")).count()
+    r = run_cli("eval", str(blob), str(root), "--isolate", "none", "-f", "ndjson")
+    assert r.exit_code == 0, r.output
+    assert len(r.stdout.splitlines()) == want
+    assert f"{want} rows in {want // 500} file(s)" in r.stderr
+    ctx = SessionContext(SessionConfig().with_target_partitions(2))
+    ctx.register_parquet("t", str(data / "t") + "/")
+    df = ctx.sql("select id from t")
+    physical = tmp_path / "plan.physical.bin"
+    physical.write_bytes(df.execution_plan().to_bytes())
+    r = run_cli("eval", str(physical), "--table", f"t={root}", "--isolate", "none", "-q", "-f", "ndjson")
+    assert r.exit_code == 0, r.output
+    assert len(r.stdout.splitlines()) == want
+
+
+def test_a_directory_with_parquet_only_in_plain_subdirectories_is_refused(data: Path, tmp_path: Path) -> None:
+    """datafusion finds no file there ('No files found at …'): exprtool says why before anything runs (a
+    usage error, not a failed evaluation) and which glob reads them."""
+    root = tmp_path / "only_sub"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.parquet").write_bytes((data / "t" / "p0.parquet").read_bytes())
+    with pytest.raises(Exception, match="No files found"):
+        SessionContext().read_parquet(str(root) + "/")
+    blob = tmp_path / "id.pkl"
+    blob.write_bytes(pickle.dumps(col("id")))
+    r = run_cli("eval", str(blob), str(root), "--isolate", "none", "-q")
+    assert r.exit_code == 2, r.output
+    assert "subdirectories" in r.stderr and "**" in r.stderr

@@ -78,12 +78,35 @@ class Prepared:
         return bisect.bisect_right(self.row_group_ends, rows)
 
 
+def listed_parquet(directory: str) -> list[str]:
+    """The Parquet files datafusion's listing reads in ``directory``: its own, and those under hive-style
+    ``key=value`` subdirectories; other subdirectories are skipped
+    (``datafusion.execution.listing_table_ignore_subdirectory``, true by default)."""
+    out = []
+    for path in glob.glob(os.path.join(directory, "**", "*.parquet"), recursive=True):
+        parts = os.path.relpath(path, directory).split(os.sep)
+        if os.path.isfile(path) and len([p for p in parts if "=" not in p]) == 1:
+            out.append(path)
+    return sorted(out)
+
+
 def parquet_files(data: list[str]) -> tuple[list[str], list[str]]:
-    """(paths to give datafusion, every Parquet file) for files, directories and globs."""
+    """(paths to give datafusion, every Parquet file) for files, directories and globs. A directory holds
+    what datafusion reads in it (``listed_parquet``), so one directory given to datafusion and its files
+    given one by one read the same rows."""
     files: list[str] = []
     for item in data:
         if os.path.isdir(item):
-            found = sorted(glob.glob(os.path.join(item, "**", "*.parquet"), recursive=True))
+            found = listed_parquet(item)
+            if not found and glob.glob(os.path.join(item, "**", "*.parquet"), recursive=True):
+                raise fail(
+                    "input",
+                    f"no Parquet files in {item} that datafusion reads: they are in subdirectories, which "
+                    "datafusion skips when it lists a directory (unless they are named key=value)",
+                    file=item,
+                    exit_code=ExitCode.USAGE,
+                    hint=f"pass a glob: '{os.path.join(item, '**', '*.parquet')}'",
+                )
         elif any(ch in item for ch in "*?["):
             found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
         elif os.path.isfile(item):
@@ -296,4 +319,4 @@ def evaluate(
     return prepared, run(prepared, opts, on_progress, batch_sink)
 
 
-__all__ = ["EvalOptions", "Prepared", "prepare", "run", "evaluate", "parquet_files", "Any"]
+__all__ = ["EvalOptions", "Prepared", "prepare", "run", "evaluate", "parquet_files", "listed_parquet", "Any"]
