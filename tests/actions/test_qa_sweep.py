@@ -15,10 +15,15 @@ from datafusion import SessionConfig, SessionContext, col, udf
 from support.cli import run_cli
 
 
-def _refuse_777(x: pa.Array) -> pa.Array:
-    if pc.any(pc.equal(x, 777)).as_py():
-        raise ValueError("refused 777")
-    return x
+def _refuse_udf():
+    """A UDF raising on id 777, defined in a function: cloudpickle ships it by value (any worker decodes it)."""
+
+    def refuse(x: pa.Array) -> pa.Array:
+        if pc.any(pc.equal(x, 777)).as_py():
+            raise ValueError("refused 777")
+        return x
+
+    return udf(refuse, [pa.int64()], pa.int64(), "immutable", name="refuse")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,7 @@ def test_find_rows_on_a_failing_plan_says_it_is_a_plan(data: Path, kind: str) ->
     'the expression reads no column' (it reads one: the failure depends on it)."""
     ctx = SessionContext(SessionConfig().with_target_partitions(2))
     ctx.register_parquet("t", str(data / "t") + "/")
-    ctx.register_udf(udf(_refuse_777, [pa.int64()], pa.int64(), "immutable", name="refuse"))
+    ctx.register_udf(_refuse_udf())
     df = ctx.sql("select refuse(id) as r from t")
     plan = df.logical_plan() if kind == "logical" else df.execution_plan()
     blob = data / f"refuse.{kind}.bin"
@@ -59,7 +64,7 @@ def test_find_rows_on_a_one_row_input_does_not_claim_rows_were_tried(data: Path,
     'tried'; the report says the set is the whole input instead of 'every row tried fails'."""
     one = tmp_path / "one.parquet"
     pq.write_table(pq.read_table(data / "t" / "p1.parquet").slice(277, 1), one)
-    expr = udf(_refuse_777, [pa.int64()], pa.int64(), "immutable", name="refuse")(col("id"))
+    expr = _refuse_udf()(col("id"))
     blob = tmp_path / "one.pkl"
     blob.write_bytes(pickle.dumps(expr))
     ctx = SessionContext()
@@ -119,3 +124,29 @@ def test_a_directory_with_parquet_only_in_plain_subdirectories_is_refused(data: 
     r = run_cli("eval", str(blob), str(root), "--isolate", "none", "-q")
     assert r.exit_code == 2, r.output
     assert "subdirectories" in r.stderr and "**" in r.stderr
+
+
+def test_a_failed_parquet_output_leaves_no_traceback_and_no_file(data: Path, tmp_path: Path) -> None:
+    """A physical plan that fails after its first batches were written to -o x.parquet: the temporary file
+    goes, and the Parquet writer is closed before its file (else pyarrow's writer, collected later, writes
+    to the closed file and prints an 'Exception ignored … Traceback' on stderr)."""
+    import subprocess
+    import sys
+
+    ctx = SessionContext(SessionConfig().with_target_partitions(2).with_batch_size(50))
+    ctx.register_parquet("t", str(data / "t") + "/")
+    ctx.register_udf(_refuse_udf())
+    df = ctx.sql("select refuse(id) as r from t")
+    blob = tmp_path / "refuse.physical.bin"
+    blob.write_bytes(df.execution_plan().to_bytes())
+    for fmt in ("parquet", "arrow"):
+        out = tmp_path / f"out.{fmt}"
+        r = subprocess.run(
+            [sys.executable, "-m", "datafusion_exprtool", "eval", str(blob), "--isolate", "none", "-q",
+             "--batch-size", "50", "-o", str(out)],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+        assert r.returncode == 4, r.stderr
+        assert "refused 777" in r.stderr
+        assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["refuse.physical.bin"]

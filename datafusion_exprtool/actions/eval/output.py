@@ -287,6 +287,16 @@ class _StreamSink(Sink):
             self.stream.write(b"\n]\n" if not self.first_json else b"]\n")
         self.stream.flush()
 
+    def abort(self) -> None:
+        """Close the format's writer before its stream goes: a Parquet or Arrow writer left open closes
+        itself when collected and writes to the closed file (an 'Exception ignored' traceback on stderr)."""
+        writer, self.writer = self.writer, None
+        if writer is not None and not isinstance(writer, str):
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - the file is being thrown away; its footer may not fit
+                pass
+
 
 class FileSink(Sink):
     """A file written under a temporary name and moved over ``path`` on success only (``atomic.AtomicFile``:
@@ -312,6 +322,7 @@ class FileSink(Sink):
         self.file.commit()
 
     def abort(self) -> None:
+        self.inner.abort()
         self.file.abort()
 
 
