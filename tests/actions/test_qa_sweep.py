@@ -150,3 +150,35 @@ def test_a_failed_parquet_output_leaves_no_traceback_and_no_file(data: Path, tmp
         assert "refused 777" in r.stderr
         assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["refuse.physical.bin"]
+
+
+def test_output_never_replaces_an_input_even_with_force(data: Path, tmp_path: Path) -> None:
+    """-o naming the golden file, a DATA file, a file of a --table directory or of the directory a logical
+    plan lists: refused before anything runs, and the input keeps its bytes."""
+    import shutil
+
+    table = tmp_path / "t"
+    shutil.copytree(data / "t", table)
+    ctx = SessionContext(SessionConfig().with_target_partitions(2))
+    ctx.register_parquet("t", str(table) + "/")
+    df = ctx.sql("select id, s from t where id > 10")
+    logical, physical = tmp_path / "plan.logical.bin", tmp_path / "plan.physical.bin"
+    logical.write_bytes(df.logical_plan().to_bytes())
+    physical.write_bytes(df.execution_plan().to_bytes())
+    golden = tmp_path / "golden.parquet"
+    pq.write_table(df.to_arrow_table(), golden)
+    expr = tmp_path / "id.pkl"
+    expr.write_bytes(pickle.dumps(col("id")))
+    cases = [
+        (str(physical), "--expect", str(golden), "-o", str(golden)),
+        (str(logical), "-o", str(table / "p1.parquet")),
+        (str(physical), "--table", f"t={table}", "-o", str(table / "p0.parquet")),
+        (str(expr), str(table), "-o", str(table / "p0.parquet")),
+        (str(expr), str(table / "p1.parquet"), "-o", str(tmp_path / "t" / ".." / "t" / "p1.parquet")),
+    ]
+    before = {p: p.read_bytes() for p in [golden, *table.iterdir()]}
+    for args in cases:
+        r = run_cli("eval", *args, "--force", "--isolate", "none", "-q")
+        assert r.exit_code == 2, (args, r.output)
+        assert "is an input of this run" in r.stderr
+    assert {p: p.read_bytes() for p in [golden, *table.iterdir()]} == before

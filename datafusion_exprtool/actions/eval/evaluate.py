@@ -172,11 +172,21 @@ def _table_name(shape: ExprShape) -> tuple[str, str] | None:
     return next(iter(shape.relations.items()), None)
 
 
-def _targets(opts: EvalOptions) -> tuple[str | None, str | None, str | None, str | None]:
-    """(output, its format, its temporary name, the golden file), each checked before any work."""
+def _targets(opts: EvalOptions, inputs: list[str]) -> tuple[str | None, str | None, str | None, str | None]:
+    """(output, its format, its temporary name, the golden file), each checked before any work. ``inputs``:
+    the files the run reads; -o never replaces one of them, nor the blob or the golden file, even with
+    --force (inputs are never modified: the run would read what it is replacing, or compare with itself)."""
     output = output_format = temp = None
     if opts.output:
         output = os.path.abspath(opts.output)
+        inputs = [f for p in inputs for f in (listed_parquet(p) if os.path.isdir(p) else [p])]
+        read = [opts.blob, *([opts.expect] if opts.expect else []), *inputs]
+        same = next((p for p in read if p != "-" and os.path.exists(p) and os.path.samefile(p, output)), None)
+        if same is not None:
+            raise fail(
+                "write", f"-o {opts.output} is an input of this run ({same}): it is never replaced, even with --force",
+                file=opts.output, exit_code=ExitCode.USAGE, hint="write the result to another file",
+            )  # fmt: skip
         output_format = format_for(output, opts.output_format)
         check_target(output, opts.force)
         temp = temp_path_for(output)
@@ -202,7 +212,7 @@ def _prepare_plan(opts: EvalOptions, loaded: Any, inspection: Inspection, payloa
     inputs = [parquet_files([path]) for _name, path in opts.tables]
     given = parquet_files(opts.data) if opts.data else None
     data, plan_job, facts = prepare_plan(opts, loaded.data, payload, inputs, given, opts.worker.settings())
-    output, output_format, temp, expect = _targets(opts)
+    output, output_format, temp, expect = _targets(opts, facts.local_files)
     job = EvalJob(
         data=data,
         container=loaded.info.container,
@@ -267,7 +277,7 @@ def prepare(opts: EvalOptions) -> Prepared:
         for i in range(meta.num_row_groups):
             total += meta.row_group(i).num_rows
             ends.append(total)
-    output, output_format, temp, expect = _targets(opts)
+    output, output_format, temp, expect = _targets(opts, files)
     job = EvalJob(
         data=loaded.data,
         container=loaded.info.container,
