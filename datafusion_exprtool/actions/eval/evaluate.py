@@ -181,7 +181,8 @@ def _targets(opts: EvalOptions, inputs: list[str]) -> tuple[str | None, str | No
         output = os.path.abspath(opts.output)
         inputs = [f for p in inputs for f in (listed_parquet(p) if os.path.isdir(p) else [p])]
         read = [opts.blob, *([opts.expect] if opts.expect else []), *inputs]
-        same = next((p for p in read if p != "-" and os.path.exists(p) and os.path.samefile(p, output)), None)
+        exists = os.path.exists(output)
+        same = next((p for p in read if exists and p != "-" and os.path.exists(p) and os.path.samefile(p, output)), None)
         if same is not None:
             raise fail(
                 "write", f"-o {opts.output} is an input of this run ({same}): it is never replaced, even with --force",
