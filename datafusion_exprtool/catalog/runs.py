@@ -104,4 +104,22 @@ RUN_FAILURES: tuple[CatalogEntry, ...] = (
         ),
         datafusion_text="{detail}",
     ),
+    CatalogEntry(
+        id="plan-placeholder-unbound",
+        title="A plan with a placeholder and no value for it",
+        layer="plan",
+        stage="plan",
+        ties_to="plan",
+        patterns=(r"Placeholder '(?P<placeholder>[^']+)' was not provided a value for execution",),
+        cause="The plan was serialized with the placeholder {placeholder} in it (`ctx.sql(query)` over a query "
+        "with $1, …). A plan carries no parameter values, and datafusion-python 55 has no call that binds "
+        "them in a decoded plan, so no receiver can run it.",
+        fix="Bind the values on the driver before serializing: `ctx.sql(query, param_values={...})`, then "
+        "`df.logical_plan().to_bytes()`.",
+        eval_hint=EvalHint(
+            text="bind the values on the driver before serializing the plan: "
+            "ctx.sql(query, param_values={...}) (--param binds an expression's placeholders, not a plan's)"
+        ),
+        explained=False,
+    ),
 )

@@ -182,3 +182,19 @@ def test_output_never_replaces_an_input_even_with_force(data: Path, tmp_path: Pa
         assert r.exit_code == 2, (args, r.output)
         assert "is an input of this run" in r.stderr
     assert {p: p.read_bytes() for p in [golden, *table.iterdir()]} == before
+
+
+def test_a_plan_with_an_unbound_placeholder_fails_with_the_fix(data: Path, tmp_path: Path) -> None:
+    """datafusion refuses to run a decoded plan with a placeholder; eval says how to ship it bound."""
+    from datafusion import LogicalPlan
+
+    ctx = SessionContext()
+    ctx.register_parquet("t", str(data / "t") + "/")
+    blob = tmp_path / "ph.logical.bin"
+    blob.write_bytes(ctx.sql("select id from t where id > $1").logical_plan().to_bytes())
+    receiver = SessionContext()
+    with pytest.raises(Exception, match="Placeholder '\\$1' was not provided"):
+        receiver.create_dataframe_from_logical_plan(LogicalPlan.from_bytes(receiver, blob.read_bytes())).collect()
+    r = run_cli("eval", str(blob), "--isolate", "none", "-q")
+    assert r.exit_code == 4, r.output
+    assert "param_values" in r.stderr
