@@ -287,8 +287,9 @@ def _render(err: Any, found: Any, rows: list[Any], facts: Any, bundle: str | Non
     if not bundle and r.rows_file:
         err.print("  to keep them: add --bundle DIR (the blob, these rows as Parquet and the command that replays them)")
     if bundle:
-        err.print(f"  bundle: {bundle} (replay: exprtool eval {bundle}; the rows may be sensitive: read "
-                  f"{os.path.join(bundle, 'MANIFEST.txt')} before you share it)")  # fmt: skip
+        shown = _shown_path(bundle)  # as the rows' files: relative to the working directory when inside it
+        err.print(f"  bundle: {shown} (replay: exprtool eval {shown}; the rows may be sensitive: read "
+                  f"{os.path.join(shown, 'MANIFEST.txt')} before you share it)")  # fmt: skip
 
 
 def _rows_table(rows: list[Any], columns: list[str]) -> Any:

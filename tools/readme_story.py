@@ -4,7 +4,9 @@ The README's path from a dead worker to the fix shows real output: this script r
 on the committed fixtures, exactly as a newcomer pastes them into a fresh clone (from a scratch directory
 holding only a link to fixtures/, with the installed ``exprtool`` and ``python`` first on PATH, 100 columns,
 no colour), and writes the commands, their exit statuses and their output between the README's
-``<!-- BEGIN generated: NAME -->`` / ``<!-- END generated: NAME -->`` markers.
+``<!-- BEGIN generated: NAME -->`` / ``<!-- END generated: NAME -->`` markers. What changes from run to run
+is masked with ``…`` (``MASKS``): the scratch directory's path (a plan records where its files were) and
+timings; nothing else is edited.
 
     python tools/readme_story.py            # rewrite the generated parts of README.md
     python tools/readme_story.py --check    # exit 1 and show a diff when README.md is not what they print now
@@ -27,6 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BLOB = "fixtures/blobs/udf_module_ref.expr.bin"
+#: the bad-row sample (fixtures/generate_orders.py writes both)
+JOB = "fixtures/jobs/parse_amount.expr.bin"
+ORDERS = "fixtures/orders/"
 WIDTH = 100
 #: what a worker runs: decode the blob as datafusion does when a task arrives (no worker context needed)
 WORKER = "python -c 'import sys; from datafusion import Expr; Expr.from_bytes(open(sys.argv[1], \"rb\").read())'"
@@ -69,8 +74,8 @@ STORY = [
         "**5. `eval` reproduces it** in a fresh process started like a worker (`--isolate spawn`: an empty "
         "working directory, only the installed packages importable), against Parquet data:",
         [f"exprtool eval {BLOB} fixtures/data/small.parquet"],
-        marker="<!-- lead: after merging, add here: `eval PLAN` (a plan blob), `--workers N` / `--engine ray` "
-        "(the same replay on many workers / a Ray cluster) and `--find-rows` (the rows a UDF fails on) -->",
+        marker="<!-- lead: after merging, add here: `--workers N` / `--engine ray` (the same replay on many "
+        "workers / a Ray cluster) -->",
     ),
     Step(
         "**6. The fix**, here standing in for installing the module on the workers: with it importable, "
@@ -79,6 +84,32 @@ STORY = [
          f"PYTHONPATH=fixtures/modules exprtool eval {BLOB} fixtures/data/small.parquet --keep a --limit 3 "
          "--format csv --quiet"],
     ),
+    Step(
+        "**7. A plan whose data moved.** A driver can ship a whole query: its plan "
+        "(`df.logical_plan().to_bytes()`), which names its Parquet files by their absolute path. Once they "
+        "move, a worker decodes the plan and returns **0 rows, no error**. `check` says so before it ships, and "
+        "`eval --table` replays the plan on the data where it is now ([plans](docs/plan-replay.md); `…` is the "
+        "directory the commands ran in):",
+        ["mkdir -p prod && cp fixtures/data/small.parquet prod/part-0.parquet",
+         "python fixtures/ship_plan.py prod/ plan.bin   # the driver: a query over prod/, shipped as its plan",
+         "mv prod archive",
+         "exprtool check plan.bin",
+         "exprtool eval plan.bin --table sales=archive/ --format csv"],
+    ),
+    Step(
+        "**8. A row the UDF cannot take.** `parse_amount(amount)` fails on some row of 4,000 in two files. "
+        "`--find-rows` narrows the input to the fewest rows that fail the same way and names the file, row "
+        "group and row; `--bundle` keeps them with the blob, a repro that replays on its own "
+        "([more](docs/find-rows.md)):",
+        [f"exprtool eval {JOB} {ORDERS} --find-rows --bundle repro",
+         "exprtool eval repro"],
+    ),
+]
+#: what changes from run to run, masked in the output shown: (pattern, replacement); the scratch directory's
+#: path is masked too (``story``)
+MASKS = [
+    (re.compile(r"\b(\d[\d,]*) probes, \d+\.\d+ s\b"), r"\1 probes, … s"),  # how long find-rows searched
+    (re.compile(r"\b(decode|plan|execute) \d+\.\d+s\b"), r"\1 …s"),  # eval's timings
 ]
 #: the job-summary sample: `check --format markdown`, pasted unfenced so GitHub renders it here as on a run
 SUMMARY_COMMAND = f"exprtool check {BLOB} --format markdown"
@@ -94,10 +125,16 @@ def environment(scratch: Path) -> dict[str, str]:
 
 
 def run(command: str, scratch: Path) -> tuple[str, int]:
-    """(stdout and stderr as the terminal shows them, exit status) of one command in ``scratch``."""
+    """(stdout and stderr as the terminal shows them, exit status) of one command in ``scratch``, with what
+    changes from run to run masked."""
     done = subprocess.run(["bash", "-c", command], cwd=scratch, env=environment(scratch), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
-    return "\n".join(line.rstrip() for line in done.stdout.rstrip("\n").splitlines()), done.returncode
+    out = done.stdout
+    for where in sorted({str(scratch.resolve()), str(scratch)}, key=len, reverse=True):
+        out = out.replace(where, "…")
+    for pattern, replacement in MASKS:
+        out = pattern.sub(replacement, out)
+    return "\n".join(line.rstrip() for line in out.rstrip("\n").splitlines()), done.returncode
 
 
 def scratch_dir() -> tempfile.TemporaryDirectory:

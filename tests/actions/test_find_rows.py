@@ -148,7 +148,8 @@ def test_text_report_on_stderr(env: dict) -> None:
 
 def test_no_search_unless_asked_off_a_terminal(env: dict) -> None:
     r = run_cli("eval", env["blob"]("div"), str(env["data"]), "--isolate", "none", "-q")
-    assert r.exit_code == 4 and "find-rows" not in r.stderr
+    assert r.exit_code == 4 and "find-rows:" not in r.stderr  # no search ran, no report
+    assert "cause: division-by-zero" in r.stderr and "--find-rows names the rows" in r.stderr  # the hint says how
     r = run_cli("eval", env["blob"]("div"), str(env["data"]), "--isolate", "none", "-q", "--json")
     assert json.loads(r.stdout)["find_rows"] is None
 

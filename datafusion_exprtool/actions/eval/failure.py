@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import re
 
+from datafusion_exprtool.model import ARROW_DAMAGE_IDS
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure
+
+#: the stages a blob is decoded in: Arrow IPC bytes inside it (a nested literal, a memory table's rows) are read
+#: there, so their damage (``model.ARROW_DAMAGE_IDS``) cannot be what fails a later stage, whatever the text
+DECODE_STAGES = ("unpickle", "decode", "udf-decode")
 
 # datafusion message patterns that name the function concerned (first group = name)
 _FUNCTION_PATTERNS = (
@@ -97,7 +102,7 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
         debug = [f"datafusion (with the Python traceback): {raw}"] if original != raw else []
     catalog_id = None
     if original:  # the catalog's name for datafusion's text; its fix beats the generic protobuf hint
-        found = match_text(original)
+        found = [m for m in match_text(original) if stage in DECODE_STAGES or m.entry.id not in ARROW_DAMAGE_IDS]
         if found:
             catalog_id = found[0].entry.id
             if found[0].entry.confidence == "certain" and (not hint or hint == GENERIC_HINT):
