@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import resource
 import shutil
 import statistics
 import subprocess
@@ -74,10 +75,18 @@ def write_blobs(root: Path, count: int) -> int:
     return total
 
 
+#: CPU seconds (user + system, the process and its workers) of the last ``run``: less sensitive than wall time
+#: to a machine shared with other work, so printed beside it
+last_cpu = [0.0]
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    last_cpu[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{cmd} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
     return wall
@@ -103,11 +112,15 @@ def main() -> None:
         for cmd in (df, ours, ours1):
             run(cmd)  # warm the page cache and the bytecode
         times: dict[str, list[float]] = {"df": [], "ours": [], "ours1": []}
+        cpu: dict[str, list[float]] = {"df": [], "ours": [], "ours1": []}
+        loads = [os.getloadavg()[0]]
         for _ in range(args.runs):
-            times["df"].append(run(df))
-            times["ours"].append(run(ours))
-            times["ours1"].append(run(ours1))
+            for key, cmd in (("df", df), ("ours", ours), ("ours1", ours1)):
+                times[key].append(run(cmd))
+                cpu[key].append(last_cpu[0])
+            loads.append(os.getloadavg()[0])
         med = {k: statistics.median(v) for k, v in times.items()}
+        cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
         print(f"{n:,} small expression blobs ({size / n:.0f} B average), median of {args.runs} whole-process runs, "
               f"alternating; {os.cpu_count()} CPUs")
         print(f"  datafusion loop (decode + canonical_name): {med['df']:6.2f} s  {med['df'] / n * 1000:.3f} ms/blob")
@@ -117,6 +130,9 @@ def main() -> None:
               f"{med['ours1'] / n * 1000:.3f} ms/blob")
         print(f"  ratio exprtool / datafusion: {med['ours'] / med['df']:.2f} (target <= 1); "
               f"--jobs 1: {med['ours1'] / med['df']:.2f}")
+        print(f"  CPU seconds (user + system, median): datafusion {cpu_med['df']:.2f}, exprtool {cpu_med['ours']:.2f}, "
+              f"--jobs 1 {cpu_med['ours1']:.2f} (ratio {cpu_med['ours1'] / cpu_med['df']:.2f}); 1-minute load "
+              f"{min(loads):.1f}-{max(loads):.1f} during the runs")
         if args.jobs_sweep:
             names = sorted(os.listdir(root))
             for k in (16, 32, 64, 128, 256, 512):

@@ -26,7 +26,7 @@ MIN_PARALLEL = int(os.environ.get("EXPRTOOL_MIN_PARALLEL", "256"))
 class Settings:
     """What a worker needs to render one input exactly as the parent would (picklable)."""
 
-    fmt: str  # text, json or ndjson
+    fmt: str  # text, json, ndjson or markdown
     message: str | None
     fail_on: str | None
     tree: bool
@@ -34,6 +34,7 @@ class Settings:
     terminal: bool  # the parent's console: colour and wrapping
     width: int
     color_system: str | None
+    summary: bool = False  # also render the Markdown report for the job summary (--summary)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Outcome:
     status: int
     stderr: str
     stdout: str
+    markdown: str = ""  # the Markdown report, when the settings ask for it (--format markdown or --summary)
 
 
 class _Sink(io.StringIO):
@@ -66,12 +68,20 @@ def inspect_one(source: str, settings: Settings) -> Outcome:
     from datafusion_exprtool.reports.formats.json import error_document, inspection_document, write_json
 
     status, err_line = Exit.OK, ""
+    markdown = settings.fmt == "markdown" or settings.summary
+    md = ""
     try:
         insp = inspect_loaded(load_input(source), message=settings.message)
     except DecodeError as err:
         status = Exit.UNDECODABLE
         err_line = f"exprtool: {display_path(source)}: cannot decode: {err}\n"
         doc = error_document(display_path(source), err)
+        if markdown:
+            from datafusion_exprtool.reports.formats.markdown import undecodable_markdown
+
+            md = undecodable_markdown(display_path(source), err.layer, err.offset, err.message)
+            if settings.fmt == "markdown":
+                return Outcome(int(status), err_line, md, md)
     else:
         if crosses(insp.safety.verdict, settings.fail_on):
             status = Exit.FINDINGS
@@ -82,15 +92,21 @@ def inspect_one(source: str, settings: Settings) -> Outcome:
             where = f" at byte {first.offset}" if first.offset is not None else ""
             more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
             err_line = (f"exprtool: {display_path(source)}: cannot decode: {first.layer} layer{where}: "
-                        f"{first.message}{more}\n")
+                        f"{first.sentence}{more}\n")
+        if markdown:
+            from datafusion_exprtool.reports.formats.markdown import inspection_markdown
+
+            md = inspection_markdown(insp)
+            if settings.fmt == "markdown":
+                return Outcome(int(status), err_line, md, md)
         if settings.fmt == "text":
-            return Outcome(int(status), err_line, render_text(insp, settings))
+            return Outcome(int(status), err_line, render_text(insp, settings), md)
         doc = inspection_document(insp)
     if settings.fmt == "text":
-        return Outcome(int(status), err_line, "")
+        return Outcome(int(status), err_line, "", md)
     out = _Sink(settings.encoding)
     write_json(doc, out, pretty=settings.fmt == "json")
-    return Outcome(int(status), err_line, out.getvalue())
+    return Outcome(int(status), err_line, out.getvalue(), md)
 
 
 def render_text(insp, settings: Settings) -> str:

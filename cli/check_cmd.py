@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from .common import ALLOW_HELP, Exit, apply_allow, fail, input_exit, input_problem
+from .summary import SUMMARY_HELP
 
 EPILOG = (
     "Examples:\n\n"
     "  exprtool check blob.pkl --worker-ctx workers/init.py:make_ctx\n\n"
     "  exprtool check blob.pkl --python 3.12 --strict --format github\n\n"
-    "  exprtool check blob.pkl --env blob.pkl.env.json --format sarif > check.sarif"
+    "  exprtool check blob.pkl --env blob.pkl.env.json --format sarif > check.sarif\n\n"
+    "  exprtool check blob.pkl --format github --summary   (annotations, and the job summary in Markdown)"
 )
 
 
@@ -24,6 +26,7 @@ class Format(str, Enum):
     json = "json"
     github = "github"
     sarif = "sarif"
+    markdown = "markdown"
 
 
 class FailOn(str, Enum):
@@ -56,7 +59,9 @@ def check(
         ),
     ] = None,
     fmt: Annotated[
-        Format, typer.Option("--format", "-f", help="text, json, github (annotations) or sarif.")
+        Format, typer.Option(
+            "--format", "-f", help="text, json, github (annotations), sarif or markdown (a summary with a Mermaid tree)."
+        )
     ] = (Format.text),
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 on errors (default) or on warnings too.")
@@ -65,10 +70,11 @@ def check(
         str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
     ] = None,
     allow: Annotated[list[str] | None, typer.Option("--allow", help=ALLOW_HELP)] = None,
+    summary: Annotated[bool, typer.Option("--summary", help=SUMMARY_HELP)] = False,
 ) -> None:
     """Pre-flight: predict every failure a worker would hit decoding BLOB, without running it.
 
-    Checks the Python stamp of inline UDFs, DFPY wire/envelope versions, modules the UDFs import by reference (find_spec, nothing imported), functions sent by name against the worker ctx (built-ins only without --worker-ctx), DFPYCHN codec ids, a strict receiver, nesting depth, and clear-text paths / captured values / table rows (warnings). Each finding shows its id (the one `exprtool explain` gives datafusion's text), the message datafusion would raise, and the fix.
+    Checks the Python stamp of inline UDFs, DFPY wire/envelope versions, modules the UDFs import by reference (find_spec, nothing imported), functions sent by name against the worker ctx (built-ins only without --worker-ctx), DFPYCHN codec ids, a strict receiver, nesting depth, and clear-text paths / captured values / table rows (warnings). For a plan, also the data its scans name on this machine: missing, changed or column-less files (errors: datafusion would return 0 rows, fail or read nulls), object stores to register, and the traps of running one partition per worker (docs/plan-replay.md). Each finding shows its id (the one `exprtool explain` gives datafusion's text), the message datafusion would raise, and the fix.
 
     A suspicious payload (anything datafusion and cloudpickle never write) is an error: never decode it.
 
@@ -113,6 +119,10 @@ def check(
             broken.append(error)
             print(f"exprtool: {error['path']}: {error.pop('message')}", file=sys.stderr)
     _emit(fmt, reports, broken, target)
+    if summary:
+        from .summary import append_summary
+
+        append_summary(_markdown(reports, broken))
     status = Exit.OK
     if any(r.fails(fail_on.value) for r in reports):
         status = Exit.FINDINGS
@@ -190,6 +200,8 @@ def _emit(fmt: Format, reports: list, broken: list[dict], target) -> None:
         print(json.dumps(doc, indent=2))
     elif fmt is Format.sarif:
         print(json.dumps(to_sarif(reports), indent=2))
+    elif fmt is Format.markdown:
+        sys.stdout.write(_markdown(reports, broken))
     elif fmt is Format.github:
         for line in github_annotations(reports):
             print(line)
@@ -197,6 +209,14 @@ def _emit(fmt: Format, reports: list, broken: list[dict], target) -> None:
             print(annotation("error", b["path"], f"exprtool undecodable ({b['layer']} layer)", b["error"]))
     else:
         _render(reports, target)
+
+
+def _markdown(reports: list, broken: list[dict]) -> str:
+    from datafusion_exprtool.reports.formats.markdown import check_markdown, undecodable_markdown
+
+    sections = [check_markdown(r) for r in reports]
+    sections += [undecodable_markdown(b["path"], b["layer"], b["offset"], b["error"]) for b in broken]
+    return "\n".join(sections)
 
 
 def _render(reports: list, target) -> None:

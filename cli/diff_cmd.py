@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from typing import Annotated
 
 import typer
 
 from .common import ALLOW_HELP, Exit, apply_allow, fail, input_exit, input_problem
+from .summary import SUMMARY_HELP
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
 
 
 def diff(
@@ -20,6 +28,10 @@ def diff(
         str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
     ] = None,
     allow: Annotated[list[str] | None, typer.Option("--allow", help=ALLOW_HELP)] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="text, json (as --json) or markdown (a summary with both trees).")
+    ] = Format.text,
+    summary: Annotated[bool, typer.Option("--summary", help=SUMMARY_HELP)] = False,
 ) -> None:
     """Compare two blobs semantically: expression tree, functions (kind, transport, Python,
     volatility, types, code, closure values, imports) and the safety verdict.
@@ -53,12 +65,24 @@ def diff(
         except DecodeError as err:
             raise fail(f"{source}: {input_problem(err)}", input_exit(err)) from None
     result = diff_inspections(*inspections)
-    if json_:
+    if json_ and fmt is Format.markdown:
+        raise fail("--json and --format markdown disagree: use one of them")
+    if json_ or fmt is Format.json:
         from datafusion_exprtool.reports.formats.json import write_json
 
         write_json(diff_document(result), sys.stdout)
+    elif fmt is Format.markdown:
+        from datafusion_exprtool.reports.formats.markdown import diff_markdown
+
+        sys.stdout.write(diff_markdown(result, *inspections))
     else:
         _print(result)
+    if summary:
+        from datafusion_exprtool.reports.formats.markdown import diff_markdown
+
+        from .summary import append_summary
+
+        append_summary(diff_markdown(result, *inspections))
     raise typer.Exit(int(Exit.OK if result.equal else Exit.FINDINGS))
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
 from enum import Enum
 from typing import Annotated, Any
 
 import typer
 
 from .common import ALLOW_HELP, Exit, apply_allow, input_exit, input_problem, shorten
+from .summary import EVAL_SUMMARY_HELP, summarize_eval
 
 
 class Isolate(str, Enum):
@@ -67,6 +69,8 @@ def _summary(prepared: Any) -> str:
     text = f"inspection: verdict {insp.safety.verdict}"
     if fns:
         text += "; UDFs: " + ", ".join(fns)
+    if prepared.plan is not None:
+        return "\n".join([f"{text}; {prepared.plan.summary()[0]}", *prepared.plan.summary()[1:]])
     text += f"; mode {prepared.job.mode}; {prepared.total_rows} rows in {len(prepared.files)} file(s)"
     return text
 
@@ -98,7 +102,10 @@ def _footer(result: Any, shown: int | None = None) -> str:
 
 def eval_(
     blob: Annotated[str, typer.Argument(help="Blob: pickle, raw protobuf, base64/hex text, or - for stdin.")],
-    data: Annotated[list[str], typer.Argument(help="Parquet files, a directory or a glob.")],
+    data: Annotated[
+        list[str] | None,
+        typer.Argument(help="Parquet files, a directory or a glob (a plan reads the files it names; a bundle has its own)."),
+    ] = None,
     worker_ctx: Annotated[
         str | None,
         typer.Option("--worker-ctx", help="module:function or file.py:function returning a SessionContext."),
@@ -149,10 +156,37 @@ def eval_(
         list[str] | None,
         typer.Option("--param", help="Bind a placeholder: '$1=<SQL literal>' (repeatable)."),
     ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="Plans: NAME=PATH reads PATH where the plan reads table NAME (repeatable)."),
+    ] = None,
+    partition: Annotated[
+        int | None,
+        typer.Option("--partition", min=0, help="Physical plans: run this output partition only, as a worker does."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="On failure, also what Rust printed (a panic's backtrace)."),
+    ] = False,
+    summary: Annotated[bool, typer.Option("--summary", help=EVAL_SUMMARY_HELP)] = False,
+    find_rows: Annotated[
+        bool | None,
+        typer.Option("--find-rows/--no-find-rows", help="When the run fails on data, find the fewest rows that "
+                     "fail the same way (default: on when stdout and stderr are a terminal)."),
+    ] = None,
+    find_rows_budget: Annotated[
+        float | None,
+        typer.Option("--find-rows-budget", min=0, metavar="SECONDS",
+                     help="Time the row search may take (default: 60 s or 5x the failing run, the longer)."),
+    ] = None,
+    bundle: Annotated[
+        str | None,
+        typer.Option("--bundle", metavar="DIR", help="Write a repro bundle of the failing rows (implies --find-rows)."),
+    ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="The run's report on stdout as JSON (rows, timings; or the failure "
+                           "and the rows --find-rows found); the result itself goes to -o.")
     ] = False,
     workers: Annotated[
         str | None,
@@ -180,16 +214,39 @@ def eval_(
     failures reproduce and a crash is reported, not suffered. With --expect both sides are sorted by all
     columns before comparing (and so is an -o file written in the same run).
 
-    --workers N splits the replay over N worker processes (--engine ray: Ray actors); see docs/scale.md.
+    A logical or physical plan (LogicalPlan / ExecutionPlan.to_bytes()) replays the whole query on the
+    files it names, or on others with --table NAME=PATH; --partition N runs one output partition of a
+    physical plan with file-stream work stealing off (docs/plan-replay.md).
+    When the run fails on the data, --find-rows narrows the input to the fewest rows that fail the same
+    way (file, row group, row), and --bundle DIR writes them with the blob as a repro bundle that
+    `exprtool eval DIR` replays.
+
+    --workers N splits an expression's replay over N worker processes (--engine ray: Ray actors; -o DIR/
+    writes Parquet parts), with the result of one process (docs/scale.md).
 
     Example:  exprtool eval expr.pkl data/ --worker-ctx workers.py:make_ctx -o out.parquet
-    Example:  exprtool eval expr.pkl data/ --workers auto --group-by k -o out.parquet
+
+    Example:  exprtool eval expr.pkl data/ --workers auto --group-by k -o out/
+
+    Example:  exprtool eval plan.bin --table orders=sample/orders.parquet --expect golden.parquet
     """
+    params = dict(locals())
+    from .eval_rows import RowsSettings, after_failure, bundle_params, check_bundle_target, is_bundle
+
+    if is_bundle(blob):  # `exprtool eval BUNDLE_DIR`: the bundle's own command
+        eval_(**bundle_params(params, _defaults(), {"isolate": Isolate, "mode": Mode}))
+    rows = RowsSettings(find_rows, find_rows_budget, bundle, json_, force, quiet, list(allow or []))
+    check_bundle_target(rows)
+    if json_ and fmt is not OutFormat.table:
+        print("exprtool: --json prints the run's report on stdout: send the result to -o, not --format",
+              file=sys.stderr)  # fmt: skip
+        raise typer.Exit(Exit.USAGE)
     apply_allow(allow)
     from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare, run
     from datafusion_exprtool.actions.eval.failure import classify
     from datafusion_exprtool.actions.eval.output import stdout_sink
     from datafusion_exprtool.actions.eval.params import parse_params
+    from datafusion_exprtool.actions.eval.rebind import parse_tables
     from datafusion_exprtool.actions.scale.options import ScaleOptions, parse_workers
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
@@ -199,7 +256,7 @@ def eval_(
         print("exprtool: --filter and --mode disagree", file=sys.stderr)
         raise typer.Exit(Exit.USAGE)
     tty = sys.stdout.isatty()
-    stream_fmt = None if output or fmt is OutFormat.table else fmt.value
+    stream_fmt = None if output or json_ or fmt is OutFormat.table else fmt.value
     try:
         spec = WorkerSpec(
             factory=worker_ctx,
@@ -210,7 +267,7 @@ def eval_(
         )
         opts = EvalOptions(
             blob=blob,
-            data=data,
+            data=list(data or []),
             worker=spec,
             isolate=isolate.value,
             mode="filter" if filter_ else (mode.value if mode else None),
@@ -220,10 +277,12 @@ def eval_(
             output=output,
             force=force,
             expect=expect,
-            preview_rows=maxrows if (fmt is OutFormat.table and not output) else 0,
+            preview_rows=maxrows if (fmt is OutFormat.table and not output and not json_) else 0,
             trust=trust,
             index=index,
             params=parse_params(param or []),
+            tables=parse_tables(table or []),
+            partition=partition,
             scale=ScaleOptions(
                 workers=parse_workers(workers), engine=engine.value, address=address,
                 ray_working_dir=ray_working_dir, ray_py_modules=list(ray_py_module or []),
@@ -235,6 +294,8 @@ def eval_(
         raise typer.Exit(input_exit(err)) from None
     except EvalError as err:
         _print_failure(err.failure, verbose)
+        summarize_eval(summary, blob, failure=err.failure)
+        after_failure(None, None, err.failure, rows, None, None)
         raise typer.Exit(err.failure.exit_code) from None
     err = _ErrConsole()
     if not quiet:
@@ -245,6 +306,7 @@ def eval_(
             if f.verdict == "suspicious":
                 err.print(f"  suspicious (run under --trust): {f.message}")
     sink = stdout_sink(stream_fmt, sys.stdout.buffer) if stream_fmt else None
+    started = time.perf_counter()
     try:
         if tty and not quiet:
             result = _run_with_progress(prepared, opts, sink, err.get())
@@ -259,10 +321,16 @@ def eval_(
                 raise EvalError(classify(exc, "write")) from None
     except EvalError as exc:
         _print_failure(exc.failure, verbose)
+        summarize_eval(summary, blob, failure=exc.failure, inspection=prepared.inspection)
+        after_failure(prepared, opts, exc.failure, rows, time.perf_counter() - started, err)
         raise typer.Exit(exc.failure.exit_code) from None
     except BrokenPipeError:  # the reader left before the end: main() makes it 141, as for every command
         raise
-    if fmt is OutFormat.table and not output:
+    if json_:
+        from .eval_rows import print_result
+
+        print_result(result)
+    elif fmt is OutFormat.table and not output:
         from .common import console
 
         out = console()
@@ -270,6 +338,7 @@ def eval_(
         out.print(_footer(result, maxrows), markup=False)
     elif not quiet:
         err.print(_footer(result))
+    summarize_eval(summary, blob, result=result, expect=expect)
     if result.diffs:
         print(f"exprtool: the result differs from {expect}:", file=sys.stderr)
         for line in result.diffs:
@@ -312,9 +381,13 @@ def _run_with_progress(prepared: Any, opts: Any, sink: Any, err_console: Any) ->
         console=err_console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"row groups 0/{groups}", total=prepared.total_rows or None)
+        label = f"row groups 0/{groups}" if prepared.plan is None else "result"
+        task = progress.add_task(label, total=prepared.total_rows or None)
 
         def update(rows: int) -> None:
+            if prepared.plan is not None:  # a plan's input is not its output: rows so far, no total
+                progress.update(task, completed=rows)
+                return
             progress.update(
                 task,
                 completed=min(rows, prepared.total_rows),
@@ -322,6 +395,12 @@ def _run_with_progress(prepared: Any, opts: Any, sink: Any, err_console: Any) ->
             )
 
         return run(prepared, opts, update, sink)
+
+
+def _defaults() -> dict[str, Any]:
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(eval_).parameters.items()}
 
 
 def register(app: typer.Typer) -> None:

@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from .common import ALLOW_HELP, Exit, apply_allow, fail
+from .summary import SUMMARY_HELP
 
 
 class Format(str, Enum):
     text = "text"
     json = "json"
     ndjson = "ndjson"
+    markdown = "markdown"
 
 
 class FailOn(str, Enum):
@@ -26,7 +28,9 @@ class FailOn(str, Enum):
 def inspect(
     paths: Annotated[list[str], typer.Argument(help="Blob files, directories (every blob inside) or - for stdin.")],
     json_: Annotated[bool, typer.Option("--json", help="One JSON object per input (an array for several).")] = False,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json or ndjson (one object per line).")] = Format.text,
+    fmt: Annotated[Format, typer.Option(
+        "--format", "-f", help="text, json, ndjson (one object per line) or markdown (a summary with a Mermaid tree)."
+    )] = Format.text,
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="Force the message: expr, logical or physical.")
     ] = None,
@@ -40,6 +44,7 @@ def inspect(
         typer.Option("--jobs", "-j", help="Worker processes for many inputs (default: the CPU count; 1: in-process). "
                      "Output keeps the input order."),
     ] = None,
+    summary: Annotated[bool, typer.Option("--summary", help=SUMMARY_HELP)] = False,
 ) -> None:
     """Decode pickle -> protobuf -> DFPY frame -> cloudpickle -> Arrow IPC, statically.
 
@@ -53,8 +58,8 @@ def inspect(
     from datafusion_exprtool.layers.container import display_path, expand_sources
 
     if json_:
-        if fmt is Format.ndjson:
-            raise fail("--json and --format ndjson disagree: use one of them")
+        if fmt in (Format.ndjson, Format.markdown):
+            raise fail(f"--json and --format {fmt.value} disagree: use one of them")
         fmt = Format.json
     try:
         resolve_message(message)
@@ -76,17 +81,24 @@ def inspect(
         fmt=fmt.value, message=message, fail_on=fail_on.value if fail_on else None, tree=tree,
         encoding=getattr(sys.stdout, "encoding", None) or "utf-8",
         terminal=shown.is_terminal if shown else False, width=shown.width if shown else 80,
-        color_system=shown.color_system if shown else None,
+        color_system=shown.color_system if shown else None, summary=summary,
     )
     status = Exit.OK
     texts: list[str] = []  # --json: written at the end (one object, or an array for several inputs)
+    sections: list[str] = []  # --summary: appended at the end, in input order
+    sections_written = 0
     for outcome in outcomes(sources, settings, (os.cpu_count() or 1) if jobs is None else jobs):
         status = worst(status, outcome.status)
+        if summary:
+            sections.append(outcome.markdown)
         if outcome.stderr:
             sys.stderr.write(outcome.stderr)
         if fmt is Format.json:
             texts.append(outcome.stdout)
         elif outcome.stdout:
+            if fmt is Format.markdown and sections_written:
+                sys.stdout.write("\n")  # a blank line ends the previous section's HTML block
+            sections_written += 1
             sys.stdout.write(outcome.stdout)
             if shown is not None:
                 sys.stdout.flush()
@@ -95,6 +107,10 @@ def inspect(
             sys.stdout.write(texts[0])
         else:
             json_array(texts, sys.stdout)
+    if summary:
+        from .summary import append_summary
+
+        append_summary("\n".join(sections))
     raise typer.Exit(int(status))
 
 

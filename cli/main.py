@@ -16,7 +16,7 @@ app = typer.Typer(
     name="exprtool",
     help="Inspect, check, re-encode and replay serialized Apache DataFusion expressions.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (Typer's; no start-up cost: typer.completion loads anyway)
     pretty_exceptions_enable=False,
 )
 

@@ -224,3 +224,23 @@ class AtomicDirectory:
         import shutil
 
         shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def append_whole(path: str | os.PathLike[str], data: bytes) -> None:
+    """Append ``data`` to ``path`` (created if missing) in one ``O_APPEND`` write, then fsync.
+
+    For a file other writers append to as well, which a rename would replace: GitHub's job summary
+    (``$GITHUB_STEP_SUMMARY``), where every step of a job adds its own section. One write of the whole
+    section keeps it in one piece beside theirs; nothing already in the file is touched.
+    """
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        raise OutputIsDirectory(target)
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -25,6 +25,13 @@ class InputInfo:
 
 
 #: how a shown sentence hands over to the text the receiver raises, after exprtool's own words
+#: what datafusion's from_proto refuses though prost reads the bytes (``layers/proto/semantics.py`` proves each
+#: from the bytes alone, with datafusion's own text)
+FROM_PROTO_IDS = frozenset({
+    "missing-required-field", "empty-plan-node", "unknown-binary-operator", "binary-operands", "enum-out-of-range",
+})  # fmt: skip
+#: Arrow IPC values inside the protobuf that do not read back (``inspection/arrow_damage.py``)
+ARROW_DAMAGE_IDS = frozenset({"literal-value-corrupt", "table-rows-corrupt"})
 #: inspection warnings that say a layer could not be read (not merely left opaque, as a foreign codec's bytes or
 #: a node the tables do not expand are): the blob is damaged and the receiver's decoder refuses it too. The one
 #: list both `inspect` (exit 3) and `check` (an error for each) read, through ``Inspection.damage``
@@ -35,7 +42,7 @@ DAMAGE_IDS = frozenset({
     "udf-schema-not-bytes",  # a UDF's Arrow schema that is not bytes
     "dfpy-truncated",  # the DFPY header cut short
     "dfpy-envelope-truncated",  # the DFPYCHN envelope cut short
-})  # fmt: skip
+}) | FROM_PROTO_IDS | ARROW_DAMAGE_IDS  # fmt: skip
 RAISES = "; the receiver raises: "
 #: how a shown sentence introduces datafusion's refusal when exprtool adds no words of its own
 REFUSES = "datafusion refuses this: "

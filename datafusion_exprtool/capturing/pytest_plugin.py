@@ -4,7 +4,8 @@ Off unless ``--exprtool-capture[=DIR]`` is given (DIR defaults to ``exprtool-art
 from the ``exprtool_capture`` fixture (``exprtool_capture(expr_or_bytes, name=None)``) and from the Exprs /
 plans among the test's arguments; nothing patches pickle. On failure they are written with their
 environment fingerprint to ``DIR/<test id>/``, next to ``failure.txt`` (for ``exprtool explain``), and
-the terminal summary says where they went.
+the terminal summary says where they went and prints the commands to run on them (``eval --find-rows
+--bundle`` among them: the rows an expression fails on, as a repro bundle).
 """
 
 from __future__ import annotations
@@ -163,4 +164,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(
                 f"    check: exprtool check {target}/   replay: exprtool eval {first} DATA.parquet   "
                 f"explain: exprtool explain --blob {first} - < {target / 'failure.txt'}"
+            )
+        exprs = [b for b in blobs if not b.endswith((".plan.bin", ".exec.bin"))]
+        if exprs:  # eval replays expressions: when one fails on the data, these rows are the repro
+            terminalreporter.write_line(
+                f"    failing rows: exprtool eval {target / exprs[0]} DATA.parquet --find-rows "
+                f"--bundle {target / 'repro'}"
             )

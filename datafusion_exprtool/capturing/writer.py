@@ -53,7 +53,8 @@ def to_blob(obj: Any, ctx: Any = None) -> tuple[bytes, str]:
     raise TypeError(f"capture() cannot serialize a {cls.__module__}.{name}")
 
 
-def _version(dist: str) -> str | None:
+def package_version(dist: str) -> str | None:
+    """An installed distribution's version, or None."""
     from importlib import metadata
 
     try:
@@ -89,7 +90,7 @@ def fingerprint(modules: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
             "platform": platform.platform(),
             "byteorder": sys.byteorder,
         },
-        "packages": {name: _version(name) for name in PACKAGES},
+        "packages": {name: package_version(name) for name in PACKAGES},
         "modules": {m: _importable(m) for m in sorted(set(modules))},
     }
 

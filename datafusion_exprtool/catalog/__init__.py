@@ -10,7 +10,8 @@ One entry per failure, the one catalog ``explain``, ``check`` and ``eval`` read:
 * ``stage`` is where a receiver meets the failure (unpickle, decode, udf-decode, plan, execute, encode);
   ``ties_to`` is what in the blob it concerns, so ``explain --blob`` knows what to look up: a named
   ``function``, any inline UDF ``payload`` (the text names none), a plan ``node``, a nested ``literal``,
-  a physical plan's table ``rows``, the ``plan``, the pickled ``object``, or the ``blob`` as a whole.
+  a physical plan's table ``rows``, the ``plan``, the pickled ``object``, the ``blob`` as a whole, or
+  the ``data`` a query runs on (values a cast, a division or an overflow fails on: ``catalog/values.py``).
 * ``eval_hint`` is the one-line fix ``eval`` prints for an exception whose text matches its pattern
   (looser than ``patterns``: the exception as raised, not normalized). Entries with ``explained=False``
   are failures of a run, not of serialization: eval names them, ``explain`` does not.
@@ -24,6 +25,7 @@ from __future__ import annotations
 from datafusion_exprtool.catalog.entry import GENERIC_HINT, CatalogEntry, EvalHint
 from datafusion_exprtool.catalog.predicted import PREDICTED
 from datafusion_exprtool.catalog.runs import RUN_FAILURES
+from datafusion_exprtool.catalog.values import VALUE_FAILURES
 
 _FN = r"(?P<function>[^\n\"'\\]+?)"  # a function name runs to the closing quote/paren or line end
 _END = r"(?=\\*[\"')]|\s*$|\n)"
@@ -435,7 +437,9 @@ SERIALIZATION: tuple[CatalogEntry, ...] = (
     ),
 )
 
-ENTRIES: tuple[CatalogEntry, ...] = (*SERIALIZATION, *PREDICTED, *RUN_FAILURES)
+#: the data's errors (a cast, a division, an overflow while the query runs) come before the predicted damage:
+#: datafusion words some of them like damaged Arrow rows met while decoding, and the specific reading wins
+ENTRIES: tuple[CatalogEntry, ...] = (*SERIALIZATION, *VALUE_FAILURES, *PREDICTED, *RUN_FAILURES)
 
 
 #: entries by id, for `check` and the JSON output

@@ -22,9 +22,9 @@ class EvalHint:
 class CatalogEntry:
     id: str
     title: str
-    layer: str  # container | pickle | protobuf | dfpy | cloudpickle | envelope | plan | arrow-ipc | worker
+    layer: str  # container | pickle | protobuf | dfpy | cloudpickle | envelope | plan | arrow-ipc | worker | data
     stage: str  # unpickle | decode | udf-decode | plan | execute | encode
-    ties_to: str  # function | payload | node | literal | rows | plan | object | blob | worker
+    ties_to: str  # function | payload | node | literal | rows | plan | object | blob | worker | data
     patterns: tuple[str, ...]
     cause: str
     fix: str

@@ -7,6 +7,7 @@ pickle VM -> Expr payloads -> protobuf scan -> function sites -> DFPY frame -> c
 from __future__ import annotations
 
 from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.inspection.arrow_damage import arrow_damage
 from datafusion_exprtool.inspection.functions import (
     build_manifest,
     classify_foreign_bytes,
@@ -18,6 +19,9 @@ from datafusion_exprtool.inspection.verdict import safety_report
 from datafusion_exprtool.layers.container import LoadedInput, load_bytes, load_input
 from datafusion_exprtool.layers.pickle import (
     expr_payload as expr_pickle,
+)
+from datafusion_exprtool.layers.pickle import (
+    expr_template,
 )
 from datafusion_exprtool.layers.pickle import (
     safety as pickle_safety,
@@ -74,7 +78,11 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
     warnings: list[Finding] = []
     complete = True
     blobs: list[tuple[bytes, int]] = []
-    if info.container == "pickle":
+    fast = expr_template.match(data) if info.container == "pickle" else None
+    if fast is not None:  # the one stream pickle.dumps(expr) writes on protocols 4-5: nothing in it to judge
+        info.pickle_protocol, payload = fast
+        blobs.append((payload.data, payload.offset))
+    elif info.container == "pickle":
         result = pickle_vm.run(data, 0, layer="pickle")
         info.pickle_protocol = result.protocol
         findings += pickle_safety.classify(result, "expr", "pickle")
@@ -171,6 +179,7 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
                 for site in strays
             ]
         _render_statistics(scanned)
+        warnings += arrow_damage(scanned)  # nested literals and memory-table rows that do not read back
         sensitive += scanned.sensitive
         for where, offset, size in scanned.codec_payloads:
             complete = False

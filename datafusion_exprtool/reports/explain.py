@@ -282,6 +282,8 @@ def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err
             if not ins.warnings
             else f"blob warnings: {'; '.join(w.sentence for w in ins.warnings)}"
         )
+    elif ex.id == "plan-file-missing" and ins is not None:
+        _plan_file(ex, ins)
     elif ex.id == "too-deep" and ins is not None:
         ex.blob.append(f"this blob nests {ins.depth} messages deep; datafusion decodes at most 100")
     elif ex.id == "empty-blob" and size is not None:
@@ -313,6 +315,27 @@ def _blob_facts(ex: Explanation, ins: Inspection | None, data: bytes | None, err
             ex.blob.append(
                 f"the blob is {ins.input.container}, not a pickle: it is corrupted, not mis-routed"
             )
+
+
+def _plan_file(ex: Explanation, ins: Inspection) -> None:
+    """The scan of the blob that names the file datafusion did not find (a file of it, or its directory)."""
+    from datafusion_exprtool.inspection.plan_scans import local_path, plan_scans
+
+    path = ex.fields.get("path", "")
+    for payload in ins.payloads:
+        if payload.root is None or payload.message == "LogicalExprNode":
+            continue
+        for scan in plan_scans(payload.root):
+            names = [local_path(url) or url for url in scan.files]
+            if any(path == n or (n.endswith("/") and path.startswith(n)) for n in names):
+                name = scan.names[0] if scan.names else "NAME"
+                ex.offset, ex.confirmed = scan.offset, True
+                ex.blob.append(
+                    f"{scan.label} at byte {scan.offset} names {path}; replay the plan on data you have with "
+                    f"`exprtool eval BLOB --table {name}=PATH`"
+                )
+                return
+    ex.blob.append(f"no scan of this blob names {path}: the worker that failed ran another plan")
 
 
 def _empty_plan_node(ex: Explanation, ins: Inspection) -> bool:

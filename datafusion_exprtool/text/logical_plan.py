@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS
+from datafusion_exprtool.layers.proto.wire import VARINT, iter_raw
 from datafusion_exprtool.text.canonical import expr_gen, expr_list, singles, sort_gen, table_reference
 from datafusion_exprtool.text.engine import Gen, arm, children, separated
+from datafusion_exprtool.text.logical_columns import column_of, flat_name, output_columns
 from datafusion_exprtool.text.scan_filters import EXACT, INEXACT, UNSUPPORTED, listing_pushdown
 
 # JoinType enum names -> datafusion's Display of JoinType
@@ -224,6 +227,59 @@ def _cte_scan(m: Msg) -> Gen:
     yield f"TableScan: {singles(m).get('name', '')}"
 
 
+def _unnest(m: Msg) -> Gen:
+    """``Unnest: lists[p.l|depth=1] structs[p.st]``: each unnested column as the input's schema names it (its
+    place there is what the node holds: ``logical_columns``); where that schema does not follow from the
+    bytes, the one column the node unnests as written (``exec_columns``), else ``?``."""
+    d = singles(m)
+    columns = output_columns(d["input"]) if isinstance(d.get("input"), Msg) else None
+    execs = [flat_name(column_of(c)) for c in children(m, 2, "Column")]
+
+    def name_at(index: int) -> str:
+        if columns is not None and index < len(columns) and columns[index] is not None:
+            return flat_name(columns[index])  # type: ignore[arg-type]
+        return execs[0] if len(execs) == 1 else "?"
+
+    lists = []
+    for item in children(m, 3, "ColumnUnnestListItem"):
+        i = singles(item)
+        recursion = i.get("recursion")
+        depth = singles(recursion).get("depth", 0) if isinstance(recursion, Msg) else 0
+        lists.append(f"{name_at(int(i.get('input_index', 0)))}|depth={depth}")
+    structs = [name_at(int(f.value)) for f in m.fields() if f.name == "struct_type_columns"]
+    yield f"Unnest: lists[{', '.join(lists)}] structs[{', '.join(structs)}]"
+
+
+#: DmlNode.Type -> datafusion's WriteOp name (3 and 4 seen in bytes: INSERT INTO / INSERT OVERWRITE)
+_DML_OPS = {0: "Update", 1: "Delete", 2: "Ctas", 3: "Insert Into", 4: "Insert Overwrite", 5: "Replace Into",
+            6: "Truncate"}  # fmt: skip
+#: FileFormatProto.kind (the file type datafusion's own codec writes into CopyToNode.file_type) -> extension
+_COPY_FORMATS = {1: "csv", 2: "json", 3: "parquet", 4: "arrow"}
+
+
+def _dml(m: Msg) -> Gen:
+    d = singles(m)
+    op = _DML_OPS.get(d.get("dml_type", 0), str(d.get("dml_type")))
+    yield f"Dml: op=[{op}] table=[{_table_name(d)}]"
+
+
+def _copy_to(m: Msg) -> Gen:
+    """``CopyTo: format=parquet output_url=… options: ()``. The format is the kind datafusion's own codec writes
+    first in the file type's bytes; the options shown by the sender (``OPTIONS (…)``) are not in the bytes."""
+    d = singles(m)
+    kind = None
+    file_type = d.get("file_type")
+    if isinstance(file_type, bytes):
+        try:
+            kind = next(
+                (v for n, w, v, _b, _t in iter_raw(file_type, 0, len(file_type)) if n == 1 and w == VARINT),
+                None,
+            )
+        except DecodeError:
+            kind = None
+    yield f"CopyTo: format={_COPY_FORMATS.get(kind, '?')} output_url={d.get('output_url', '')} options: ()"
+
+
 #: arm of LogicalPlanNode -> the node's display line
 LINES: dict[str, Callable[[Msg], Gen]] = {
     "projection": _projection, "selection": _selection, "aggregate": _aggregate, "window": _window,
@@ -232,8 +288,10 @@ LINES: dict[str, Callable[[Msg], Gen]] = {
     "values": _values, "distinct": _distinct, "distinct_on": _distinct_on, "union": _word("Union"),
     "explain": _word("Explain"), "analyze": _word("Analyze"), "recursive_query": _recursive_query,
     "listing_scan": _listing_scan, "empty_table_scan": _empty_table_scan, "custom_scan": _scan,
-    "view_scan": _scan, "cte_work_table_scan": _cte_scan,
+    "view_scan": _scan, "cte_work_table_scan": _cte_scan, "unnest": _unnest, "dml": _dml, "copy_to": _copy_to,
 }  # fmt: skip
 
 #: arms whose plan inputs datafusion's display does not show as children (a view's plan is its source's)
 NO_CHILDREN = frozenset({"view_scan"})
+#: plan fields of a node that are no child in datafusion's display (a Dml's target table is named, not shown)
+NOT_CHILDREN = {"dml": frozenset({"target"})}

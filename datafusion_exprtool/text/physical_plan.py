@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from datafusion_exprtool.layers.arrow_ipc import stream_batch_count
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.text.canonical import singles
-from datafusion_exprtool.text.engine import Gen, children, render_with, separated
+from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.physical_expr import physical_gen
 from datafusion_exprtool.text.physical_props import join_names, output_names, output_partitions
-from datafusion_exprtool.text.physical_scan import SCAN_LINES
+from datafusion_exprtool.text.physical_scan import SCAN_LINES, file_list_text
 from datafusion_exprtool.text.physical_window import window_line
 
 #: Rust Debug names of the enums datafusion's display prints with ``{:?}``
@@ -228,6 +228,52 @@ def local_limit_line(m: Msg) -> Gen:
     yield f"LocalLimitExec: fetch={singles(m).get('fetch', 0)}"
 
 
+#: GenerateSeriesName -> the generator's name in its display
+SERIES_NAMES = {0: "generate_series", 1: "range"}
+
+
+def lazy_memory_line(m: Msg) -> Gen:
+    """``LazyMemoryExec: partitions=1, batch_generators=[range: start=0, end=10, batch_size=8192]``: the one
+    generator a GenerateSeriesNode rebuilds (``generate_series: empty`` when an argument was NULL). Timestamps
+    and dates show as the nanoseconds datafusion holds; the step and ``include_end`` are not shown."""
+    d = singles(m)
+    name, args, _n = arm(m)
+    a = singles(args) if isinstance(args, Msg) else {}
+    series = SERIES_NAMES.get(a.get("name", 0), str(a.get("name")))
+    if name == "contains_null" or name is None or name not in ("int64_args", "timestamp_args", "date_args"):
+        generator = f"{series}: empty"
+    else:
+        generator = f"{series}: start={_int64(a.get('start', 0))}, end={_int64(a.get('end', 0))}, "
+        generator += f"batch_size={d.get('target_batch_size', 0)}"
+    yield f"LazyMemoryExec: partitions=1, batch_generators=[{generator}]"
+
+
+def _int64(v: int) -> int:
+    """A raw varint read as int64."""
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+#: sink arm -> the sink's name in ``DataSinkExec: sink=ParquetSink(file_groups=[…])``
+SINK_NAMES = {"parquet_sink": "ParquetSink", "csv_sink": "CsvSink", "json_sink": "JsonSink"}
+
+
+def sink_line(name: str) -> Callable[[Msg], Gen]:
+    """``DataSinkExec: sink=ParquetSink(file_groups=[path, …])``: the files the sink's config lists."""
+
+    def line(m: Msg) -> Gen:
+        sink = singles(m).get("sink")
+        config = singles(sink).get("config") if isinstance(sink, Msg) else None
+        files = children(config, 2, "PartitionedFile") if isinstance(config, Msg) else iter(())
+        yield f"DataSinkExec: sink={name}(file_groups=[{file_list_text(files)}])"
+
+    return line
+
+
+def analyze_line(m: Msg) -> Gen:
+    yield f"AnalyzeExec verbose={'true' if singles(m).get('verbose') else 'false'}"
+
+
 def _fixed(text: str) -> Callable[[Msg], Gen]:
     def line(_m: Msg) -> Gen:
         yield text
@@ -243,5 +289,7 @@ LINES: dict[str, Callable[[Msg], Gen]] = {
     "hash_join": hash_join_line, "global_limit": global_limit_line, "local_limit": local_limit_line,
     "placeholder_row": _fixed("PlaceholderRowExec"), "empty": _fixed("EmptyExec"), "union": _fixed("UnionExec"),
     "cross_join": _fixed("CrossJoinExec"), "cooperative": _fixed("CooperativeExec"),
-    "interleave": _fixed("InterleaveExec"), "unnest": _fixed("UnnestExec"), "window": window_line, **SCAN_LINES,
+    "interleave": _fixed("InterleaveExec"), "unnest": _fixed("UnnestExec"), "window": window_line,
+    "generate_series": lazy_memory_line, "explain": _fixed("ExplainExec"), "analyze": analyze_line,
+    **{arm: sink_line(name) for arm, name in SINK_NAMES.items()}, **SCAN_LINES,
 }  # fmt: skip

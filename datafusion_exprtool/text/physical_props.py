@@ -16,11 +16,13 @@ from datafusion_exprtool.text.engine import Gen, arm, children, evaluate
 SAME_AS_INPUT = {"projection", "filter", "aggregate", "coalesce_batches", "local_limit", "window", "cooperative",
                  "unnest", "interleave", "async_func", "buffer"}  # fmt: skip
 #: nodes that always output one partition
-SINGLE = {"merge", "sort_preserving_merge", "global_limit", "analyze", "explain"}
+SINGLE = {"merge", "sort_preserving_merge", "global_limit", "analyze", "explain", "generate_series"}
 SCANS = {"parquet_scan", "csv_scan", "json_scan", "avro_scan", "arrow_scan"}
 #: nodes whose output columns are their input's
 PASS_THROUGH = {"sort", "sort_preserving_merge", "coalesce_batches", "merge", "repartition", "global_limit",
                 "local_limit", "cooperative"}  # fmt: skip
+#: nodes that store their output schema (field ``schema``)
+OWN_SCHEMA = {"generate_series", "unnest", "analyze", "explain", "placeholder_row", "empty"}
 
 
 def _partitioning_count(p: Msg) -> int | None:
@@ -105,6 +107,19 @@ def join_names(join_type: int, left: list[str] | None, right: list[str] | None) 
     return [*left, *right]
 
 
+def _scan_names(conf: object) -> list[str] | None:
+    """A file scan's output columns: what it computes (``projection_exprs``, by alias), else its schema's fields
+    and partition columns, projected."""
+    if not isinstance(conf, Msg):
+        return None
+    d = singles(conf)
+    exprs = d.get("projection_exprs")
+    if isinstance(exprs, Msg):
+        return [str(singles(p).get("alias", "")) for p in children(exprs, 1, "ProjectionExpr")]
+    names = _schema_names(d.get("schema")) + [f.value for f in conf.fields() if f.name == "table_partition_cols"]
+    return _projected(names, _indices(conf))
+
+
 def _indices(node: Msg) -> list[int]:
     return [f.value for f in node.fields() if f.name == "projection"]
 
@@ -122,6 +137,10 @@ def names_gen(plan: Msg) -> Gen:
         return _projected(names, _indices(node)) if name == "filter" else names
     if name == "projection":
         return [f.value for f in node.fields() if f.name == "expr_name"]
+    if name in SCANS:
+        return _scan_names(d.get("base_conf"))
+    if name in OWN_SCHEMA:
+        return _schema_names(d.get("schema")) if "schema" in d else None
     if name == "memory_scan":
         return _projected(_schema_names(d.get("schema")), _indices(node))
     if name == "aggregate" and d.get("mode", 0) not in (0, 5):  # final modes: groups, then aggregates

@@ -39,10 +39,15 @@ def _file_text(f: Msg) -> str:
     return text
 
 
+def file_list_text(files: Iterator[Msg]) -> str:
+    """``a, b, …`` of PartitionedFile messages, as datafusion's FileGroupDisplay shows one group."""
+    return _up_to(_file_text(f) for f in files)
+
+
 def file_groups_text(conf: Msg) -> str:
     """``{2 groups: [[a, b], [c]]}``"""
     groups = list(children(conf, 1, "FileGroup"))
-    inner = _up_to("[" + _up_to(_file_text(f) for f in children(g, 1, "PartitionedFile")) + "]" for g in groups)
+    inner = _up_to("[" + file_list_text(children(g, 1, "PartitionedFile")) + "]" for g in groups)
     return f"{{{len(groups)} {'group' if len(groups) == 1 else 'groups'}: [{inner}]}}"
 
 

@@ -23,6 +23,7 @@ from datafusion_exprtool.text.canonical import (
 from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.logical_plan import LINES as LOGICAL_LINES
 from datafusion_exprtool.text.logical_plan import NO_CHILDREN as LOGICAL_NO_CHILDREN
+from datafusion_exprtool.text.logical_plan import NOT_CHILDREN as LOGICAL_NOT_CHILDREN
 from datafusion_exprtool.text.physical_expr import (
     physical_gen,
     physical_sort_gen,
@@ -150,15 +151,31 @@ def _fields_gen(m: Msg, sep: str) -> Gen:
             yield _value_gen(kind, type_name, values[-1])
 
 
-def _inputs(m: Msg) -> list[Msg]:
+def _inputs(m: Msg, skipped: frozenset[str] = frozenset()) -> list[Msg]:
     table = MESSAGES.get(m.type, {})
-    return [f.value for f in m.fields() if f.name is not None and table[f.number].type in PLAN_MESSAGES]
+    return [
+        f.value
+        for f in m.fields()
+        if f.name is not None and f.name not in skipped and table[f.number].type in PLAN_MESSAGES
+    ]
 
 
 def plan_gen(msg: Msg, depth: int = 0) -> Gen:
     """Expander of a LogicalPlanNode / PhysicalPlanNode: its line, then its inputs one level deeper."""
     name, value, number = arm(msg)
     indent = "  " * depth
+    yield from _line_gen(msg, name, value, number, indent)
+    if name is None:
+        return
+    for sub in subqueries(value) if value.known else ():
+        yield f"{indent}  Subquery:\n"
+        yield plan_gen(sub, depth + 2)
+    for child in _node_inputs(msg, name, value):
+        yield plan_gen(child, depth + 1)
+
+
+def _line_gen(msg: Msg, name: str | None, value: Any, number: int, indent: str) -> Gen:
+    """One plan node's line (newline included): as display_indent() shows it, else the wire-level outline."""
     if name is None:
         yield f"{indent}{placeholder_text(msg.type, msg, number, value)}\n"
         return
@@ -169,13 +186,28 @@ def plan_gen(msg: Msg, depth: int = 0) -> Gen:
         yield "\n"
     else:
         yield from _outline_line(msg.type, name, value, indent)
-    for sub in subqueries(value) if value.known else ():
-        yield f"{indent}  Subquery:\n"
-        yield plan_gen(sub, depth + 2)
-    if msg.type == "LogicalPlanNode" and name in LOGICAL_NO_CHILDREN:  # logical: a view's plan is no child
-        return
-    for child in _inputs(value) if value.known else ():
-        yield plan_gen(child, depth + 1)
+
+
+def _node_inputs(msg: Msg, name: str, value: Msg) -> list[Msg]:
+    if not value.known or (msg.type == "LogicalPlanNode" and name in LOGICAL_NO_CHILDREN):
+        return []  # logical: a view's plan is no child
+    skipped = LOGICAL_NOT_CHILDREN.get(name, frozenset()) if msg.type == "LogicalPlanNode" else frozenset()
+    return _inputs(value, skipped)  # a Dml's target table is named on its line, not a child
+
+
+def node_line(msg: Msg) -> str:
+    """One plan node's line as ``display_indent()`` shows it, without its inputs (a diagram's node label)."""
+    name, value, number = arm(msg)
+    return render_with(lambda m: _line_gen(m, name, value, number, ""), msg).rstrip("\n")
+
+
+def node_children(msg: Msg) -> list[tuple[str, Msg]]:
+    """A plan node's children as display_indent() lists them: ("subquery", plan) first, then ("input", plan)."""
+    name, value, _number = arm(msg)
+    if name is None or not isinstance(value, Msg) or not value.known:
+        return []
+    found = [("subquery", sub) for sub in subqueries(value)]
+    return found + [("input", child) for child in _node_inputs(msg, name, value)]
 
 
 def _outline_line(plan_type: str, name: str, value: Msg, indent: str) -> Gen:

@@ -198,3 +198,13 @@ def test_capture_is_callable_from_the_package_every_time(tmp_path) -> None:
         path = tmp_path / f"job{i}.pkl"
         datafusion_exprtool.capture(col("a") + 1, str(path))
         assert path.exists()
+
+
+def test_plugin_prints_the_find_rows_command_for_a_failed_test(pytester):
+    pytester.makepyfile(test_ship=TEST_FILE)
+    out = pytester.path / "arts"
+    result = pytester.runpytest(*_plugin_args(), f"--exprtool-capture={out}", "-k", "test_fails")
+    result.assert_outcomes(failed=1)
+    saved = next(d for d in out.iterdir() if d.is_dir())
+    result.stdout.fnmatch_lines([f"*failing rows: exprtool eval {saved}/* DATA.parquet --find-rows "
+                                 f"--bundle {saved / 'repro'}*"])  # fmt: skip

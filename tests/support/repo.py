@@ -29,5 +29,16 @@ def load_tool(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a dataclass in the script looks its module up while the class is built
     spec.loader.exec_module(module)
     return module
+
+
+def committed_fixtures_match() -> bool:
+    """The running Python minor and datafusion version are the ones the committed blobs were made with (the
+    documented outputs of the README and docs are theirs; conftest's ``fixture_set`` regenerates otherwise)."""
+    from importlib.metadata import version
+
+    manifest = json.loads((FIXTURES / "manifest.json").read_text())
+    running = (f"{sys.version_info.major}.{sys.version_info.minor}", version("datafusion"))
+    return (manifest["python"], manifest["datafusion"]) == running

@@ -13,7 +13,7 @@ import glob
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datafusion_exprtool.actions.eval.isolation import (
     METHODS,
@@ -36,9 +36,13 @@ from datafusion_exprtool.actions.scale.options import ScaleOptions
 from datafusion_exprtool.actions.scale.parts import PARTS, check_parts_target, wants_parts
 from datafusion_exprtool.actions.trust import Refused, trust_gate
 from datafusion_exprtool.errors import ExitCode
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.model import Inspection
 from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.failure import fail
+
+if TYPE_CHECKING:
+    from datafusion_exprtool.actions.eval.plan import PlanFacts
 
 
 @dataclass
@@ -59,6 +63,8 @@ class EvalOptions:
     trust: bool = False
     index: int | None = None  # which expression of a pickle that holds several
     params: dict[str, str] = field(default_factory=dict)  # placeholder id ($1) -> SQL literal
+    tables: list[tuple[str, str]] = field(default_factory=list)  # plans: --table NAME=PATH
+    partition: int | None = None  # physical plans: --partition N
     scale: ScaleOptions | None = None  # --workers / --engine ray (actions/scale)
 
 
@@ -72,6 +78,7 @@ class Prepared:
     files: list[str]
     total_rows: int
     row_group_ends: list[int]  # cumulative row counts at each row group's end, over all files
+    plan: PlanFacts | None = None  # the blob is a plan: its scans, rebindings, partition (actions/eval/plan)
     scale: Any = None  # actions.scale.plan.ScalePlan: how --workers / --engine ray split the replay
     worker: Started | None = None  # the isolated worker, started while the blob was inspected
 
@@ -82,12 +89,35 @@ class Prepared:
         return bisect.bisect_right(self.row_group_ends, rows)
 
 
+def listed_parquet(directory: str) -> list[str]:
+    """The Parquet files datafusion's listing reads in ``directory``: its own, and those under hive-style
+    ``key=value`` subdirectories; other subdirectories are skipped
+    (``datafusion.execution.listing_table_ignore_subdirectory``, true by default)."""
+    out = []
+    for path in glob.glob(os.path.join(directory, "**", "*.parquet"), recursive=True):
+        parts = os.path.relpath(path, directory).split(os.sep)
+        if os.path.isfile(path) and len([p for p in parts if "=" not in p]) == 1:
+            out.append(path)
+    return sorted(out)
+
+
 def parquet_files(data: list[str]) -> tuple[list[str], list[str]]:
-    """(paths to give datafusion, every Parquet file) for files, directories and globs."""
+    """(paths to give datafusion, every Parquet file) for files, directories and globs. A directory holds
+    what datafusion reads in it (``listed_parquet``), so one directory given to datafusion and its files
+    given one by one read the same rows."""
     files: list[str] = []
     for item in data:
         if os.path.isdir(item):
-            found = sorted(glob.glob(os.path.join(item, "**", "*.parquet"), recursive=True))
+            found = listed_parquet(item)
+            if not found and glob.glob(os.path.join(item, "**", "*.parquet"), recursive=True):
+                raise fail(
+                    "input",
+                    f"no Parquet files in {item} that datafusion reads: they are in subdirectories, which "
+                    "datafusion skips when it lists a directory (unless they are named key=value)",
+                    file=item,
+                    exit_code=ExitCode.USAGE,
+                    hint=f"pass a glob: '{os.path.join(item, '**', '*.parquet')}'",
+                )
         elif any(ch in item for ch in "*?["):
             found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
         elif os.path.isfile(item):
@@ -131,9 +161,9 @@ def _pick_payload(inspection: Inspection, index: int | None) -> Any:
             exit_code=ExitCode.USAGE,
         )
     payload = payloads[index or 0] if payloads else None
-    if payload is None or payload.message != "LogicalExprNode":
+    if payload is None or payload.message not in ("LogicalExprNode", *PLAN_MESSAGES):
         found = f"a {payload.message}" if payload else "no datafusion expression (a pickle of something else)"
-        raise fail("input", f"eval replays expressions; this blob holds {found}", exit_code=ExitCode.USAGE)
+        raise fail("input", f"eval replays expressions and plans; this blob holds {found}", exit_code=ExitCode.USAGE)
     return payload
 
 
@@ -151,6 +181,69 @@ def _table_name(shape: ExprShape) -> tuple[str, str] | None:
             "with unqualified columns",
         )
     return next(iter(shape.relations.items()), None)
+
+
+def _targets(opts: EvalOptions, inputs: list[str]) -> tuple[str | None, str | None, str | None, str | None]:
+    """(output, its format, its temporary name, the golden file), each checked before any work. ``inputs``:
+    the files the run reads; -o never replaces one of them, nor the blob or the golden file, even with
+    --force (inputs are never modified: the run would read what it is replacing, or compare with itself)."""
+    output = output_format = temp = None
+    if opts.output and opts.scale is not None and opts.scale.scaled and wants_parts(opts.output):
+        output, output_format = os.path.abspath(opts.output), PARTS  # -o DIR/: Parquet parts (actions/scale)
+        check_parts_target(output, opts.force, opts.limit)
+    elif opts.output:
+        output = os.path.abspath(opts.output)
+        inputs = [f for p in inputs for f in (listed_parquet(p) if os.path.isdir(p) else [p])]
+        read = [opts.blob, *([opts.expect] if opts.expect else []), *inputs]
+        exists = os.path.exists(output)
+        same = next((p for p in read if exists and p != "-" and os.path.exists(p) and os.path.samefile(p, output)), None)
+        if same is not None:
+            raise fail(
+                "write", f"-o {opts.output} is an input of this run ({same}): it is never replaced, even with --force",
+                file=opts.output, exit_code=ExitCode.USAGE, hint="write the result to another file",
+            )  # fmt: skip
+        output_format = format_for(output, opts.output_format)
+        check_target(output, opts.force)
+        temp = temp_path_for(output)
+    expect = os.path.abspath(opts.expect) if opts.expect else None
+    if expect and not os.path.isfile(expect):
+        raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=ExitCode.USAGE)
+    if expect:
+        try:
+            parquet_metadata(expect)  # before any work: a golden file that is no Parquet is a usage error
+        except Exception as exc:
+            raise fail(
+                "input", f"golden file is not a readable Parquet file: {exc}", file=opts.expect,
+                exit_code=ExitCode.USAGE,
+            ) from None
+    return output, output_format, temp, expect
+
+
+def _prepare_plan(opts: EvalOptions, loaded: Any, inspection: Inspection, payload: Any) -> Prepared:
+    """A plan blob: its scans, rebound and checked (``actions/eval/plan``); DATA and every ``--table`` PATH
+    read as eval reads DATA (a file, a directory or a glob)."""
+    from datafusion_exprtool.actions.eval.plan import prepare_plan
+
+    inputs = [parquet_files([path]) for _name, path in opts.tables]
+    given = parquet_files(opts.data) if opts.data else None
+    data, plan_job, facts = prepare_plan(opts, loaded.data, payload, inputs, given, opts.worker.settings())
+    output, output_format, temp, expect = _targets(opts, facts.local_files)
+    job = EvalJob(
+        data=data,
+        container=loaded.info.container,
+        paths=[],
+        mode="plan",
+        limit=opts.limit,
+        output=output,
+        output_format=output_format,
+        output_temp=temp,
+        force=opts.force,
+        preview_rows=opts.preview_rows,
+        expect=expect,
+        python_functions=_python_functions(inspection),
+        plan=plan_job,
+    )
+    return Prepared(job, inspection, ExprShape(), facts.local_files, 0, [], plan=facts)
 
 
 def prepare(opts: EvalOptions) -> Prepared:
@@ -192,6 +285,15 @@ def _prepare(opts: EvalOptions) -> Prepared:
             exit_code=refused.code,
         ) from None
     payload = _pick_payload(inspection, opts.index)
+    if payload.message in PLAN_MESSAGES:
+        if opts.scale is not None and opts.scale.scaled:
+            raise fail("input", "--workers and --engine ray replay expressions; a plan replays one partition at a "
+                       "time with --partition N", exit_code=ExitCode.USAGE)  # fmt: skip
+        return _prepare_plan(opts, loaded, inspection, payload)
+    if opts.tables or opts.partition is not None:
+        raise fail("input", "--table and --partition replay plans; this blob is an expression", exit_code=ExitCode.USAGE)
+    if not opts.data:
+        raise fail("input", "an expression needs DATA: Parquet files, a directory or a glob", exit_code=ExitCode.USAGE)
     shape = analyze(payload.root)
     table = _table_name(shape)
     check_params(shape.placeholders, opts.params)
@@ -213,26 +315,7 @@ def _prepare(opts: EvalOptions) -> Prepared:
         for i in range(meta.num_row_groups):
             total += meta.row_group(i).num_rows
             ends.append(total)
-    output = output_format = temp = None
-    if opts.output and opts.scale is not None and opts.scale.scaled and wants_parts(opts.output):
-        output, output_format = os.path.abspath(opts.output), PARTS  # -o DIR/: Parquet parts (actions/scale)
-        check_parts_target(output, opts.force, opts.limit)
-    elif opts.output:
-        output = os.path.abspath(opts.output)
-        output_format = format_for(output, opts.output_format)
-        check_target(output, opts.force)
-        temp = temp_path_for(output)
-    expect = os.path.abspath(opts.expect) if opts.expect else None
-    if expect and not os.path.isfile(expect):
-        raise fail("input", f"no such golden file: {opts.expect}", file=opts.expect, exit_code=ExitCode.USAGE)
-    if expect:
-        try:
-            parquet_metadata(expect)  # before any work: a golden file that is no Parquet is a usage error
-        except Exception as exc:
-            raise fail(
-                "input", f"golden file is not a readable Parquet file: {exc}", file=opts.expect,
-                exit_code=ExitCode.USAGE,
-            ) from None
+    output, output_format, temp, expect = _targets(opts, files)
     job = EvalJob(
         data=loaded.data,
         container=loaded.info.container,
@@ -257,7 +340,7 @@ def _prepare(opts: EvalOptions) -> Prepared:
         from datafusion_exprtool.actions.scale.driver import plan_for
 
         scale = plan_for(job, shape, payload.root, files, groups, ends, opts.scale, opts.isolate)
-    return Prepared(job, inspection, shape, files, total, ends, scale)
+    return Prepared(job, inspection, shape, files, total, ends, scale=scale)
 
 
 def run(
@@ -294,4 +377,4 @@ def evaluate(
     return prepared, run(prepared, opts, on_progress, batch_sink)
 
 
-__all__ = ["EvalOptions", "Prepared", "prepare", "run", "evaluate", "parquet_files", "Any"]
+__all__ = ["EvalOptions", "Prepared", "prepare", "run", "evaluate", "parquet_files", "listed_parquet", "Any"]

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import re
 
+from datafusion_exprtool.model import ARROW_DAMAGE_IDS
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure
+
+#: the stages a blob is decoded in: Arrow IPC bytes inside it (a nested literal, a memory table's rows) are read
+#: there, so their damage (``model.ARROW_DAMAGE_IDS``) cannot be what fails a later stage, whatever the text
+DECODE_STAGES = ("unpickle", "decode", "udf-decode")
 
 # datafusion message patterns that name the function concerned (first group = name)
 _FUNCTION_PATTERNS = (
@@ -19,7 +24,7 @@ _FUNCTION_PATTERNS = (
 _PYERR = re.compile(
     r"PyErr \{ type: <class '([^']+)'>, value: (.*?)(?:, traceback: (None|Some\(\"(.*)\"\)) \}|\s*\}$)", re.S
 )
-_TB_FRAME = re.compile(r'File \\?"([^"\\]+)\\?", line (\d+), in (\S+)')
+_TB_FRAME = re.compile(r'File \\?"([^"\\]+)\\?", line (\d+), in ([^\s\\]+)')  # a name ends at an escaped \n too
 
 
 def summarize_pyerr(text: str) -> tuple[str, str | None, str | None]:
@@ -37,6 +42,15 @@ def summarize_pyerr(text: str) -> tuple[str, str | None, str | None]:
         fname, line, func = frames[-1]
         return head, func, f"{fname}:{line}"
     return head, None, None
+
+
+def python_frames(text: str) -> list[tuple[str, int, str]]:
+    """(file, line, function) of each frame of the Python traceback a datafusion ``PyErr`` text embeds,
+    outermost first (empty when it has none)."""
+    m = _PYERR.search(text)
+    if not m:
+        return []
+    return [(f, int(line), func) for f, line, func in _TB_FRAME.findall(m.group(4) or "")]
 
 
 def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | None = None) -> EvalFailure:
@@ -88,7 +102,7 @@ def classify(exc: BaseException, stage: str, python_functions: dict[str, str] | 
         debug = [f"datafusion (with the Python traceback): {raw}"] if original != raw else []
     catalog_id = None
     if original:  # the catalog's name for datafusion's text; its fix beats the generic protobuf hint
-        found = match_text(original)
+        found = [m for m in match_text(original) if stage in DECODE_STAGES or m.entry.id not in ARROW_DAMAGE_IDS]
         if found:
             catalog_id = found[0].entry.id
             if found[0].entry.confidence == "certain" and (not hint or hint == GENERIC_HINT):

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.failure import fail
+from datafusion_exprtool.sandbox.scan_data import parquet_metadata  # noqa: F401 - eval's footer reader
 
 FORMATS = {
     ".parquet": "parquet",
@@ -72,24 +73,9 @@ def check_target(path: str, force: bool) -> None:
         raise fail("write", str(err), file=path, exit_code=ExitCode.USAGE) from None
 
 
-def parquet_metadata(path: str) -> Any:
-    """``pyarrow.parquet.read_metadata(path)`` without importing ``pyarrow.parquet``.
-
-    That module imports ``pyarrow.fs`` (and ssl): ~13 ms of an eval whose whole fixed cost is ~0.15 s, for
-    a footer read. ``ParquetFile`` reads it with this same reader; the public call is the fallback.
-    """
-    try:
-        from pyarrow._parquet import ParquetReader
-    except ImportError:  # pragma: no cover - another pyarrow layout
-        import pyarrow.parquet as pq
-
-        return pq.read_metadata(path)
-    reader = ParquetReader()
-    reader.open(path)
-    return reader.metadata
-
-
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """What ``json`` cannot encode, as JSON: dates ISO, Decimal as text, bytes base64 (the JSON writers and
+    the ``--find-rows`` report)."""
     import base64
     import datetime
     import decimal
@@ -202,7 +188,7 @@ def _csv_batch(batch: Any) -> Any:
     for f, column in zip(batch.schema, batch.columns, strict=True):
         if _nested(f.type):
             texts = [
-                None if v is None else dumps(v, default=_json_default, ensure_ascii=False)
+                None if v is None else dumps(v, default=json_default, ensure_ascii=False)
                 for v in column.to_pylist()
             ]
             column = pa.array(texts, pa.string())
@@ -282,7 +268,7 @@ class _StreamSink(Sink):
         dumps = json.dumps
         lines = []
         for row in batch.to_pylist():
-            text = dumps(row, default=_json_default, ensure_ascii=False)
+            text = dumps(row, default=json_default, ensure_ascii=False)
             if self.fmt == "json":
                 text = ("\n" if self.first_json else ",\n") + text
                 self.first_json = False
@@ -300,6 +286,16 @@ class _StreamSink(Sink):
         elif self.fmt == "json":
             self.stream.write(b"\n]\n" if not self.first_json else b"]\n")
         self.stream.flush()
+
+    def abort(self) -> None:
+        """Close the format's writer before its stream goes: a Parquet or Arrow writer left open closes
+        itself when collected and writes to the closed file (an 'Exception ignored' traceback on stderr)."""
+        writer, self.writer = self.writer, None
+        if writer is not None and not isinstance(writer, str):
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - the file is being thrown away; its footer may not fit
+                pass
 
 
 class FileSink(Sink):
@@ -326,14 +322,7 @@ class FileSink(Sink):
         self.file.commit()
 
     def abort(self) -> None:
-        # a writer left open is closed by its __del__ later, onto the closed file: an unraisable ValueError
-        # that can land inside any allocation (under pytest, inside the AST constructor of an import)
-        writer, self.inner.writer = self.inner.writer, None
-        if writer is not None and not isinstance(writer, str):
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001 - the file is thrown away anyway
-                pass
+        self.inner.abort()
         self.file.abort()
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.splice import splice
 from datafusion_exprtool.layers.proto.tables import MESSAGES
-from datafusion_exprtool.layers.proto.wire import LEN, encode_len_field, encode_varint, iter_raw, read_varint
+from datafusion_exprtool.layers.proto.wire import encode_len_field
 from datafusion_exprtool.sandbox.failure import fail
 
 
@@ -30,7 +31,6 @@ _COLUMN_NAME, _COLUMN_RELATION = _number("Column", "name"), _number("Column", "r
 _RELATION = _number("ColumnRelation", "relation")
 
 
-varint = encode_varint
 _ld = encode_len_field
 
 
@@ -75,51 +75,27 @@ def check_params(placeholders: list[str], params: dict[str, str]) -> None:
 def substitute(buf: bytes, values: dict[str, bytes]) -> tuple[bytes, list[str]]:
     """``buf`` (a LogicalExprNode) with each placeholder whose id is in ``values`` replaced by that
     LogicalExprNode body, cast to the placeholder's declared type; also the ids replaced, in order."""
-    # node: [parent index, start of its length prefix, body start, body end, body delta]
-    nodes: list[list[int]] = [[-1, 0, 0, len(buf), 0]]
-    edits: list[tuple[int, int, bytes]] = []
     replaced: list[str] = []
-    stack: list[tuple[str, int]] = [("LogicalExprNode", 0)]
-    while stack:
-        mtype, index = stack.pop()
-        _parent, _len_at, start, end, _delta = nodes[index]
-        if mtype == "LogicalExprNode":
-            arm = Msg(mtype, buf, start, end).which("expr_type")
-            if arm and arm[0] == "placeholder":
-                d = arm[1].to_dict()
-                pid = d.get("id")
-                if pid in values:
-                    body = values[pid]
-                    declared = d.get("data_type")
-                    if isinstance(declared, Msg):
-                        body = _ld(_EXPR_CAST, _ld(_CAST_EXPR, body) + _ld(_CAST_TYPE, declared.raw()))
-                    edits.append((start, end, body))
-                    nodes[index][4] = len(body) - (end - start)
-                    replaced.append(pid)
-                continue
-        table = MESSAGES.get(mtype, {})
-        for number, wire, a, b, _tag in iter_raw(buf, start, end):
-            spec = table.get(number)
-            if wire != LEN or spec is None or spec.kind != "message" or spec.type not in MESSAGES:
-                continue
-            prefix = a - len(varint(b - a))
-            if read_varint(buf, prefix, a) != (b - a, a):  # not prost's minimal encoding: leave it alone
-                continue
-            nodes.append([index, prefix, a, b, 0])
-            stack.append((spec.type, len(nodes) - 1))
-    for index in range(len(nodes) - 1, 0, -1):  # children come after their parents
-        parent, len_at, start, end, delta = nodes[index]
-        if delta:
-            new_len = varint(end - start + delta)
-            edits.append((len_at, start, new_len))
-            nodes[parent][4] += delta + len(new_len) - (start - len_at)
-    out, pos = bytearray(), 0
-    for a, b, body in sorted(edits):
-        out += buf[pos:a]
-        out += body
-        pos = b
-    out += buf[pos:]
-    return bytes(out), replaced
+
+    def swap(msg: Msg) -> bytes | None:
+        if msg.type != "LogicalExprNode":
+            return None
+        arm = msg.which("expr_type")
+        if not arm or arm[0] != "placeholder":
+            return None
+        d = arm[1].to_dict()
+        pid = d.get("id")
+        if pid not in values:
+            return None
+        body = values[pid]
+        declared = d.get("data_type")
+        if isinstance(declared, Msg):
+            body = _ld(_EXPR_CAST, _ld(_CAST_EXPR, body) + _ld(_CAST_TYPE, declared.raw()))
+        replaced.append(pid)
+        return body
+
+    out, _count = splice(buf, "LogicalExprNode", swap)
+    return out, replaced
 
 
 def literal_bytes(ctx: Any, pid: str, value: str) -> bytes:

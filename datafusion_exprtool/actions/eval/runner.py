@@ -25,6 +25,7 @@ from datafusion_exprtool.actions.eval.output import (
     Sink,
     write_parquet_direct,
 )
+from datafusion_exprtool.actions.eval.plan_run import PhysicalFrame, PlanJob, decode_plan, plan_frame
 from datafusion_exprtool.sandbox.failure import EvalError, fail
 
 PRED = "__exprtool_predicate"  # name of the probe column that types a --filter expression
@@ -54,6 +55,7 @@ class EvalJob:
     params: dict[str, str] = field(default_factory=dict)  # placeholder id -> SQL literal (--param)
     # (qualifier, a column it qualifies): the data is read under that table name, so ``t.a`` resolves
     table: tuple[str, str] | None = None
+    plan: PlanJob | None = None  # the blob is a plan (``actions/eval/plan_run``): no expression, no paths
 
 
 @dataclass
@@ -113,7 +115,8 @@ def decode(job: EvalJob, ctx: Any = None) -> Any:
     return value
 
 
-def _read(ctx: Any, paths: list[str]) -> Any:
+def read_input(ctx: Any, paths: list[str]) -> Any:
+    """The Parquet input as eval's worker reads it (one DataFrame over every path)."""
     frames = [ctx.read_parquet(p) for p in paths]
     df = frames[0]
     for other in frames[1:]:
@@ -128,11 +131,15 @@ def _named(expr: Any) -> Any:
     return expr.alias(expr.schema_name())
 
 
-def plan(ctx: Any, job: EvalJob, expr: Any, source: Any = None) -> Any:
-    """The DataFrame for the mode, over ``source`` (a piece of the input, from ``--workers``) or the input."""
+def plan(ctx: Any, job: EvalJob, expr: Any) -> Any:
+    """The DataFrame for the mode."""
+    return frame(ctx, job, expr, read_input(ctx, job.paths))
+
+
+def frame(ctx: Any, job: EvalJob, expr: Any, df: Any) -> Any:
+    """The mode's DataFrame over ``df``: the Parquet input, or the rows a ``--find-rows`` probe picked."""
     from datafusion import col
 
-    df = _read(ctx, job.paths) if source is None else source
     if job.table:
         from datafusion_exprtool.actions.eval.params import qualify
 
@@ -156,6 +163,8 @@ def plan(ctx: Any, job: EvalJob, expr: Any, source: Any = None) -> Any:
 def _sorted(df: Any) -> Any:
     from datafusion import col
 
+    if isinstance(df, PhysicalFrame):
+        return df.sorted(_sorted)
     try:
         return df.sort(*[col(f'"{n}"').sort(ascending=True, nulls_first=True) for n in df.schema().names])
     except Exception:
@@ -176,6 +185,7 @@ def uses_direct_write(job: EvalJob, extra_sinks: list[Sink] | None = None) -> bo
         and not job.expect
         and not job.preview_rows
         and not extra_sinks
+        and not (job.plan is not None and job.plan.physical)  # datafusion writes DataFrames only
         and _plain_path(job.output_temp or job.output)
     )
 
@@ -200,13 +210,13 @@ def run_job(
     try:
         on_stage(stage)
         t0 = time.perf_counter()
-        expr = decode(job, ctx)
+        expr = decode(job, ctx) if job.plan is None else decode_plan(job, ctx)
         timings["decode"] = time.perf_counter() - t0
 
         stage = "plan"
         on_stage(stage)
         t0 = time.perf_counter()
-        df = plan(ctx, job, expr)
+        df = plan(ctx, job, expr) if job.plan is None else plan_frame(ctx, job, expr)
         if job.expect:
             df = _sorted(df)
             golden = _sorted(ctx.read_parquet(job.expect))
@@ -238,6 +248,8 @@ def run_job(
         on_stage(stage)
         t0 = time.perf_counter()
         rows = _pump(stream, sinks, job.limit, on_progress)
+        if schema is None:  # a physical plan's: known from its batches only
+            schema = df.final_schema()
         stage = "write"
         for sink in sinks:
             sink.close(schema)

@@ -26,7 +26,7 @@ from typing import Any
 
 from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.output import write_parquet_direct
-from datafusion_exprtool.actions.eval.runner import EvalJob, decode, plan
+from datafusion_exprtool.actions.eval.runner import EvalJob, decode, frame, plan
 from datafusion_exprtool.actions.scale.parts import PARTS, part_name
 from datafusion_exprtool.actions.scale.plan import Unit
 from datafusion_exprtool.sandbox.context import WorkerSpec, install
@@ -99,7 +99,7 @@ class ScaleWorker:
                 whole = whole.union(other)
             self.schema = whole.schema()
             self.columns = columns if columns is None else [c for c in self.schema.names if c in columns]
-            result = plan(self.ctx, job, self.expr, self.ctx.from_arrow(self.empty())).schema()
+            result = frame(self.ctx, job, self.expr, self.ctx.from_arrow(self.empty())).schema()
         except EvalError:
             raise
         except BaseException as exc:
@@ -145,13 +145,13 @@ class ScaleWorker:
         """The expression over one unit (None: the whole input), as record batches."""
         assert self.job is not None
         job = self.job
-        return self._stream(lambda: plan(self.ctx, job, self.expr, None if unit is None else self.source(unit, self.ctx)))
+        return self._stream(lambda: plan(self.ctx, job, self.expr) if unit is None else frame(self.ctx, job, self.expr, self.source(unit, self.ctx)))
 
     def reduce(self, source: Callable[[Any], Any]) -> Iterator[Any]:
         """The expression over one bucket's rows; ``source(ctx)`` builds their DataFrame."""
         assert self.job is not None
         job = self.job
-        return self._stream(lambda: plan(self.ctx, job, self.expr, source(self.ctx)))
+        return self._stream(lambda: frame(self.ctx, job, self.expr, source(self.ctx)))
 
     @property
     def parts(self) -> bool:
@@ -166,9 +166,11 @@ class ScaleWorker:
         stage = "plan"
         try:
             if source is not None:
-                df = plan(self.ctx, job, self.expr, source(self.ctx))
+                df = frame(self.ctx, job, self.expr, source(self.ctx))
+            elif unit is None:
+                df = plan(self.ctx, job, self.expr)
             else:
-                df = plan(self.ctx, job, self.expr, None if unit is None else self.source(unit, self.ctx))
+                df = frame(self.ctx, job, self.expr, self.source(unit, self.ctx))
             stage = "execute"
             return write_parquet_direct(df, os.path.join(job.output_temp, part_name(index)))
         except EvalError:

@@ -36,8 +36,11 @@ SENSITIVE_FIELDS = {
     ("PartitionedFile", 1): "path",
     ("CopyToNode", 2): "path",
     ("FileScanExecConf", 8): "url",
+    ("FileSinkConfig", 1): "url",
+    ("FileSinkConfig", 3): "path",  # where a sink writes (COPY TO, INSERT INTO)
     ("MemoryScanExecNode", 1): "rows",
     ("ParquetOptions", 16): "environment",  # created_by: 'datafusion version 55.2.0'
+    ("StringifiedPlan", 2): "explain",  # an ExplainExec's plan texts: paths, literals, statistics
 }
 #: bytes written by an extension codec (a table provider, an extension plan node, a file type): opaque to
 #: exprtool and possibly a pickle, so their presence makes a reading partial
@@ -45,7 +48,12 @@ CODEC_FIELDS = {
     ("LogicalExtensionNode", 1), ("PhysicalExtensionNode", 1), ("CustomTableScanNode", 5),
     ("PhysicalExtensionExprNode", 1), ("CopyToNode", 3),
 }  # fmt: skip
-STAT_FIELDS = {("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value"}
+#: message fields whose positions the scan records (``flag`` in its tables): column statistics, and the
+#: nested literal values whose Arrow IPC bytes the inspection reads back (``inspection/arrow_damage.py``)
+STAT_FIELDS = {
+    ("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value",
+    **{("ScalarValue", n): "nested" for n in (16, 17, 18, 32, 41)},  # large_list, list, fixed_size_list, struct, map
+}  # fmt: skip
 
 class Broken(Exception):
     """Internal to the scan: where, why (``text``) and what (``kind``, an errors kind) broke in the wire
@@ -90,6 +98,7 @@ def special_field(
         res.codec_payloads.append((act[6:], origin + a, b - a))
         return
     if act == "rows":
+        res.table_rows.append((origin + a, a, b))
         add_sensitive(res, Sensitive("table-rows", "protobuf", origin + a,
                                   f"memory-table partition: {b - a} bytes of Arrow IPC with the rows"))  # fmt: skip
         return
@@ -101,6 +110,8 @@ def special_field(
         add_sensitive(res, Sensitive("path", "protobuf", origin + a, text))
     elif act == "environment" and text:
         add_sensitive(res, Sensitive("environment", "protobuf", origin + a, text))
+    elif act == "explain" and text and not any(s.kind == "explain-text" and s.text == text for s in res.sensitive):
+        add_sensitive(res, Sensitive("explain-text", "protobuf", origin + a, text))  # each distinct text once
 
 
 def add_sensitive(res: ScanResult, item: Sensitive) -> None:
@@ -126,6 +137,9 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
             )  # fmt: skip
         )
     for label, a, b in stats:
+        if label == "nested":
+            res.nested_literals.append(Msg("ScalarNestedValue", buf, a, b, origin))
+            continue
         value = _precision_value(buf, a, b)
         if value is not None:
             res.statistics.append(Statistic(label, origin + a, value))

@@ -63,6 +63,8 @@ class ScanResult:
     codec_payloads: list[tuple[str, int, int]] = field(default_factory=list)  # (field, offset, size)
     sensitive_dropped: int = 0
     statistics: list[Statistic] = field(default_factory=list)  # in wire order; clear text once rendered
+    nested_literals: list[Msg] = field(default_factory=list)  # ScalarNestedValue bodies, in wire order
+    table_rows: list[tuple[int, int, int]] = field(default_factory=list)  # memory-table partitions: (offset, a, b) of buf
 
     @property
     def sites(self) -> list[FunctionSite]:

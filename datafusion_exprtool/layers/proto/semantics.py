@@ -18,7 +18,7 @@ from datafusion_exprtool.layers.proto.runs import leaf_run
 from datafusion_exprtool.layers.proto.scan import leaf_runs
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, read_varint
-from datafusion_exprtool.model import Finding
+from datafusion_exprtool.model import FROM_PROTO_IDS, Finding
 
 #: a message of this type, present where datafusion reads it, must set an arm of this oneof
 #: (type -> (oneof group in the tables, datafusion's text)); roots are scan's business
@@ -38,6 +38,7 @@ ONEOF_REQUIRED: dict[str, tuple[str, str]] = {
         "Unsupported physical plan 'PhysicalPlanNode { physical_plan_type: None }'",
     ),
     "PhysicalExprNode": ("ExprType", "Unexpected empty physical expression"),
+    "GenerateSeriesNode": ("args", "Missing args in GenerateSeriesNode"),
 }
 #: a ScalarValue must set its value where it is a literal or a frame bound (elsewhere, e.g. statistics,
 #: an empty one means "absent"): (parent type, field name)
@@ -49,6 +50,79 @@ SCALAR_REQUIRED = {
 SCALAR_TEXT = "Missing required field value"
 
 _EXPR = "Missing required field expr"
+_PROTOBUF = "Missing required field in protobuf"
+
+
+def _exec(node: str, *fields: str) -> dict[str, str]:
+    """datafusion 55's words for a physical node whose required field is absent."""
+    return {f: f"{node} is missing required field '{f}'" for f in fields}
+
+
+#: plan node fields datafusion's from_proto requires, with its text when one is absent: found by dropping each
+#: field from plans datafusion wrote (tests/layers/test_proto_required.py repeats it and also checks that
+#: nothing datafusion accepts is flagged). A field whose text depends on where its message sits is left out.
+PLAN_REQUIRED_FIELDS: dict[str, dict[str, str]] = {
+    "AggregateExecNode": {**_exec("AggregateExec", "input"), "input_schema": "input_schema in AggregateNode is missing"},
+    "AnalyzeExecNode": _exec("AnalyzeExec", "input", "schema"),
+    "ArrowScanExecNode": _exec("ArrowScanExecNode", "base_conf"),
+    "ParquetScanExecNode": _exec("ParquetScanExecNode", "base_conf"),
+    "CoalescePartitionsExecNode": _exec("CoalescePartitionsExec", "input"),
+    "EmptyExecNode": _exec("EmptyExec", "schema"),
+    "PlaceholderRowExecNode": _exec("PlaceholderRowExec", "schema"),
+    "ExplainExecNode": _exec("ExplainExec", "schema"),
+    "FileScanExecConf": _exec("FileScanExecConf", "schema", "statistics", "constraints"),
+    "FilterExecNode": _exec("FilterExec", "input", "expr"),
+    "GlobalLimitExecNode": _exec("GlobalLimitExec", "input"),
+    "HashJoinExecNode": _exec("HashJoinExec", "left", "right"),
+    "JoinOn": {"left": "HashJoinExec is missing required field 'on.left'",
+               "right": "HashJoinExec is missing required field 'on.right'"},  # only read under a HashJoinExec
+    "MemoryScanExecNode": {"schema": "schema in MemoryScanExecNode is missing"},
+    "ProjectionExecNode": _exec("ProjectionExec", "input"),
+    "ProjectionExpr": {"expr": "ProjectionExpr missing expr field"},
+    "RepartitionExecNode": _exec("RepartitionExec", "input", "partitioning"),
+    "UnnestExecNode": _exec("UnnestExec", "input", "schema", "options"),
+    "GenerateSeriesNode": {"schema": _PROTOBUF},
+    "GenerateSeriesArgsTimestamp": {"step": "Missing step in TimestampArgs"},
+    "GenerateSeriesArgsDate": {"step": "Missing step in DateArgs"},
+    "ParquetSinkExecNode": _exec("ParquetSinkExecNode", "input", "sink"),
+    "CsvSinkExecNode": _exec("CsvSinkExecNode", "input", "sink"),
+    "JsonSinkExecNode": _exec("JsonSinkExecNode", "input", "sink"),
+    "ParquetSink": _exec("ParquetSink", "config", "parquet_options"),
+    "CsvSink": _exec("CsvSink", "config", "writer_options"),
+    "JsonSink": _exec("JsonSink", "config", "writer_options"),
+    "FileSinkConfig": _exec("FileSinkConfig", "output_schema"),
+    # a panic, not an error: the receiver's process reports a PanicException
+    "StringifiedPlan": {"plan_type": "Cannot create protobuf::StringifiedPlan from StringifiedPlan { plan_type: None"},
+    "ProjectionNode": {"input": _PROTOBUF},
+    "SelectionNode": {"input": _PROTOBUF, "expr": "expression required"},
+    "AnalyzeNode": {"input": _PROTOBUF},
+    "ExplainNode": {"input": _PROTOBUF},
+    "UnnestNode": {"input": _PROTOBUF, "options": _PROTOBUF},
+    "CopyToNode": {"input": _PROTOBUF},
+    "DmlNode": {"input": _PROTOBUF, "table_name": "Protobuf deserialization error, DML  was missing required field name",
+                "target": "LogicalPlanNode should be provided"},
+    "WindowAggExecNode": _exec("WindowAggExec", "input"),
+    "CrossJoinExecNode": _exec("CrossJoinExec", "left", "right"),
+    "NestedLoopJoinExecNode": _exec("NestedLoopJoinExec", "left", "right"),
+    "SortPreservingMergeExecNode": _exec("SortPreservingMergeExec", "input"),
+    "DistinctOnNode": {"input": _PROTOBUF},
+    "CteWorkTableScanNode": {"schema": _PROTOBUF},
+    "RecursiveQueryNode": {
+        f: f"Protobuf deserialization error, RecursiveQueryNode was missing required field {f}"
+        for f in ("static_term", "recursive_term")
+    },
+    "SortExecNode": _exec("SortExec", "input"),
+    "PhysicalWindowExprNode": {"window_frame": "Missing required field 'window_frame' in protobuf"},
+    **{node: {"input": _PROTOBUF} for node in ("LimitNode", "SortNode", "AggregateNode", "WindowNode", "DistinctNode")},
+    "JoinNode": {"left": _PROTOBUF, "right": _PROTOBUF},
+    "SubqueryAliasNode": {
+        "input": _PROTOBUF, "alias": "Protobuf deserialization error, SubqueryAlias was missing required field name",
+    },
+    "ListingTableScanNode": {
+        "schema": _PROTOBUF,
+        "table_name": "Protobuf deserialization error, ListingTableScan was missing required field name",
+    },
+}  # fmt: skip
 #: message fields datafusion requires: type -> {field name: datafusion's text when it is absent}
 REQUIRED_FIELDS: dict[str, dict[str, str]] = {
     "AliasNode": {"expr": _EXPR},
@@ -87,6 +161,7 @@ REQUIRED_FIELDS: dict[str, dict[str, str]] = {
     "WindowFrame": {"start_bound": "Missing required field start_bound"},
     "WindowExprNode": {"window_frame": "missing window frame during deserialization"},
     "ScalarNestedValue": {"schema": "Invalid schema while deserializing nested ScalarValue"},
+    **PLAN_REQUIRED_FIELDS,
 }
 
 _TIME = "Unknown i32 value for TimeUnit enum: {v}"
@@ -120,13 +195,7 @@ BINARY_OPERATORS = frozenset(
 OPERANDS_TEXT = "A binary expression must always have at least 2 operands"
 
 #: finding ids (check maps them to errors; inspection reports them as warnings)
-IDS = (
-    "missing-required-field",
-    "empty-plan-node",
-    "unknown-binary-operator",
-    "binary-operands",
-    "enum-out-of-range",
-)
+IDS = FROM_PROTO_IDS  # the ids of what this module finds: damage (model.DAMAGE_IDS), inspect exits 3
 
 
 def _oneof_text(child_type: str, parent: str, field: str) -> str | None:
@@ -136,6 +205,17 @@ def _oneof_text(child_type: str, parent: str, field: str) -> str | None:
     return spec[1] if spec else None
 
 
+#: where a message's required fields are worded differently: (parent type, field) -> {field: text}
+REQUIRED_IN: dict[tuple[str, str], dict[str, str]] = {
+    ("PhysicalWindowExprNode", "window_frame"): {"start_bound": "Missing start_bound in WindowFrame"},
+    ("NestedLoopJoinExecNode", "filter"): {
+        "expression": "NestedLoopJoinExec is missing required field 'filter.expression'",
+        "schema": "NestedLoopJoinExec: JoinFilter missing schema",
+    },
+}
+#: messages datafusion reads leniently: a statistic's value that does not convert becomes Absent, so nothing
+#: under a Precision is ever refused
+TOLERATED = frozenset({"Precision"})
 #: per message type, found once: (fields, leaf runs, required fields, its required oneof's group)
 _ROWS: dict[str, tuple] = {}
 #: per (parent type, field name) of a message field: the text when the child message is empty
@@ -161,12 +241,14 @@ def validate(root: Msg) -> list[Finding]:
     """Everything datafusion's ``from_proto`` would refuse under ``root`` (the root's own oneof excluded)."""
     buf, origin = root.buf, root.origin
     out: list[Finding] = []
-    stack: list[tuple[str, int, int, str | None]] = [(root.type, root.start, root.end, None)]
+    stack: list[tuple[str, int, int, str | None, dict | None]] = [(root.type, root.start, root.end, None, None)]
     push, pop = stack.append, stack.pop
     try:
         while stack:
-            typ, start, end, empty_text = pop()
+            typ, start, end, empty_text, required_here = pop()
             fields, runs, required, group = _ROWS.get(typ) or _row(typ)
+            if required_here is not None:
+                required = required_here
             if fields is None:
                 continue
             oneof = group if empty_text else ""
@@ -210,8 +292,8 @@ def validate(root: Msg) -> list[Finding]:
                 if group is not None and group == oneof:
                     arm = True
                 if kind == "message" and wire == LEN:
-                    if child in MESSAGES:
-                        push((child, a, b, _empty_text(child, typ, name)))
+                    if child in MESSAGES and child not in TOLERATED:
+                        push((child, a, b, _empty_text(child, typ, name), REQUIRED_IN.get((typ, name))))
                     if typ == "BinaryExprNode":
                         operands += 1
                 elif kind == "enum" and wire == VARINT:

@@ -82,7 +82,11 @@ def iter_raw(buf: bytes, start: int, end: int, origin: int = 0) -> Iterator[tupl
         if number == 0:
             raise DecodeError("protobuf", origin + tag_pos, "invalid tag value: 0", kind=CORRUPT)
         if wire == LEN:
-            length, pos = read_varint(buf, pos, end, origin)
+            if pos < end and buf[pos] < 0x80:  # a one-byte length, the usual case, without a call
+                length = buf[pos]
+                pos += 1
+            else:
+                length, pos = read_varint(buf, pos, end, origin)
             stop = pos + length
             if stop > end:
                 raise DecodeError(

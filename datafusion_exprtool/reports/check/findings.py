@@ -13,7 +13,7 @@ from typing import Any
 
 from datafusion_exprtool.catalog import CATALOG
 from datafusion_exprtool.catalog.entry import render
-from datafusion_exprtool.model import Finding
+from datafusion_exprtool.model import Finding, Inspection
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -38,6 +38,9 @@ class CheckReport:
     path: str
     target: dict[str, Any]  # Target.describe()
     findings: list[Finding] = field(default_factory=list)
+    #: the static reading the findings came from (None when the blob could not be read): what a summary
+    #: draws beside the findings (functions, imports, the tree); not part of the JSON document
+    inspection: Inspection | None = field(default=None, repr=False, compare=False)
 
     @property
     def errors(self) -> list[Finding]:

@@ -11,7 +11,9 @@ findings, listed in the order a receiver meets them: what stops it before datafu
 suspicious payload, a module the outer pickle imports), then protobuf decoding (a blob too deep or read
 as the wrong message, a node from_proto refuses, a nested literal that does not read), then each function
 by byte offset in datafusion's own order (``functions``: codec envelope, wire version, Python stamp,
-strict receiver, cloudpickle imports), then memory-table rows and what travels in clear text.
+strict receiver, cloudpickle imports), then memory-table rows, a plan's data as this machine has it
+(``plan_data``: files gone, columns missing, object stores, the partition work-stealing trap) and what
+travels in clear text.
 ``check_loaded`` puts a damaged pickle FRAME first (``pickle.loads`` refuses it before anything else) and
 turns a blob the static reader cannot decode into the one finding the receiver meets (``damage``).
 """
@@ -25,11 +27,12 @@ from typing import Any
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
-from datafusion_exprtool.model import DAMAGE_IDS, Finding, Inspection
+from datafusion_exprtool.model import ARROW_DAMAGE_IDS, DAMAGE_IDS, FROM_PROTO_IDS, Finding, Inspection
 from datafusion_exprtool.reports.check.damage import (
     CUT_PICKLE,
     LOCAL_RECEIVER_IDS,
     broken_pickle_finding,
+    damage_finding,
     decode_error_finding,
     frame_findings,
     layer_error,
@@ -44,6 +47,7 @@ from datafusion_exprtool.reports.check.functions import (
     inline_findings,
     named_findings,
 )
+from datafusion_exprtool.reports.check.plan_data import plan_data_findings
 from datafusion_exprtool.reports.check.target import (
     Target,
     find_submodule,
@@ -52,6 +56,8 @@ from datafusion_exprtool.reports.check.target import (
 
 #: receiver failures met once the stream is unpickled (after the imports it makes): listed after them
 LATE_IDS = ("udf-volatility-unknown",)
+#: damage of the protobuf (from_proto) and of Arrow IPC values: reported by their own passes, not per function
+OWN_PASS_IDS = FROM_PROTO_IDS | ARROW_DAMAGE_IDS
 SUSPICIOUS_FIX = (
     "Do not decode it: the receiver would execute it. Find out who produced it and how it reached you "
     "(`exprtool inspect BLOB` lists every global and call); re-create the blob from a trusted sender."
@@ -88,14 +94,14 @@ def check_inspection(
     ``pickle_globals``: (module, offset) of every global the outer pickle imports (``check_loaded`` reads
     them): a module the target cannot import fails ``pickle.loads`` before datafusion runs.
     """
-    report = CheckReport(path=insp.input.path, target=target.describe())
+    report = CheckReport(path=insp.input.path, target=target.describe(), inspection=insp)
     case = _Case(insp, target, pickle_globals or [])
     for check_pass in PASSES:
         report.findings += check_pass(case)
     errors = {f.offset for f in report.findings if f.severity == "error"}
     for w in insp.damage:  # every layer inspect calls unreadable (its exit 3) is an error here too
         if w.offset not in errors:
-            report.findings.append(layer_error(w))
+            report.findings.append(damage_finding(w))
     return report
 
 
@@ -160,6 +166,8 @@ def _functions(case: _Case) -> list[Finding]:
         if w.layer == "dfpy" and w.catalog_id is not None:  # a framing problem
             dfpy_problems.setdefault(w.function, []).append(w)
         elif w.layer == "pickle":  # the outer pickle's damage: frame_findings, met first
+            continue
+        elif w.id in OWN_PASS_IDS:  # protobuf and Arrow IPC damage: their own passes report it
             continue
         elif w.id in DAMAGE_IDS or w.catalog_id is not None:  # the damage inspect exits 3 on
             finding = layer_error(w)
@@ -291,6 +299,7 @@ PASSES: tuple[Callable[[_Case], list[Finding]], ...] = (
     lambda case: nested_literals(case.insp),
     _functions,
     lambda case: memory_partitions(case.insp),
+    lambda case: plan_data_findings(case.insp),
     _sensitive,
 )
 

@@ -17,6 +17,10 @@ from typing import Any, TextIO
 #: strings longer than this (a rendered 1M-entry IN list) are escaped and written in pieces
 BIG_STRING = 1 << 20
 INDENT = "  "
+#: escaped dict keys (with their ": "), per ensure_ascii: a document's keys are few and repeat in every object
+_KEYS: dict[str, str] = {}
+_KEYS_ASCII: dict[str, str] = {}
+_MAX_KEYS = 4096  # keys from a blob (a map literal's?) never grow it without bound
 _INFINITY = float("inf")
 
 
@@ -63,6 +67,7 @@ def write_indented(doc: Any, out: TextIO, *, ensure_ascii: bool) -> None:
     The recursion follows the document's own nesting, as json.dumps does: exprtool's documents are a few
     levels deep whatever the blob (blob-controlled depth lives inside strings)."""
     escape: Callable[[str], str] = encode_basestring_ascii if ensure_ascii else encode_basestring
+    keys = _KEYS_ASCII if ensure_ascii else _KEYS  # a key's escaped text and ": ", found once per process
     parts: list[str] = []
     append = parts.append
 
@@ -105,7 +110,12 @@ def write_indented(doc: Any, out: TextIO, *, ensure_ascii: bool) -> None:
             inner = "\n" + INDENT * (level + 1)
             separator = "{" + inner
             for key, item in o.items():
-                head = separator + escape(key if key.__class__ is str else key_text(key)) + ": "
+                text = keys.get(key) if key.__class__ is str else None
+                if text is None:
+                    text = escape(key if key.__class__ is str else key_text(key)) + ": "
+                    if key.__class__ is str and len(keys) < _MAX_KEYS:
+                        keys[key] = text
+                head = separator + text
                 separator = "," + inner
                 if item.__class__ is str and len(item) <= BIG_STRING:  # the common leaves, without a call
                     append(head + escape(item))
