@@ -149,9 +149,8 @@ SERIALIZATION: tuple[CatalogEntry, ...] = (
         "module global), and '{module}' cannot be imported on the worker. Only the driver has it.",
         fix="Install '{module}' on the workers (same version as the driver), or ship it inside the blob: call "
         "`cloudpickle.register_pickle_by_value({module})` on the driver before encoding. "
-        "`exprtool inspect BLOB` lists every module the blob needs. On Ray a module reaches the actors only "
-        "through a runtime environment: `exprtool eval --engine ray --ray-working-dir DIR` (or `--ray-py-module "
-        "PATH`), `runtime_env={{'working_dir': ...}}` in your own driver.",
+        "`exprtool inspect BLOB` lists every module the blob needs. Ray actors get it only through a "
+        "`runtime_env` (`eval --engine ray --ray-working-dir DIR`).",
         datafusion_text="PyErr {{ type: <class 'ModuleNotFoundError'>, value: ModuleNotFoundError(\"No module named '{module}'\")",
     ),
     CatalogEntry(

@@ -93,6 +93,10 @@ def _units(files: list[str], groups: list[int], ends: list[int], workers: int) -
     return out
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def _needed(job: Any, shape: Any) -> list[str] | None:
     """The input columns the plan reads (a filter without --keep returns every column: None)."""
     if job.mode == "filter" and not job.keep:
@@ -108,8 +112,9 @@ def plan_scale(
     if job.mode in ("project", "filter"):
         units = _units(files, groups, ends, workers)
         by = "file" if units and units[0].row_groups is None else "row group"
+        workers = max(1, min(workers, len(units)))  # no worker without a unit
         return ScalePlan(SPLIT, workers, units, columns=columns,
-                         note=f"{job.mode}: {len(units)} {by}s over {workers} workers, results in input order")  # fmt: skip
+                         note=f"{job.mode}: {_count(len(units), by)} over {_count(workers, 'worker')}, results in input order")  # fmt: skip
     if job.mode == "aggregate":
         if job.group_by:
             keys, why = list(job.group_by), ""
