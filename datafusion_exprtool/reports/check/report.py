@@ -11,7 +11,8 @@ findings, listed in the order a receiver meets them: what stops it before datafu
 suspicious payload, a module the outer pickle imports), then protobuf decoding (a blob too deep or read
 as the wrong message, a node from_proto refuses, a nested literal that does not read), then each function
 by byte offset in datafusion's own order (``functions``: codec envelope, wire version, Python stamp,
-strict receiver, cloudpickle imports), then memory-table rows, a plan's data as this machine has it
+strict receiver, cloudpickle imports), then memory-table rows, placeholders with no value (``placeholders``:
+the planner refuses them), a plan's data as this machine has it
 (``plan_data``: files gone, columns missing, object stores, the partition work-stealing trap) and what
 travels in clear text.
 ``check_loaded`` puts a damaged pickle FRAME first (``pickle.loads`` refuses it before anything else) and
@@ -47,6 +48,7 @@ from datafusion_exprtool.reports.check.functions import (
     inline_findings,
     named_findings,
 )
+from datafusion_exprtool.reports.check.placeholders import placeholder_findings
 from datafusion_exprtool.reports.check.plan_data import plan_data_findings
 from datafusion_exprtool.reports.check.target import (
     Target,
@@ -299,6 +301,7 @@ PASSES: tuple[Callable[[_Case], list[Finding]], ...] = (
     lambda case: nested_literals(case.insp),
     _functions,
     lambda case: memory_partitions(case.insp),
+    lambda case: placeholder_findings(case.insp),
     lambda case: plan_data_findings(case.insp),
     _sensitive,
 )
