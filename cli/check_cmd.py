@@ -78,7 +78,7 @@ def check(
 
     A suspicious payload (anything datafusion and cloudpickle never write) is an error: never decode it.
 
-    Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings, including a truncated or corrupted datafusion blob (a cut or garbled protobuf, a pickle of an Expr whose bytes are cut or damaged, an unreadable UDF payload): datafusion refuses it too, and the output names the byte offset. 2: usage (bad option, --worker-ctx that cannot be loaded, --env that is missing or not a fingerprint). 3: input that is not a datafusion blob at all, e.g. a pickle that never names datafusion (one line: layer and byte offset).
+    Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings, including a truncated or corrupted datafusion blob (a cut or garbled protobuf, a pickle of an Expr whose bytes are cut or damaged, an unreadable UDF payload): datafusion refuses it too, and the output names the byte offset. 2: usage (bad option, --worker-ctx that cannot be loaded, --env that is missing or not a fingerprint). 3: input that is not a datafusion blob at all, e.g. a pickle that never names datafusion, or an empty file (one line: layer and byte offset).
     """
     apply_allow(allow)
     from datafusion_exprtool.inspection.pipeline import resolve_message

@@ -236,7 +236,6 @@ def eval_(
     if is_bundle(blob):  # `exprtool eval BUNDLE_DIR`: the bundle's own command
         eval_(**bundle_params(params, _defaults(), {"isolate": Isolate, "mode": Mode}))
     rows = RowsSettings(find_rows, find_rows_budget, bundle, json_, force, quiet, list(allow or []))
-    check_bundle_target(rows)
     if json_ and fmt is not OutFormat.table:
         print("exprtool: --json prints the run's report on stdout: send the result to -o, not --format",
               file=sys.stderr)  # fmt: skip
@@ -288,6 +287,7 @@ def eval_(
                 ray_working_dir=ray_working_dir, ray_py_modules=list(ray_py_module or []),
             ),  # fmt: skip
         )
+        check_bundle_target(rows, opts)  # before any work: a --bundle that cannot be written is a usage error
         prepared = prepare(opts)
     except DecodeError as err:
         print(f"exprtool: {blob}: {input_problem(err)}", file=sys.stderr)

@@ -83,14 +83,15 @@ def bundle_params(params: dict[str, Any], defaults: dict[str, Any], enums: dict[
     return out
 
 
-def check_bundle_target(settings: RowsSettings) -> None:
-    """Refuse a --bundle directory that cannot be written before anything runs."""
+def check_bundle_target(settings: RowsSettings, opts: Any) -> None:
+    """Refuse a --bundle directory that cannot be written before anything runs (also one that holds an input
+    of the run ``opts`` describes, such as the bundle being replayed)."""
     if not settings.bundle:
         return
-    from datafusion_exprtool.capturing.bundle import BundleError, check_target
+    from datafusion_exprtool.capturing.bundle import BundleError, check_target, run_inputs
 
     try:
-        check_target(settings.bundle, settings.force)
+        check_target(settings.bundle, settings.force, run_inputs(opts))
     except BundleError as exc:
         print(f"exprtool: {exc}", file=sys.stderr)
         raise typer.Exit(Exit.USAGE) from None

@@ -31,6 +31,7 @@ MISSING_FIELD = "missing-field"  # a required field is absent (an empty top-leve
 EMPTY_PLAN = "empty-plan"  # a top-level plan node sets no plan type (datafusion: "Unsupported ... plan")
 CORRUPT = "corrupt"  # bytes no encoder writes
 INVALID_UTF8 = "invalid-utf8"  # a protobuf string field whose bytes are not UTF-8 (prost refuses it)
+EMPTY_INPUT = "empty-input"  # a file (or stdin) with no bytes at all: nothing was written, or it was lost
 
 
 class DecodeError(Exception):
@@ -39,7 +40,7 @@ class DecodeError(Exception):
     ``layer`` is one of: container, pickle, protobuf, dfpy, cloudpickle, arrow-ipc.
     ``offset`` is the absolute byte offset in the decoded input (after base64/hex), or None.
     ``kind`` says what broke (``TRUNCATED``, ``UNDERFLOW``, ``NO_STOP``, ``INVALID_LOAD_KEY``,
-    ``MISSING_FIELD``, ``EMPTY_PLAN``, ``CORRUPT``, ``INVALID_UTF8``) where the raiser knows it, else None. ``path`` (protobuf): the messages
+    ``MISSING_FIELD``, ``EMPTY_PLAN``, ``CORRUPT``, ``INVALID_UTF8``, ``EMPTY_INPUT``) where the raiser knows it, else None. ``path`` (protobuf): the messages
     read from the root down to the break, as (message type, field) pairs; the field of the last is None when
     its key itself could not be read. ``opcode`` (pickle): the opcode being read when it broke.
     """

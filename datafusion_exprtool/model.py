@@ -170,6 +170,8 @@ class Payload:
     rendered: str
     depth: int
     root: Any = None  # proto.msg.Msg, the lazy root view (not serialized)
+    #: the placeholders ($1, $name) in it: (id, absolute offset of the id), in wire order (not serialized)
+    placeholders: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,10 +103,31 @@ def is_bundle(path: str) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, BUNDLE_FILE))
 
 
-def check_target(directory: str, force: bool) -> None:
-    """Refuse, before any work, a bundle directory that has files in it (without ``force``), a file, or a
-    missing parent."""
+def run_inputs(opts: EvalOptions) -> list[str]:
+    """The paths a run reads (its blob, DATA, every --table PATH, the golden file, a --worker-ctx file): a
+    bundle is never written where one of them is, as -o never replaces an input."""
+    paths = [opts.blob, *opts.data, *(path for _name, path in opts.tables)]
+    if opts.expect:
+        paths.append(opts.expect)
+    factory = (opts.worker.factory or "").rpartition(":")[0]
+    if factory.endswith(".py") or os.sep in factory:
+        paths.append(factory)
+    return [p for p in paths if p and p != "-"]
+
+
+def check_target(directory: str, force: bool, inputs: Iterable[str] = ()) -> None:
+    """Refuse, before any work, a bundle directory that has files in it (without ``force``), a file, a
+    missing parent, or one that holds an input of the run (even with ``force``: replaying a bundle into
+    itself would replace the blob and the rows it reads)."""
     target = os.path.abspath(directory)
+    real = os.path.realpath(target)
+    for path in inputs:
+        where = os.path.realpath(path)
+        if where == real or where.startswith(real.rstrip(os.sep) + os.sep):
+            raise BundleError(
+                f"--bundle {directory} holds an input of this run ({path}): it is never replaced, even with "
+                "--force; write the bundle to another directory"
+            )
     if os.path.exists(target) and not os.path.isdir(target):
         raise BundleError(f"--bundle {directory}: a file is there, not a directory")
     if os.path.isdir(target) and os.listdir(target) and not force:
@@ -174,7 +196,7 @@ def write_bundle(
     from datafusion_exprtool.capturing.writer import package_version
 
     target = os.path.abspath(directory)
-    check_target(directory, force)
+    check_target(directory, force, run_inputs(opts))
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=os.path.dirname(target))
     try:
         blob_name = "expr.pkl" if container == "pickle" else "expr.bin"

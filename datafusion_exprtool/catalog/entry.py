@@ -33,10 +33,20 @@ class CatalogEntry:
     refines: str = ""  # an entry whose text this one shares: no patterns; explain --blob tells them apart
     eval_hint: EvalHint | None = None
     explained: bool = True  # False: a failure of a run, not of serialization; eval names it, explain does not
+    #: the text ``{remedy}`` in ``fix`` takes, by the ``target`` field (what the failure concerns: an expression,
+    #: a logical plan…); the first is the default. One entry, a fix that fits each kind of blob
+    remedies: tuple[tuple[str, str], ...] = ()
     compiled: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compiled", tuple(re.compile(p, re.MULTILINE) for p in self.patterns))
+
+    def fix_for(self, fields: dict[str, str | None]) -> str:
+        """``fix`` filled with ``fields`` (and ``{remedy}`` with the one for ``fields["target"]``)."""
+        if self.remedies:
+            table = dict(self.remedies)
+            fields = {**fields, "remedy": table.get(fields.get("target") or "", self.remedies[0][1])}
+        return render(self.fix, fields)
 
     @property
     def names_function(self) -> bool:
@@ -69,4 +79,4 @@ class Filled:
 
     @property
     def fix(self) -> str:
-        return render(self.entry.fix, self.fields)
+        return self.entry.fix_for(self.fields)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from datafusion_exprtool.catalog import ENTRIES
+from datafusion_exprtool.catalog import ENTRIES, deep_target
 from datafusion_exprtool.catalog.entry import CatalogEntry, Filled
 
 _ANSI = re.compile(r"(?:\x1b|\\x1b|\\u001b|\\033|\\e)\[[0-9;?]*[ -/]*[@-~]")
@@ -129,6 +129,11 @@ def _fields(entry_id: str, m: re.Match[str], norm: str) -> dict[str, str]:
             nested = sum(1 for s in segments if s.startswith(("LogicalExprNode.", "LogicalPlanNode.")))
             fields["nesting"] = str(len(segments))
             fields["levels"] = str(nested)
+            # prost lists the path innermost first: the last segment is the blob's root message
+            roots = [s.split(".")[0] for s in segments]
+            plans = sum(1 for r in roots if r in ("LogicalPlanNode", "PhysicalPlanNode"))
+            exprs = sum(1 for r in roots if r in ("LogicalExprNode", "PhysicalExprNode"))
+            fields["target"] = deep_target(roots[-1] if roots else "", plans, exprs)
     fields = {k: shorten(v, MAX_FIELD) for k, v in fields.items()}
     for k, v in _context(norm, m.start()).items():
         fields.setdefault(k, v)

@@ -1,4 +1,5 @@
-"""Catalog entries for failures of a run, not of serialization: ``eval`` names them, ``explain`` does not."""
+"""Catalog entries for failures of a run, not of serialization: ``eval`` names them; ``explain`` names those
+``check`` predicts from the bytes too (a missing file, a store, a placeholder with no value)."""
 
 from __future__ import annotations
 
@@ -113,13 +114,30 @@ RUN_FAILURES: tuple[CatalogEntry, ...] = (
         patterns=(r"Placeholder '(?P<placeholder>[^']+)' was not provided a value for execution",),
         cause="The plan was serialized with the placeholder {placeholder} in it (`ctx.sql(query)` over a query "
         "with $1, …). A plan carries no parameter values, and datafusion-python 55 has no call that binds "
-        "them in a decoded plan, so no receiver can run it.",
-        fix="Bind the values on the driver before serializing: `ctx.sql(query, param_values={...})`, then "
+        "them in a decoded plan, so no receiver can run it (an expression with a placeholder fails alike: "
+        "`exprtool explain --blob` tells them apart). `exprtool check BLOB` finds placeholders before it ships.",
+        fix="Bind the values on the driver before serializing: `ctx.sql(query, param_values={{...}})`, then "
         "`df.logical_plan().to_bytes()`.",
         eval_hint=EvalHint(
             text="bind the values on the driver before serializing the plan: "
             "ctx.sql(query, param_values={...}) (--param binds an expression's placeholders, not a plan's)"
         ),
-        explained=False,
+        datafusion_text="Execution error: Placeholder '{placeholder}' was not provided a value for execution.",
+    ),
+    CatalogEntry(
+        id="expr-placeholder-unbound",
+        title="An expression with a placeholder and no value for it",
+        layer="protobuf",
+        stage="plan",
+        ties_to="node",
+        patterns=(),
+        refines="plan-placeholder-unbound",
+        cause="The expression carries the placeholder {placeholder} (from SQL text such as `a > $1`) and no value for it. "
+        "An expression has no parameter values, and datafusion-python 55 has no call that binds them in a "
+        "decoded expression: a worker that runs it as shipped fails when its plan is made.",
+        fix="Put the values in before the expression ships (`lit(value)` where the SQL had the placeholder, or "
+        "the value written in the SQL text it is parsed from). To replay it as shipped, "
+        "`exprtool eval BLOB DATA --param '$1=<SQL literal>'` binds each placeholder.",
+        datafusion_text="Execution error: Placeholder '{placeholder}' was not provided a value for execution.",
     ),
 )

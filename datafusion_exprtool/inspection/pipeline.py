@@ -152,7 +152,8 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
         ]
         rendered, gaps = _render(root)
         payloads.append(
-            Payload(message=kind, offset=origin, size=len(blob), rendered=rendered, depth=scanned.depth, root=root)
+            Payload(message=kind, offset=origin, size=len(blob), rendered=rendered, depth=scanned.depth, root=root,
+                    placeholders=scanned.placeholders)
         )
         gap = _first_gap(gaps)
         if gap is not None:  # e.g. a nested literal whose Arrow bytes are damaged: shown, not read

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from datafusion_exprtool.errors import DecodeError, InputUnreadable
+from datafusion_exprtool.errors import EMPTY_INPUT, DecodeError, InputUnreadable
 from datafusion_exprtool.model import InputInfo
 
 #: file endings a directory scan passes over: they are never blobs
@@ -189,9 +189,10 @@ def load_bytes(raw: bytes, path: str = "-") -> LoadedInput:
 
 
 def load_input(source: str) -> LoadedInput:
-    """Read one blob: a file path, or "-" for stdin."""
+    """Read one blob: a file path, or "-" for stdin. An empty one is refused here, by name: datafusion would
+    read zero bytes as an expression lacking its ``expr_type``, which hides that nothing arrived at all."""
     if source == "-":
-        return load_bytes(_read_capped(sys.stdin.buffer, "-"), "-")
+        return load_bytes(_not_empty(_read_capped(sys.stdin.buffer, "-"), "stdin"), "-")
     try:
         with open(source, "rb") as fh:
             raw = _read_capped(fh, source)
@@ -201,7 +202,18 @@ def load_input(source: str) -> LoadedInput:
         raise InputUnreadable(f"{source} is a directory", "give one blob file") from None
     except OSError as exc:
         raise InputUnreadable(f"{source}: {exc.strerror or exc}") from None
-    return load_bytes(raw, str(source))
+    return load_bytes(_not_empty(raw, "the file"), str(source))
+
+
+def _not_empty(raw: bytes, name: str) -> bytes:
+    """``raw``, or the error that ``name`` ("the file", "stdin": every command prefixes the path) is empty."""
+    if not raw:
+        raise DecodeError(
+            "container", None, f"{name} is empty (0 bytes): there is no blob to read",
+            "the sender wrote nothing, or the copy was lost on the way: write the blob again and check "
+            "`len(blob) > 0` on both sides", kind=EMPTY_INPUT,
+        )  # fmt: skip
+    return raw
 
 
 def _read_capped(fh, source: str) -> bytes:

@@ -209,6 +209,8 @@ def explain_with_blob(
     for ex in exps:
         if ex.id == "literal-value-corrupt" and inspection is not None:
             _rows_not_literal(ex, inspection)
+        if ex.id == "plan-placeholder-unbound" and inspection is not None:
+            _placeholders(ex, inspection)
         if ex.entry.names_function and inspection is not None:
             related = _related(ex, fns)
             _family_mismatch(ex, inspection, related)
@@ -231,6 +233,23 @@ def _family_mismatch(ex: Explanation, ins: Inspection, related: list[FunctionInf
     if frame is None:
         return
     _relabel(ex, "family-mismatch", None, f"{frame.message} (byte {frame.offset})")
+
+
+def _placeholders(ex: Explanation, ins: Inspection) -> None:
+    """datafusion words an unbound placeholder alike in a plan and in an expression; the blob says which, and
+    where its placeholders are."""
+    found = [(pid, offset) for p in ins.payloads for pid, offset in p.placeholders]
+    if not found:
+        ex.blob.append("this blob holds no placeholder: the worker ran another one (or a plan built around it)")
+        return
+    ids = ", ".join(dict.fromkeys(pid for pid, _offset in found))
+    what = "expression" if ins.message == "LogicalExprNode" else "plan"
+    note = f"the blob is {'an' if what == 'expression' else 'a'} {what} holding {ids} (first at byte {found[0][1]})"
+    if what == "expression":
+        _relabel(ex, "expr-placeholder-unbound", found[0][1], note)
+        return
+    ex.offset = found[0][1]
+    ex.blob.append(note)
 
 
 def _rows_not_literal(ex: Explanation, ins: Inspection) -> None:

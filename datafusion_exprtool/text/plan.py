@@ -249,3 +249,29 @@ def drive_fields(value: Msg) -> str:
 def render_plan(msg: Msg) -> str:
     """An indented outline of a LogicalPlanNode or PhysicalPlanNode, one line per plan node."""
     return render_with(plan_gen, msg).rstrip("\n")
+
+
+def deepest_chain(root: Msg) -> list[str]:
+    """The plan nodes on the longest chain from ``root`` down to a leaf, root first, named as display_indent()
+    names them (Union, Projection, HashJoinExec…): what stacks when a plan nests past datafusion's decode limit, where each plan
+    node costs two nested messages (the node and its arm) however many inputs it has. Iterative: the plans
+    this is asked about are the deepest there are."""
+    below: dict[int, tuple[int, int | None]] = {}  # node offset -> (nodes on its longest chain, next node)
+    nodes: dict[int, Msg] = {}
+    stack: list[tuple[Msg, bool]] = [(root, False)]
+    while stack:
+        msg, done = stack.pop()
+        kids = [child for _role, child in node_children(msg)]
+        if not done:
+            stack.append((msg, True))
+            stack.extend((child, False) for child in kids if child.offset not in below)
+            continue
+        best = max(kids, key=lambda child: below[child.offset][0], default=None)
+        below[msg.offset] = (1 + (below[best.offset][0] if best else 0), best.offset if best else None)
+        nodes[msg.offset] = msg
+    chain: list[str] = []
+    at: int | None = root.offset
+    while at is not None:
+        chain.append(node_line(nodes[at]).partition(":")[0].strip() or nodes[at].type)  # the name display_indent() shows
+        at = below[at][1]
+    return chain

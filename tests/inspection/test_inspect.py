@@ -222,7 +222,7 @@ def _run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
 def test_files_that_are_not_blobs_say_what_they_are(fixture_set, small_parquet, tmp_path):
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
-    for path, words in ((small_parquet, b"Parquet"), (Path("fixtures/manifest.json"), b"JSON"), (empty, b"Missing required field")):
+    for path, words in ((small_parquet, b"Parquet"), (Path("fixtures/manifest.json"), b"JSON"), (empty, b"the file is empty (0 bytes)")):
         proc = _run("inspect", str(path))
         assert proc.returncode == 3, proc.stderr
         assert words in proc.stderr and b"Traceback" not in proc.stderr

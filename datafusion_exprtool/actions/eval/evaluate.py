@@ -101,31 +101,51 @@ def listed_parquet(directory: str) -> list[str]:
     return sorted(out)
 
 
-def parquet_files(data: list[str]) -> tuple[list[str], list[str]]:
+#: what DATA and --table PATH take, said in every fix about them
+READS = "a Parquet file, a directory of them or a quoted glob ('data/*.parquet')"
+
+
+def parquet_files(data: list[str], option: str = "DATA") -> tuple[list[str], list[str]]:
     """(paths to give datafusion, every Parquet file) for files, directories and globs. A directory holds
     what datafusion reads in it (``listed_parquet``), so one directory given to datafusion and its files
-    given one by one read the same rows."""
+    given one by one read the same rows. ``option`` names where the paths came from (``DATA``, ``--table
+    t=PATH``) in the usage errors, each with its fix."""
     files: list[str] = []
     for item in data:
+        said = item if option == "DATA" else option
         if os.path.isdir(item):
             found = listed_parquet(item)
             if not found and glob.glob(os.path.join(item, "**", "*.parquet"), recursive=True):
                 raise fail(
                     "input",
-                    f"no Parquet files in {item} that datafusion reads: they are in subdirectories, which "
+                    f"{said}: no Parquet files in {item} that datafusion reads: they are in subdirectories, which "
                     "datafusion skips when it lists a directory (unless they are named key=value)",
                     file=item,
                     exit_code=ExitCode.USAGE,
                     hint=f"pass a glob: '{os.path.join(item, '**', '*.parquet')}'",
                 )
+            if not found:
+                raise fail(
+                    "input", f"{said}: the directory {item} holds no *.parquet file", file=item,
+                    exit_code=ExitCode.USAGE,
+                    hint=f"pass the directory that holds the data, or its files: {READS}",
+                )  # fmt: skip
         elif any(ch in item for ch in "*?["):
             found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise fail(
+                    "input", f"{said}: the glob {item} matches no file (read from {os.getcwd()})", file=item,
+                    exit_code=ExitCode.USAGE,
+                    hint="check the glob against `ls`; quote it so that eval, not the shell, expands it; "
+                    "'**' matches subdirectories",
+                )  # fmt: skip
         elif os.path.isfile(item):
             found = [item]
         else:
-            raise fail("input", f"no such file or directory: {item}", file=item, exit_code=ExitCode.USAGE)
-        if not found:
-            raise fail("input", f"no Parquet files in {item}", file=item, exit_code=ExitCode.USAGE)
+            raise fail(
+                "input", f"{said}: no such file or directory: {item} (read from {os.getcwd()})", file=item,
+                exit_code=ExitCode.USAGE, hint=f"check the path; eval reads {READS}",
+            )  # fmt: skip
         files += [os.path.abspath(p) for p in found]
     if len(data) == 1 and os.path.isdir(data[0]):
         return [os.path.abspath(data[0])], files
@@ -224,7 +244,7 @@ def _prepare_plan(opts: EvalOptions, loaded: Any, inspection: Inspection, payloa
     read as eval reads DATA (a file, a directory or a glob)."""
     from datafusion_exprtool.actions.eval.plan import prepare_plan
 
-    inputs = [parquet_files([path]) for _name, path in opts.tables]
+    inputs = [parquet_files([path], f"--table {name}={path}") for name, path in opts.tables]
     given = parquet_files(opts.data) if opts.data else None
     data, plan_job, facts = prepare_plan(opts, loaded.data, payload, inputs, given, opts.worker.settings())
     output, output_format, temp, expect = _targets(opts, facts.local_files)
@@ -291,9 +311,17 @@ def _prepare(opts: EvalOptions) -> Prepared:
                        "time with --partition N", exit_code=ExitCode.USAGE)  # fmt: skip
         return _prepare_plan(opts, loaded, inspection, payload)
     if opts.tables or opts.partition is not None:
-        raise fail("input", "--table and --partition replay plans; this blob is an expression", exit_code=ExitCode.USAGE)
+        given = "--table" if opts.tables else "--partition"
+        raise fail(
+            "input", f"{given}: --table and --partition replay plans; this blob is an expression",
+            exit_code=ExitCode.USAGE,
+            hint=f"drop {given}; give the expression its data as DATA: exprtool eval BLOB PATH ({READS})",
+        )  # fmt: skip
     if not opts.data:
-        raise fail("input", "an expression needs DATA: Parquet files, a directory or a glob", exit_code=ExitCode.USAGE)
+        raise fail(
+            "input", "an expression needs DATA to run on", exit_code=ExitCode.USAGE,
+            hint=f"exprtool eval BLOB DATA, with DATA {READS} holding the columns the expression reads",
+        )  # fmt: skip
     shape = analyze(payload.root)
     table = _table_name(shape)
     check_params(shape.placeholders, opts.params)
@@ -308,7 +336,8 @@ def _prepare(opts: EvalOptions) -> Prepared:
             meta = parquet_metadata(path)
         except Exception as exc:
             raise fail(
-                "input", f"not a readable Parquet file: {exc}", file=path, exit_code=ExitCode.USAGE
+                "input", f"not a readable Parquet file: {exc}", file=path, exit_code=ExitCode.USAGE,
+                hint=f"DATA is read as Parquet only: pass {READS} (pyarrow.parquet.write_table converts a table)",
             ) from None
         check_schema(meta.schema.to_arrow_schema(), shape, inspection.functions, extra, path)
         groups.append(meta.num_row_groups)

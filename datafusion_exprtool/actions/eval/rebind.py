@@ -103,18 +103,31 @@ def _describe(scans: list[PlanScan]) -> str:
 
 def _refusal(scan: PlanScan) -> str | None:
     """Why a scan cannot read other data, or None."""
-    if scan.source == "memory":
-        return "its rows travel inside the plan (a memory table): there is no file to replace"
-    if scan.source == "values":
-        return "its rows are literal VALUES inside the plan"
+    said = _refusal_and_fix(scan)
+    return said[0] if said else None
+
+
+def _refusal_and_fix(scan: PlanScan) -> tuple[str, str] | None:
+    """(why a scan cannot read other data, what to do instead), or None."""
+    if scan.source in ("memory", "values"):
+        why = ("its rows travel inside the plan (a memory table): there is no file to replace" if scan.source == "memory"
+               else "its rows are literal VALUES inside the plan")  # fmt: skip
+        return why, "drop this --table: the plan replays its own rows"
     if scan.source == "custom":
-        return "its table provider is an extension codec's bytes, opaque to exprtool"
+        return (
+            "its table provider is an extension codec's bytes, opaque to exprtool",
+            "drop this --table; the worker context that installs the codec (--worker-ctx) decides what it reads",
+        )
     if scan.format != "parquet":
-        return f"it reads {scan.format or 'an unknown format'}; exprtool rebinds Parquet scans only"
+        return (
+            f"it reads {scan.format or 'an unknown format'}; exprtool rebinds Parquet scans only",
+            "drop this --table and put the data at the path the plan names, or ship a plan over Parquet data",
+        )
     if scan.physical and (scan.partition_cols or scan.partitioned_by_file_group):
         return (
             "its files carry partition values (" + ", ".join(scan.partition_cols or ["by file group"]) + ") "
-            "decided when the plan was made: rebind the logical plan instead"
+            "decided when the plan was made: rebind the logical plan instead",
+            "ship the logical plan (`df.logical_plan().to_bytes()`) and rebind that one with --table",
         )
     return None
 
@@ -135,11 +148,11 @@ def bind(scans: list[PlanScan], bindings: list[TableBinding]) -> list[Rebinding]
                 "over its paths",
             )
         for scan in found:
-            why = _refusal(scan)
-            if why is not None:
+            refused = _refusal_and_fix(scan)
+            if refused is not None:
                 raise fail(
-                    "input", f"{binding.option}: {scan.label} cannot be rebound: {why}",
-                    exit_code=ExitCode.USAGE,
+                    "input", f"{binding.option}: {scan.label} cannot be rebound: {refused[0]}",
+                    exit_code=ExitCode.USAGE, hint=refused[1],
                 )  # fmt: skip
             if scan.index in taken:
                 said = (f"{binding.option} is given twice" if taken[scan.index] == binding.option
@@ -163,6 +176,7 @@ def check_columns(scan: PlanScan, binding: TableBinding) -> None:
             raise fail(
                 "input", f"{binding.option}: not a readable Parquet file: {problem.detail}",
                 file=problem.location, exit_code=ExitCode.USAGE,
+                hint="a scan is rebound to Parquet only: pass Parquet files, a directory of them or a quoted glob",
             )  # fmt: skip
         raise fail(
             "schema",

@@ -19,6 +19,7 @@ from datafusion_exprtool.layers.proto.roots import EMPTY_ARMS_NEVER_WRITTEN, ROO
 from datafusion_exprtool.layers.proto.runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
 from datafusion_exprtool.layers.proto.scan_facts import (
     CODEC_FIELDS,
+    PLACEHOLDER_FIELDS,
     SENSITIVE_FIELDS,
     SITE_NODES,
     STAT_FIELDS,
@@ -93,6 +94,8 @@ def _build_tables() -> dict[str, list]:
                     d[number << 3 | w] = (tags[_MAP_TYPE], name, None, _MAP_TYPE, None)
             elif (type_name, number) in SENSITIVE_FIELDS:
                 d[key] = SENSITIVE_FIELDS[(type_name, number)]
+            elif (type_name, number) in PLACEHOLDER_FIELDS:
+                d[key] = PLACEHOLDER_FIELDS[(type_name, number)]
             elif (type_name, number) in CODEC_FIELDS:
                 d[key] = f"codec:{type_name}.{name}"
             elif type_name in SITE_NODES and kind in ("string", "bytes"):

@@ -1,4 +1,4 @@
-"""What a scan collects besides validity: function sites, clear text, codec payloads, the root oneof.
+"""What a scan collects besides validity: function sites, clear text, codec payloads, placeholders, the root oneof.
 
 The walk in ``scan.py`` only records positions (function node bodies, name / payload fields,
 statistics); this module holds the tables of which fields matter and turns the positions into
@@ -42,6 +42,8 @@ SENSITIVE_FIELDS = {
     ("ParquetOptions", 16): "environment",  # created_by: 'datafusion version 55.2.0'
     ("StringifiedPlan", 2): "explain",  # an ExplainExec's plan texts: paths, literals, statistics
 }
+#: placeholder ids ($1, $name; fact sheet §1.3): a plan or expression that carries one needs a value for it
+PLACEHOLDER_FIELDS = {("PlaceholderNode", 1): "placeholder"}
 #: bytes written by an extension codec (a table provider, an extension plan node, a file type): opaque to
 #: exprtool and possibly a pickle, so their presence makes a reading partial
 CODEC_FIELDS = {
@@ -103,7 +105,9 @@ def special_field(
                                   f"memory-table partition: {b - a} bytes of Arrow IPC with the rows"))  # fmt: skip
         return
     text = utf8_text(buf, a, b)
-    if act in ("name", "udaf"):
+    if act == "placeholder":
+        res.placeholders.append((text, origin + a))
+    elif act in ("name", "udaf"):
         if site is not None:
             site[1], site[6] = text, act == "udaf"
     elif act == "path" or (act == "url" and text not in ("", "file:///")):

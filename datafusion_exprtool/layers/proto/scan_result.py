@@ -65,6 +65,7 @@ class ScanResult:
     statistics: list[Statistic] = field(default_factory=list)  # in wire order; clear text once rendered
     nested_literals: list[Msg] = field(default_factory=list)  # ScalarNestedValue bodies, in wire order
     table_rows: list[tuple[int, int, int]] = field(default_factory=list)  # memory-table partitions: (offset, a, b) of buf
+    placeholders: list[tuple[str, int]] = field(default_factory=list)  # (id, absolute offset of the id), wire order
 
     @property
     def sites(self) -> list[FunctionSite]:

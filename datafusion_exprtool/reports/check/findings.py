@@ -66,4 +66,4 @@ class CheckReport:
 def catalog_text(cid: str, **fields: str | None) -> tuple[str, str]:
     """(datafusion text, fix) of catalog entry ``cid`` filled with ``fields``."""
     entry = CATALOG[cid]
-    return render(entry.datafusion_text, fields), render(entry.fix, fields)
+    return render(entry.datafusion_text, fields), entry.fix_for(fields)

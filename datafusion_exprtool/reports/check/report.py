@@ -11,7 +11,8 @@ findings, listed in the order a receiver meets them: what stops it before datafu
 suspicious payload, a module the outer pickle imports), then protobuf decoding (a blob too deep or read
 as the wrong message, a node from_proto refuses, a nested literal that does not read), then each function
 by byte offset in datafusion's own order (``functions``: codec envelope, wire version, Python stamp,
-strict receiver, cloudpickle imports), then memory-table rows, a plan's data as this machine has it
+strict receiver, cloudpickle imports), then memory-table rows, placeholders with no value (``placeholders``:
+the planner refuses them), a plan's data as this machine has it
 (``plan_data``: files gone, columns missing, object stores, the partition work-stealing trap) and what
 travels in clear text.
 ``check_loaded`` puts a damaged pickle FRAME first (``pickle.loads`` refuses it before anything else) and
@@ -24,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from datafusion_exprtool.catalog import deep_target
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.builtins import DATAFUSION_VERSION
+from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.scan import DATAFUSION_DECODE_DEPTH_LIMIT
 from datafusion_exprtool.model import ARROW_DAMAGE_IDS, DAMAGE_IDS, FROM_PROTO_IDS, Finding, Inspection
 from datafusion_exprtool.reports.check.damage import (
@@ -47,6 +50,7 @@ from datafusion_exprtool.reports.check.functions import (
     inline_findings,
     named_findings,
 )
+from datafusion_exprtool.reports.check.placeholders import placeholder_findings
 from datafusion_exprtool.reports.check.plan_data import plan_data_findings
 from datafusion_exprtool.reports.check.target import (
     Target,
@@ -123,10 +127,11 @@ def _decoding(case: _Case) -> list[Finding]:
     out: list[Finding] = []
     for w in case.insp.warnings:
         if w.id == "too-deep":
-            text, fix = _catalog("too-deep")
+            target, stacked = _what_nests(case.insp)
+            text, fix = _catalog("too-deep", target=target)
             why = (
                 f"nesting depth {case.insp.depth} exceeds datafusion's decode limit "
-                f"({DATAFUSION_DECODE_DEPTH_LIMIT} nested messages); datafusion says: {text}"
+                f"({DATAFUSION_DECODE_DEPTH_LIMIT} nested messages){stacked}; datafusion says: {text}"
             )
             out.append(
                 Finding(
@@ -152,6 +157,24 @@ def _decoding(case: _Case) -> list[Finding]:
                 )
             )
     return out
+
+
+def _what_nests(insp: Inspection) -> tuple[str, str]:
+    """(too-deep's target: what nests, the words saying so) for the deepest payload. In a plan, the plan nodes
+    stacked on its longest chain (each two nested messages) against the depth they leave to expressions."""
+    from collections import Counter
+
+    from datafusion_exprtool.text.plan import deepest_chain
+
+    payload = max(insp.payloads, key=lambda p: p.depth, default=None)
+    if payload is None or payload.message not in PLAN_MESSAGES or payload.root is None:
+        return deep_target(insp.message, 0, 1), ""
+    chain = deepest_chain(payload.root)
+    plan_levels = 2 * len(chain)
+    target = deep_target(payload.message, plan_levels, payload.depth - plan_levels)
+    kinds = Counter(chain).most_common()
+    shown = ", ".join(f"{n} {label}" for label, n in kinds[:4]) + (", …" if len(kinds) > 4 else "")
+    return target, f": the plan stacks {len(chain)} nodes on its longest path ({shown}), two nested messages each"
 
 
 def _functions(case: _Case) -> list[Finding]:
@@ -299,6 +322,7 @@ PASSES: tuple[Callable[[_Case], list[Finding]], ...] = (
     lambda case: nested_literals(case.insp),
     _functions,
     lambda case: memory_partitions(case.insp),
+    lambda case: placeholder_findings(case.insp),
     lambda case: plan_data_findings(case.insp),
     _sensitive,
 )
