@@ -31,9 +31,9 @@ from bench_eval import CACHE, EXE, make_parquet  # noqa: E402
 FOOTER = re.compile(r"(\d+) rows(?: · start workers ([\d.]+)s)? · decode ([\d.]+)s · plan ([\d.]+)s · execute ([\d.]+)s")
 
 
-def make_blob() -> Path:
-    """score(a) + 1: a Python loop (holds the GIL) of a few arithmetic steps per value, ~0.4 µs a row, the
-    cost of a small feature-engineering function; nested, so cloudpickle ships it by value."""
+def make_blob(steps: int) -> Path:
+    """score(a) + 1: a Python loop (holds the GIL) of ``steps`` arithmetic steps per value (3: ~0.25 µs a
+    row, a small feature-engineering function); nested, so cloudpickle ships it by value."""
     import pyarrow as pa
     from datafusion import col, lit, udf
 
@@ -41,12 +41,12 @@ def make_blob() -> Path:
         out = []
         for v in x.to_pylist():
             h = v
-            for _ in range(3):
+            for _ in range(steps):
                 h = (h * 31 + 7) % 1000003
             out.append(None if v is None else h)
         return pa.array(out, pa.int64())
 
-    path = CACHE / "scale_expr.pkl"
+    path = CACHE / f"scale_expr_{steps}.pkl"
     CACHE.mkdir(exist_ok=True)
     path.write_bytes(pickle.dumps(udf(score, [pa.int64()], pa.int64(), "immutable", name="score")(col("a")) + lit(1)))
     return path
@@ -70,10 +70,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=20_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=12, help="Arithmetic steps per value in the UDF (12: ~0.65 µs a row, 3: ~0.25).")
     ap.add_argument("--no-ray", action="store_true", help="Leave out --engine ray.")
     ap.add_argument("--only-ray", action="store_true", help="Only --workers 1 and --engine ray.")
     args = ap.parse_args()
-    data, blob = make_parquet(args.rows), make_blob()
+    data, blob = make_parquet(args.rows), make_blob(args.steps)
     with tempfile.TemporaryDirectory() as tmp:
         out, parts = os.path.join(tmp, "out.parquet"), os.path.join(tmp, "parts") + os.sep
         base = [*EXE, "eval", str(blob), str(data), "--force"]
@@ -94,7 +95,7 @@ def main() -> None:
                 runs[name].append(run(cmd))
             loads.append(os.getloadavg()[0])
             print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f}s" for k, v in runs.items()) + f"; load {loads[-1]:.2f}")
-    print(f"input: {args.rows:,} rows ({data.stat().st_size / (1 << 20):.0f} MiB), score(a) + 1 (a Python loop, ~0.4 µs a row), "
+    print(f"input: {args.rows:,} rows ({data.stat().st_size / (1 << 20):.0f} MiB), score(a) + 1 (a Python loop, {args.steps} steps a value), "
           f"-o out.parquet; {os.cpu_count()} CPUs, load average {min(loads):.2f}-{max(loads):.2f} over the rounds")
     one = statistics.median(w for w, _s, _e in runs["--workers 1 -o file"])
     one_x = statistics.median(e for _w, _s, e in runs["--workers 1 -o file"])
