@@ -83,7 +83,7 @@ def test_ranges_are_contiguous_and_cover_every_input() -> None:
     for count, parts in ((256, 2), (257, 3), (5000, 7), (3, 3)):
         cut = ranges(count, parts)
         assert len(cut) == parts and cut[0][0] == 0 and cut[-1][1] == count
-        assert all(a[1] == b[0] for a, b in zip(cut, cut[1:]))
+        assert all(a[1] == b[0] for a, b in zip(cut, cut[1:], strict=False))
         assert max(hi - lo for lo, hi in cut) - min(hi - lo for lo, hi in cut) <= 1
 
 
