@@ -66,3 +66,12 @@ def test_suspicious_alone_fails_the_gate_in_workers(mixed: Path, tmp_path: Path)
 def test_jobs_must_be_positive(mixed: Path) -> None:
     r = run_cli("inspect", str(mixed), "--jobs", "0")
     assert r.exit_code == 2 and "--jobs" in r.stderr
+
+
+@pytest.mark.parametrize("jobs", ["3", "7"])
+@pytest.mark.parametrize("fmt", [["--json"], ["--format", "markdown"]], ids=["json", "markdown"])
+def test_more_workers_keep_input_order(mixed: Path, fmt: list[str], jobs: str) -> None:
+    """More workers than two (uneven chunks): still one process's bytes."""
+    one = run_cli("inspect", str(mixed), *fmt, "--jobs", "1")
+    many = run_cli("inspect", str(mixed), *fmt, "--jobs", jobs)
+    assert (many.stdout, many.stderr, many.exit_code) == (one.stdout, one.stderr, one.exit_code)

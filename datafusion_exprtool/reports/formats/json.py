@@ -27,7 +27,11 @@ def _plain(obj: Any) -> Any:
         return obj
     names = _field_names(obj.__class__)
     if names is not None:  # a dataclass instance (a class object's own class is never a dataclass)
-        return {name: _plain(getattr(obj, name)) for name in names}
+        out = {}
+        for name in names:  # the common leaves (None, str) without a call
+            value = getattr(obj, name)
+            out[name] = value if value is None or value.__class__ is str else _plain(value)
+        return out
     if isinstance(obj, (list, tuple)):
         return [_plain(x) for x in obj]
     if isinstance(obj, dict):
