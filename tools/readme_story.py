@@ -74,8 +74,6 @@ STORY = [
         "**5. `eval` reproduces it** in a fresh process started like a worker (`--isolate spawn`: an empty "
         "working directory, only the installed packages importable), against Parquet data:",
         [f"exprtool eval {BLOB} fixtures/data/small.parquet"],
-        marker="<!-- lead: after merging, add here: `--workers N` / `--engine ray` (the same replay on many "
-        "workers / a Ray cluster) -->",
     ),
     Step(
         "**6. The fix**, here standing in for installing the module on the workers: with it importable, "
@@ -103,6 +101,13 @@ STORY = [
         "([more](docs/find-rows.md)):",
         [f"exprtool eval {JOB} {ORDERS} --find-rows --bundle repro",
          "exprtool eval repro"],
+    ),
+    Step(
+        "**9. The same replay on many workers.** `--workers 2` splits the input over two worker processes "
+        "started like the real ones (`--engine ray [--address …]` over Ray actors, the `[ray]` extra); the result "
+        "equals one process's, in input order ([more](docs/scale.md)):",
+        [f"PYTHONPATH=fixtures/modules exprtool eval {BLOB} fixtures/data/small.parquet --workers 2 --keep a "
+         "--limit 3 --format csv --quiet"],
     ),
 ]
 #: what changes from run to run, masked in the output shown: (pattern, replacement); the scratch directory's
