@@ -32,21 +32,22 @@ def test_the_story_walks_from_the_dead_worker_to_the_fix() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for shown in ("exprtool check fixtures/blobs/udf_module_ref.expr.bin   # exit 1",
                   "exprtool eval fixtures/blobs/udf_module_ref.expr.bin fixtures/data/small.parquet   # exit 4",
-                  "No module named 'exprtool_sender_only_helper'", "module-missing", "<!-- lead: after merging"):
+                  "No module named 'exprtool_sender_only_helper'", "module-missing"):
         assert shown in readme, shown
 
 
 def test_the_story_shows_a_moved_plan_and_a_bad_row() -> None:
-    """After the fix: a plan whose data moved (check predicts it, --table replays it) and a UDF failing on one
-    row (--find-rows names it, --bundle keeps it), with what changes between runs masked, nothing else."""
+    """After the fix: a plan whose data moved (check predicts it, --table replays it), a UDF failing on one
+    row (--find-rows names it, --bundle keeps it) and the replay on two workers, with what changes between runs
+    masked, nothing else."""
     story = load_tool("readme_story")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for shown in ("exprtool check plan.bin   # exit 1", "plan-file-missing", "…/prod/ does not exist",
                   "(rebound by --table sales)", "--find-rows --bundle repro   # exit 4",
                   "fixtures/orders/part-1.parquet  row group 2  row 1,234", "bundle: repro (replay: exprtool eval repro",
-                  "1 rows in 1 file(s)", "`--workers N` / `--engine ray`"):
+                  "1 rows in 1 file(s)", "--workers 2 --keep a"):
         assert shown in readme, shown
-    assert "table-rows-corrupt" not in readme and "/tmp/" not in readme
+    assert "table-rows-corrupt" not in readme and "/tmp/" not in readme and "<!-- lead:" not in readme
     commands = [c for step in story.STORY for c in step.commands]
     assert commands.index("mv prod archive") < commands.index("exprtool check plan.bin")
     masked = story.run("echo $PWD; echo 22 probes, 0.43 s; echo decode 0.001s", ROOT / "fixtures")
