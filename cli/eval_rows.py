@@ -319,10 +319,13 @@ def _render_exception(err: Any, facts: Any) -> None:
     frame, udf = facts.frame, facts.udf
     if udf is not None and udf.by_value:
         qualname = udf.qualname or udf.name
-        where = f"at line {frame.line} in {frame.function}" if frame is not None else f"in {qualname}"
+        named = frame.function if frame is not None else qualname  # each name is said once
+        where = f"at line {frame.line} in {named}" if frame is not None else f"in {named}"
         sender = f" of the sender's {udf.defined_at.rpartition(':')[0]}" if udf.defined_at else ""
-        first = f", first line {udf.defined_at.rpartition(':')[2]}" if udf.defined_at else ""
-        err.print(f"    {where}{sender} ({udf.name} travelled by value: {qualname}{first}; the blob "
+        who = f"{udf.name} " if udf.name != named else ""
+        what = f": {qualname}" if qualname not in (named, udf.name) else ""
+        first = f", defined at line {udf.defined_at.rpartition(':')[2]}" if udf.defined_at else ""
+        err.print(f"    {where}{sender} ({who}travelled by value{what}{first}; the blob "
                   "carries its code, not its source)")  # fmt: skip
     elif frame is not None:
         err.print(f"    at {frame.file}:{frame.line} in {frame.function}")

@@ -146,6 +146,19 @@ def test_text_report_on_stderr(env: dict) -> None:
     assert str(MARKER) in r.stderr and "raised: ValueError" in r.stderr and "raise ValueError" in r.stderr
 
 
+@pytest.mark.parametrize("name", ["fails_on_marker", "m"])
+def test_text_report_names_a_by_value_udf_once(env: dict, tmp_path: Path, name: str) -> None:
+    """The by-value line says where and how the UDF travelled without repeating a name it has just said
+    (the UDF called as its function is named, or under another name)."""
+    blob = tmp_path / "by_value.pkl"
+    blob.write_bytes(pickle.dumps(_by_value(fails_on_marker, name)(col("a"))))
+    r = run_cli("eval", str(blob), str(env["data"]), "--isolate", "none", "--find-rows", "-q")
+    assert r.exit_code == 4, r.stderr
+    [line] = [ln for ln in r.stderr.splitlines() if "travelled by value" in ln]
+    assert "in fails_on_marker" in line and line.count("fails_on_marker") == 1, line
+    assert (f"{name} travelled by value" in line) == (name != "fails_on_marker"), line
+
+
 def test_no_search_unless_asked_off_a_terminal(env: dict) -> None:
     r = run_cli("eval", env["blob"]("div"), str(env["data"]), "--isolate", "none", "-q")
     assert r.exit_code == 4 and "find-rows:" not in r.stderr  # no search ran, no report
