@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -85,7 +85,7 @@ def _render(found: list) -> None:
         return
     for ex in found:
         lines = [f"[bold]Cause[/bold]  {escape(ex.cause)}", "", f"[bold]Fix[/bold]    {escape(ex.fix)}"]
-        facts = {k: v for k, v in ex.fields.items() if k not in ("path", "detail") or len(v) < 80}
+        facts = _facts(ex)
         if facts:
             lines += ["", "[dim]" + escape(", ".join(f"{k}={v}" for k, v in facts.items())) + "[/dim]"]
         if ex.blob:
@@ -96,6 +96,19 @@ def _render(found: list) -> None:
         more = f" ×{ex.occurrences}" if ex.occurrences > 1 else ""
         title = f"{ex.id}{more}: {ex.title}" + (" (likely)" if ex.confidence == "likely" else "")
         con.print(Panel("\n".join(lines), title=escape(title), title_align="left", expand=True))
+
+
+def _facts(ex: Any) -> dict[str, str]:
+    """The fields worth the facts line: a long path or detail is left to --json, and a detail the matched text,
+    the cause or the fix already shows is not said twice (it is a part of the text matched)."""
+    out = {}
+    for key, value in ex.fields.items():
+        if key in ("path", "detail") and len(value) >= 80:
+            continue
+        if key == "detail" and any(value in said for said in (ex.excerpt, ex.cause, ex.fix)):
+            continue
+        out[key] = value
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ text here is raised by datafusion itself, on the committed Parquet fixture.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -99,6 +100,19 @@ def test_eval_prints_the_honest_cause(small_parquet: Path, tmp_path: Path) -> No
     said = r.output.split("datafusion: ", 1)[1].strip()
     r = run_cli("explain", said)
     assert r.exit_code == 0 and "cast-overflow" in r.output and "Cast error" in r.output, r.output
+
+
+def test_explain_says_the_detail_once(data_errors) -> None:
+    """The panel's facts line leaves out a ``detail`` the matched text already shows (datafusion's own words,
+    once); --json keeps it as a field."""
+    for sql, cid, text in data_errors:
+        [found] = explain(text)
+        assert found.fields["detail"] in found.excerpt, (sql, found.fields)
+        r = run_cli("explain", text, columns=400)
+        assert r.exit_code == 0 and cid in r.output, (sql, r.output)
+        assert "detail=" not in r.output and found.fields["detail"] in r.output, (sql, r.output)
+        r = run_cli("explain", text, "--json")
+        assert json.loads(r.output)["explanations"][0]["fields"]["detail"] == found.fields["detail"], sql
 
 
 #: one-bit flips of plan_memory.physical.bin's Arrow IPC rows (byte, bit) and the Arrow error kind datafusion 55
