@@ -52,7 +52,8 @@ PREDICTED: tuple[CatalogEntry, ...] = (
         cause="Arrow refused data while the plan was decoded ({detail}): the rows a physical plan carries (a memory "
         "table's Arrow IPC partitions) were altered in transit.",
         fix="Re-create the plan (`df.execution_plan().to_bytes()`) and ship raw bytes; `exprtool check BLOB` "
-        "validates every partition and names the damaged one.",
+        "validates every partition and names the damaged one. If the error came after the plan decoded, while "
+        "the query ran, it is not this: `exprtool eval BLOB DATA --find-rows` replays it and names the rows.",
         datafusion_text="Arrow error: {detail}",
         confidence="likely",
     ),

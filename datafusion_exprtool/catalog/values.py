@@ -105,6 +105,57 @@ VALUE_FAILURES: tuple[CatalogEntry, ...] = (
         datafusion_text="{detail}",
     ),
     CatalogEntry(
+        id="cast-bytes-invalid",
+        title="A binary value does not convert to the type it is cast to",
+        layer="data",
+        stage="execute",
+        ties_to="data",
+        # arrow-rs words these "Invalid argument error", like a damaged Arrow IPC buffer met while a plan is
+        # decoded (table-rows-corrupt): both texts come from the cast kernels, never from the IPC reader
+        patterns=(
+            r"(?P<detail>Invalid argument error: Encountered non UTF-8 data: [^\n\"']+)",
+            r"(?P<detail>Invalid argument error: Byte slice does not have the same length as "
+            r"FixedSizeBinaryBuilder value lengths)",
+        ),
+        cause="While the query ran, a binary value did not convert to the type a cast converts it to "
+        f"({{detail}}): bytes that are not UTF-8 cast to a string type, or bytes of another length cast to "
+        f"`FixedSizeBinary(n)`. {_WHOSE}",
+        fix=f"Find the rows: {FIND_ROWS}. Then clean or filter those values, or use `TRY_CAST` "
+        "(`Expr.try_cast`, `arrow_try_cast`), which gives NULL instead of failing.",
+        eval_hint=EvalHint(
+            pattern=r"Invalid argument error: (?:Encountered non UTF-8 data|Byte slice does not have the same "
+            r"length as FixedSizeBinaryBuilder)",
+            text="a binary value does not convert to the cast's type: --find-rows names the rows; clean them or "
+            "use TRY_CAST (NULL instead of an error)",
+        ),
+        datafusion_text="{detail}",
+    ),
+    CatalogEntry(
+        id="udf-return-type",
+        title="A function returned another type than it declares",
+        layer="worker",
+        stage="execute",
+        ties_to="function",
+        # RecordBatch::try_new's check of an operator's output against its schema: the usual cause is a Python
+        # UDF whose array is not of its declared return type (the IPC reader builds arrays of the schema's types)
+        patterns=(
+            r"(?P<detail>Invalid argument error: column types must match schema types, expected "
+            r"(?P<declared>[^\n\"']+?) but found (?P<returned>[^\n\"']+?) at column index (?P<index>\d+))",
+        ),
+        cause="While the query ran, an operator's output column {index} was {returned} where the plan expects "
+        "{declared}: a Python UDF returned an array of another type than the return type it was declared with. "
+        "The blob decoded and planned fine; the function's code, not the data's values, is at fault (it fails "
+        "on the first batch it returns so).",
+        fix="Make the UDF return its declared type: cast its result (`pa.Array.cast`, `pc.cast`) before "
+        "returning it, or declare the type it returns (`udf(fn, [arg types], <return type>, ...)`).",
+        eval_hint=EvalHint(
+            pattern=r"Invalid argument error: column types must match schema types",
+            text="a UDF returned another type than it declares: cast its result to the declared return type",
+        ),
+        datafusion_text="{detail}",
+        confidence="likely",
+    ),
+    CatalogEntry(
         id="division-by-zero",
         title="A division by zero while the query ran",
         layer="data",
