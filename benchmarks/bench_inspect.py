@@ -18,7 +18,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -51,16 +50,35 @@ def build_big_blob(n: int) -> Path:
     return path
 
 
+#: runs one command and prints its wall time, exit code and peak RSS: a fresh, small process between this one and
+#: the command measured. Linux folds the peak RSS of the memory a process had before ``execve`` into its
+#: ``ru_maxrss``, and subprocess starts a command with vfork (it runs in this process's memory until it execs):
+#: a command started from here reports at least this process's own peak, which building the 1M-literal blob
+#: takes to ~690 MiB, so every command read the same figure. The wrapper forks (its child gets a copy of the
+#: wrapper's small memory, not a share of it): the floor is ~7 MiB, below a bare interpreter's ~11 MiB, and
+#: `python -c pass` reads as GNU time's `%M` reads it.
+MEASURE = """
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - start, os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def run(cmd: list[str]) -> tuple[float, int]:
-    """Wall time (s) and peak RSS (KiB) of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss
+    """Wall time (s) and peak RSS (KiB) of one child process, measured by a fresh wrapper (MEASURE)."""
+    proc = subprocess.run([PY, "-c", MEASURE, *cmd], capture_output=True, text=True)
+    wall, code, maxrss = proc.stdout.split() if proc.returncode == 0 else ("0", "-1", "0")
+    if int(code) not in (0, 1):
+        raise SystemExit(f"{cmd} failed: {proc.stderr[-2000:]}")
+    return float(wall), int(maxrss)
 
 
 def measure(cmd: list[str], runs: int) -> tuple[float, int]:
