@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import ALLOW_HELP, Exit, apply_allow, input_exit, input_problem, shorten
+from .common import ALLOW_HELP, Exit, Teardown, apply_allow, input_exit, input_problem, shorten
 from .summary import EVAL_SUMMARY_HELP, summarize_eval
 
 
@@ -231,6 +231,7 @@ def eval_(
     Example:  exprtool eval plan.bin --table orders=sample/orders.parquet --expect golden.parquet
     """
     params = dict(locals())
+    Teardown.skippable = True  # every path below closes its outputs and stops its worker in finally blocks
     from .eval_rows import RowsSettings, after_failure, bundle_params, check_bundle_target, is_bundle
 
     if is_bundle(blob):  # `exprtool eval BUNDLE_DIR`: the bundle's own command
