@@ -9,26 +9,25 @@ recorded, and removes any temporary output file. ``--isolate none`` runs the job
 
 from __future__ import annotations
 
-import contextlib
 import faulthandler
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.output import Sink, remove_partial
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult, run_job
+from datafusion_exprtool.actions.eval.worker_start import Started, start_worker
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec, install
 from datafusion_exprtool.sandbox.crash import Panic, death, fold, pass_on_stderr, rust_stderr_captured
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure, fail
-from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_sys_path
+from datafusion_exprtool.sandbox.process import CTX_TIMEOUT
 
 METHODS = ("none", "spawn", "forkserver", "fork")
+
+__all__ = ["METHODS", "Started", "child_main", "ctx_failure", "run_inline", "run_isolated", "start_worker"]
 
 
 class _PipeSink(Sink):
@@ -51,7 +50,7 @@ class _Forward(Sink):
         self.target.write(batch)
 
 
-def _child(
+def child_main(
     conn: Any,
     spec: WorkerSpec,
     fault_path: str,
@@ -59,7 +58,7 @@ def _child(
     cwd: str,
     stderr_path: str | None = None,
 ) -> None:
-    """Worker entry point (module level, so that spawn can import it): the worker ctx first, then the job.
+    """What the worker runs (``worker_start.enter`` calls it in the worker): the worker ctx first, then the job.
 
     The job comes through the pipe once the parent has it: a worker started ahead (``start_worker``) builds
     its context and imports datafusion while the parent is still inspecting the blob.
@@ -123,49 +122,6 @@ def remove_output_leftovers(job: EvalJob) -> None:
     """After the worker ended: its temporary output file and datafusion's ``<temp>#<n>`` staging files."""
     if job.output_temp and os.path.isdir(os.path.dirname(job.output_temp) or "."):
         remove_partial(job.output_temp)
-
-
-@dataclass
-class Started:
-    """A worker process started ahead of its job (``start_worker``): its pipe and the files it leaves."""
-
-    proc: Any
-    conn: Any
-    fault_path: str
-    stderr_path: str
-    workdir: str
-
-    def stop(self) -> None:
-        """End a worker that never got its job, and remove what it left."""
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join()
-        self.conn.close()
-        for path in (self.fault_path, self.stderr_path):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def start_worker(spec: WorkerSpec, method: str) -> Started:
-    """Start a worker process now; it installs the worker ctx and waits for its job (``run_isolated``)."""
-    import multiprocessing as mp
-
-    if spec.cwd is None:
-        spec.cwd = os.getcwd()
-    mpctx = mp.get_context(method)
-    conn, child = mpctx.Pipe(duplex=True)
-    fd, fault_path = tempfile.mkstemp(prefix="exprtool-fault-", suffix=".txt")
-    os.close(fd)
-    fd, stderr_path = tempfile.mkstemp(prefix="exprtool-stderr-", suffix=".txt")
-    os.close(fd)
-    workdir = tempfile.mkdtemp(prefix="exprtool-worker-")
-    args = (child, spec, fault_path, worker_sys_path(), workdir, stderr_path)
-    proc = mpctx.Process(target=_child, args=args, name="exprtool-eval-worker", daemon=True)
-    with without_main():
-        proc.start()
-    child.close()
-    return Started(proc, conn, fault_path, stderr_path, workdir)
 
 
 def run_isolated(
