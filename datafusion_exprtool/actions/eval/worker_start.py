@@ -3,7 +3,7 @@
 The worker's own start (a fresh interpreter, multiprocessing's bootstrap, ``import datafusion``) is the
 longest part of a small replay, so the CLI starts it as soon as it knows the worker context, before it
 imports the static inspection and the rest of eval. This module imports only multiprocessing and the sandbox's
-process helpers; the worker's code (``isolation.child_main``) is imported in the worker, by ``enter``.
+process helpers; the worker's code (``worker_main.child_main``) is imported in the worker, by ``enter``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def enter(*args: Any) -> None:
     """The worker's entry point (module level, so that spawn can pickle it by reference)."""
-    from datafusion_exprtool.actions.eval.isolation import child_main
+    from datafusion_exprtool.actions.eval.worker_main import child_main
 
     child_main(*args)
 
