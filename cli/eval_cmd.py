@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any
 
 import typer
 
-from .common import ALLOW_HELP, Exit, apply_allow, input_exit, input_problem, shorten
+from .common import ALLOW_HELP, Exit, Teardown, apply_allow, input_exit, input_problem, shorten
 from .summary import EVAL_SUMMARY_HELP, summarize_eval
 
 
@@ -37,6 +38,40 @@ class OutFormat(str, Enum):
     csv = "csv"
     json = "json"
     ndjson = "ndjson"
+
+
+def _worker_spec(worker_ctx: str | None, config: list[str] | None, target_partitions: int | None,
+                 batch_size: int | None, strict: bool) -> Any:  # fmt: skip
+    from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
+
+    return WorkerSpec(factory=worker_ctx, config=parse_config(config or []), target_partitions=target_partitions,
+                      batch_size=batch_size, strict=strict)  # fmt: skip
+
+
+@dataclass
+class _Ahead:
+    spec: Any  # sandbox.context.WorkerSpec
+    started: Any  # actions.eval.worker_start.Started
+
+
+def _start_worker_ahead(isolate: Isolate, workers: str | None, engine: Engine, *spec_args: Any) -> _Ahead | None:
+    """The one isolated worker of a plain replay, started before eval's other modules are imported: its own
+    start (a fresh interpreter, ``import datafusion``) is the longest part of a small replay. None when the
+    replay has no such worker, or its worker options are refused (reported with the other usage errors)."""
+    if isolate is Isolate.none or engine is not Engine.local or (workers is not None and workers.strip() != "1"):
+        return None
+    import atexit
+
+    from datafusion_exprtool.actions.eval.worker_start import start_worker
+    from datafusion_exprtool.sandbox.failure import EvalError
+
+    try:
+        spec = _worker_spec(*spec_args)
+    except EvalError:
+        return None
+    started = start_worker(spec, isolate.value)
+    atexit.register(started.stop)  # a usage error before prepare() took it: no worker or temporary file left
+    return _Ahead(spec, started)
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -231,6 +266,7 @@ def eval_(
     Example:  exprtool eval plan.bin --table orders=sample/orders.parquet --expect golden.parquet
     """
     params = dict(locals())
+    Teardown.skippable = True  # every path below closes its outputs and stops its worker in finally blocks
     from .eval_rows import RowsSettings, after_failure, bundle_params, check_bundle_target, is_bundle
 
     if is_bundle(blob):  # `exprtool eval BUNDLE_DIR`: the bundle's own command
@@ -241,6 +277,7 @@ def eval_(
               file=sys.stderr)  # fmt: skip
         raise typer.Exit(Exit.USAGE)
     apply_allow(allow)
+    ahead = _start_worker_ahead(isolate, workers, engine, worker_ctx, config, target_partitions, batch_size, strict)
     from datafusion_exprtool.actions.eval.evaluate import EvalOptions, prepare, run
     from datafusion_exprtool.actions.eval.failure import classify
     from datafusion_exprtool.actions.eval.output import stdout_sink
@@ -248,7 +285,6 @@ def eval_(
     from datafusion_exprtool.actions.eval.rebind import parse_tables
     from datafusion_exprtool.actions.scale.options import ScaleOptions, parse_workers
     from datafusion_exprtool.errors import DecodeError
-    from datafusion_exprtool.sandbox.context import WorkerSpec, parse_config
     from datafusion_exprtool.sandbox.failure import EvalError
 
     if filter_ and mode not in (None, Mode.filter):
@@ -257,13 +293,7 @@ def eval_(
     tty = sys.stdout.isatty()
     stream_fmt = None if output or json_ or fmt is OutFormat.table else fmt.value
     try:
-        spec = WorkerSpec(
-            factory=worker_ctx,
-            config=parse_config(config or []),
-            target_partitions=target_partitions,
-            batch_size=batch_size,
-            strict=strict,
-        )
+        spec = ahead.spec if ahead is not None else _worker_spec(worker_ctx, config, target_partitions, batch_size, strict)
         opts = EvalOptions(
             blob=blob,
             data=list(data or []),
@@ -288,7 +318,7 @@ def eval_(
             ),  # fmt: skip
         )
         check_bundle_target(rows, opts)  # before any work: a --bundle that cannot be written is a usage error
-        prepared = prepare(opts)
+        prepared = prepare(opts, ahead.started if ahead is not None else None)
     except DecodeError as err:
         print(f"exprtool: {blob}: {input_problem(err)}", file=sys.stderr)
         raise typer.Exit(input_exit(err)) from None

@@ -41,6 +41,8 @@ def terminal() -> bool:
 
 # --- exprtool eval BUNDLE_DIR -------------------------------------------------------------------------
 def is_bundle(path: str) -> bool:
+    if not os.path.isdir(path):  # a blob file: the bundle module (and what it imports) is not needed
+        return False
     from datafusion_exprtool.capturing.bundle import is_bundle as found
 
     return found(path)

@@ -12,6 +12,8 @@ import typer
 
 from datafusion_exprtool.errors import ExitCode
 
+from .common import Teardown
+
 app = typer.Typer(
     name="exprtool",
     help="Inspect, check, re-encode and replay serialized Apache DataFusion expressions.",
@@ -98,8 +100,35 @@ for _command in app.registered_commands:
         _command.help = _reflow(_inspect.getdoc(_command.callback) or "")
 
 
+def _exit_without_teardown(code: int) -> None:
+    """End as Python would (non-daemon threads joined, atexit handlers run, stdout and stderr flushed) but
+    skip the module and object finalization after it (``Teardown``); a reader that left before the flush
+    makes it ``CLOSED_PIPE``, as a closed pipe does during the run."""
+    import atexit
+    import os
+    import sys
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = ExitCode.CLOSED_PIPE
+    try:
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code)
+
+
 def main() -> None:
-    """Run the app; an unexpected exception is one line, never a traceback (EXPRTOOL_DEBUG=1 shows it)."""
+    """Run the app; an unexpected exception is one line, never a traceback (EXPRTOOL_DEBUG=1 shows it).
+
+    After a command that marks ``Teardown.skippable`` (``eval``) the process ends here, with the command's
+    exit code, instead of raising SystemExit to the caller: ``main()`` is the program's entry point."""
     import os
     import sys
 
@@ -113,6 +142,8 @@ def main() -> None:
         # "findings"; the run did not finish, so it is neither a finding nor a pass
         if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
             raise SystemExit(ExitCode.CLOSED_PIPE) from None
+        if Teardown.skippable and (exc.code is None or isinstance(exc.code, int)):
+            _exit_without_teardown(exc.code or 0)
         raise
     except BrokenPipeError:  # `exprtool check X | head`: the reader left before the end
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -266,14 +266,22 @@ def _prepare_plan(opts: EvalOptions, loaded: Any, inspection: Inspection, payloa
     return Prepared(job, inspection, ExprShape(), facts.local_files, 0, [], plan=facts)
 
 
-def prepare(opts: EvalOptions) -> Prepared:
+def isolated_worker(opts: EvalOptions) -> bool:
+    """Whether the replay runs in one isolated worker process (``--isolate`` other than none, not scaled)."""
+    return opts.isolate in METHODS[1:] and not (opts.scale is not None and opts.scale.scaled)
+
+
+def prepare(opts: EvalOptions, started: Started | None = None) -> Prepared:
     """Everything that needs no decoding. Raises DecodeError (exit 3) or EvalError.
 
-    An isolated worker is started first: it builds the worker ctx and imports datafusion while this process
-    inspects the blob (on two cores the start-up costs little more than the longer of the two); it gets the
-    job only after the trust gate, and is stopped if anything here fails."""
-    started = None
-    if opts.isolate in METHODS[1:] and not (opts.scale is not None and opts.scale.scaled):
+    An isolated worker is started first (or ``started``, by the caller with ``worker_start.start_worker``
+    and ``opts.worker``, before it imported this module): it builds the worker ctx and imports datafusion
+    while this process inspects the blob (on two cores the start-up costs little more than the longer of
+    the two); it gets the job only after the trust gate, and is stopped if anything here fails."""
+    if started is not None and not isolated_worker(opts):
+        started.stop()
+        started = None
+    if started is None and isolated_worker(opts):
         started = start_worker(opts.worker, opts.isolate)
     try:
         prepared = _prepare(opts)
@@ -406,4 +414,4 @@ def evaluate(
     return prepared, run(prepared, opts, on_progress, batch_sink)
 
 
-__all__ = ["EvalOptions", "Prepared", "prepare", "run", "evaluate", "parquet_files", "listed_parquet", "Any"]
+__all__ = ["EvalOptions", "Prepared", "isolated_worker", "prepare", "run", "evaluate", "parquet_files", "listed_parquet", "Any"]

@@ -9,36 +9,24 @@ recorded, and removes any temporary output file. ``--isolate none`` runs the job
 
 from __future__ import annotations
 
-import contextlib
-import faulthandler
 import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.output import Sink, remove_partial
 from datafusion_exprtool.actions.eval.runner import EvalJob, EvalResult, run_job
+from datafusion_exprtool.actions.eval.worker_main import ctx_failure
+from datafusion_exprtool.actions.eval.worker_start import Started, start_worker
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec, install
 from datafusion_exprtool.sandbox.crash import Panic, death, fold, pass_on_stderr, rust_stderr_captured
-from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure, fail
-from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_sys_path
+from datafusion_exprtool.sandbox.failure import EvalError, fail
+from datafusion_exprtool.sandbox.process import CTX_TIMEOUT
 
 METHODS = ("none", "spawn", "forkserver", "fork")
 
-
-class _PipeSink(Sink):
-    """Sends result batches to the parent (which writes stdout)."""
-
-    def __init__(self, conn: Any):
-        self.conn = conn
-
-    def write(self, batch: Any) -> None:
-        self.conn.send(("batch", batch))
+__all__ = ["METHODS", "Started", "ctx_failure", "run_inline", "run_isolated", "start_worker"]
 
 
 class _Forward(Sink):
@@ -51,121 +39,10 @@ class _Forward(Sink):
         self.target.write(batch)
 
 
-def _child(
-    conn: Any,
-    spec: WorkerSpec,
-    fault_path: str,
-    sys_path: list[str],
-    cwd: str,
-    stderr_path: str | None = None,
-) -> None:
-    """Worker entry point (module level, so that spawn can import it): the worker ctx first, then the job.
-
-    The job comes through the pipe once the parent has it: a worker started ahead (``start_worker``) builds
-    its context and imports datafusion while the parent is still inspecting the blob.
-    """
-    sys.path[:] = sys_path
-    os.chdir(cwd)
-    if stderr_path is not None:  # Rust writes panics to fd 2 itself: the parent folds them into its report
-        fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
-        sys.stderr.flush()
-        os.dup2(fd, 2)
-        os.close(fd)
-    with open(fault_path, "w") as fault:
-        faulthandler.enable(file=fault, all_threads=True)
-        job: EvalJob | None = None
-        try:
-            conn.send(("stage", "worker-ctx"))
-            try:
-                ctx = install(spec)
-            except BaseException as exc:
-                conn.send(("failure", ctx_failure(exc)))
-                return
-            conn.send(("ready", None))
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):  # the parent stopped before it had a job for us
-                return
-            if message[0] != "job":
-                return
-            _kind, job, stream_back = message
-            sinks = [_PipeSink(conn)] if stream_back else []
-            result = run_job(
-                job,
-                ctx,
-                on_stage=lambda s: conn.send(("stage", s)),
-                on_progress=lambda n: conn.send(("progress", n)),
-                extra_sinks=sinks,
-            )
-            conn.send(("result", result))
-        except EvalError as exc:
-            conn.send(("failure", exc.failure))
-        except BaseException as exc:  # noqa: BLE001 - reported, never re-raised in a worker
-            conn.send(("failure", classify(exc, "execute", job.python_functions if job else None)))
-        finally:
-            faulthandler.disable()
-            conn.close()
-    # everything is sent and every file written: skip the interpreter's finalization (~0.05-0.09 s with
-    # datafusion and pyarrow loaded), as a forked multiprocessing child does
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def ctx_failure(exc: BaseException) -> EvalFailure:
-    """A worker context that cannot be built is the caller's ``--worker-ctx``: a usage error."""
-    failure = classify(exc, "worker-ctx")
-    failure.exit_code = ExitCode.USAGE
-    return failure
-
-
 def remove_output_leftovers(job: EvalJob) -> None:
     """After the worker ended: its temporary output file and datafusion's ``<temp>#<n>`` staging files."""
     if job.output_temp and os.path.isdir(os.path.dirname(job.output_temp) or "."):
         remove_partial(job.output_temp)
-
-
-@dataclass
-class Started:
-    """A worker process started ahead of its job (``start_worker``): its pipe and the files it leaves."""
-
-    proc: Any
-    conn: Any
-    fault_path: str
-    stderr_path: str
-    workdir: str
-
-    def stop(self) -> None:
-        """End a worker that never got its job, and remove what it left."""
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join()
-        self.conn.close()
-        for path in (self.fault_path, self.stderr_path):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def start_worker(spec: WorkerSpec, method: str) -> Started:
-    """Start a worker process now; it installs the worker ctx and waits for its job (``run_isolated``)."""
-    import multiprocessing as mp
-
-    if spec.cwd is None:
-        spec.cwd = os.getcwd()
-    mpctx = mp.get_context(method)
-    conn, child = mpctx.Pipe(duplex=True)
-    fd, fault_path = tempfile.mkstemp(prefix="exprtool-fault-", suffix=".txt")
-    os.close(fd)
-    fd, stderr_path = tempfile.mkstemp(prefix="exprtool-stderr-", suffix=".txt")
-    os.close(fd)
-    workdir = tempfile.mkdtemp(prefix="exprtool-worker-")
-    args = (child, spec, fault_path, worker_sys_path(), workdir, stderr_path)
-    proc = mpctx.Process(target=_child, args=args, name="exprtool-eval-worker", daemon=True)
-    with without_main():
-        proc.start()
-    child.close()
-    return Started(proc, conn, fault_path, stderr_path, workdir)
 
 
 def run_isolated(
