@@ -237,6 +237,10 @@ def run_scaled(
                 with contextlib.suppress(Exception):
                     sink.abort()
         if parts is not None:
+            if pool is not None:  # stop the workers first: one still writing its part would refill the directory
+                with contextlib.suppress(Exception):
+                    pool.close()
+                pool = None
             parts.abort()
         if isinstance(exc, (EvalError, KeyboardInterrupt, BrokenPipeError)):
             raise
