@@ -8,6 +8,7 @@ CLI's ``__main__``, the name of the signal that ended a child, and how long a wo
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import signal
 import sys
@@ -62,3 +63,23 @@ def signal_name(exitcode: int | None) -> str | None:
         return signal.Signals(-exitcode).name
     except ValueError:
         return f"signal {-exitcode}"
+
+
+@contextlib.contextmanager
+def worker_process(sys_path: list[str], cwd: str, fault_path: str, stderr_path: str | None = None) -> Iterator[None]:
+    """What every worker does first (eval's isolated worker, --workers, --find-rows probes): the driver's
+    import path and directory, fd 2 into ``stderr_path`` (Rust writes panics to fd 2 itself: the parent folds
+    them into its report) and faulthandler's dump into ``fault_path`` (a crash names its signal and frame)."""
+    sys.path[:] = sys_path
+    os.chdir(cwd)
+    if stderr_path is not None:
+        fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
+        sys.stderr.flush()
+        os.dup2(fd, 2)
+        os.close(fd)
+    with open(fault_path, "w") as fault:
+        faulthandler.enable(file=fault, all_threads=True)
+        try:
+            yield
+        finally:
+            faulthandler.disable()

@@ -5,7 +5,6 @@ result or failure back to the parent (``isolation.run_isolated``).
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import sys
 from typing import Any
@@ -16,6 +15,7 @@ from datafusion_exprtool.actions.eval.runner import EvalJob, run_job
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec, install
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure
+from datafusion_exprtool.sandbox.process import worker_process
 
 
 class _PipeSink(Sink):
@@ -41,15 +41,7 @@ def child_main(
     The job comes through the pipe once the parent has it: a worker started ahead (``worker_start``) builds
     its context and imports datafusion while the parent is still inspecting the blob.
     """
-    sys.path[:] = sys_path
-    os.chdir(cwd)
-    if stderr_path is not None:  # Rust writes panics to fd 2 itself: the parent folds them into its report
-        fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
-        sys.stderr.flush()
-        os.dup2(fd, 2)
-        os.close(fd)
-    with open(fault_path, "w") as fault:
-        faulthandler.enable(file=fault, all_threads=True)
+    with worker_process(sys_path, cwd, fault_path, stderr_path):
         job: EvalJob | None = None
         try:
             conn.send(("stage", "worker-ctx"))
@@ -80,7 +72,6 @@ def child_main(
         except BaseException as exc:  # noqa: BLE001 - reported, never re-raised in a worker
             conn.send(("failure", classify(exc, "execute", job.python_functions if job else None)))
         finally:
-            faulthandler.disable()
             conn.close()
     # everything is sent and every file written: skip the interpreter's finalization (~0.05-0.09 s with
     # datafusion and pyarrow loaded), as a forked multiprocessing child does

@@ -16,11 +16,9 @@ with it, as it would in eval.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from typing import Any
@@ -38,7 +36,7 @@ from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import install
 from datafusion_exprtool.sandbox.crash import Panic, death, fold, rust_stderr_captured, split_stderr
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure, fail
-from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_sys_path
+from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_process, worker_sys_path
 
 GRACE = 5.0  # seconds a probe may overrun its time limit before its worker is killed
 
@@ -62,15 +60,8 @@ def _replay(job: EvalJob, ctx: Any) -> ProbeOutcome:
 
 def _serve(conn: Any, setup: ProbeSetup, fault_path: str, sys_path: list[str], cwd: str, stderr_path: str) -> None:
     """Worker entry point (module level, so that spawn can import it)."""
-    sys.path[:] = sys_path
-    os.chdir(cwd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the search
-    fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
-    sys.stderr.flush()
-    os.dup2(fd, 2)
-    os.close(fd)
-    with open(fault_path, "w") as fault:
-        faulthandler.enable(file=fault, all_threads=True)
+    with worker_process(sys_path, cwd, fault_path, stderr_path):
         try:
             try:
                 ctx = install(setup.spec)
@@ -97,7 +88,6 @@ def _serve(conn: Any, setup: ProbeSetup, fault_path: str, sys_path: list[str], c
                 else:
                     return
         finally:
-            faulthandler.disable()
             conn.close()
 
 

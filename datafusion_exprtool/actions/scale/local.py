@@ -10,10 +10,8 @@ Shuffled rows go through Arrow IPC files in a directory of the driver's, one per
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +24,7 @@ from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.crash import death, fold, pass_on_stderr
 from datafusion_exprtool.sandbox.failure import EvalError, fail
-from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_sys_path
+from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_process, worker_sys_path
 
 #: tasks handed out beyond the one whose results are being delivered, per worker
 AHEAD = 2
@@ -83,14 +81,7 @@ def _main(
     conn: Any, spec: WorkerSpec, sys_path: list[str], cwd: str, fault_path: str, stderr_path: str, shuffle: str
 ) -> None:
     """Worker entry point (module level, so that spawn can import it)."""
-    sys.path[:] = sys_path
-    os.chdir(cwd)
-    fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
-    sys.stderr.flush()
-    os.dup2(fd, 2)
-    os.close(fd)
-    with open(fault_path, "w") as fault:
-        faulthandler.enable(file=fault, all_threads=True)
+    with worker_process(sys_path, cwd, fault_path, stderr_path):
         try:
             try:
                 worker = ScaleWorker(spec)
@@ -106,7 +97,6 @@ def _main(
         except BaseException as exc:  # noqa: BLE001 - reported, never re-raised in a worker
             conn.send(("failure", classify(exc, "execute")))
         finally:
-            faulthandler.disable()
             conn.close()
 
 
