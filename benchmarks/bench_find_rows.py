@@ -28,8 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-CACHE = Path(__file__).resolve().parent / ".cache"
-EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_eval import CACHE, EXE, make_parquet  # noqa: E402 - the same data as eval's benchmark
+
 ROOT = str(Path(__file__).resolve().parent.parent)
 
 PLAIN = """
@@ -46,26 +47,6 @@ except Exception:
 else:
     raise SystemExit("the replay did not fail")
 """
-
-
-def make_parquet(rows: int) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = CACHE / f"rows_{rows}.parquet"
-    if path.exists():
-        return path
-    CACHE.mkdir(exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    chunk = 1 << 20
-    schema = pa.schema([("a", pa.int64()), ("b", pa.float64())])
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for start in range(0, rows, chunk):
-            n = min(chunk, rows - start)
-            a = pa.array(range(start, start + n), pa.int64())
-            writer.write_table(pa.table({"a": a, "b": a.cast(pa.float64())}, schema=schema))
-    tmp.rename(path)
-    return path
 
 
 def make_blob(bad: int) -> Path:
