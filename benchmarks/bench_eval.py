@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 CACHE = Path(__file__).resolve().parent / ".cache"
-EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
+EXE = [sys.executable, "-m", "datafusion_exprtool.cli.entry"]
 
 PLAIN = """
 import pickle, sys

@@ -23,7 +23,7 @@ from support.repo import FIXTURES
 
 from datafusion_exprtool.reports.explain import explain
 
-EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
+EXE = [sys.executable, "-m", "datafusion_exprtool.cli.entry"]
 
 
 def run(*args: str, input: bytes | None = None):

@@ -20,7 +20,7 @@ from support.blobs import pickle_by_name, write_workers
 from support.cli import run_cli
 
 N = 1000
-EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
+EXE = [sys.executable, "-m", "datafusion_exprtool.cli.entry"]
 
 
 def _udfs():

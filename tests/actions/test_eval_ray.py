@@ -28,7 +28,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when Ray
 ray = pytest.importorskip("ray")  # the [test] extra installs it; CI runs these
 
 CASES = cases()
-EXE = [sys.executable, "-m", "datafusion_exprtool.cli.main"]
+EXE = [sys.executable, "-m", "datafusion_exprtool.cli.entry"]
 
 
 @pytest.fixture(scope="module")

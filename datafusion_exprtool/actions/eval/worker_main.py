@@ -1,6 +1,6 @@
-"""What the isolated eval worker runs once started (``worker_start.enter`` imports this module in the worker):
-the worker ctx first, then the job that arrives through the pipe; it reports stages, progress, batches and the
-result or failure back to the parent (``isolation.run_isolated``).
+"""What the isolated eval worker runs once started (``serve`` for a spawn worker, ``worker_start.enter`` for
+forkserver and fork): the worker ctx first, then the job that arrives through the pipe; it reports stages,
+progress, batches and the result or failure back to the parent (``isolation.run_isolated``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def child_main(
     cwd: str,
     stderr_path: str | None = None,
 ) -> None:
-    """What the worker runs (``worker_start.enter`` calls it in the worker): the worker ctx first, then the job.
+    """What the worker runs: the worker ctx first, then the job.
 
     The job comes through the pipe once the parent has it: a worker started ahead (``worker_start``) builds
     its context and imports datafusion while the parent is still inspecting the blob.
@@ -78,6 +78,23 @@ def child_main(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def serve(fd: int) -> None:
+    """A booted spawn worker (``worker_start.boot``): import datafusion now, while the parent is still
+    starting, then take the spec and run as ``child_main``. A parent that ends first closes the socket."""
+    from multiprocessing.connection import Connection
+
+    import datafusion  # noqa: F401 - the longest part of the worker's start, done before it is needed
+
+    conn = Connection(fd)
+    try:
+        message = conn.recv()
+    except (EOFError, OSError, KeyboardInterrupt):
+        os._exit(0)
+    if message[0] != "spec":
+        os._exit(0)
+    child_main(conn, *message[1:])
 
 
 def ctx_failure(exc: BaseException) -> EvalFailure:

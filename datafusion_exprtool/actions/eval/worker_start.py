@@ -1,9 +1,16 @@
 """Start eval's isolated worker process, importing as little as possible first.
 
-The worker's own start (a fresh interpreter, multiprocessing's bootstrap, ``import datafusion``) is the
-longest part of a small replay, so the CLI starts it as soon as it knows the worker context, before it
-imports the static inspection and the rest of eval. This module imports only multiprocessing and the sandbox's
-process helpers; the worker's code (``worker_main.child_main``) is imported in the worker, by ``enter``.
+The worker's own start (a fresh interpreter, ``import datafusion``) is the longest part of a small replay, so
+it starts before anything else: the program's entry point (``cli/entry.py``) boots a bare spawn worker
+(``boot``) before Typer is even imported when the command line asks for a plain replay; the worker imports
+datafusion and eval's worker modules and waits for its spec (the worker ctx), then for its job. Whoever
+learns the spec first (``start_worker``) adopts that worker, or boots one. A booted worker nobody adopts is
+killed at exit.
+
+A spawn worker is a plain ``subprocess`` running ``worker_main.serve`` over a socket pair, not a
+``multiprocessing`` spawn child: the same fresh interpreter without multiprocessing's bootstrap and its
+resource-tracker process (a third interpreter starting on the same cores). ``forkserver`` and ``fork`` use
+multiprocessing.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,12 +28,97 @@ from datafusion_exprtool.sandbox.process import without_main, worker_sys_path
 if TYPE_CHECKING:
     from datafusion_exprtool.sandbox.context import WorkerSpec
 
+#: what the booted interpreter runs; ``sys.path[0]`` (the current directory for ``-c``) is dropped, so a
+#: module of the user's directory never shadows datafusion before the driver's import path is installed
+BOOT_CODE = (
+    "import sys; del sys.path[0]; "
+    "from datafusion_exprtool.actions.eval.worker_main import serve; serve(int(sys.argv[1]))"
+)
+
 
 def enter(*args: Any) -> None:
-    """The worker's entry point (module level, so that spawn can pickle it by reference)."""
+    """The entry point of a multiprocessing worker (module level, so that forkserver can pickle it)."""
     from datafusion_exprtool.actions.eval.worker_main import child_main
 
     child_main(*args)
+
+
+class SpawnedProcess:
+    """A ``subprocess.Popen`` seen through the part of ``multiprocessing.Process`` eval uses (its exit code
+    is negative for a signal, as multiprocessing's is)."""
+
+    def __init__(self, popen: Any):
+        self.popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.popen.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        import subprocess
+
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+
+
+@dataclass
+class Booted:
+    """A spawn worker booted before its spec is known (``boot``): its process and the parent's socket."""
+
+    proc: SpawnedProcess
+    sock: Any  # socket.socket, until ``configure`` wraps it in a Connection
+
+    def discard(self) -> None:
+        """Kill a worker nobody adopted (an ``atexit`` hook of ``boot``)."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            self.proc.kill()
+            self.proc.join()
+
+
+#: the worker the entry point booted, until ``start_worker`` adopts it
+_booted: Booted | None = None
+
+
+def boot() -> Booted:
+    """Start a bare spawn worker now (it imports datafusion, then waits for ``configure``)."""
+    import atexit
+    import socket
+    import subprocess
+
+    global _booted
+    parent, child = socket.socketpair()
+    try:
+        popen = subprocess.Popen(
+            [sys.executable, "-c", BOOT_CODE, str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        child.close()
+    _booted = Booted(SpawnedProcess(popen), parent)
+    atexit.register(_booted.discard)
+    return _booted
+
+
+def _adopt() -> Booted:
+    """The booted worker if it is still waiting, else one booted now."""
+    global _booted
+    booted = _booted if _booted is not None and _booted.proc.is_alive() else boot()
+    _booted = None
+    return booted
 
 
 @dataclass
@@ -50,21 +143,34 @@ class Started:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_worker(spec: WorkerSpec, method: str) -> Started:
-    """Start a worker process now; it installs the worker ctx and waits for its job (``run_isolated``)."""
-    import multiprocessing as mp
-
-    if spec.cwd is None:
-        spec.cwd = os.getcwd()
-    mpctx = mp.get_context(method)
-    conn, child = mpctx.Pipe(duplex=True)
+def _worker_files() -> tuple[str, str, str]:
     fd, fault_path = tempfile.mkstemp(prefix="exprtool-fault-", suffix=".txt")
     os.close(fd)
     fd, stderr_path = tempfile.mkstemp(prefix="exprtool-stderr-", suffix=".txt")
     os.close(fd)
-    workdir = tempfile.mkdtemp(prefix="exprtool-worker-")
-    args = (child, spec, fault_path, worker_sys_path(), workdir, stderr_path)
-    proc = mpctx.Process(target=enter, args=args, name="exprtool-eval-worker", daemon=True)
+    return fault_path, stderr_path, tempfile.mkdtemp(prefix="exprtool-worker-")
+
+
+def start_worker(spec: WorkerSpec, method: str) -> Started:
+    """A worker process for ``spec``, started now or adopted from ``boot``; it installs the worker ctx and
+    waits for its job (``run_isolated``)."""
+    if spec.cwd is None:
+        spec.cwd = os.getcwd()
+    fault_path, stderr_path, workdir = _worker_files()
+    args = (spec, fault_path, worker_sys_path(), workdir, stderr_path)
+    if method == "spawn":
+        from multiprocessing.connection import Connection
+
+        booted = _adopt()
+        conn = Connection(booted.sock.detach())
+        booted.sock = None  # the Connection owns it now
+        conn.send(("spec", *args))
+        return Started(booted.proc, conn, fault_path, stderr_path, workdir)
+    import multiprocessing as mp
+
+    mpctx = mp.get_context(method)
+    conn, child = mpctx.Pipe(duplex=True)
+    proc = mpctx.Process(target=enter, args=(child, *args), name="exprtool-eval-worker", daemon=True)
     with without_main():
         proc.start()
     child.close()
