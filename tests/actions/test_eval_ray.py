@@ -22,7 +22,7 @@ import pytest
 from datafusion import col
 from support.blobs import patch_byte, pickle_by_name
 from support.cli import run_cli
-from support.scale_cases import cases, gil_udf, loopback_env, rows, write_blobs, write_data
+from support.scale_cases import cases, gil_udf, loopback_env, rows, write_blobs, write_data, write_sliced
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when Ray is imported: stay on 127.0.0.1
 ray = pytest.importorskip("ray")  # the [test] extra installs it; CI runs these
@@ -191,6 +191,22 @@ def test_parts_written_by_actors(cluster: None, env: dict, tmp_path: Path) -> No
     assert r.exit_code == 0, r.stderr
     assert sorted(os.listdir(out)) == ["part-00000.parquet", "part-00001.parquet"]
     assert rows(ds.dataset(str(out)).to_table()) == rows(case.truth(env["data"]["one"]))
+
+
+def test_sliced_row_groups_on_actors_keep_input_order(cluster: None, env: dict, tmp_path: Path) -> None:
+    """The tail's row-group slices (plan.balanced) read on actors: datafusion's result, in input order."""
+    from datafusion import SessionContext
+
+    data = write_sliced(tmp_path)
+    out = tmp_path / "out.parquet"
+    r = run_cli("eval", env["blobs"]["project"], data, "--keep", "a", "--engine", "ray", "--workers", "2",
+                "-o", str(out))  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "(the last cut finer to finish together: 3 tasks)" in r.stderr
+    expr = CASES["project"].expr
+    want = SessionContext().read_parquet(data).select(col("a"), expr.alias("v")).to_pydict()
+    got = pq.read_table(out)
+    assert got.column(0).to_pylist() == want["a"] and got.column(1).to_pylist() == want["v"]
 
 
 def test_actors_that_cannot_be_placed_time_out(cluster: None, env: dict) -> None:

@@ -145,3 +145,10 @@ def rows(table: pa.Table) -> list[tuple[Any, ...]]:
 def loopback_env() -> dict[str, str]:
     """The environment that keeps a Ray cluster on 127.0.0.1 (Ray's own switch for single-host clusters)."""
     return dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+
+
+def write_sliced(directory: Path) -> str:
+    """One file of two 200,000-row row groups: on 2 workers the second is cut in two (``plan.balanced``)."""
+    path = directory / "sliced.parquet"
+    pq.write_table(pa.table({"a": pa.array(range(400_000), pa.int64())}), path, row_group_size=200_000)
+    return str(path)

@@ -19,15 +19,13 @@ from typing import Any
 from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.isolation import ctx_failure
 from datafusion_exprtool.actions.eval.runner import EvalJob
+from datafusion_exprtool.actions.scale.plan import AHEAD, pick_worker
 from datafusion_exprtool.actions.scale.worker import ScaleWorker, versions
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.crash import death, fold, pass_on_stderr
 from datafusion_exprtool.sandbox.failure import EvalError, fail
 from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_process, worker_sys_path
-
-#: tasks handed out beyond the one whose results are being delivered, per worker
-AHEAD = 2
 
 
 def _bucket_dir(shuffle: str, bucket: int) -> str:
@@ -197,9 +195,10 @@ class LocalPool:
     def results(self, tasks: list[tuple[Any, ...]]) -> Iterator[tuple[str, int, Any]]:
         """("batch", task, batch) and ("done", task, rows) events, in task order.
 
-        Each worker has up to ``AHEAD`` tasks queued in its pipe, so it starts the next one without waiting
-        for the driver (busy writing the output) to hand it out; the driver keeps the results of tasks ahead
-        of the one it delivers, at most ``AHEAD`` x workers of them."""
+        Each worker has up to ``AHEAD`` tasks queued in its pipe (a task of the balanced tail: only when it is
+        idle; ``plan.pick_worker``), so it starts the next one without waiting for the driver (busy writing
+        the output) to hand it out; the driver keeps the results of tasks ahead of the one it delivers, at
+        most ``AHEAD`` x workers of them."""
         from collections import deque
         from multiprocessing.connection import wait
 
@@ -211,9 +210,11 @@ class LocalPool:
         current = 0
         while current < len(tasks):
             while pending and pending[0] < current + AHEAD * self.size:
-                conn = min(queued, key=lambda c: len(queued[c]))
-                if len(queued[conn]) >= AHEAD:
+                conns = list(queued)
+                which = pick_worker([[tasks[i] for i in queued[c]] for c in conns], tasks[pending[0]])
+                if which is None:
                     break
+                conn = conns[which]
                 index = pending.popleft()
                 conn.send(("task", index, tasks[index]))
                 queued[conn].append(index)

@@ -1,7 +1,10 @@
 """How a replay is split over workers, read from the static tree and the Parquet footers (nothing decoded).
 
 * project / filter: each row is independent, so the input is cut into units (whole files when there are at
-  least as many files as workers, else row groups) and the results are put back in input order.
+  least as many files as workers, else row groups) and the results are put back in input order. The tail is
+  cut finer (``balanced``): workers take units as they free up, so with equal units the last one would leave
+  the other workers idle for up to a unit's time (19 row groups and a small one on 2 workers: 10 against 9,
+  5% of the run).
 * aggregate with ``--group-by``, a window whose every call has the same ``PARTITION BY`` columns: each group
   must meet one worker whole, so the rows are hash-shuffled on those columns (datafusion's own
   ``xxhash64`` + ``pmod``) and every worker evaluates the expression on its buckets.
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +25,59 @@ SPLIT, SHUFFLE, SINGLE = "split", "shuffle", "single"
 _OPAQUE = {"LogicalPlanNode", "SubqueryNode", "ScalarSubqueryExprNode"}
 
 
+#: the fewest rows a row group is cut to when the tail is balanced: below it a task's own cost (reading the
+#: row group again, planning) outweighs what an even finish gains
+MIN_SLICE = 65_536
+
+
 @dataclass(frozen=True)
 class Unit:
-    """A piece of the input a worker reads: a whole file, or some of its row groups (``row_groups``)."""
+    """A piece of the input a worker reads: a whole file, some of its row groups (``row_groups``), or the rows
+    ``offset`` to ``offset + rows`` of one row group (``sliced``)."""
 
     path: str
     row_groups: tuple[int, ...] | None = None
     rows: int = 0
+    offset: int = 0
+    sliced: bool = False
+    tail: bool = False  # of the balanced tail: handed to an idle worker only (``queue_depth``)
+
+
+#: tasks a worker may hold (the one it runs and the next), so it starts the next without waiting for the
+#: driver, busy writing the output, to hand it out
+AHEAD = 2
+
+
+def _rows(task: tuple[Any, ...]) -> int | None:
+    unit = task[1] if len(task) > 1 else None
+    return unit.rows if isinstance(unit, Unit) else None
+
+
+def queue_depth(task: tuple[Any, ...]) -> int:
+    """How many tasks a worker may hold when it is handed ``task``: ``AHEAD``, but a task of the balanced tail
+    goes to an idle worker only: queued behind another it would run late on one worker while another idles
+    (measured: 10.2M rows against 9.8M on 2 workers)."""
+    unit = task[1] if len(task) > 1 else None
+    return 1 if isinstance(unit, Unit) and unit.tail else AHEAD
+
+
+def pick_worker(held: list[list[tuple[Any, ...]]], task: tuple[Any, ...]) -> int | None:
+    """Which worker gets ``task`` (``held``: the tasks each worker runs or has queued), or None to wait.
+
+    Workers that may take it hold fewer than ``queue_depth(task)`` tasks, not counting tiny ones (under
+    ``MIN_SLICE`` rows: a worker holding two one-row files is as good as idle); among them, the one with the
+    fewest rows to go, so a unit queued ahead never lands behind a long one while another worker is free."""
+    depth = queue_depth(task)
+    best: tuple[int, int] | None = None
+    choice = None
+    for i, tasks in enumerate(held):
+        sizes = [_rows(t) for t in tasks]
+        if sum(1 for r in sizes if r is None or r >= MIN_SLICE) >= depth:
+            continue
+        key = (sum(r for r in sizes if r is not None), len(tasks))
+        if best is None or key < best:
+            best, choice = key, i
+    return choice
 
 
 @dataclass
@@ -77,6 +127,17 @@ def window_partition_columns(root: Msg) -> tuple[list[str] | None, str]:
     return list(found[0]), ""
 
 
+def _sizes(files: list[str], groups: list[int], ends: list[int]) -> dict[str, list[int]]:
+    """Each file's row-group sizes (``groups``: row groups per file, ``ends``: cumulative rows)."""
+    sizes = [b - a for a, b in zip([0, *ends], ends, strict=False)]
+    out: dict[str, list[int]] = {}
+    first = 0
+    for path, count in zip(files, groups, strict=True):
+        out[path] = sizes[first : first + count]
+        first += count
+    return out
+
+
 def _units(files: list[str], groups: list[int], ends: list[int], workers: int) -> list[Unit]:
     """Whole files when there are enough of them, else every row group on its own (``groups``: row groups
     per file, ``ends``: cumulative rows at each row group's end, as eval's static phase read them)."""
@@ -90,6 +151,39 @@ def _units(files: list[str], groups: list[int], ends: list[int], workers: int) -
             out.append(Unit(path, None, sum(mine)))
         else:
             out += [Unit(path, (i,), rows) for i, rows in enumerate(mine)]
+    return out
+
+
+def balanced(units: list[Unit], sizes: dict[str, list[int]], workers: int) -> list[Unit]:
+    """The units with the tail cut finer (guided self-scheduling): a unit larger than the rows left divided by
+    the workers is cut to that size, as row groups of its file, then as slices of a row group, so the last
+    tasks shrink and the workers finish together. ``sizes``: each file's row-group sizes. Rows are the cost
+    model: every row costs the same in a replay of one expression. Input order is kept."""
+    if workers < 2:
+        return units
+    remaining = sum(u.rows for u in units)
+    out: list[Unit] = []
+
+    def share() -> int:
+        return max(MIN_SLICE, -(-remaining // workers))
+
+    for unit in units:
+        if unit.rows <= share():
+            out.append(dataclasses.replace(unit, tail=True) if out and out[-1].tail else unit)
+            remaining -= unit.rows
+            continue
+        groups = unit.row_groups if unit.row_groups is not None else tuple(range(len(sizes[unit.path])))
+        for group in groups:
+            rows, offset = sizes[unit.path][group], 0
+            if rows <= share():
+                out.append(Unit(unit.path, (group,), rows, tail=True))
+                remaining -= rows
+                continue
+            whole = rows
+            while rows > 0:
+                take = rows if rows - share() < MIN_SLICE else share()
+                out.append(Unit(unit.path, (group,), take, offset, sliced=take < whole, tail=True))
+                offset, rows, remaining = offset + take, rows - take, remaining - take
     return out
 
 
@@ -112,9 +206,12 @@ def plan_scale(
     if job.mode in ("project", "filter"):
         units = _units(files, groups, ends, workers)
         by = "file" if units and units[0].row_groups is None else "row group"
-        workers = max(1, min(workers, len(units)))  # no worker without a unit
-        return ScalePlan(SPLIT, workers, units, columns=columns,
-                         note=f"{job.mode}: {_count(len(units), by)} over {_count(workers, 'worker')}, results in input order")  # fmt: skip
+        even = balanced(units, _sizes(files, groups, ends), workers)
+        workers = max(1, min(workers, len(even)))  # no worker without a unit
+        note = f"{job.mode}: {_count(len(units), by)} over {_count(workers, 'worker')}, results in input order"
+        if len(even) != len(units):
+            note += f" (the last cut finer to finish together: {_count(len(even), 'task')})"
+        return ScalePlan(SPLIT, workers, even, columns=columns, note=note)
     if job.mode == "aggregate":
         if job.group_by:
             keys, why = list(job.group_by), ""

@@ -36,14 +36,13 @@ from datafusion_exprtool.actions.eval.failure import classify
 from datafusion_exprtool.actions.eval.isolation import ctx_failure
 from datafusion_exprtool.actions.eval.runner import EvalJob
 from datafusion_exprtool.actions.scale.options import ScaleOptions
-from datafusion_exprtool.actions.scale.plan import Unit
+from datafusion_exprtool.actions.scale.plan import AHEAD, Unit, pick_worker
 from datafusion_exprtool.actions.scale.worker import ScaleWorker, versions
 from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.crash import death
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure, fail
 
-AHEAD = 2  # tasks queued per actor
 #: faulthandler's first line -> the signal (multiprocessing's negative exit code), for ``death``
 _FATAL = {"Segmentation fault": -11, "Aborted": -6, "Bus error": -7, "Floating point exception": -8,
           "Illegal instruction": -4}  # fmt: skip
@@ -254,15 +253,18 @@ class RayPool:
     def results(self, tasks: list[tuple[Any, ...]]) -> Iterator[tuple[str, int, Any]]:
         ray = self.ray
         pending = deque(range(len(tasks)))
-        free = [a for a in self.actors for _ in range(AHEAD)]
-        flying: dict[Any, tuple[Any, int]] = {}
+        held: list[list[int]] = [[] for _ in self.actors]  # the tasks each actor runs or has queued
+        flying: dict[Any, tuple[int, int]] = {}
         landed: dict[int, tuple[Any, Any]] = {}
         current = 0
         while current < len(tasks):
-            while free and pending and pending[0] < current + AHEAD * len(self.actors):
+            while pending and pending[0] < current + AHEAD * len(self.actors):
+                which = pick_worker([[tasks[i] for i in mine] for mine in held], tasks[pending[0]])
+                if which is None:
+                    break
                 index = pending.popleft()
-                actor = free.pop(0)
-                flying[self._submit(actor, index, tasks[index])] = (actor, index)
+                held[which].append(index)
+                flying[self._submit(self.actors[which], index, tasks[index])] = (which, index)
             if current in landed:
                 actor, ref = landed.pop(current)
                 value = self._get(ref, "execute", actor)
@@ -276,9 +278,9 @@ class RayPool:
                 continue
             ready, _ = ray.wait(list(flying), num_returns=1)
             for ref in ready:
-                actor, index = flying.pop(ref)
-                landed[index] = (actor, ref)
-                free.append(actor)
+                which, index = flying.pop(ref)
+                landed[index] = (self.actors[which], ref)
+                held[which].remove(index)
 
     def _get(self, ref: Any, stage: str, actor: Any) -> Any:
         """``ray.get`` with Ray's failures turned into eval's."""

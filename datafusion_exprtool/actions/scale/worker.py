@@ -127,6 +127,8 @@ class ScaleWorker:
         import pyarrow.parquet as pq
 
         table = pq.ParquetFile(unit.path).read_row_groups(list(unit.row_groups), columns=target.names)
+        if unit.sliced:
+            table = table.slice(unit.offset, unit.rows)
         return ctx.from_arrow(table.cast(target))
 
     def map_ctx(self) -> Any:
