@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import ALLOW_HELP, Exit, apply_allow, fail, input_exit, input_problem
+from .common import ALLOW_HELP, Exit, Teardown, apply_allow, fail, input_exit, input_problem
 from .summary import SUMMARY_HELP
 
 EPILOG = (
@@ -80,9 +80,10 @@ def check(
 
     Exit 0: nothing at or above --fail-on (warnings alone exit 0 unless --fail-on warning). 1: findings, including a truncated or corrupted datafusion blob (a cut or garbled protobuf, a pickle of an Expr whose bytes are cut or damaged, an unreadable UDF payload): datafusion refuses it too, and the output names the byte offset. 2: usage (bad option, --worker-ctx that cannot be loaded, --env that is missing or not a fingerprint). 3: input that is not a datafusion blob at all, e.g. a pickle that never names datafusion, or an empty file (one line: layer and byte offset).
     """
+    Teardown.skippable = True  # its outputs (stdout, --summary) are whole before it exits
     apply_allow(allow)
-    from datafusion_exprtool.inspection.pipeline import resolve_message
     from datafusion_exprtool.layers.container import expand_sources
+    from datafusion_exprtool.layers.proto.roots import resolve_message
     from datafusion_exprtool.reports.check.target import (
         Target,
         parse_python,

@@ -15,7 +15,8 @@ class Teardown:
     finalization: ~0.04 s once pyarrow is loaded, the largest part of ``eval``'s time after its last row).
 
     A command sets ``skippable`` when every path out of it closes and renames its outputs in ``finally``
-    blocks before its exit propagates (``eval``); ``main()`` then joins the remaining non-daemon threads,
+    blocks before its exit propagates (``eval``; ``inspect``, ``check``, ``diff`` and ``explain``, which write
+    stdout and ``--summary`` whole: their teardown was 0.017 s of a 0.11 s ``inspect --json``); ``main()`` then joins the remaining non-daemon threads,
     runs the atexit handlers (multiprocessing's, Ray's shutdown), flushes stdout and stderr, and exits with
     the same code. Commands that do not set it end as Python ends them.
     """

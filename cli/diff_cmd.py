@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .common import ALLOW_HELP, Exit, apply_allow, fail, input_exit, input_problem
+from .common import ALLOW_HELP, Exit, Teardown, apply_allow, fail, input_exit, input_problem
 from .summary import SUMMARY_HELP
 
 
@@ -46,6 +46,7 @@ def diff(
 
     Example:  exprtool diff ci/expected.pkl ci/actual.pkl
     """
+    Teardown.skippable = True  # its outputs (stdout, --summary) are whole before it exits
     apply_allow(allow)
     from datafusion_exprtool.errors import DecodeError
     from datafusion_exprtool.inspection.pipeline import inspect_loaded, resolve_message

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import Exit, fail
+from .common import Exit, Teardown, fail
 
 EPILOG = (
     "Examples:\n\n"
@@ -35,6 +35,7 @@ def explain(
 
     Exit 0 when explained, 1 when nothing matched, 2 on usage errors.
     """
+    Teardown.skippable = True  # its output is whole before it exits
     from datafusion_exprtool.model import SCHEMA_VERSION
     from datafusion_exprtool.reports.explain import explain as explain_text
     from datafusion_exprtool.reports.explain import explain_with_blob

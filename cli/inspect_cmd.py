@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import ALLOW_HELP, Exit, apply_allow, fail
+from .common import ALLOW_HELP, Exit, Teardown, apply_allow, fail
 from .summary import SUMMARY_HELP
 
 
@@ -53,9 +53,10 @@ def inspect(
 
     Example:  exprtool inspect fixtures/blobs/udf_closure.expr.bin --fail-on suspicious
     """
+    Teardown.skippable = True  # its outputs (stdout, --summary) are whole before it exits
     apply_allow(allow)
-    from datafusion_exprtool.inspection.pipeline import resolve_message
     from datafusion_exprtool.layers.container import display_path, expand_sources
+    from datafusion_exprtool.layers.proto.roots import resolve_message
 
     if json_:
         if fmt in (Format.ndjson, Format.markdown):
@@ -71,7 +72,7 @@ def inspect(
     sources = list(expand_sources(paths))
     if not sources:
         raise fail("no blobs found in " + ", ".join(display_path(p) for p in paths))
-    from .bulk import Settings, json_array, outcomes, worst
+    from .bulk import Settings, batches, json_array, worst
     from .common import console
 
     if jobs is not None and jobs < 1:
@@ -81,25 +82,28 @@ def inspect(
         fmt=fmt.value, message=message, fail_on=fail_on.value if fail_on else None, tree=tree,
         encoding=getattr(sys.stdout, "encoding", None) or "utf-8",
         terminal=shown.is_terminal if shown else False, width=shown.width if shown else 80,
-        color_system=shown.color_system if shown else None, summary=summary,
+        color_system=shown.color_system if shown else None, summary=summary, array=len(sources) > 1,
     )
     status = Exit.OK
     texts: list[str] = []  # --json: written at the end (one object, or an array for several inputs)
     sections: list[str] = []  # --summary: appended at the end, in input order
     sections_written = 0
-    for outcome in outcomes(sources, settings, (os.cpu_count() or 1) if jobs is None else jobs):
-        status = worst(status, outcome.status)
+    for batch in batches(sources, settings, (os.cpu_count() or 1) if jobs is None else jobs):
+        status = worst(status, batch.status)
         if summary:
-            sections.append(outcome.markdown)
-        if outcome.stderr:
-            sys.stderr.write(outcome.stderr)
+            sections += batch.markdown
+        if batch.stderr:
+            sys.stderr.write(batch.stderr)
         if fmt is Format.json:
-            texts.append(outcome.stdout)
-        elif outcome.stdout:
+            texts += batch.stdout
+            continue
+        for text in batch.stdout:
+            if not text:
+                continue
             if fmt is Format.markdown and sections_written:
                 sys.stdout.write("\n")  # a blank line ends the previous section's HTML block
             sections_written += 1
-            sys.stdout.write(outcome.stdout)
+            sys.stdout.write(text)
             if shown is not None:
                 sys.stdout.flush()
     if fmt is Format.json:

@@ -32,31 +32,13 @@ from datafusion_exprtool.layers.pickle import (
 from datafusion_exprtool.layers.proto import scan as proto_scan
 from datafusion_exprtool.layers.proto import semantics
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES, resolve_message
 from datafusion_exprtool.layers.proto.scan_facts import add_sensitive
 from datafusion_exprtool.layers.proto.scan_result import ScanResult
 from datafusion_exprtool.model import Finding, InputInfo, Inspection, Payload, Sensitive
 from datafusion_exprtool.text.engine import UNDECODABLE, UNSUPPORTED, Gap, render_collecting
 
-MESSAGE_ALIASES = {
-    "expr": "LogicalExprNode",
-    "logical": "LogicalPlanNode",
-    "physical": "PhysicalPlanNode",
-    "logical-plan": "LogicalPlanNode",
-    "physical-plan": "PhysicalPlanNode",
-}
 MAX_UNKNOWN_REPORTED = 50
-
-
-def resolve_message(name: str | None) -> str | None:
-    if name is None:
-        return None
-    resolved = MESSAGE_ALIASES.get(name.lower(), name)
-    if resolved not in ROOT_MESSAGES:
-        raise ValueError(
-            f"unknown message {name!r}: use one of {', '.join(ROOT_MESSAGES)} (or expr/logical/physical)"
-        )
-    return resolved
 
 
 def inspect_path(source: str, *, message: str | None = None) -> Inspection:

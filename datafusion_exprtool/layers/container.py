@@ -241,13 +241,34 @@ def expand_sources(sources: Iterable[str]) -> Iterator[str]:
     """Paths as given; a directory becomes every blob file in it (sorted, recursively, hidden skipped)."""
     for source in sources:
         if source != "-" and os.path.isdir(source):
-            for root, dirs, files in os.walk(source):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if name.startswith(".") or os.path.splitext(name)[1].lower() in NOT_BLOBS:
-                        continue
-                    full = os.path.join(root, name)
-                    if os.path.isfile(full):  # a FIFO or device in a directory would block or never end
-                        yield full
+            yield from _blob_files(source)
         else:
             yield source
+
+
+def _blob_files(top: str) -> Iterator[str]:
+    """A directory's blob files: its own (sorted) before each subdirectory's (sorted, depth first), as
+    ``os.walk`` visits them, but from the directory entries alone (``os.walk`` plus an ``isfile`` per file
+    was 10,000 ``stat`` calls for 5,000 blobs). Symbolic links to directories are not followed, unreadable
+    directories are skipped, and only regular files are kept: a FIFO or device would block or never end."""
+    stack = [top]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    if not entry.is_symlink():
+                        subdirs.append(entry.path)
+                    continue
+                if os.path.splitext(entry.name)[1].lower() not in NOT_BLOBS and entry.is_file():
+                    yield entry.path
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))

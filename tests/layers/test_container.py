@@ -77,3 +77,36 @@ def test_the_input_cap_holds_for_a_file_read_at_its_size_and_for_a_pipe(via: str
                               input=blob if via == "stdin" else None, capture_output=True)
         assert proc.returncode == status, proc.stderr
         assert (b"is larger than" in proc.stderr) == bool(status)
+
+
+def test_a_directory_lists_what_os_walk_finds(tmp_path) -> None:
+    """``expand_sources`` reads directory entries instead of ``os.walk`` + ``isfile``; the same files in the
+    same order: its own files sorted before each subdirectory's, hidden entries and NOT_BLOBS skipped,
+    symbolic links to directories not followed, links to files kept, broken links, FIFOs skipped."""
+    import os
+
+    from datafusion_exprtool.layers.container import NOT_BLOBS, expand_sources
+
+    def walked(top: str) -> list[str]:
+        out = []
+        for root, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                if not name.startswith(".") and os.path.splitext(name)[1].lower() not in NOT_BLOBS and os.path.isfile(full):
+                    out.append(full)
+        return out
+
+    for d in ("a/b/c", "a/.h", "z", "B", "a/b2", "sub.d"):
+        (tmp_path / d).mkdir(parents=True, exist_ok=True)
+    for f in ("x.bin", "a/y.bin", "a/b/c/z.pkl", "a/.h/q.bin", "z/.hid", "B/m.json", "a/b2/w.BIN", "README.md",
+              "a/b/1", "sub.d/k", "Z.bin"):  # fmt: skip
+        (tmp_path / f).write_bytes(b"x")
+    (tmp_path / "link_dir").symlink_to(tmp_path / "a")
+    (tmp_path / "link_file").symlink_to(tmp_path / "x.bin")
+    (tmp_path / "broken").symlink_to(tmp_path / "nope")
+    os.mkfifo(tmp_path / "fifo")
+    got = list(expand_sources([str(tmp_path)]))
+    assert got == walked(str(tmp_path))
+    assert str(tmp_path / "link_file") in got and str(tmp_path / "a" / "b" / "c" / "z.pkl") in got
+    assert not any("/link_dir/" in p or p.endswith(("fifo", "broken", "README.md")) for p in got)

@@ -9,6 +9,28 @@ from __future__ import annotations
 #: the root message types, in detection's tie-break order (an Expr first: the only one that can be pickled)
 ROOT_MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
 
+#: what ``--message`` also accepts for each root
+MESSAGE_ALIASES = {
+    "expr": "LogicalExprNode",
+    "logical": "LogicalPlanNode",
+    "physical": "PhysicalPlanNode",
+    "logical-plan": "LogicalPlanNode",
+    "physical-plan": "PhysicalPlanNode",
+}
+
+
+def resolve_message(name: str | None) -> str | None:
+    """A ``--message`` value as a root message type (None: detect it); ValueError for an unknown name."""
+    if name is None:
+        return None
+    resolved = MESSAGE_ALIASES.get(name.lower(), name)
+    if resolved not in ROOT_MESSAGES:
+        raise ValueError(
+            f"unknown message {name!r}: use one of {', '.join(ROOT_MESSAGES)} (or expr/logical/physical)"
+        )
+    return resolved
+
+
 #: the plan node types: the roots that are plans (datafusion 55 cannot pickle them: only Expr has __reduce__)
 PLAN_MESSAGES = ("LogicalPlanNode", "PhysicalPlanNode")
 
