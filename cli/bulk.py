@@ -83,10 +83,23 @@ def batches(sources: list[str], settings: Settings, jobs: int) -> Iterator[Batch
     from functools import partial
 
     jobs = min(jobs, len(sources))
-    size = max(1, min(256, len(sources) // (jobs * 8)))  # a few runs per worker: even finish, few round trips
-    runs = [sources[i : i + size] for i in range(0, len(sources), size)]
+    runs = split_runs(sources, jobs)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_start_context()) as pool:
         yield from pool.map(partial(_inspect_batch, settings=settings), runs)
+
+
+def split_runs(sources: list[str], jobs: int) -> list[list[str]]:
+    """Consecutive runs of inputs for ``jobs`` workers: a few per worker (few round trips), getting shorter
+    towards the end (a run is at most a quarter of a worker's share of what is left) so the workers finish
+    together: equal runs of 256 left one worker 0.02 s of 0.55 behind the other."""
+    base = max(1, min(256, len(sources) // (jobs * 8)))
+    runs, start = [], 0
+    while start < len(sources):
+        left = len(sources) - start
+        size = min(base, max(16, -(-left // (jobs * 4))))
+        runs.append(sources[start : start + size])
+        start += size
+    return runs
 
 
 def _inspect_batch(sources: list[str], settings: Settings) -> Batch:

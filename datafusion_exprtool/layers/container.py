@@ -246,6 +246,10 @@ def expand_sources(sources: Iterable[str]) -> Iterator[str]:
             yield source
 
 
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
+
+
 def _blob_files(top: str) -> Iterator[str]:
     """A directory's blob files: its own (sorted) before each subdirectory's (sorted, depth first), as
     ``os.walk`` visits them, but from the directory entries alone (``os.walk`` plus an ``isfile`` per file
@@ -255,20 +259,21 @@ def _blob_files(top: str) -> Iterator[str]:
     while stack:
         try:
             with os.scandir(stack.pop()) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_name)
         except OSError:
             continue
         subdirs = []
         for entry in entries:
-            if entry.name.startswith("."):
+            name = entry.name
+            if name[0] == ".":
                 continue
             try:
-                if entry.is_dir():
-                    if not entry.is_symlink():
-                        subdirs.append(entry.path)
-                    continue
-                if os.path.splitext(entry.name)[1].lower() not in NOT_BLOBS and entry.is_file():
-                    yield entry.path
+                if entry.is_file():  # a regular file, or a link to one
+                    _stem, dot, ext = name.rpartition(".")
+                    if not dot or (dot + ext).lower() not in NOT_BLOBS:
+                        yield entry.path
+                elif entry.is_dir() and not entry.is_symlink():
+                    subdirs.append(entry.path)
             except OSError:
                 continue
         stack.extend(reversed(subdirs))

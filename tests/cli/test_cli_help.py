@@ -43,3 +43,31 @@ def test_version_names_every_package_a_report_needs() -> None:
         f"Python {platform.python_version()} ({platform.python_implementation()})",
         "exit 0 imported []",
     ], run.stdout
+
+
+def test_a_command_alone_is_the_same_command() -> None:
+    """``main()`` builds only the command it runs (``make_app(only)``): its help, and so its options and
+    arguments, are the whole application's; under shell completion (which completes command names) and for
+    root options it builds them all."""
+    import os
+
+    from datafusion_exprtool.cli.main import COMMAND_MODULES, _invoked, make_app
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    for name in COMMAND_MODULES:
+        alone = make_app(only=name)
+        assert [c.callback.__name__ for c in alone.registered_commands if c.callback] == [
+            c.callback.__name__ for c in app.registered_commands if c.callback and (c.name or c.callback.__name__.rstrip("_")) == name
+        ]
+        said = runner.invoke(alone, [name, "--help"], prog_name="exprtool", env={"COLUMNS": "100"})
+        whole = runner.invoke(app, [name, "--help"], prog_name="exprtool", env={"COLUMNS": "100"})
+        assert said.exit_code == whole.exit_code == 0
+        assert said.output == whole.output and f"exprtool {name}" in said.output
+    assert _invoked(["exprtool", "inspect", "x"]) == "inspect"
+    assert _invoked(["exprtool", "--help"]) is None and _invoked(["exprtool", "nope"]) is None
+    os.environ["_EXPRTOOL_COMPLETE"] = "complete_bash"
+    try:
+        assert _invoked(["exprtool", "inspect"]) is None
+    finally:
+        del os.environ["_EXPRTOOL_COMPLETE"]
