@@ -14,7 +14,7 @@ from datafusion_exprtool.inspection.verdict import crosses
 from datafusion_exprtool.layers.container import display_path, load_input
 from datafusion_exprtool.reports.formats.json import error_document, inspection_document, write_json
 
-from .bulk import Batch, Settings, array_item
+from .bulk_records import Batch, Settings, array_item
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ def inspect(
     sources = list(expand_sources(paths))
     if not sources:
         raise fail("no blobs found in " + ", ".join(display_path(p) for p in paths))
-    from .bulk import Settings, batches, json_array, worst
+    from .bulk import batches, json_array, worst
+    from .bulk_records import Settings
     from .common import console
 
     if jobs is not None and jobs < 1:

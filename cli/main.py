@@ -114,7 +114,7 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(name)
 
 
-def _invoked(argv: list[str]) -> str | None:
+def invoked_command(argv: list[str]) -> str | None:
     """The command ``argv`` runs, when the application needs no other (not shell completion, which
     completes command names; not a root option such as --help or --version)."""
     if len(argv) > 1 and argv[1] in COMMAND_MODULES and not os.environ.get("_EXPRTOOL_COMPLETE"):
@@ -158,7 +158,7 @@ def main() -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        make_app(_invoked(sys.argv))(standalone_mode=True)
+        make_app(invoked_command(sys.argv))(standalone_mode=True)
     except SystemExit as exc:
         # Typer turns a closed stdout (`exprtool inspect X | head`) into exit 1, which here means
         # "findings"; the run did not finish, so it is neither a finding nor a pass

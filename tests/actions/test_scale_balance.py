@@ -18,11 +18,11 @@ from datafusion_exprtool.actions.scale.plan import (
     AHEAD,
     MIN_SLICE,
     Unit,
-    _sizes,
-    _units,
     balanced,
+    group_sizes,
     pick_worker,
     queue_depth,
+    whole_units,
 )
 
 
@@ -65,8 +65,8 @@ def _rows_read(units: list[Unit], sizes: dict[str, list[int]]) -> list[list]:
 )
 def test_every_row_once_in_order_and_an_even_finish(files: list[list[int]], workers: int) -> None:
     names, groups, ends = _layout(files)
-    sizes = _sizes(names, groups, ends)
-    units = _units(names, groups, ends, workers)
+    sizes = group_sizes(names, groups, ends)
+    units = whole_units(names, groups, ends, workers)
     even = balanced(units, sizes, workers)
     assert _rows_read(even, sizes) == _rows_read(units, sizes)
     assert sum(u.rows for u in even) == ends[-1]
@@ -78,8 +78,8 @@ def test_every_row_once_in_order_and_an_even_finish(files: list[list[int]], work
 def test_nineteen_row_groups_and_a_small_one_on_two_workers() -> None:
     """The benchmark's file: row groups alone leave one worker a whole row group behind (10 against 9)."""
     names, groups, ends = _layout([[1_048_576] * 19 + [77_056]])
-    units = _units(names, groups, ends, 2)
-    even = balanced(units, _sizes(names, groups, ends), 2)
+    units = whole_units(names, groups, ends, 2)
+    even = balanced(units, group_sizes(names, groups, ends), 2)
     assert _finish(units, 2) - ends[-1] / 2 > 450_000
     assert _finish(even, 2) == -(-ends[-1] // 2)
     assert [u.rows for u in even if u.sliced] == [562_816, 281_408, 204_352]
@@ -119,7 +119,7 @@ def test_the_tail_goes_to_idle_workers_only() -> None:
     """Handed to the worker with the fewest tasks, two deep, the tail's slices land behind a busy worker (10.2M
     rows against 9.8M, measured); by rows to go, the tail to idle workers only, the finish is even."""
     names, groups, ends = _layout([[1_048_576] * 19 + [77_056]])
-    even = balanced(_units(names, groups, ends, 2), _sizes(names, groups, ends), 2)
+    even = balanced(whole_units(names, groups, ends, 2), group_sizes(names, groups, ends), 2)
     first_cut = next(i for i, u in enumerate(even) if u.sliced)
     assert [u.tail for u in even] == [i >= first_cut for i in range(len(even))]
     assert [queue_depth(("run", u)) for u in even] == [1 if u.tail else AHEAD for u in even]
@@ -130,9 +130,9 @@ def test_the_tail_goes_to_idle_workers_only() -> None:
 
 def test_one_worker_and_small_inputs_are_left_whole() -> None:
     names, groups, ends = _layout([[1000] * 6])
-    units = _units(names, groups, ends, 2)
-    assert balanced(units, _sizes(names, groups, ends), 2) == units
-    assert balanced(units, _sizes(names, groups, ends), 1) == units
+    units = whole_units(names, groups, ends, 2)
+    assert balanced(units, group_sizes(names, groups, ends), 2) == units
+    assert balanced(units, group_sizes(names, groups, ends), 1) == units
 
 
 def test_sliced_row_groups_give_datafusions_result_in_input_order(tmp_path: Path) -> None:

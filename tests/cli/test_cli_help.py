@@ -51,7 +51,7 @@ def test_a_command_alone_is_the_same_command() -> None:
     root options it builds them all."""
     import os
 
-    from datafusion_exprtool.cli.main import COMMAND_MODULES, _invoked, make_app
+    from datafusion_exprtool.cli.main import COMMAND_MODULES, invoked_command, make_app
     from typer.testing import CliRunner
 
     runner = CliRunner()
@@ -64,10 +64,10 @@ def test_a_command_alone_is_the_same_command() -> None:
         whole = runner.invoke(app, [name, "--help"], prog_name="exprtool", env={"COLUMNS": "100"})
         assert said.exit_code == whole.exit_code == 0
         assert said.output == whole.output and f"exprtool {name}" in said.output
-    assert _invoked(["exprtool", "inspect", "x"]) == "inspect"
-    assert _invoked(["exprtool", "--help"]) is None and _invoked(["exprtool", "nope"]) is None
+    assert invoked_command(["exprtool", "inspect", "x"]) == "inspect"
+    assert invoked_command(["exprtool", "--help"]) is None and invoked_command(["exprtool", "nope"]) is None
     os.environ["_EXPRTOOL_COMPLETE"] = "complete_bash"
     try:
-        assert _invoked(["exprtool", "inspect"]) is None
+        assert invoked_command(["exprtool", "inspect"]) is None
     finally:
         del os.environ["_EXPRTOOL_COMPLETE"]

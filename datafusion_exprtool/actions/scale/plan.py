@@ -127,7 +127,7 @@ def window_partition_columns(root: Msg) -> tuple[list[str] | None, str]:
     return list(found[0]), ""
 
 
-def _sizes(files: list[str], groups: list[int], ends: list[int]) -> dict[str, list[int]]:
+def group_sizes(files: list[str], groups: list[int], ends: list[int]) -> dict[str, list[int]]:
     """Each file's row-group sizes (``groups``: row groups per file, ``ends``: cumulative rows)."""
     sizes = [b - a for a, b in zip([0, *ends], ends, strict=False)]
     out: dict[str, list[int]] = {}
@@ -138,7 +138,7 @@ def _sizes(files: list[str], groups: list[int], ends: list[int]) -> dict[str, li
     return out
 
 
-def _units(files: list[str], groups: list[int], ends: list[int], workers: int) -> list[Unit]:
+def whole_units(files: list[str], groups: list[int], ends: list[int], workers: int) -> list[Unit]:
     """Whole files when there are enough of them, else every row group on its own (``groups``: row groups
     per file, ``ends``: cumulative rows at each row group's end, as eval's static phase read them)."""
     sizes = [b - a for a, b in zip([0, *ends], ends, strict=False)]
@@ -204,9 +204,9 @@ def plan_scale(
     """The split for ``workers`` workers (``job``: the EvalJob, ``shape``: eval's ExprShape)."""
     columns = _needed(job, shape)
     if job.mode in ("project", "filter"):
-        units = _units(files, groups, ends, workers)
+        units = whole_units(files, groups, ends, workers)
         by = "file" if units and units[0].row_groups is None else "row group"
-        even = balanced(units, _sizes(files, groups, ends), workers)
+        even = balanced(units, group_sizes(files, groups, ends), workers)
         workers = max(1, min(workers, len(even)))  # no worker without a unit
         note = f"{job.mode}: {_count(len(units), by)} over {_count(workers, 'worker')}, results in input order"
         if len(even) != len(units):
@@ -222,7 +222,7 @@ def plan_scale(
     if keys is None:
         return ScalePlan(SINGLE, 1, columns=columns, note=f"{job.mode} runs on one worker: {why} "
                          "(datafusion-python has no partial-state merge to combine workers)")  # fmt: skip
-    units = _units(files, groups, ends, workers)
+    units = whole_units(files, groups, ends, workers)
     return ScalePlan(
         SHUFFLE, workers, units, keys=keys, columns=columns,
         note=f"{job.mode}: rows hash-shuffled on {', '.join(keys)} (xxhash64) to {workers} workers",
