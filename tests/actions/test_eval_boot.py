@@ -171,3 +171,54 @@ def test_start_worker_adopts_the_booted_worker() -> None:
         assert second.proc is not booted.proc
     finally:
         second.stop()
+
+
+def test_without_pass_fds_spawn_is_multiprocessing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where a subprocess cannot inherit its socket (not POSIX), a spawn worker is multiprocessing's."""
+    import multiprocessing
+
+    from datafusion_exprtool.sandbox.context import WorkerSpec
+
+    monkeypatch.setattr(worker_start, "BOOTABLE", False)
+    started = worker_start.start_worker(WorkerSpec(), "spawn")
+    try:
+        assert isinstance(started.proc, multiprocessing.process.BaseProcess)
+        assert started.conn.recv()[0] == "stage"
+        assert started.conn.recv() == ("ready", None)
+    finally:
+        started.stop()
+
+
+@pytest.mark.parametrize("when", ["booting", "running"])
+def test_ctrl_c_leaves_no_worker_and_no_traceback(blobs: Path, tmp_path: Path, when: str) -> None:
+    """Ctrl-C reaches the terminal's foreground process group: the CLI ends with 130 (128 + SIGINT), the
+    booted worker (in a process group of its own: Ctrl-C is its parent's to handle) is killed, and no traceback
+    comes from either, whether the worker is still starting or inside the UDF."""
+    import signal
+
+    def slow(x: pa.Array) -> pa.Array:
+        import time as t
+
+        t.sleep(60)
+        return x
+
+    blob = tmp_path / "slow.pkl"
+    blob.write_bytes(pickle.dumps(udf(slow, [pa.int64()], pa.int64(), "volatile", name="slow")(col("a"))))
+    marker = f"EXPRTOOL_TEST_{uuid.uuid4().hex}"
+    proc = subprocess.Popen([*ENTRY, "eval", str(blob), str(blobs / "data.parquet"), "-q", "--trust"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, marker: "1"}, start_new_session=True)  # fmt: skip
+    if when == "running":
+        deadline = time.monotonic() + 60
+        while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:  # the CLI and its worker
+            time.sleep(0.05)
+        time.sleep(1.5)  # the worker is inside the UDF by now
+    else:  # as soon as the worker exists: it is importing datafusion, the CLI is importing Typer
+        deadline = time.monotonic() + 60
+        while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert _gone(marker)

@@ -28,6 +28,10 @@ from datafusion_exprtool.sandbox.process import without_main, worker_sys_path
 if TYPE_CHECKING:
     from datafusion_exprtool.sandbox.context import WorkerSpec
 
+#: a spawn worker is booted as a subprocess that inherits its socket (``pass_fds``: POSIX); elsewhere
+#: multiprocessing's spawn starts it
+BOOTABLE = os.name == "posix"
+
 #: what the booted interpreter runs; ``sys.path[0]`` (the current directory for ``-c``) is dropped, so a
 #: module of the user's directory never shadows datafusion before the driver's import path is installed
 BOOT_CODE = (
@@ -105,6 +109,9 @@ def boot() -> Booted:
             [sys.executable, "-c", BOOT_CODE, str(child.fileno())],
             pass_fds=(child.fileno(),),
             stdin=subprocess.DEVNULL,
+            # its own process group: a terminal's Ctrl-C is the parent's to handle (it kills the worker), never
+            # a KeyboardInterrupt traceback from a worker still starting; a parent that dies closes the socket
+            start_new_session=True,
         )
     finally:
         child.close()
@@ -158,7 +165,7 @@ def start_worker(spec: WorkerSpec, method: str) -> Started:
         spec.cwd = os.getcwd()
     fault_path, stderr_path, workdir = _worker_files()
     args = (spec, fault_path, worker_sys_path(), workdir, stderr_path)
-    if method == "spawn":
+    if method == "spawn" and BOOTABLE:
         from multiprocessing.connection import Connection
 
         booted = _adopt()
