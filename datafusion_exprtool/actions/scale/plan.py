@@ -61,23 +61,25 @@ def queue_depth(task: tuple[Any, ...]) -> int:
     return 1 if isinstance(unit, Unit) and unit.tail else AHEAD
 
 
+#: a task this small is as good as no task when a worker's queue is counted (a one-row file)
+TINY = MIN_SLICE // 16
+
+
 def pick_worker(held: list[list[tuple[Any, ...]]], task: tuple[Any, ...]) -> int | None:
     """Which worker gets ``task`` (``held``: the tasks each worker runs or has queued), or None to wait.
 
-    Workers that may take it hold fewer than ``queue_depth(task)`` tasks, not counting tiny ones (under
-    ``MIN_SLICE`` rows: a worker holding two one-row files is as good as idle); among them, the one with the
-    fewest rows to go, so a unit queued ahead never lands behind a long one while another worker is free."""
-    depth = queue_depth(task)
+    The worker with the fewest rows to go, if it holds fewer than ``queue_depth(task)`` tasks (tiny ones, under
+    ``TINY`` rows, not counted: a worker holding two one-row files is as good as idle); else nobody yet: handing
+    the task to a busier worker that has room would commit it behind a longer queue while the least busy one is
+    about to be free."""
     best: tuple[int, int] | None = None
-    choice = None
+    choice = 0
     for i, tasks in enumerate(held):
-        sizes = [_rows(t) for t in tasks]
-        if sum(1 for r in sizes if r is None or r >= MIN_SLICE) >= depth:
-            continue
-        key = (sum(r for r in sizes if r is not None), len(tasks))
+        key = (sum(r for r in map(_rows, tasks) if r is not None), len(tasks))
         if best is None or key < best:
             best, choice = key, i
-    return choice
+    busy = sum(1 for r in map(_rows, held[choice]) if r is None or r >= TINY)
+    return choice if busy < queue_depth(task) else None
 
 
 @dataclass
