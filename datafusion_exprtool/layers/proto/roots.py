@@ -46,3 +46,15 @@ ROOT_ONEOF = {
 #: expression ``CASE END``: datafusion cannot build a CASE without WHEN (planning error in the API, parser
 #: error in SQL).
 EMPTY_ARMS_NEVER_WRITTEN = frozenset({("LogicalExprNode", "case_")})
+#: fields datafusion never writes empty, though prost accepts them empty: a root arm holding one empty is ranked
+#: like an empty arm above. ``a2 01 06 0a 02 63 31 1a 00`` is the plan ``CREATE DATABASE c1`` (its schema an
+#: empty DfSchema), not a call ``c1()`` with an empty definition (datafusion writes a function's
+#: ``fun_definition`` only when its codec wrote bytes); ``da 01 04 0a 00 10 01`` is the physical
+#: PlaceholderRowExec, not a logical DROP VIEW of a table reference that names nothing (a statement's table
+#: reference always has its arm).
+EMPTY_FIELDS_NEVER_WRITTEN = {
+    "ScalarUDFExprNode": frozenset({3}),
+    "DropViewNode": frozenset({1}),
+    "CreateViewNode": frozenset({5}),
+    "CreateExternalTableNode": frozenset({9}),
+}
