@@ -144,7 +144,8 @@ def filter_line(m: Msg) -> Gen:
     yield physical_gen(d["expr"]) if "expr" in d else "<missing expr>"
     projection = [f.value for f in m.fields() if f.name == "projection"]
     names = output_names(d["input"]) if "input" in d else None
-    if projection and names is not None and projection != list(range(len(names))):
+    # datafusion shows any projection but its input's own columns in order, an empty one too (count(*))
+    if names is not None and projection != list(range(len(names))):
         shown = [f"{names[i]}@{i}" if i < len(names) else f"?@{i}" for i in projection]
         yield f", projection=[{', '.join(shown)}]"
     yield _fetch(d.get("fetch"))

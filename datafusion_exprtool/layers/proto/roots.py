@@ -6,6 +6,9 @@ a plan node is a plan's input (a child in outlines, trees and diffs), never a de
 
 from __future__ import annotations
 
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.wire import LEN, iter_raw
+
 #: the root message types, in detection's tie-break order (an Expr first: the only one that can be pickled)
 ROOT_MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
 
@@ -58,3 +61,17 @@ EMPTY_FIELDS_NEVER_WRITTEN = {
     "CreateViewNode": frozenset({5}),
     "CreateExternalTableNode": frozenset({9}),
 }
+
+
+
+def unwritten_arm(root: str, arm: str, body: object) -> bool:
+    """A root's arm as datafusion never writes it: empty (EMPTY_ARMS_NEVER_WRITTEN), or holding, empty, a field
+    it never writes empty (EMPTY_FIELDS_NEVER_WRITTEN)."""
+    if not isinstance(body, Msg):
+        return False
+    if (root, arm) in EMPTY_ARMS_NEVER_WRITTEN and body.start == body.end:
+        return True
+    numbers = EMPTY_FIELDS_NEVER_WRITTEN.get(body.type)
+    if not numbers:
+        return False
+    return any(n in numbers and w == LEN and a == b for n, w, a, b, _t in iter_raw(body.buf, body.start, body.end))

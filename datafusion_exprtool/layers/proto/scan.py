@@ -15,12 +15,7 @@ from typing import NamedTuple
 from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
 from datafusion_exprtool.layers.proto.mend import text_damage
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.layers.proto.roots import (
-    EMPTY_ARMS_NEVER_WRITTEN,
-    EMPTY_FIELDS_NEVER_WRITTEN,
-    ROOT_MESSAGES,
-    ROOT_ONEOF,
-)
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES, ROOT_ONEOF, unwritten_arm
 from datafusion_exprtool.layers.proto.runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
 from datafusion_exprtool.layers.proto.scan_facts import (
     CODEC_FIELDS,
@@ -46,7 +41,6 @@ from datafusion_exprtool.layers.proto.wire import (
     TRUNCATED_VARINT,
     VARINT,
     WIRE_NAMES,
-    iter_raw,
     read_varint,
 )
 
@@ -481,14 +475,6 @@ def _path(stack: list[tuple], cur_via: str, cur_type: str) -> str:
 
 
 # --- detection -------------------------------------------------------------------------------------
-def _empty_unwritten(arm: object) -> bool:
-    """The root arm's message holds a field datafusion never writes empty (EMPTY_FIELDS_NEVER_WRITTEN), empty."""
-    numbers = EMPTY_FIELDS_NEVER_WRITTEN.get(arm.type) if isinstance(arm, Msg) else None
-    if not numbers:
-        return False
-    return any(n in numbers and w == LEN and a == b for n, w, a, b, _t in iter_raw(arm.buf, arm.start, arm.end))
-
-
 def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
     """Which of LogicalExprNode / LogicalPlanNode / PhysicalPlanNode the blob is (no header says so).
 
@@ -512,9 +498,7 @@ def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
             refused.append((name, err))
             continue
         arm = res.root.which(ROOT_ONEOF[name][0]) if res.sensible else None
-        unwritten = arm is not None and (
-            ((name, arm[0]) in EMPTY_ARMS_NEVER_WRITTEN and arm[1].start == arm[1].end) or _empty_unwritten(arm[1])
-        )
+        unwritten = arm is not None and unwritten_arm(name, *arm)
         score = (0 if res.sensible else 1, res.unknown_count, res.opaque_count, int(unwritten), rank)
         if best is None or score < best[0]:
             best = (score, name, res)
