@@ -153,7 +153,8 @@ class FunctionInfo:
 class Sensitive:
     """Content that travels in clear text."""
 
-    kind: str  # "path" | "captured-value" | "literal" | "table-rows" | "statistics" | "environment"
+    kind: str  # "path" | "captured-value" | "literal" | "table-rows" | "statistics" | "environment" | "explain-text"
+    # | "sql-text" (a view's or external table's SQL) | "option" (a CREATE EXTERNAL TABLE option, key=value)
     layer: str
     offset: int | None
     text: str

@@ -21,6 +21,7 @@ from datafusion_exprtool.layers.proto.wire import VARINT, iter_raw
 from datafusion_exprtool.text.canonical import expr_gen, expr_list, singles, sort_gen, table_reference
 from datafusion_exprtool.text.engine import Gen, arm, children, separated
 from datafusion_exprtool.text.logical_columns import column_of, flat_name, output_columns
+from datafusion_exprtool.text.logical_ddl import DDL_LINES
 from datafusion_exprtool.text.scan_filters import EXACT, INEXACT, UNSUPPORTED, listing_pushdown
 
 # JoinType enum names -> datafusion's Display of JoinType
@@ -289,6 +290,7 @@ LINES: dict[str, Callable[[Msg], Gen]] = {
     "explain": _word("Explain"), "analyze": _word("Analyze"), "recursive_query": _recursive_query,
     "listing_scan": _listing_scan, "empty_table_scan": _empty_table_scan, "custom_scan": _scan,
     "view_scan": _scan, "cte_work_table_scan": _cte_scan, "unnest": _unnest, "dml": _dml, "copy_to": _copy_to,
+    **DDL_LINES,
 }  # fmt: skip
 
 #: arms whose plan inputs datafusion's display does not show as children (a view's plan is its source's)

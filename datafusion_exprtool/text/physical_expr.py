@@ -217,6 +217,12 @@ def _p_lambda_family(n: str, m: Msg) -> Gen:
         yield f"{singles(field).get('name', '') if field is not None else ''}@{index}"
 
 
+def _p_scalar_subquery(_n: str, _m: Msg) -> Gen:
+    """A ScalarSubqueryExec's result slot: the bytes hold its index and type, not the value; a decoded plan shows
+    ``<pending>`` until the subquery ran (an executed plan's display shows the value instead)."""
+    yield "scalar_subquery(<pending>)"
+
+
 _PHYSICAL: dict[str, Callable[[str, Msg], Gen]] = {
     "column": _p_column, "unknown_column": _p_column, "literal": _p_literal, "binary_expr": _p_binary,
     "aggregate_expr": _p_aggregate, "is_null_expr": _p_suffix(" IS NULL"), "is_not_null_expr": _p_suffix(" IS NOT NULL"),
@@ -224,6 +230,7 @@ _PHYSICAL: dict[str, Callable[[str, Msg], Gen]] = {
     "negative": _p_prefix("(- ", ")"), "in_list": _p_in_list, "window_expr": lambda _n, m: window_expr_gen(m),
     "scalar_udf": _p_call("name", 2), "like_expr": _p_like, "extension": _p_extension,
     "higher_order_udf": _p_lambda_family, "lambda": _p_lambda_family, "lambda_variable": _p_lambda_family,
+    "scalar_subquery": _p_scalar_subquery,
 }  # fmt: skip
 
 

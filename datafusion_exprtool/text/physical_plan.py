@@ -19,16 +19,14 @@ from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.text.canonical import singles
 from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.physical_expr import physical_gen
-from datafusion_exprtool.text.physical_props import join_names, output_names, output_partitions
+from datafusion_exprtool.text.physical_joins import JOIN_LINES
+from datafusion_exprtool.text.physical_props import output_names, output_partitions
 from datafusion_exprtool.text.physical_scan import SCAN_LINES, file_list_text
 from datafusion_exprtool.text.physical_window import window_line
 
 #: Rust Debug names of the enums datafusion's display prints with ``{:?}``
 AGGREGATE_MODES = {0: "Partial", 1: "Final", 2: "FinalPartitioned", 3: "Single", 4: "SinglePartitioned",
                    5: "PartialReduce"}  # fmt: skip
-JOIN_TYPES = {0: "Inner", 1: "Left", 2: "Right", 3: "Full", 4: "LeftSemi", 5: "LeftAnti", 6: "RightSemi",
-              7: "RightAnti", 8: "LeftMark", 9: "RightMark"}  # fmt: skip
-PARTITION_MODES = {0: "CollectLeft", 1: "Partitioned", 2: "Auto"}
 #: datafusion writes an aggregate's alias in front of its human display: ``<prefix><len>:<alias><display>``,
 #: the length in UTF-8 bytes
 HUMAN_ALIAS = "\x1fdatafusion_human_display_alias_v1:"
@@ -146,7 +144,8 @@ def filter_line(m: Msg) -> Gen:
     yield physical_gen(d["expr"]) if "expr" in d else "<missing expr>"
     projection = [f.value for f in m.fields() if f.name == "projection"]
     names = output_names(d["input"]) if "input" in d else None
-    if projection and names is not None and projection != list(range(len(names))):
+    # datafusion shows any projection but its input's own columns in order, an empty one too (count(*))
+    if names is not None and projection != list(range(len(names))):
         shown = [f"{names[i]}@{i}" if i < len(names) else f"?@{i}" for i in projection]
         yield f", projection=[{', '.join(shown)}]"
     yield _fetch(d.get("fetch"))
@@ -184,38 +183,6 @@ def repartition_line(m: Msg) -> Gen:
     yield f", input_partitions={'?' if count is None else count}"
     if d.get("preserve_order"):
         yield ", preserve_order=true"
-
-
-def hash_join_line(m: Msg) -> Gen:
-    d = singles(m)
-    mode = PARTITION_MODES.get(d.get("partition_mode", 0), d.get("partition_mode"))
-    yield f"HashJoinExec: mode={mode}, join_type={JOIN_TYPES.get(d.get('join_type', 0), d.get('join_type'))}, on=["
-    first = True
-    for on in children(m, 3, "JoinOn"):
-        o = singles(on)
-        yield "(" if first else ", ("
-        first = False
-        yield physical_gen(o["left"]) if "left" in o else "?"
-        yield ", "
-        yield physical_gen(o["right"]) if "right" in o else "?"
-        yield ")"
-    yield "]"
-    filt = d.get("filter")
-    if isinstance(filt, Msg) and "expression" in singles(filt):
-        yield ", filter="
-        yield physical_gen(singles(filt)["expression"])
-    yield _join_projection(d, [f.value for f in m.fields() if f.name == "projection"])
-    if d.get("null_equality") == 1:
-        yield ", NullsEqual: true"
-
-
-def _join_projection(d: dict, indices: list[int]) -> str:
-    """``, projection=[name@i, …]`` over the join's own output columns (both inputs' names, by join type)."""
-    if not indices or "left" not in d or "right" not in d:
-        return ""
-    names = join_names(d.get("join_type", 0), output_names(d["left"]), output_names(d["right"]))
-    shown = [f"{names[i] if names is not None and i < len(names) else '?'}@{i}" for i in indices]
-    return f", projection=[{', '.join(shown)}]"
 
 
 def global_limit_line(m: Msg) -> Gen:
@@ -270,6 +237,30 @@ def sink_line(name: str) -> Callable[[Msg], Gen]:
     return line
 
 
+def async_func_line(m: Msg) -> Gen:
+    """``AsyncFuncExec: async_expr=[async_expr(name=x, expr=f(a@0)), …]``: each async call with the column
+    name it adds to its input's."""
+    names = iter(_strings(m, "async_expr_names"))
+    first = True
+    yield "AsyncFuncExec: async_expr=["
+    for e in children(m, 2, "PhysicalExprNode"):
+        yield "" if first else ", "
+        first = False
+        yield f"async_expr(name={next(names, '')}, expr="
+        yield physical_gen(e)
+        yield ")"
+    yield "]"
+
+
+def buffer_line(m: Msg) -> Gen:
+    yield f"BufferExec: capacity={singles(m).get('capacity', 0)}"
+
+
+def scalar_subquery_line(m: Msg) -> Gen:
+    """``ScalarSubqueryExec: subqueries=1``: its input first, then one child per subquery."""
+    yield f"ScalarSubqueryExec: subqueries={sum(1 for f in m.fields() if f.name == 'subqueries')}"
+
+
 def analyze_line(m: Msg) -> Gen:
     yield f"AnalyzeExec verbose={'true' if singles(m).get('verbose') else 'false'}"
 
@@ -286,10 +277,11 @@ LINES: dict[str, Callable[[Msg], Gen]] = {
     "projection": projection_line, "memory_scan": memory_line, "aggregate": aggregate_line, "sort": sort_line,
     "sort_preserving_merge": sort_preserving_merge_line, "filter": filter_line,
     "coalesce_batches": coalesce_batches_line, "merge": merge_line, "repartition": repartition_line,
-    "hash_join": hash_join_line, "global_limit": global_limit_line, "local_limit": local_limit_line,
+    "global_limit": global_limit_line, "local_limit": local_limit_line,
     "placeholder_row": _fixed("PlaceholderRowExec"), "empty": _fixed("EmptyExec"), "union": _fixed("UnionExec"),
     "cross_join": _fixed("CrossJoinExec"), "cooperative": _fixed("CooperativeExec"),
     "interleave": _fixed("InterleaveExec"), "unnest": _fixed("UnnestExec"), "window": window_line,
     "generate_series": lazy_memory_line, "explain": _fixed("ExplainExec"), "analyze": analyze_line,
+    "async_func": async_func_line, "buffer": buffer_line, "scalar_subquery": scalar_subquery_line, **JOIN_LINES,
     **{arm: sink_line(name) for arm, name in SINK_NAMES.items()}, **SCAN_LINES,
 }  # fmt: skip

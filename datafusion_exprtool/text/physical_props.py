@@ -14,13 +14,17 @@ from datafusion_exprtool.text.engine import Gen, arm, children, evaluate
 
 #: nodes whose output partitioning is their (first) input's
 SAME_AS_INPUT = {"projection", "filter", "aggregate", "coalesce_batches", "local_limit", "window", "cooperative",
-                 "unnest", "interleave", "async_func", "buffer"}  # fmt: skip
+                 "unnest", "interleave", "async_func", "buffer", "scalar_subquery"}  # fmt: skip
 #: nodes that always output one partition
 SINGLE = {"merge", "sort_preserving_merge", "global_limit", "analyze", "explain", "generate_series"}
 SCANS = {"parquet_scan", "csv_scan", "json_scan", "avro_scan", "arrow_scan"}
 #: nodes whose output columns are their input's
 PASS_THROUGH = {"sort", "sort_preserving_merge", "coalesce_batches", "merge", "repartition", "global_limit",
-                "local_limit", "cooperative"}  # fmt: skip
+                "local_limit", "cooperative", "buffer", "scalar_subquery"}  # fmt: skip
+#: joins whose output partitioning is their left input's (datafusion's symmetric_join_output_partitioning)
+LEFT_PARTITIONED_JOINS = {"sort_merge_join", "symmetric_hash_join"}
+#: joins that compute no projection of their own: their columns are both inputs', by join type
+UNPROJECTED_JOINS = {"cross_join", "sort_merge_join", "symmetric_hash_join"}
 #: nodes that store their output schema (field ``schema``)
 OWN_SCHEMA = {"generate_series", "unnest", "analyze", "explain", "placeholder_row", "empty"}
 
@@ -66,7 +70,7 @@ def output_partitions(plan: Msg) -> int | None:
             stack.append(d["left"])
         elif name in ("hash_join", "cross_join", "nested_loop_join") and "right" in d:  # collect left: the right's
             stack.append(d["right"])
-        elif name == "sort_merge_join" and "left" in d:
+        elif name in LEFT_PARTITIONED_JOINS and "left" in d:
             stack.append(d["left"])
         elif (name in SAME_AS_INPUT or name == "sort") and "input" in d:
             stack.append(d["input"])
@@ -145,11 +149,14 @@ def names_gen(plan: Msg) -> Gen:
         return _projected(_schema_names(d.get("schema")), _indices(node))
     if name == "aggregate" and d.get("mode", 0) not in (0, 5):  # final modes: groups, then aggregates
         return [f.value for f in node.fields() if f.name in ("group_expr_name", "aggr_expr_name")]
-    if name in ("hash_join", "nested_loop_join", "cross_join", "sort_merge_join") and "left" in d and "right" in d:
+    if name in ("hash_join", "nested_loop_join", *UNPROJECTED_JOINS) and "left" in d and "right" in d:
         left = yield names_gen(d["left"])
         right = yield names_gen(d["right"])
         names = join_names(0 if name == "cross_join" else d.get("join_type", 0), left, right)
-        return names if name in ("cross_join", "sort_merge_join") else _projected(names, _indices(node))
+        return names if name in UNPROJECTED_JOINS else _projected(names, _indices(node))
+    if name == "async_func" and "input" in d:  # the input's columns, then one per async call
+        names = yield names_gen(d["input"])
+        return None if names is None else [*names, *(f.value for f in node.fields() if f.name == "async_expr_names")]
     return None
 
 

@@ -203,7 +203,8 @@ def _decode(buf: bytes, message: str) -> None:
         name, kind, type_name, repeated, oneof = spec
         here = [*f.path, (f.type, _snake(oneof) if oneof else name)]
         if kind in ("message", "map"):
-            _want(wire, 2, here)
+            if kind == "message" and not type_name.endswith("Entry"):  # prost reads a map entry's length
+                _want(wire, 2, here)  # whatever wire type its tag says
             if f.depth == 0:
                 raise _Refused("recursion limit reached", here)
             a, stop = _length(buf, pos, here)

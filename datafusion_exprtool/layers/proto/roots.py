@@ -6,6 +6,9 @@ a plan node is a plan's input (a child in outlines, trees and diffs), never a de
 
 from __future__ import annotations
 
+from datafusion_exprtool.layers.proto.msg import Msg
+from datafusion_exprtool.layers.proto.wire import LEN, iter_raw
+
 #: the root message types, in detection's tie-break order (an Expr first: the only one that can be pickled)
 ROOT_MESSAGES = ("LogicalExprNode", "LogicalPlanNode", "PhysicalPlanNode")
 
@@ -46,3 +49,29 @@ ROOT_ONEOF = {
 #: expression ``CASE END``: datafusion cannot build a CASE without WHEN (planning error in the API, parser
 #: error in SQL).
 EMPTY_ARMS_NEVER_WRITTEN = frozenset({("LogicalExprNode", "case_")})
+#: fields datafusion never writes empty, though prost accepts them empty: a root arm holding one empty is ranked
+#: like an empty arm above. ``a2 01 06 0a 02 63 31 1a 00`` is the plan ``CREATE DATABASE c1`` (its schema an
+#: empty DfSchema), not a call ``c1()`` with an empty definition (datafusion writes a function's
+#: ``fun_definition`` only when its codec wrote bytes); ``da 01 04 0a 00 10 01`` is the physical
+#: PlaceholderRowExec, not a logical DROP VIEW of a table reference that names nothing (a statement's table
+#: reference always has its arm).
+EMPTY_FIELDS_NEVER_WRITTEN = {
+    "ScalarUDFExprNode": frozenset({3}),
+    "DropViewNode": frozenset({1}),
+    "CreateViewNode": frozenset({5}),
+    "CreateExternalTableNode": frozenset({9}),
+}
+
+
+
+def unwritten_arm(root: str, arm: str, body: object) -> bool:
+    """A root's arm as datafusion never writes it: empty (EMPTY_ARMS_NEVER_WRITTEN), or holding, empty, a field
+    it never writes empty (EMPTY_FIELDS_NEVER_WRITTEN)."""
+    if not isinstance(body, Msg):
+        return False
+    if (root, arm) in EMPTY_ARMS_NEVER_WRITTEN and body.start == body.end:
+        return True
+    numbers = EMPTY_FIELDS_NEVER_WRITTEN.get(body.type)
+    if not numbers:
+        return False
+    return any(n in numbers and w == LEN and a == b for n, w, a, b, _t in iter_raw(body.buf, body.start, body.end))

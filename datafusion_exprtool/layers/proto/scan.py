@@ -15,7 +15,7 @@ from typing import NamedTuple
 from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
 from datafusion_exprtool.layers.proto.mend import text_damage
 from datafusion_exprtool.layers.proto.msg import Msg
-from datafusion_exprtool.layers.proto.roots import EMPTY_ARMS_NEVER_WRITTEN, ROOT_MESSAGES, ROOT_ONEOF
+from datafusion_exprtool.layers.proto.roots import ROOT_MESSAGES, ROOT_ONEOF, unwritten_arm
 from datafusion_exprtool.layers.proto.runs import LEAF, RUN_RETRY, leaf_keys, leaf_run
 from datafusion_exprtool.layers.proto.scan_facts import (
     CODEC_FIELDS,
@@ -88,7 +88,9 @@ def _build_tables() -> dict[str, list]:
             key = number << 3 | wire
             if kind == "message":
                 flag = "site" if ref in SITE_NODES else STAT_FIELDS.get((type_name, number))
-                d[key] = (tags.get(ref), name, "opaque" if ref not in tags else flag, ref, None)
+                act = (tags.get(ref), name, "opaque" if ref not in tags else flag, ref, None)
+                for w in (VARINT, I64, LEN, SGROUP, EGROUP, I32) if ref.endswith("Entry") else (LEN,):
+                    d[number << 3 | w] = act  # a map's entry (``<Message>.<Field>Entry``): any wire type, as prost
             elif kind == "map":  # prost reads a map entry's length whatever the wire type (0-5) says
                 for w in (VARINT, I64, LEN, SGROUP, EGROUP, I32):
                     d[number << 3 | w] = (tags[_MAP_TYPE], name, None, _MAP_TYPE, None)
@@ -478,8 +480,9 @@ def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
 
     Ranking: decodes at all; then a sensible root (exactly one arm of its main oneof); then fewer unknown
     fields; then fewer nodes of a type the tables do not expand (a reading through an arm whose message
-    is opaque, such as a logical DmlNode read from a physical plan, proves nothing); then no empty root arm
-    datafusion never writes (EMPTY_ARMS_NEVER_WRITTEN); ties go to the order of ROOT_MESSAGES (an Expr
+    is opaque, such as a logical DmlNode read from a physical plan, proves nothing); then no empty root arm,
+    nor a root arm with an empty field, datafusion never writes (EMPTY_ARMS_NEVER_WRITTEN,
+    EMPTY_FIELDS_NEVER_WRITTEN); ties go to the order of ROOT_MESSAGES (an Expr
     first: the only one that can be pickled). The first candidate with none of these flaws is taken.
     If none decodes, the error of the candidate that read furthest is raised (earliest in order on ties).
     """
@@ -495,7 +498,7 @@ def detect_message(buf: bytes, origin: int = 0) -> tuple[str, ScanResult]:
             refused.append((name, err))
             continue
         arm = res.root.which(ROOT_ONEOF[name][0]) if res.sensible else None
-        unwritten = arm is not None and (name, arm[0]) in EMPTY_ARMS_NEVER_WRITTEN and arm[1].start == arm[1].end
+        unwritten = arm is not None and unwritten_arm(name, *arm)
         score = (0 if res.sensible else 1, res.unknown_count, res.opaque_count, int(unwritten), rank)
         if best is None or score < best[0]:
             best = (score, name, res)

@@ -41,6 +41,9 @@ SENSITIVE_FIELDS = {
     ("MemoryScanExecNode", 1): "rows",
     ("ParquetOptions", 16): "environment",  # created_by: 'datafusion version 55.2.0'
     ("StringifiedPlan", 2): "explain",  # an ExplainExec's plan texts: paths, literals, statistics
+    ("CreateExternalTableNode", 2): "path",  # CREATE EXTERNAL TABLE … LOCATION
+    ("CreateExternalTableNode", 7): "sql",  # the statement as datafusion rebuilt its SQL text
+    ("CreateViewNode", 4): "sql",  # the view's SQL text
 }
 #: placeholder ids ($1, $name; fact sheet §1.3): a plan or expression that carries one needs a value for it
 PLACEHOLDER_FIELDS = {("PlaceholderNode", 1): "placeholder"}
@@ -50,10 +53,11 @@ CODEC_FIELDS = {
     ("LogicalExtensionNode", 1), ("PhysicalExtensionNode", 1), ("CustomTableScanNode", 5),
     ("PhysicalExtensionExprNode", 1), ("CopyToNode", 3),
 }  # fmt: skip
-#: message fields whose positions the scan records (``flag`` in its tables): column statistics, and the
-#: nested literal values whose Arrow IPC bytes the inspection reads back (``inspection/arrow_damage.py``)
+#: message fields whose positions the scan records (``flag`` in its tables): column statistics, the nested
+#: literal values whose Arrow IPC bytes the inspection reads back (``inspection/arrow_damage.py``), and a
+#: CREATE EXTERNAL TABLE's options (``key=value`` in clear text: credentials travel there)
 STAT_FIELDS = {
-    ("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value",
+    ("ColumnStats", 1): "min_value", ("ColumnStats", 2): "max_value", ("CreateExternalTableNode", 8): "option",
     **{("ScalarValue", n): "nested" for n in (16, 17, 18, 32, 41)},  # large_list, list, fixed_size_list, struct, map
 }  # fmt: skip
 
@@ -116,6 +120,8 @@ def special_field(
         add_sensitive(res, Sensitive("environment", "protobuf", origin + a, text))
     elif act == "explain" and text and not any(s.kind == "explain-text" and s.text == text for s in res.sensitive):
         add_sensitive(res, Sensitive("explain-text", "protobuf", origin + a, text))  # each distinct text once
+    elif act == "sql" and text:
+        add_sensitive(res, Sensitive("sql-text", "protobuf", origin + a, text))
 
 
 def add_sensitive(res: ScanResult, item: Sensitive) -> None:
@@ -144,6 +150,9 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
         if label == "nested":
             res.nested_literals.append(Msg("ScalarNestedValue", buf, a, b, origin))
             continue
+        if label == "option":
+            add_sensitive(res, Sensitive("option", "protobuf", origin + a, _entry_text(buf, a, b)))
+            continue
         value = _precision_value(buf, a, b)
         if value is not None:
             res.statistics.append(Statistic(label, origin + a, value))
@@ -156,6 +165,15 @@ def finish(res: ScanResult, buf: bytes, origin: int, sites: list[list], stats: l
     if oneof is not None and not res.root_arms:
         kind = EMPTY_PLAN if res.message in PLAN_MESSAGES else MISSING_FIELD
         raise DecodeError("protobuf", origin, _missing, kind=kind)
+
+
+def _entry_text(buf: bytes, a: int, b: int) -> str:
+    """``key=value`` of a map<string, string> entry the scan read (so both are UTF-8; the last of each wins)."""
+    parts = {1: "", 2: ""}
+    for number, wire, x, y, _tag in iter_raw(buf, a, b):
+        if number in parts and wire == LEN:
+            parts[number] = buf[x:y].decode()
+    return f"{parts[1]}={parts[2]}"
 
 
 def _precision_value(buf: bytes, a: int, b: int) -> Msg | None:

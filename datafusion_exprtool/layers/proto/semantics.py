@@ -58,6 +58,22 @@ def _exec(node: str, *fields: str) -> dict[str, str]:
     return {f: f"{node} is missing required field '{f}'" for f in fields}
 
 
+_DESERIALIZE = "Protobuf deserialization error, "
+#: the DDL statements and Prepare (tools/plan_node_tables.py): found the same way
+_STATEMENTS_REQUIRED: dict[str, dict[str, str]] = {
+    "CreateExternalTableNode": {
+        "schema": f"{_DESERIALIZE}CreateExternalTableNode was missing required field schema",
+        "name": f"{_DESERIALIZE}CreateExternalTable was missing required field name",
+        "constraints": f"{_DESERIALIZE}CreateExternalTableNode was missing required table constraints",
+    },
+    "CreateExternalTableNode.ColumnDefaultsEntry": {"value": "Missing required field expr_type"},
+    "CreateViewNode": {"input": f"{_DESERIALIZE}CreateViewNode has invalid LogicalPlan input",
+                       "name": f"{_DESERIALIZE}CreateView was missing required field name"},
+    "CreateCatalogSchemaNode": {"schema": f"{_DESERIALIZE}CreateCatalogSchemaNode was missing required field schema"},
+    "CreateCatalogNode": {"schema": f"{_DESERIALIZE}CreateCatalogNode was missing required field schema"},
+    "DropViewNode": {"name": f"{_DESERIALIZE}DropView was missing required field name", "schema": _PROTOBUF},
+    "PrepareNode": {"input": _PROTOBUF},
+}  # fmt: skip
 #: plan node fields datafusion's from_proto requires, with its text when one is absent: found by dropping each
 #: field from plans datafusion wrote (tests/layers/test_proto_required.py repeats it and also checks that
 #: nothing datafusion accepts is flagged). A field whose text depends on where its message sits is left out.
@@ -122,6 +138,13 @@ PLAN_REQUIRED_FIELDS: dict[str, dict[str, str]] = {
         "schema": _PROTOBUF,
         "table_name": "Protobuf deserialization error, ListingTableScan was missing required field name",
     },
+    **_STATEMENTS_REQUIRED,
+    "SortMergeJoinExecNode": _exec("SortMergeJoinExec", "left", "right"),
+    "SymmetricHashJoinExecNode": _exec("SymmetricHashJoinExec", "left", "right"),
+    "AsyncFuncExecNode": _exec("AsyncFuncExec", "input"),
+    "BufferExecNode": _exec("BufferExec", "input"),
+    "ScalarSubqueryExecNode": _exec("ScalarSubqueryExec", "input"),
+    "PhysicalScalarSubqueryExprNode": {"data_type": "ScalarSubqueryExpr is missing required field 'data_type'"},
 }  # fmt: skip
 #: message fields datafusion requires: type -> {field name: datafusion's text when it is absent}
 REQUIRED_FIELDS: dict[str, dict[str, str]] = {
@@ -208,10 +231,18 @@ def _oneof_text(child_type: str, parent: str, field: str) -> str | None:
 #: where a message's required fields are worded differently: (parent type, field) -> {field: text}
 REQUIRED_IN: dict[tuple[str, str], dict[str, str]] = {
     ("PhysicalWindowExprNode", "window_frame"): {"start_bound": "Missing start_bound in WindowFrame"},
-    ("NestedLoopJoinExecNode", "filter"): {
-        "expression": "NestedLoopJoinExec is missing required field 'filter.expression'",
-        "schema": "NestedLoopJoinExec: JoinFilter missing schema",
+    **{
+        (f"{join}Node", "filter"): {
+            "expression": f"{join} is missing required field 'filter.expression'",
+            "schema": f"{join}: JoinFilter missing schema",
+        }
+        for join in ("NestedLoopJoinExec", "HashJoinExec", "SortMergeJoinExec", "SymmetricHashJoinExec")
     },
+    **{
+        (f"{join}Node", "on"): {side: f"{join} is missing required field 'on.{side}'" for side in ("left", "right")}
+        for join in ("SortMergeJoinExec", "SymmetricHashJoinExec")
+    },
+    ("SortMergeJoinExecNode", "sort_options"): {},  # one per key, with no expression: only its order
 }
 #: messages datafusion reads leniently: a statistic's value that does not convert becomes Absent, so nothing
 #: under a Precision is ever refused

@@ -1335,6 +1335,109 @@ MESSAGES: dict[str, dict[int, FieldSpec]] = {
         3: _row(('table_name', 'message', 'TableReference', False, None)),
         5: _row(('target', 'message', 'LogicalPlanNode', False, None)),
     },
+    'SortMergeJoinExecNode': {
+        1: _row(('left', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('right', 'message', 'PhysicalPlanNode', False, None)),
+        3: _row(('on', 'message', 'JoinOn', True, None)),
+        4: _row(('join_type', 'enum', 'JoinType', False, None)),
+        5: _row(('filter', 'message', 'JoinFilter', False, None)),
+        6: _row(('sort_options', 'message', 'SortExprNode', True, None)),
+        7: _row(('null_equality', 'enum', 'NullEquality', False, None)),
+    },
+    'SymmetricHashJoinExecNode': {
+        1: _row(('left', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('right', 'message', 'PhysicalPlanNode', False, None)),
+        3: _row(('on', 'message', 'JoinOn', True, None)),
+        4: _row(('join_type', 'enum', 'JoinType', False, None)),
+        6: _row(('partition_mode', 'enum', 'StreamPartitionMode', False, None)),
+        7: _row(('null_equality', 'enum', 'NullEquality', False, None)),
+        8: _row(('filter', 'message', 'JoinFilter', False, None)),
+        9: _row(('left_sort_exprs', 'message', 'PhysicalSortExprNode', True, None)),
+        10: _row(('right_sort_exprs', 'message', 'PhysicalSortExprNode', True, None)),
+    },
+    'AsyncFuncExecNode': {
+        1: _row(('input', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('async_exprs', 'message', 'PhysicalExprNode', True, None)),
+        3: _row(('async_expr_names', 'string', None, True, None)),
+    },
+    'BufferExecNode': {
+        1: _row(('input', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('capacity', 'uint64', None, False, None)),
+    },
+    'ScalarSubqueryExecNode': {
+        1: _row(('input', 'message', 'PhysicalPlanNode', False, None)),
+        2: _row(('subqueries', 'message', 'PhysicalPlanNode', True, None)),
+    },
+    'PhysicalScalarSubqueryExprNode': {
+        1: _row(('data_type', 'message', 'ArrowType', False, None)),
+        2: _row(('nullable', 'bool', None, False, None)),
+        3: _row(('index', 'uint32', None, False, None)),
+    },
+    'CreateExternalTableNode': {
+        2: _row(('location', 'string', None, False, None)),
+        3: _row(('file_type', 'string', None, False, None)),
+        4: _row(('schema', 'message', 'DfSchema', False, None)),
+        5: _row(('table_partition_cols', 'string', None, True, None)),
+        6: _row(('if_not_exists', 'bool', None, False, None)),
+        7: _row(('definition', 'string', None, False, None)),
+        8: _row(('options', 'message', 'CreateExternalTableNode.OptionsEntry', True, None)),
+        9: _row(('name', 'message', 'TableReference', False, None)),
+        10: _row(('order_exprs', 'message', 'SortExprNodeCollection', True, None)),
+        11: _row(('unbounded', 'bool', None, False, None)),
+        12: _row(('constraints', 'message', 'Constraints', False, None)),
+        13: _row(('column_defaults', 'message', 'CreateExternalTableNode.ColumnDefaultsEntry', True, None)),
+        14: _row(('temporary', 'bool', None, False, None)),
+        15: _row(('or_replace', 'bool', None, False, None)),
+    },
+    'CreateExternalTableNode.OptionsEntry': {
+        1: _row(('key', 'string', None, False, None)),
+        2: _row(('value', 'string', None, False, None)),
+    },
+    'CreateExternalTableNode.ColumnDefaultsEntry': {
+        1: _row(('key', 'string', None, False, None)),
+        2: _row(('value', 'message', 'LogicalExprNode', False, None)),
+    },
+    'Constraints': {
+        1: _row(('constraints', 'message', 'Constraint', True, None)),
+    },
+    'Constraint': {
+        1: _row(('primary_key', 'message', 'PrimaryKeyConstraint', False, 'constraint_mode')),
+        2: _row(('unique', 'message', 'UniqueConstraint', False, 'constraint_mode')),
+    },
+    'PrimaryKeyConstraint': {
+        1: _row(('indices', 'uint64', None, True, None)),
+    },
+    'UniqueConstraint': {
+        1: _row(('indices', 'uint64', None, True, None)),
+    },
+    'CreateCatalogSchemaNode': {
+        1: _row(('schema_name', 'string', None, False, None)),
+        2: _row(('if_not_exists', 'bool', None, False, None)),
+        3: _row(('schema', 'message', 'DfSchema', False, None)),
+    },
+    'CreateCatalogNode': {
+        1: _row(('catalog_name', 'string', None, False, None)),
+        2: _row(('if_not_exists', 'bool', None, False, None)),
+        3: _row(('schema', 'message', 'DfSchema', False, None)),
+    },
+    'DropViewNode': {
+        1: _row(('name', 'message', 'TableReference', False, None)),
+        2: _row(('if_exists', 'bool', None, False, None)),
+        3: _row(('schema', 'message', 'DfSchema', False, None)),
+    },
+    'CreateViewNode': {
+        2: _row(('input', 'message', 'LogicalPlanNode', False, None)),
+        3: _row(('or_replace', 'bool', None, False, None)),
+        4: _row(('definition', 'string', None, False, None)),
+        5: _row(('name', 'message', 'TableReference', False, None)),
+        6: _row(('temporary', 'bool', None, False, None)),
+    },
+    'PrepareNode': {
+        1: _row(('name', 'string', None, False, None)),
+        2: _row(('data_types', 'message', 'ArrowType', True, None)),
+        3: _row(('input', 'message', 'LogicalPlanNode', False, None)),
+        4: _row(('fields', 'message', 'Field', True, None)),
+    },
 }
 
 ENUMS: dict[str, dict[int, str]] = {
@@ -1356,4 +1459,5 @@ ENUMS: dict[str, dict[int, str]] = {
     'InsertOp': {0: 'Append', 1: 'Overwrite', 2: 'Replace'},
     'FileOutputMode': {0: 'FILE_OUTPUT_MODE_AUTOMATIC', 1: 'FILE_OUTPUT_MODE_SINGLE_FILE', 2: 'FILE_OUTPUT_MODE_DIRECTORY'},
     'DmlNode.Type': {0: 'UPDATE', 1: 'DELETE', 2: 'CTAS', 3: 'INSERT_APPEND', 4: 'INSERT_OVERWRITE', 5: 'INSERT_REPLACE', 6: 'TRUNCATE'},
+    'StreamPartitionMode': {0: 'SINGLE_PARTITION', 1: 'PARTITIONED_EXEC'},
 }

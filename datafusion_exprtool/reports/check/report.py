@@ -76,6 +76,7 @@ SENSITIVE_KINDS = {
     "captured-value": "a value captured by a UDF (closure / global)",
     "table-rows": "table rows",
     "statistics": "column statistics (min/max values)",
+    "option": "a table option (CREATE EXTERNAL TABLE … OPTIONS: credentials go there)",
 }
 #: the part of prost's too-deep error that does not depend on the path (the path repeats per level)
 DEEP_TEXT = "recursion limit reached"
@@ -295,6 +296,8 @@ def _sensitive(case: _Case) -> list[Finding]:
             "table inside the plan.",
             "statistics": "Column min/max values travel with physical parquet scans; ship the logical plan "
             "instead if they are confidential.",
+            "option": "Anyone who reads the blob sees it. Configure credentials on the worker (its object store "
+            "or session) instead of in the statement's OPTIONS.",
         }[s.kind]
         preview = s.text if len(s.text) <= 120 else s.text[:117] + "..."
         out.append(
