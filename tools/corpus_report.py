@@ -60,7 +60,8 @@ def print_tally(t: Tally, n: int) -> None:
         return
     false, missed = t.flagged("false_error"), t.flagged("missed_error")
     decodes = sum(s.decodes for s in t.scores)
-    print(f"  detection {t.rate('detected'):.2%}   text match {t.rate('text_match'):.2%}   "
+    documented = f" ({t.rate('text_match_documented'):.2%} but left-out annotations)" if t.kind == "physical" else ""
+    print(f"  detection {t.rate('detected'):.2%}   text match {t.rate('text_match'):.2%}{documented}   "
           f"check false errors {len(false)} of {decodes} decoded   missed errors {len(missed)} of "
           f"{t.count - decodes} refused")
     for label, rows, key, show in (

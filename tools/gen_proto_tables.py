@@ -360,6 +360,31 @@ PLAN_NODE_MESSAGES |= {
         5: ("target", "message", "LogicalPlanNode", False, None),
     },
 }
+# A dynamic filter (PhysicalExprNode arm 23: a TopK sort's, a hash join's or a MIN/MAX aggregate's filter, pushed
+# into a scan's predicate; the same node as SortExecNode/HashJoinExecNode/AggregateExecNode.dynamic_filter). Read
+# from bytes datafusion 55 writes (tests/layers/test_proto_dynamic_filter.py): the wire type of each field from a
+# planned and an executed TopK and hash join, each name from datafusion's refusal when that field's wire type is
+# flipped; fields 6-19 sent as a varint and as a message are ignored by datafusion (no such fields). generation is
+# a Rust u64 (DynamicFilterInner), 1 until the filter is first updated; inner_expr is the current predicate
+# (datafusion refuses a node without one: "Missing inner_expr in PhysicalDynamicFilterNode").
+PLAN_NODE_MESSAGES |= {
+    "PhysicalDynamicFilterNode": {
+        1: ("children", "message", "PhysicalExprNode", True, None),
+        2: ("remapped_children", "message", "PhysicalExprNode", True, None),
+        3: ("generation", "uint64", None, False, None),
+        4: ("inner_expr", "message", "PhysicalExprNode", False, None),
+        5: ("is_complete", "bool", None, False, None),
+    },
+    # PhysicalExprNode arm 21: the partition hash a partitioned hash join's executed dynamic filter routes on
+    # (``CASE hash_repartition % 2 WHEN 0 THEN … END``); same sources and checks, from an executed partitioned join.
+    # Fields 3-5 and 7-11 sent with any wire type are ignored by datafusion (no such fields); datafusion displays
+    # ``description``.
+    "PhysicalHashExprNode": {
+        1: ("on_columns", "message", "PhysicalExprNode", True, None),
+        2: ("seed0", "uint64", None, False, None),
+        6: ("description", "string", None, False, None),
+    },
+}
 PLAN_NODE_ENUMS: dict[str, dict[int, str]] = {
     "GenerateSeriesName": {0: "GS_GENERATE_SERIES", 1: "GS_RANGE"},
     "InsertOp": {0: "Append", 1: "Overwrite", 2: "Replace"},

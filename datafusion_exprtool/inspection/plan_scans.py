@@ -115,7 +115,11 @@ def _schema_names(schema: object) -> list[str]:
 
 
 def _columns_in(msg: Msg) -> list[str]:
-    """Names of every Column / PhysicalColumn under ``msg`` (iterative), first-seen order."""
+    """Names of every Column / PhysicalColumn under ``msg`` (iterative), first-seen order.
+
+    A dynamic filter reads the columns of its ``remapped_children`` (the scan's own, when it was pushed through a
+    projection), else of its ``children``: its predicate and original children name the producer's columns (a
+    join's ``t.a + Int64(1)``), which the scan's file need not hold."""
     out: list[str] = []
     stack = [msg]
     while stack:
@@ -125,7 +129,11 @@ def _columns_in(msg: Msg) -> list[str]:
             if isinstance(name, str) and name not in out:
                 out.append(name)
             continue
-        stack.extend(reversed([f.value for f in m.fields() if isinstance(f.value, Msg) and f.value.type in MESSAGES]))
+        fields = [f for f in m.fields() if isinstance(f.value, Msg) and f.value.type in MESSAGES]
+        if m.type == "PhysicalDynamicFilterNode":
+            remapped = [f for f in fields if f.name == "remapped_children"]
+            fields = remapped or [f for f in fields if f.name == "children"]
+        stack.extend(reversed([f.value for f in fields]))
     return out
 
 

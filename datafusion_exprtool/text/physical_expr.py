@@ -5,6 +5,7 @@ lines (text/physical_plan.py) and the wire-level outline (text/plan.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 from datafusion_exprtool.errors import DecodeError
@@ -18,12 +19,17 @@ from datafusion_exprtool.text.canonical import (
     placeholder_text,
     singles,
 )
+from datafusion_exprtool.text.dynamic_filter import dynamic_filter_gen, remapped, unmapped_gen
 from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.scalar import scalar_gen
 
 
 def physical_gen(msg: Msg) -> Gen:
     """Expander of one PhysicalExprNode, in the style of datafusion's physical Display (``a@0 + 1``)."""
+    target = remapped(msg)  # inside a dynamic filter's predicate, a child it was built over shows as the scan's
+    if target is not None:
+        yield unmapped_gen(target, physical_gen)
+        return
     name, value, number = arm(msg)
     if name == "expr_id":  # a trailing optional id is not the expression
         name, value = next(((k, v) for k, v in singles(msg).items() if k != "expr_id"), (None, None))
@@ -91,9 +97,14 @@ def _p_cast(n: str, m: Msg) -> Gen:
 
 
 def _p_in_list(_n: str, m: Msg) -> Gen:
+    """``e IN ([…])``; ``IN (SET) ([…])`` when every item is a literal: datafusion then builds the list's static
+    set (InListExpr::try_new), and its Display says so."""
     d = singles(m)
     yield _p_child(d, "expr")
-    yield " NOT IN ([" if d.get("negated") else " IN (["
+    items = children(m, 2, "PhysicalExprNode")
+    first = next(items, None)
+    static = first is not None and all(arm(e)[0] == "literal" for e in chain((first,), items))
+    yield (" NOT IN " if d.get("negated") else " IN ") + ("(SET) ([" if static else "([")
     yield from separated(children(m, 2, "PhysicalExprNode"), physical_gen)
     yield "])"
 
@@ -164,6 +175,16 @@ def _p_extension(_n: str, m: Msg) -> Gen:
     yield ")"
 
 
+def _p_dynamic_filter(_n: str, m: Msg) -> Gen:
+    return dynamic_filter_gen(m, physical_gen)
+
+
+def _p_hash(_n: str, m: Msg) -> Gen:
+    """A partition hash (a partitioned hash join's dynamic filter routes on it): datafusion shows its description,
+    ``hash_repartition``, not the columns it hashes."""
+    yield str(singles(m).get("description", ""))
+
+
 # Higher-order functions and their lambdas. The fact sheet lists no fields for these three messages; the layout
 # below is the one datafusion 55.0.0 writes (the tests compare the text with display_indent() on real plans).
 # A message whose fields do not have exactly that shape keeps the arm's placeholder.
@@ -224,6 +245,7 @@ def _p_scalar_subquery(_n: str, _m: Msg) -> Gen:
 
 
 _PHYSICAL: dict[str, Callable[[str, Msg], Gen]] = {
+    "dynamic_filter": _p_dynamic_filter, "hash_expr": _p_hash,
     "column": _p_column, "unknown_column": _p_column, "literal": _p_literal, "binary_expr": _p_binary,
     "aggregate_expr": _p_aggregate, "is_null_expr": _p_suffix(" IS NULL"), "is_not_null_expr": _p_suffix(" IS NOT NULL"),
     "not_expr": _p_prefix("NOT "), "case_": _p_case, "cast": _p_cast, "try_cast": _p_cast, "sort": _p_sort,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datafusion_exprtool.layers.arrow_ipc import stream_batch_count
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.text.canonical import singles
+from datafusion_exprtool.text.dynamic_filter import sort_filter_gen
 from datafusion_exprtool.text.engine import Gen, arm, children, render_with, separated
 from datafusion_exprtool.text.physical_expr import physical_gen
 from datafusion_exprtool.text.physical_joins import JOIN_LINES
@@ -130,6 +131,7 @@ def sort_line(m: Msg) -> Gen:
     yield "SortExec: expr=[" if fetch is None else f"SortExec: TopK(fetch={fetch}), expr=["
     yield _sort_list(m, 2)
     yield f"], preserve_partitioning=[{'true' if d.get('preserve_partitioning') else 'false'}]"
+    yield sort_filter_gen(d.get("dynamic_filter"), physical_gen)
 
 
 def sort_preserving_merge_line(m: Msg) -> Gen:

@@ -1,9 +1,13 @@
 """File scans (Parquet, CSV, JSON, Arrow, Avro) as ``display_indent()`` shows them: ``DataSourceExec:
 file_groups={1 group: [[path]]}, projection=[a, b], file_type=parquet``, from the node's ``FileScanExecConf``.
 
+A Parquet scan whose predicate holds a dynamic filter adds ``dynamic_rg_pruning=eligible`` (text/dynamic_filter.py).
+
 Left out, because datafusion derives it at planning time from what the bytes lack: a Parquet scan's
 ``pruning_predicate`` and ``required_guarantees`` (built from the predicate and the file schema's statistics
-columns), and ``constraints``.
+columns), ``constraints``, and the sort pushdown's ``sort_order_for_reorder=[…]`` and ``reverse_row_groups=true``
+(set by the planner's sort pushdown under a TopK sort when ``datafusion.optimizer.enable_sort_pushdown`` is on, a
+setting the bytes do not hold; datafusion 55 does not serialize them: a decoded plan shows neither).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.text.canonical import singles
+from datafusion_exprtool.text.dynamic_filter import holds_dynamic_filter
 from datafusion_exprtool.text.engine import Gen, children, render_with
 from datafusion_exprtool.text.physical_expr import physical_gen, physical_sort_gen
 
@@ -120,6 +125,8 @@ def scan_line(file_type: str) -> Callable[[Msg], Gen]:
         if "predicate" in d:
             yield ", predicate="
             yield physical_gen(d["predicate"])
+            if file_type == "parquet" and holds_dynamic_filter(d["predicate"]):
+                yield ", dynamic_rg_pruning=eligible"
 
     return line
 

@@ -128,6 +128,7 @@ PLAN_REQUIRED_FIELDS: dict[str, dict[str, str]] = {
         for f in ("static_term", "recursive_term")
     },
     "SortExecNode": _exec("SortExec", "input"),
+    "PhysicalDynamicFilterNode": {"inner_expr": "Missing inner_expr in PhysicalDynamicFilterNode"},
     "PhysicalWindowExprNode": {"window_frame": "Missing required field 'window_frame' in protobuf"},
     **{node: {"input": _PROTOBUF} for node in ("LimitNode", "SortNode", "AggregateNode", "WindowNode", "DistinctNode")},
     "JoinNode": {"left": _PROTOBUF, "right": _PROTOBUF},

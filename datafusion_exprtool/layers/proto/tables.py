@@ -1335,6 +1335,18 @@ MESSAGES: dict[str, dict[int, FieldSpec]] = {
         3: _row(('table_name', 'message', 'TableReference', False, None)),
         5: _row(('target', 'message', 'LogicalPlanNode', False, None)),
     },
+    'PhysicalDynamicFilterNode': {
+        1: _row(('children', 'message', 'PhysicalExprNode', True, None)),
+        2: _row(('remapped_children', 'message', 'PhysicalExprNode', True, None)),
+        3: _row(('generation', 'uint64', None, False, None)),
+        4: _row(('inner_expr', 'message', 'PhysicalExprNode', False, None)),
+        5: _row(('is_complete', 'bool', None, False, None)),
+    },
+    'PhysicalHashExprNode': {
+        1: _row(('on_columns', 'message', 'PhysicalExprNode', True, None)),
+        2: _row(('seed0', 'uint64', None, False, None)),
+        6: _row(('description', 'string', None, False, None)),
+    },
     'SortMergeJoinExecNode': {
         1: _row(('left', 'message', 'PhysicalPlanNode', False, None)),
         2: _row(('right', 'message', 'PhysicalPlanNode', False, None)),
