@@ -32,12 +32,12 @@ if TYPE_CHECKING:
 #: multiprocessing's spawn starts it
 BOOTABLE = os.name == "posix"
 
-#: what the booted interpreter runs; ``sys.path[0]`` (the current directory for ``-c``) is dropped, so a
-#: module of the user's directory never shadows datafusion before the driver's import path is installed
-BOOT_CODE = (
-    "import sys; del sys.path[0]; "
-    "from datafusion_exprtool.actions.eval.worker_main import serve; serve(int(sys.argv[1]))"
-)
+#: the booted interpreter's first line: the current directory (``''``, first on ``sys.path`` for ``-c``) is
+#: dropped, so a module of the user's directory never shadows datafusion before the driver's import path is
+#: installed; under ``PYTHONSAFEPATH`` there is none, and the first entry is PYTHONPATH's (kept)
+BOOT_PATH = "import sys\nif sys.path[:1] == ['']: del sys.path[0]\n"
+#: what the booted interpreter runs
+BOOT_CODE = BOOT_PATH + "from datafusion_exprtool.actions.eval.worker_main import serve; serve(int(sys.argv[1]))"
 
 
 def enter(*args: Any) -> None:
@@ -99,21 +99,26 @@ _booted: Booted | None = None
 def boot() -> Booted:
     """Start a bare spawn worker now (it imports datafusion, then waits for ``configure``)."""
     import atexit
+    import signal
     import socket
     import subprocess
 
     global _booted
     parent, child = socket.socketpair()
+    # SIGINT blocked in the worker from its first instruction (the signal mask is inherited through exec; the
+    # parent's pending Ctrl-C arrives once it unblocks): a terminal's Ctrl-C is the parent's to handle (it kills
+    # the worker), never a KeyboardInterrupt traceback from a worker still starting. The worker stays in the
+    # parent's process group, so what is sent to the whole job reaches it too (``timeout``'s SIGTERM, a closed
+    # terminal's SIGHUP, Ctrl-Z, ``kill %1``); a parent that dies alone closes the socket.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         popen = subprocess.Popen(
             [sys.executable, "-c", BOOT_CODE, str(child.fileno())],
             pass_fds=(child.fileno(),),
             stdin=subprocess.DEVNULL,
-            # its own process group: a terminal's Ctrl-C is the parent's to handle (it kills the worker), never
-            # a KeyboardInterrupt traceback from a worker still starting; a parent that dies closes the socket
-            start_new_session=True,
         )
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
     _booted = Booted(SpawnedProcess(popen), parent)
     atexit.register(_booted.discard)

@@ -1,0 +1,103 @@
+"""Regressions found by a QA sweep over eval's booted spawn worker (``cli/entry.py``, ``worker_start.boot``):
+what a signal sent to the whole job does to it, and the import path it starts with."""
+
+from __future__ import annotations
+
+import ast
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datafusion import col, udf
+
+from datafusion_exprtool.actions.eval import worker_start
+
+ENTRY = [sys.executable, "-m", "datafusion_exprtool.cli.entry"]
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Live (not zombie) processes whose environment holds ``marker`` (the test's children inherit it)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if marker.encode() in fh.read():
+                    with open(f"/proc/{entry}/stat") as st:
+                        if st.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def _gone(marker: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _processes_with(marker):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not worker_start.BOOTABLE, reason="the booted worker is POSIX's")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_the_job_ends_its_worker(tmp_path: Path, sig: signal.Signals) -> None:
+    """``timeout``, ``kill %1`` and a closed terminal signal the job's whole process group: the worker (inside
+    a UDF that sleeps a minute) ends with the CLI, as it did before the worker was booted; it was left running
+    in a session of its own until its UDF returned."""
+
+    def slow(x: pa.Array) -> pa.Array:
+        import time as t
+
+        t.sleep(60)
+        return x
+
+    pq.write_table(pa.table({"a": pa.array(range(10), pa.int64())}), tmp_path / "data.parquet")
+    blob = tmp_path / "slow.pkl"
+    blob.write_bytes(pickle.dumps(udf(slow, [pa.int64()], pa.int64(), "volatile", name="slow")(col("a"))))
+    marker = f"EXPRTOOL_TEST_{uuid.uuid4().hex}"
+    proc = subprocess.Popen([*ENTRY, "eval", str(blob), str(tmp_path / "data.parquet"), "-q", "--trust"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # a pipe would wait for the worker
+                            env={**os.environ, marker: "1"}, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:  # the CLI and its worker
+            time.sleep(0.05)
+        time.sleep(1.5)  # the worker is inside the UDF by now
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=60)
+        assert proc.returncode == -sig
+        assert _gone(marker, 15), "the worker outlived its job"
+    finally:
+        for pid in _processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _sys_path(code: str, env: dict[str, str]) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return ast.literal_eval(out.stdout)
+
+
+@pytest.mark.parametrize("safe_path", [False, True])
+def test_the_booted_worker_drops_only_the_current_directory(tmp_path: Path, safe_path: bool) -> None:
+    """The booted interpreter's import path is the interpreter's own without ``''`` (the current directory);
+    under PYTHONSAFEPATH there is no such entry and PYTHONPATH's first one was dropped instead (a package
+    installed there, exprtool included, could not be imported: the worker died with two tracebacks)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if safe_path:
+        env["PYTHONSAFEPATH"] = "1"
+    own = _sys_path("import sys; print(repr(sys.path))", env)
+    booted = _sys_path(worker_start.BOOT_PATH + "print(repr(sys.path))", env)
+    assert booted == (own[1:] if own[:1] == [""] else own)
+    assert str(tmp_path) in booted
