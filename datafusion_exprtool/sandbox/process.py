@@ -55,6 +55,37 @@ def without_main() -> Iterator[None]:
             main.__dict__.update(saved)
 
 
+@contextlib.contextmanager
+def ctrl_c_held(method: str | None = None) -> Iterator[None]:
+    """Start a worker with SIGINT blocked: it inherits the mask through fork and exec, so a terminal's Ctrl-C
+    (sent to the whole process group) never kills one still starting with a KeyboardInterrupt traceback from
+    multiprocessing's bootstrap or an import; this process handles it and stops its workers (a worker that
+    wants Ctrl-C unblocks it where it handles it: ``ctrl_c_released``). A Ctrl-C that came meanwhile reaches
+    this process when the block ends.
+
+    ``method``: the multiprocessing start method. spawn and forkserver start multiprocessing's resource
+    tracker on first use, which unblocks SIGINT once it is started (bpo-33613's own block): it is started
+    before the block."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: no signal masks, no process groups
+        yield
+        return
+    if method in ("spawn", "forkserver"):
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def ctrl_c_released() -> None:
+    """In a worker started under ``ctrl_c_held`` that handles KeyboardInterrupt itself: SIGINT unblocked."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def signal_name(exitcode: int | None) -> str | None:
     """The signal that ended a process (multiprocessing's negative exit code), or None for a plain exit."""
     if exitcode is None or exitcode >= 0:

@@ -101,3 +101,56 @@ def test_the_booted_worker_drops_only_the_current_directory(tmp_path: Path, safe
     booted = _sys_path(worker_start.BOOT_PATH + "print(repr(sys.path))", env)
     assert booted == (own[1:] if own[:1] == [""] else own)
     assert str(tmp_path) in booted
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _refuse_udf():
+    """Raises on a = 77 (defined in a function: cloudpickle ships it by value, every worker decodes it)."""
+    import pyarrow.compute as pc
+
+    def refuse(x: pa.Array) -> pa.Array:
+        if pc.any(pc.equal(x, 77)).as_py():
+            raise ValueError("refused 77")
+        return x
+
+    return udf(refuse, [pa.int64()], pa.int64(), "immutable", name="refuse")
+
+
+@pytest.mark.skipif(not worker_start.BOOTABLE, reason="process groups and /proc are POSIX's")
+@pytest.mark.parametrize("case", ["workers", "find-rows"])
+def test_ctrl_c_while_multiprocessing_workers_start_leaves_no_traceback(tmp_path: Path, case: str) -> None:
+    """A terminal's Ctrl-C reaches the whole process group, the workers multiprocessing spawns included
+    (--workers N, --find-rows's probes); one still in multiprocessing's bootstrap (unpickling its arguments,
+    importing datafusion) died of it with a KeyboardInterrupt traceback on the user's terminal."""
+    pq.write_table(pa.table({"a": pa.array(range(200), pa.int64())}), tmp_path / "data.parquet", row_group_size=50)
+    blob = tmp_path / "refuse.pkl"
+    blob.write_bytes(pickle.dumps(_refuse_udf()(col("a"))))
+    extra = ["--workers", "2"] if case == "workers" else ["--find-rows"]
+    marker = f"EXPRTOOL_TEST_{uuid.uuid4().hex}"
+    proc = subprocess.Popen([*ENTRY, "eval", str(blob), str(tmp_path / "data.parquet"), "-q", "--trust", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, marker: "1"}, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any("spawn_main" in _cmdline(pid) for pid in _processes_with(marker)):
+                break
+            time.sleep(0.002)
+        time.sleep(0.05)  # the worker runs multiprocessing's bootstrap now
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+        # --workers stops with 130; --find-rows reports the failure first, then stops the search: 130 while its
+        # workers start, 4 once it runs (it reports what it narrowed)
+        assert proc.returncode in ((130,) if case == "workers" else (4, 130)), err
+        assert _gone(marker, 15)
+    finally:
+        for pid in _processes_with(marker):
+            os.kill(pid, signal.SIGKILL)

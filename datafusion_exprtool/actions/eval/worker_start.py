@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from datafusion_exprtool.sandbox.process import without_main, worker_sys_path
+from datafusion_exprtool.sandbox.process import ctrl_c_held, without_main, worker_sys_path
 
 if TYPE_CHECKING:
     from datafusion_exprtool.sandbox.context import WorkerSpec
@@ -99,26 +99,23 @@ _booted: Booted | None = None
 def boot() -> Booted:
     """Start a bare spawn worker now (it imports datafusion, then waits for ``configure``)."""
     import atexit
-    import signal
     import socket
     import subprocess
 
     global _booted
     parent, child = socket.socketpair()
-    # SIGINT blocked in the worker from its first instruction (the signal mask is inherited through exec; the
-    # parent's pending Ctrl-C arrives once it unblocks): a terminal's Ctrl-C is the parent's to handle (it kills
-    # the worker), never a KeyboardInterrupt traceback from a worker still starting. The worker stays in the
-    # parent's process group, so what is sent to the whole job reaches it too (``timeout``'s SIGTERM, a closed
-    # terminal's SIGHUP, Ctrl-Z, ``kill %1``); a parent that dies alone closes the socket.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # SIGINT blocked in the worker from its first instruction (``ctrl_c_held``): a terminal's Ctrl-C is the
+    # parent's to handle (it kills the worker). The worker stays in the parent's process group, so what is sent
+    # to the whole job reaches it too (``timeout``'s SIGTERM, a closed terminal's SIGHUP, Ctrl-Z, ``kill %1``);
+    # a parent that dies alone closes the socket.
     try:
-        popen = subprocess.Popen(
-            [sys.executable, "-c", BOOT_CODE, str(child.fileno())],
-            pass_fds=(child.fileno(),),
-            stdin=subprocess.DEVNULL,
-        )
+        with ctrl_c_held():
+            popen = subprocess.Popen(
+                [sys.executable, "-c", BOOT_CODE, str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
     _booted = Booted(SpawnedProcess(popen), parent)
     atexit.register(_booted.discard)
@@ -183,7 +180,7 @@ def start_worker(spec: WorkerSpec, method: str) -> Started:
     mpctx = mp.get_context(method)
     conn, child = mpctx.Pipe(duplex=True)
     proc = mpctx.Process(target=enter, args=(child, *args), name="exprtool-eval-worker", daemon=True)
-    with without_main():
+    with without_main(), ctrl_c_held(method):
         proc.start()
     child.close()
     return Started(proc, conn, fault_path, stderr_path, workdir)

@@ -25,7 +25,14 @@ from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.crash import death, fold, pass_on_stderr
 from datafusion_exprtool.sandbox.failure import EvalError, fail
-from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_process, worker_sys_path
+from datafusion_exprtool.sandbox.process import (
+    CTX_TIMEOUT,
+    ctrl_c_held,
+    ctrl_c_released,
+    without_main,
+    worker_process,
+    worker_sys_path,
+)
 
 
 def _bucket_dir(shuffle: str, bucket: int) -> str:
@@ -81,6 +88,7 @@ def _main(
     """Worker entry point (module level, so that spawn can import it)."""
     with worker_process(sys_path, cwd, fault_path, stderr_path):
         try:
+            ctrl_c_released()  # held while it started; from here a Ctrl-C ends it at once (below)
             try:
                 worker = ScaleWorker(spec)
             except BaseException as exc:
@@ -110,7 +118,7 @@ class _Proc:
         self.workdir = tempfile.mkdtemp(prefix="exprtool-worker-")
         args = (child, spec, worker_sys_path(), self.workdir, self.fault_path, self.stderr_path, shuffle)
         self.proc = mpctx.Process(target=_main, args=args, name="exprtool-scale-worker", daemon=True)
-        with without_main():
+        with without_main(), ctrl_c_held(mpctx.get_start_method()):
             self.proc.start()
         child.close()
         self.stage = "worker-ctx"
