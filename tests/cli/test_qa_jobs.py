@@ -45,3 +45,39 @@ def test_workers_interleave_stderr_as_one_process_does(damaged_among_good: Path,
     assert one.stdout.count(b"cannot decode") == 8
     assert two.stdout == one.stdout
 
+
+
+@pytest.mark.parametrize("stdin_args", [["-"], ["-", "DIR", "-"]], ids=["first", "twice"])
+def test_a_blob_on_stdin_among_many_is_read_in_a_pool_too(damaged_among_good: Path, stdin_args: list[str]) -> None:
+    """``exprtool inspect - DIR``: a pool worker's stdin is /dev/null (multiprocessing closes it), so the blob
+    piped in read as empty there ("stdin is empty", exit 3); one process reads it once (a second "-" reads
+    nothing)."""
+    import pickle
+
+    from datafusion import col, lit
+
+    blob = pickle.dumps(col("a") * lit(2))
+    env = {**os.environ, "EXPRTOOL_MIN_PARALLEL": "2"}
+    args = [str(damaged_among_good) if a == "DIR" else a for a in stdin_args]
+    if "DIR" not in stdin_args:
+        args.append(str(damaged_among_good))
+
+    def run(jobs: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*ENTRY, "inspect", *args, "--format", "ndjson", "--jobs", jobs], input=blob,
+                              capture_output=True, env=env, timeout=120)  # fmt: skip
+
+    one, two = run("1"), run("2")
+    assert b'"path": "-", "size": %d' % len(blob) in one.stdout.split(b"\n", 1)[0]  # what datafusion pickled
+    assert (two.stdout, two.stderr, two.returncode) == (one.stdout, one.stderr, one.returncode)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_closed_stdin_is_an_empty_one(damaged_among_good: Path, jobs: str) -> None:
+    """``exprtool inspect - DIR <&-`` (no sys.stdin at all) was an internal error (AttributeError, exit 3)."""
+    env = {**os.environ, "EXPRTOOL_MIN_PARALLEL": "2"}
+    p = subprocess.run([*ENTRY, "inspect", "-", str(damaged_among_good), "-f", "ndjson", "--jobs", jobs],
+                       capture_output=True, text=True, env=env, timeout=120,
+                       preexec_fn=lambda: os.close(0))  # noqa: PLW1509 - the child's stdin closed, as `<&-` does
+    assert p.returncode == 3
+    assert p.stderr.startswith("exprtool: -: cannot decode: container layer: stdin is empty"), p.stderr
+    assert "internal error" not in p.stderr
