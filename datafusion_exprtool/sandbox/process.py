@@ -100,13 +100,19 @@ def signal_name(exitcode: int | None) -> str | None:
 def worker_process(sys_path: list[str], cwd: str, fault_path: str, stderr_path: str | None = None) -> Iterator[None]:
     """What every worker does first (eval's isolated worker, --workers, --find-rows probes): the driver's
     import path and directory, fd 2 into ``stderr_path`` (Rust writes panics to fd 2 itself: the parent folds
-    them into its report) and faulthandler's dump into ``fault_path`` (a crash names its signal and frame)."""
+    them into its report) and faulthandler's dump into ``fault_path`` (a crash names its signal and frame).
+
+    fd 1 goes there too: a worker's results cross its pipe, and the parent's stdout carries exprtool's output
+    only (``-f csv`` into another program), so what user code prints (a UDF's ``print``) reaches the parent's
+    stderr, as what a worker ctx factory prints does."""
     sys.path[:] = sys_path
     os.chdir(cwd)
     if stderr_path is not None:
         fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
-        sys.stderr.flush()
-        os.dup2(fd, 2)
+        for stream, target in ((sys.stdout, 1), (sys.stderr, 2)):
+            if stream is not None:
+                stream.flush()
+            os.dup2(fd, target)
         os.close(fd)
     with open(fault_path, "w") as fault:
         faulthandler.enable(file=fault, all_threads=True)

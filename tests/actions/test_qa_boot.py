@@ -154,3 +154,41 @@ def test_ctrl_c_while_multiprocessing_workers_start_leaves_no_traceback(tmp_path
     finally:
         for pid in _processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def _noisy_udf():
+    """x * 3, printing on every batch (by value: any worker decodes it)."""
+    import pyarrow.compute as pc
+
+    def noisy(x: pa.Array) -> pa.Array:
+        print("NOISE from the UDF")
+        return pc.multiply(x, 3)
+
+    return udf(noisy, [pa.int64()], pa.int64(), "immutable", name="noisy")
+
+
+@pytest.mark.parametrize("isolate", ["spawn", "forkserver"])
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_what_a_udf_prints_never_reaches_stdout(tmp_path: Path, isolate: str, fmt: str) -> None:
+    """stdout carries exprtool's output (-f csv into another program): what the UDF prints in the isolated worker
+    goes to stderr, as what a --worker-ctx factory prints does; it was written into the CSV."""
+    import json
+
+    from datafusion import SessionContext
+
+    data = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"a": pa.array(range(100), pa.int64())}), data)
+    expr = _noisy_udf()(col("a"))
+    blob = tmp_path / "noisy.pkl"
+    blob.write_bytes(pickle.dumps(expr))
+    p = subprocess.run([*ENTRY, "eval", str(blob), str(data), "-f", fmt, "-q", "--trust", "--isolate", isolate],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    want = sorted(SessionContext().read_parquet(str(data)).select(expr.alias("v")).to_pydict()["v"])
+    if fmt == "csv":
+        got = [int(line) for line in p.stdout.splitlines()[1:]]
+    else:
+        got = [next(iter(json.loads(line).values())) for line in p.stdout.splitlines()]
+    assert sorted(got) == want
+    assert "NOISE" not in p.stdout
+    assert "NOISE from the UDF" in p.stderr
