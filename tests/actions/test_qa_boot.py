@@ -192,3 +192,19 @@ def test_what_a_udf_prints_never_reaches_stdout(tmp_path: Path, isolate: str, fm
     assert sorted(got) == want
     assert "NOISE" not in p.stdout
     assert "NOISE from the UDF" in p.stderr
+
+
+@pytest.mark.parametrize("env", [{"EXPRTOOL_WORKER_CTX_TIMEOUT": "soon"}], ids=["bad-ctx-timeout"])
+def test_a_boot_that_fails_is_no_traceback(tmp_path: Path, env: dict[str, str]) -> None:
+    """The boot is a head start run before main()'s net: when it fails (a setting its module reads at import,
+    no file descriptor left for the socket pair) eval goes on without it and reports like any other command,
+    in one line; it printed Python's traceback and exited 1 ("findings")."""
+    from datafusion import lit
+
+    pq.write_table(pa.table({"a": pa.array(range(10), pa.int64())}), tmp_path / "data.parquet")
+    (tmp_path / "expr.pkl").write_bytes(pickle.dumps(col("a") + lit(1)))
+    p = subprocess.run([*ENTRY, "eval", str(tmp_path / "expr.pkl"), str(tmp_path / "data.parquet"), "-q"],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, **env})  # fmt: skip
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.startswith("exprtool: ") and p.stderr.count("\n") == 1, p.stderr
+    assert p.returncode not in (0, 1)
