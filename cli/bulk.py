@@ -53,7 +53,41 @@ def batches(sources: list[str], settings: Settings, jobs: int) -> Iterator[Batch
     jobs = min(jobs, len(sources))
     runs = split_runs(sources, jobs)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_start_context()) as pool:
-        yield from pool.map(partial(_inspect_batch, settings=settings), runs)
+        yield from pool.map(partial(_inspect_batch, settings=settings), runs, stdin_for(runs))
+
+
+def stdin_for(runs: list[list[str]]) -> list[bytes | None]:
+    """What each run reads as stdin ("-"), or None for a run without it: a pool worker's stdin is /dev/null
+    (multiprocessing closes it), so this process reads stdin for them, as one process would: the first "-"
+    gets what was piped in, a later one its end (nothing: "stdin is empty")."""
+    out: list[bytes | None] = []
+    piped: bytes | None = None
+    for run in runs:
+        if "-" not in run:
+            out.append(None)
+        elif piped is None:
+            piped = _read_stdin()
+            out.append(piped)
+        else:
+            out.append(b"")
+    return out
+
+
+def _read_stdin() -> bytes:
+    """stdin to its end, or one byte past ``MAX_INPUT`` (the worker refuses it then, as one process does); a
+    closed stdin (``<&-``) reads nothing, as ``load_input`` reads it."""
+    from datafusion_exprtool.layers.container import MAX_INPUT
+
+    if sys.stdin is None:
+        return b""
+    chunks, size = [], 0
+    while size <= MAX_INPUT:
+        chunk = sys.stdin.buffer.read1(min(1 << 20, MAX_INPUT + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def split_runs(sources: list[str], jobs: int) -> list[list[str]]:
@@ -70,10 +104,15 @@ def split_runs(sources: list[str], jobs: int) -> list[list[str]]:
     return runs
 
 
-def _inspect_batch(sources: list[str], settings: Settings) -> Batch:
-    """``bulk_inspect.inspect_batch`` in a pool worker, which imports it on its first run."""
+def _inspect_batch(sources: list[str], stdin: bytes | None, settings: Settings) -> Batch:
+    """``bulk_inspect.inspect_batch`` in a pool worker, which imports it on its first run; ``stdin``: what "-"
+    reads in this run (``stdin_for``)."""
     from .bulk_inspect import inspect_batch
 
+    if stdin is not None:
+        import io
+
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
     return inspect_batch(sources, settings)
 
 

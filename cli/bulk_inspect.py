@@ -39,18 +39,6 @@ class _Sink(io.StringIO):
         return self._encoding
 
 
-class _Sink(io.StringIO):
-    """A string buffer that reports the parent's stdout encoding (write_json escapes for it)."""
-
-    def __init__(self, encoding: str) -> None:
-        super().__init__()
-        self._encoding = encoding
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self._encoding
-
-
 def inspect_batch(sources: list[str], settings: Settings) -> Batch:
     """``inspect_one`` over consecutive inputs, in order."""
     status, errs, outs, mds = int(Exit.OK), [], [], []
@@ -60,7 +48,7 @@ def inspect_batch(sources: list[str], settings: Settings) -> Batch:
         errs.append(one.stderr)
         outs.append(array_item(one.stdout) if settings.array and settings.fmt == "json" else one.stdout)
         mds.append(one.markdown)
-    return Batch(status, "".join(errs), outs, mds)
+    return Batch(status, errs, outs, mds)
 
 
 def inspect_one(source: str, settings: Settings) -> Outcome:

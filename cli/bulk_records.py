@@ -24,11 +24,12 @@ class Settings:
 
 @dataclass
 class Batch:
-    """The outcomes of consecutive inputs, joined where the worker can: the worst exit status, the stderr
-    lines, each input's stdout text (a JSON array's items already indented) and Markdown report."""
+    """The outcomes of consecutive inputs: the worst exit status, and for each input its stderr line (or ""; the
+    parent writes it just before the input's stdout, where one process writes it), its stdout text (a JSON
+    array's items already indented) and Markdown report."""
 
     status: int
-    stderr: str
+    stderr: list[str]
     stdout: list[str]
     markdown: list[str]
 

@@ -35,12 +35,21 @@ def wants_worker(args: list[str]) -> bool:
     return True
 
 
+def _boot() -> None:
+    """Boot the worker, or nothing when that fails here, outside main()'s net (a setting its module reads at
+    import, no file descriptor left): the eval command starts its worker itself and reports what fails."""
+    try:
+        from datafusion_exprtool.actions.eval.worker_start import boot
+
+        boot()
+    except Exception:  # noqa: BLE001 - only a head start is lost
+        pass
+
+
 def main() -> None:
     try:
         if wants_worker(sys.argv[1:]):
-            from datafusion_exprtool.actions.eval.worker_start import boot
-
-            boot()
+            _boot()
         from datafusion_exprtool.cli.main import main as run
     except KeyboardInterrupt:  # Ctrl-C while the CLI starts: as during a command (cli/main.py), one line
         print("exprtool: interrupted", file=sys.stderr)

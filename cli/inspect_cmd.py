@@ -93,12 +93,13 @@ def inspect(
         status = worst(status, batch.status)
         if summary:
             sections += batch.markdown
-        if batch.stderr:
-            sys.stderr.write(batch.stderr)
         if fmt is Format.json:
+            sys.stderr.write("".join(batch.stderr))
             texts += batch.stdout
             continue
-        for text in batch.stdout:
+        for err, text in zip(batch.stderr, batch.stdout, strict=True):
+            if err:  # just before the input's own output, as one process writes it (to a terminal they mix)
+                sys.stderr.write(err)
             if not text:
                 continue
             if fmt is Format.markdown and sections_written:

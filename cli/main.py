@@ -146,6 +146,26 @@ def _exit_without_teardown(code: int) -> None:
     os._exit(code)
 
 
+def _stdout_file() -> tuple[int, int] | None:
+    """Which file fd 1 is (device, inode), or None when it is closed."""
+    try:
+        st = os.fstat(1)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _rich_saw_closed_pipe(before: tuple[int, int] | None) -> bool:
+    """Whether a plain rich console (Typer prints help with one) met a closed stdout: it points fd 1 at
+    /dev/null and exits 1, which here would read as "findings"."""
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    now = _stdout_file()
+    return now == (null.st_dev, null.st_ino) and now != before
+
+
 def main() -> None:
     """Run the app; an unexpected exception is one line, never a traceback (EXPRTOOL_DEBUG=1 shows it).
 
@@ -157,12 +177,16 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):  # an ASCII-only terminal gets escapes, never a UnicodeEncodeError
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    stdout_file = _stdout_file()
     try:
         make_app(invoked_command(sys.argv))(standalone_mode=True)
     except SystemExit as exc:
         # Typer turns a closed stdout (`exprtool inspect X | head`) into exit 1, which here means
-        # "findings"; the run did not finish, so it is neither a finding nor a pass
-        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+        # "findings"; the run did not finish, so it is neither a finding nor a pass (rich does the same with
+        # help: `exprtool eval --help | head -1`)
+        if exc.code == 1 and (
+            type(sys.stdout).__name__ == "PacifyFlushWrapper" or _rich_saw_closed_pipe(stdout_file)
+        ):
             raise SystemExit(ExitCode.CLOSED_PIPE) from None
         if Teardown.skippable and (exc.code is None or isinstance(exc.code, int)):
             _exit_without_teardown(exc.code or 0)

@@ -191,8 +191,9 @@ def load_bytes(raw: bytes, path: str = "-") -> LoadedInput:
 def load_input(source: str) -> LoadedInput:
     """Read one blob: a file path, or "-" for stdin. An empty one is refused here, by name: datafusion would
     read zero bytes as an expression lacking its ``expr_type``, which hides that nothing arrived at all."""
-    if source == "-":
-        return load_bytes(_not_empty(_read_capped(sys.stdin.buffer, "-"), "stdin"), "-")
+    if source == "-":  # a closed stdin (``<&-``: no sys.stdin at all) has nothing to read either
+        raw = _read_capped(sys.stdin.buffer, "-") if sys.stdin is not None else b""
+        return load_bytes(_not_empty(raw, "stdin"), "-")
     try:
         with open(source, "rb") as fh:
             raw = _read_capped(fh, source)

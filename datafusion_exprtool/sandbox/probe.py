@@ -14,7 +14,7 @@ from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.layers.proto.builtins import HIGHER_ORDER
 from datafusion_exprtool.sandbox.context import WorkerSpec, build_context
 from datafusion_exprtool.sandbox.failure import EvalError, fail
-from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, signal_name, without_main
+from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, ctrl_c_held, signal_name, without_main
 
 KINDS = ("scalar", "aggregate", "window")
 #: information_schema.routines function_type -> FunctionInfo.kind
@@ -76,7 +76,7 @@ def ctx_facts_isolated(factory: str, cwd: str, timeout: float = CTX_TIMEOUT) -> 
     # this process's whole sys.path: the trial builds the ctx as this process would (not as a fresh worker)
     proc = mpctx.Process(target=_facts_child, args=(send, factory, cwd, list(sys.path)), daemon=True)
     try:
-        with without_main():
+        with without_main(), ctrl_c_held("spawn"):
             proc.start()
         send.close()
         if not recv.poll(timeout):

@@ -192,7 +192,7 @@ def test_without_pass_fds_spawn_is_multiprocessing(monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize("when", ["booting", "running"])
 def test_ctrl_c_leaves_no_worker_and_no_traceback(blobs: Path, tmp_path: Path, when: str) -> None:
     """Ctrl-C reaches the terminal's foreground process group: the CLI ends with 130 (128 + SIGINT), the
-    booted worker (in a process group of its own: Ctrl-C is its parent's to handle) is killed, and no traceback
+    booted worker (SIGINT blocked: Ctrl-C is its parent's to handle) is killed, and no traceback
     comes from either, whether the worker is still starting or inside the UDF."""
     import signal
 

@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from datafusion_exprtool.sandbox.process import without_main, worker_sys_path
+from datafusion_exprtool.sandbox.process import ctrl_c_held, without_main, worker_sys_path
 
 if TYPE_CHECKING:
     from datafusion_exprtool.sandbox.context import WorkerSpec
@@ -32,12 +32,12 @@ if TYPE_CHECKING:
 #: multiprocessing's spawn starts it
 BOOTABLE = os.name == "posix"
 
-#: what the booted interpreter runs; ``sys.path[0]`` (the current directory for ``-c``) is dropped, so a
-#: module of the user's directory never shadows datafusion before the driver's import path is installed
-BOOT_CODE = (
-    "import sys; del sys.path[0]; "
-    "from datafusion_exprtool.actions.eval.worker_main import serve; serve(int(sys.argv[1]))"
-)
+#: the booted interpreter's first line: the current directory (``''``, first on ``sys.path`` for ``-c``) is
+#: dropped, so a module of the user's directory never shadows datafusion before the driver's import path is
+#: installed; under ``PYTHONSAFEPATH`` there is none, and the first entry is PYTHONPATH's (kept)
+BOOT_PATH = "import sys\nif sys.path[:1] == ['']: del sys.path[0]\n"
+#: what the booted interpreter runs
+BOOT_CODE = BOOT_PATH + "from datafusion_exprtool.actions.eval.worker_main import serve; serve(int(sys.argv[1]))"
 
 
 def enter(*args: Any) -> None:
@@ -104,15 +104,17 @@ def boot() -> Booted:
 
     global _booted
     parent, child = socket.socketpair()
+    # SIGINT blocked in the worker from its first instruction (``ctrl_c_held``): a terminal's Ctrl-C is the
+    # parent's to handle (it kills the worker). The worker stays in the parent's process group, so what is sent
+    # to the whole job reaches it too (``timeout``'s SIGTERM, a closed terminal's SIGHUP, Ctrl-Z, ``kill %1``);
+    # a parent that dies alone closes the socket.
     try:
-        popen = subprocess.Popen(
-            [sys.executable, "-c", BOOT_CODE, str(child.fileno())],
-            pass_fds=(child.fileno(),),
-            stdin=subprocess.DEVNULL,
-            # its own process group: a terminal's Ctrl-C is the parent's to handle (it kills the worker), never
-            # a KeyboardInterrupt traceback from a worker still starting; a parent that dies closes the socket
-            start_new_session=True,
-        )
+        with ctrl_c_held():
+            popen = subprocess.Popen(
+                [sys.executable, "-c", BOOT_CODE, str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
     finally:
         child.close()
     _booted = Booted(SpawnedProcess(popen), parent)
@@ -178,7 +180,7 @@ def start_worker(spec: WorkerSpec, method: str) -> Started:
     mpctx = mp.get_context(method)
     conn, child = mpctx.Pipe(duplex=True)
     proc = mpctx.Process(target=enter, args=(child, *args), name="exprtool-eval-worker", daemon=True)
-    with without_main():
+    with without_main(), ctrl_c_held(method):
         proc.start()
     child.close()
     return Started(proc, conn, fault_path, stderr_path, workdir)

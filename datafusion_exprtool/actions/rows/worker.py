@@ -36,7 +36,13 @@ from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import install
 from datafusion_exprtool.sandbox.crash import Panic, death, fold, rust_stderr_captured, split_stderr
 from datafusion_exprtool.sandbox.failure import EvalError, EvalFailure, fail
-from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_process, worker_sys_path
+from datafusion_exprtool.sandbox.process import (
+    CTX_TIMEOUT,
+    ctrl_c_held,
+    without_main,
+    worker_process,
+    worker_sys_path,
+)
 
 GRACE = 5.0  # seconds a probe may overrun its time limit before its worker is killed
 
@@ -119,7 +125,7 @@ class IsolatedWorker:
         self._workdir = tempfile.mkdtemp(prefix="exprtool-worker-")
         args = (send, self.setup, self._fault, worker_sys_path(), self._workdir, self._stderr)
         self.proc = mpctx.Process(target=_serve, args=args, name="exprtool-probe-worker", daemon=True)
-        with without_main():
+        with without_main(), ctrl_c_held(self.method):
             self.proc.start()
         send.close()
         self.conn = recv

@@ -25,7 +25,14 @@ from datafusion_exprtool.errors import ExitCode
 from datafusion_exprtool.sandbox.context import WorkerSpec
 from datafusion_exprtool.sandbox.crash import death, fold, pass_on_stderr
 from datafusion_exprtool.sandbox.failure import EvalError, fail
-from datafusion_exprtool.sandbox.process import CTX_TIMEOUT, without_main, worker_process, worker_sys_path
+from datafusion_exprtool.sandbox.process import (
+    CTX_TIMEOUT,
+    ctrl_c_held,
+    ctrl_c_released,
+    without_main,
+    worker_process,
+    worker_sys_path,
+)
 
 
 def _bucket_dir(shuffle: str, bucket: int) -> str:
@@ -81,6 +88,7 @@ def _main(
     """Worker entry point (module level, so that spawn can import it)."""
     with worker_process(sys_path, cwd, fault_path, stderr_path):
         try:
+            ctrl_c_released()  # held while it started; from here a Ctrl-C ends it at once (below)
             try:
                 worker = ScaleWorker(spec)
             except BaseException as exc:
@@ -110,11 +118,17 @@ class _Proc:
         self.workdir = tempfile.mkdtemp(prefix="exprtool-worker-")
         args = (child, spec, worker_sys_path(), self.workdir, self.fault_path, self.stderr_path, shuffle)
         self.proc = mpctx.Process(target=_main, args=args, name="exprtool-scale-worker", daemon=True)
-        with without_main():
+        with without_main(), ctrl_c_held(mpctx.get_start_method()):
             self.proc.start()
         child.close()
         self.stage = "worker-ctx"
         self.passed_on = False  # its stderr was copied to ours
+        self.owed = 1  # answers it owes (its hello, then one per load or task): 0 when it waits for the driver
+
+    def ask(self, msg: tuple[Any, ...]) -> None:
+        """Send a load or a task, which it answers with ``loaded`` or its task's ``done``."""
+        self.conn.send(msg)
+        self.owed += 1
 
     def pass_on(self) -> list[Any]:
         """Copy what the worker printed to our stderr (once); the Rust panics in it."""
@@ -139,12 +153,18 @@ class _Proc:
             self.proc.join(5)
             fold(msg[1], self.pass_on())
             raise EvalError(msg[1])
+        if msg[0] in ("hello", "loaded", "done"):
+            self.owed -= 1
         return msg
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, BrokenPipeError):
-            self.conn.send(("stop",))
-        self.proc.join(2)
+        """Stop it: asked to when it waits for the driver, killed at once when it is still at work (the run
+        ended early: --limit reached, the reader left, another worker failed): a worker blocked sending batches
+        nobody reads, or inside a long task, never reads the stop (2 s per worker went by before the kill)."""
+        if self.owed == 0:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self.conn.send(("stop",))
+            self.proc.join(2)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join()
@@ -186,7 +206,7 @@ class LocalPool:
             os.makedirs(_bucket_dir(self.shuffle, bucket), exist_ok=True)
         for proc in self.procs:
             proc.stage = "unpickle" if job.container == "pickle" else "decode"
-            proc.conn.send(("load", job, columns, keys, buckets))
+            proc.ask(("load", job, columns, keys, buckets))
         said = [proc.recv(self.functions)[1] for proc in self.procs]
         for proc in self.procs:
             proc.stage = "execute"
@@ -216,7 +236,7 @@ class LocalPool:
                     break
                 conn = conns[which]
                 index = pending.popleft()
-                conn.send(("task", index, tasks[index]))
+                procs[conn].ask(("task", index, tasks[index]))
                 queued[conn].append(index)
             for conn in wait([c for c, q in queued.items() if q]):
                 msg = procs[conn].recv(self.functions)
