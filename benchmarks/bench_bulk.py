@@ -46,10 +46,9 @@ for name in sorted(os.listdir(root)):
 
 def decodable_exprs() -> list[bytes]:
     """The corpus's expression blobs that datafusion decodes here with no context, and names."""
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "tests"))  # as the tests import it: `support` is tests/support
     from datafusion import Expr
-
-    from tests.support.external_corpus import entries
+    from support.external_corpus import entries
 
     out = []
     for e in entries():
