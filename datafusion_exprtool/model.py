@@ -29,7 +29,10 @@ class InputInfo:
 #: from the bytes alone, with datafusion's own text)
 FROM_PROTO_IDS = frozenset({
     "missing-required-field", "empty-plan-node", "unknown-binary-operator", "binary-operands", "enum-out-of-range",
+    "scan-column-unresolved",
 })  # fmt: skip
+#: a physical file scan's projection naming a column past its schema (``inspection/plan_scans.py``)
+UNRESOLVED_ID = "scan-column-unresolved"
 #: Arrow IPC values inside the protobuf that do not read back (``inspection/arrow_damage.py``)
 ARROW_DAMAGE_IDS = frozenset({"literal-value-corrupt", "table-rows-corrupt"})
 #: inspection warnings that say a layer could not be read (not merely left opaque, as a foreign codec's bytes or

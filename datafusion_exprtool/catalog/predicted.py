@@ -112,6 +112,23 @@ PREDICTED: tuple[CatalogEntry, ...] = (
         datafusion_text="{detail}",
     ),
     CatalogEntry(
+        id="scan-column-unresolved",
+        title="Scan projection past the schema the plan carries",
+        layer="protobuf",
+        stage="decode",
+        ties_to="node",
+        patterns=(
+            r"Column index (?P<index>\d+) out of bounds for projected expressions of length (?P<length>\d+)",
+        ),
+        cause="A physical file scan projects column {index}, but the schema the plan carries has {length} columns: "
+        "datafusion 55 serializes a scan's virtual column (`file_row_index()`, `__datafusion_file_row_index`) "
+        "without it in the scan's schema, and its own decoder refuses the plan it wrote.",
+        fix="Ship the logical plan (`LogicalPlan.to_bytes()`) and plan it on the worker, or leave file_row_index() out "
+        "of a physical plan that travels; `exprtool check BLOB` names the scan and its byte offset.",
+        datafusion_text="Internal error: Column index {index} out of bounds for projected expressions of length "
+        "{length}.",
+    ),
+    CatalogEntry(
         id="unknown-binary-operator",
         title="Binary expression with an unknown operator",
         layer="protobuf",

@@ -15,6 +15,7 @@ from datafusion_exprtool.inspection.functions import (
     python_mismatches,
     stray_sites,
 )
+from datafusion_exprtool.inspection.plan_scans import unresolved_columns
 from datafusion_exprtool.inspection.verdict import safety_report
 from datafusion_exprtool.layers.container import LoadedInput, load_bytes, load_input
 from datafusion_exprtool.layers.pickle import (
@@ -126,6 +127,8 @@ def inspect_loaded(loaded: LoadedInput, *, message: str | None = None) -> Inspec
             kind, scanned, root, problems, note = _reconsider(blob, origin, kind, scanned, root, problems)
             if note is not None:
                 warnings.append(note)
+        if kind == "PhysicalPlanNode":
+            problems = [*problems, *unresolved_columns(root)]
         warnings += [
             Finding(
                 id=p.id, severity="warning", layer=p.layer, offset=p.offset, datafusion_text=p.datafusion_text

@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, iter_raw
+from datafusion_exprtool.model import UNRESOLVED_ID, Finding
 from datafusion_exprtool.text.canonical import singles, table_reference
 from datafusion_exprtool.text.engine import children
 
@@ -58,6 +59,8 @@ class PlanScan:
     partitioned_by_file_group: bool = False  # physical: output partitioning follows the file groups
     ranged: bool = False  # physical: a file is split into byte ranges across groups
     sizes: dict[str, int] = field(default_factory=dict)  # physical: file URL -> the size the plan recorded
+    #: physical: (offset, index) of each column of the projection past the schema (``unresolved_columns``)
+    unresolved: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def files(self) -> list[str]:
@@ -137,6 +140,37 @@ def _columns_in(msg: Msg) -> list[str]:
     return out
 
 
+def _column_indices(msg: Msg) -> list[tuple[int, int, str]]:
+    """(offset, index, name) of every PhysicalColumn under ``msg``."""
+    out: list[tuple[int, int, str]] = []
+    stack = [msg]
+    while stack:
+        m = stack.pop()
+        if m.type == "PhysicalColumn":
+            d = singles(m)
+            index, name = d.get("index", 0), d.get("name", "")
+            out.append((m.offset, index if isinstance(index, int) else 0, name if isinstance(name, str) else ""))
+            continue
+        stack.extend(reversed([f.value for f in m.fields() if isinstance(f.value, Msg) and f.value.type in MESSAGES]))
+    return out
+
+
+def unresolved_columns(root: Msg) -> list[Finding]:
+    """Physical file scans whose projection names a column past the scan's schema (its file columns and
+    partition columns): datafusion's from_proto refuses the plan. A virtual column is the case met: a plan using
+    ``file_row_index()`` projects ``__datafusion_file_row_index@N``, N the schema's length, and the schema in the
+    bytes does not hold it (measured with datafusion 55: every such plan is refused on decode)."""
+    out = []
+    for scan in plan_scans(root):
+        length = len(scan.schema) + len(scan.partition_cols)
+        for offset, index in scan.unresolved:
+            text = (f"Internal error: Column index {index} out of bounds for projected expressions of length "
+                    f"{length}.")  # fmt: skip
+            out.append(Finding(id=UNRESOLVED_ID, severity="error", layer="protobuf", offset=offset,
+                               datafusion_text=text))  # fmt: skip
+    return out
+
+
 def _listing(m: Msg, index: int) -> PlanScan:
     d = singles(m)
     schema = _schema_names(d.get("schema"))
@@ -195,7 +229,10 @@ def _file_scan(node: Msg, fmt: str, index: int) -> PlanScan:
     exprs = d.get("projection_exprs")
     if isinstance(exprs, Msg):
         scan.projection_given = True
-        scan.projected = _columns_in(exprs)
+        past = [(at, i, name) for at, i, name in _column_indices(exprs) if i >= len(names)]
+        scan.unresolved = [(at, i) for at, i, _name in past]
+        virtual = {name for _at, _i, name in past if name not in names}  # not a file's column
+        scan.projected = [c for c in _columns_in(exprs) if c not in virtual]
     else:
         indices = [f.value for f in conf.fields() if f.name == "projection"]
         scan.projection_given = bool(indices)

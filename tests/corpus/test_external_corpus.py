@@ -25,6 +25,8 @@ TEXT_FLOORS = {"expr": 0.9982, "logical": 1.0, "optimized": 1.0, "physical": 0.9
 DOCUMENTED_TEXT_FLOOR = 1.0
 #: check errors predicted for blobs datafusion decodes
 FALSE_ERROR_CEILINGS = {"expr": 0, "logical": 0, "optimized": 0, "physical": 0}
+#: blobs datafusion refuses for which check predicts no error (inspect then exits 0 on them)
+MISSED_ERROR_CEILINGS = {"expr": 0, "logical": 0, "optimized": 0, "physical": 0}
 SHOWN = 15  # misses named in a failure message
 
 
@@ -88,6 +90,15 @@ def test_check_reports_no_error_for_what_datafusion_decodes(kind: str, tallies: 
     false = t.flagged("false_error")
     assert len(false) <= FALSE_ERROR_CEILINGS[kind], (
         f"{kind}: {len(false)} false check errors > ceiling {FALSE_ERROR_CEILINGS[kind]}: {_ids(false)}"
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_check_predicts_every_refusal(kind: str, tallies: dict[str, Tally]) -> None:
+    """What datafusion refuses to decode, check calls an error (and inspect exits 3 on it)."""
+    missed = tallies[kind].flagged("missed_error")
+    assert len(missed) <= MISSED_ERROR_CEILINGS[kind], (
+        f"{kind}: {len(missed)} refusals check does not predict > ceiling {MISSED_ERROR_CEILINGS[kind]}: {_ids(missed)}"
     )
 
 

@@ -25,7 +25,7 @@ from datafusion_exprtool.errors import (
 )
 from datafusion_exprtool.layers.proto.prost_error import prost_refusal
 from datafusion_exprtool.layers.proto.truncation import declared_end
-from datafusion_exprtool.model import ARROW_DAMAGE_IDS, FROM_PROTO_IDS, Finding, Inspection
+from datafusion_exprtool.model import ARROW_DAMAGE_IDS, FROM_PROTO_IDS, UNRESOLVED_ID, Finding, Inspection
 from datafusion_exprtool.reports.check.findings import catalog_text as _catalog
 
 #: the oneof prost names in its error path for each top-level message
@@ -60,12 +60,25 @@ def semantic_findings(insp: Inspection) -> list[Finding]:
     return out
 
 
+#: from-proto refusals that are not damage in transit: datafusion 55 writes these plans itself
+UNRESOLVED_FIX = (
+    "datafusion 55 serializes a scan's virtual column (`file_row_index()`) without it in the scan's schema, and "
+    "its own decoder refuses the plan: ship the logical plan (`LogicalPlan.to_bytes()`) and plan it on the worker, "
+    "or leave file_row_index() out of a physical plan that travels."
+)
+
+
 def _semantic_finding(w: Finding) -> Finding:
     text = w.datafusion_text
-    why = f"the protobuf decodes, but the node at byte {w.offset} is one datafusion refuses: {text}"
+    if w.id == UNRESOLVED_ID:
+        why = (f"the scan's projection at byte {w.offset} names a column past the schema the plan carries: "
+               f"datafusion refuses it: {text}")  # fmt: skip
+        fix = UNRESOLVED_FIX
+    else:
+        why = f"the protobuf decodes, but the node at byte {w.offset} is one datafusion refuses: {text}"
+        fix = SEMANTIC_FIX
     return Finding(
-        id=w.id, severity="error", layer="protobuf", offset=w.offset, datafusion_text=text, fix=SEMANTIC_FIX,
-        message=why
+        id=w.id, severity="error", layer="protobuf", offset=w.offset, datafusion_text=text, fix=fix, message=why
     )  # fmt: skip
 
 
