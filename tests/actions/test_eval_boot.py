@@ -20,6 +20,7 @@ import pytest
 from datafusion import SessionContext, col, lit, udf
 from datafusion_exprtool.cli.entry import wants_worker
 from support.blobs import pickle_by_name, write_workers
+from support.procs import gone, processes_with
 
 from datafusion_exprtool.actions.eval import worker_start
 
@@ -50,32 +51,6 @@ def test_which_command_lines_boot_a_worker(args: list[str], boots: bool) -> None
     assert wants_worker(args) is boots
 
 
-def _processes_with(marker: str) -> list[int]:
-    """Live processes whose environment holds ``marker`` (the test's own children inherit it)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if marker.encode() in fh.read():
-                    with open(f"/proc/{entry}/stat") as st:
-                        if st.read().rsplit(")", 1)[1].split()[0] != "Z":
-                            found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
-def _gone(marker: str, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _processes_with(marker):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.fixture(scope="module")
 def blobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("boot")
@@ -101,7 +76,7 @@ def test_the_booted_worker_runs_the_replay(blobs: Path) -> None:
     assert p.returncode == 0, p.stderr
     got = sorted(next(iter(json.loads(line).values())) for line in p.stdout.splitlines())
     assert got == _datafusion_values(blobs / "data.parquet", blobs / "expr.pkl")
-    assert _gone(marker)
+    assert gone(marker)
 
 
 def test_the_booted_worker_gets_the_worker_ctx(blobs: Path) -> None:
@@ -130,7 +105,7 @@ def test_a_worker_nobody_adopts_ends_with_the_cli(blobs: Path, extra: list[str])
                        capture_output=True, text=True, timeout=120, env={**os.environ, marker: "1"})  # fmt: skip
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr
-    assert _gone(marker)
+    assert gone(marker)
 
 
 def test_an_undecodable_blob_leaves_no_worker(blobs: Path, tmp_path: Path) -> None:
@@ -140,7 +115,7 @@ def test_an_undecodable_blob_leaves_no_worker(blobs: Path, tmp_path: Path) -> No
     p = subprocess.run([*ENTRY, "eval", str(bad), str(blobs / "data.parquet")],
                        capture_output=True, text=True, timeout=120, env={**os.environ, marker: "1"})  # fmt: skip
     assert p.returncode == 3, p.stderr
-    assert _gone(marker)
+    assert gone(marker)
 
 
 def test_a_parent_killed_before_adopting_leaves_no_worker() -> None:
@@ -150,7 +125,7 @@ def test_a_parent_killed_before_adopting_leaves_no_worker() -> None:
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env={**os.environ, marker: "1"})  # fmt: skip
     assert p.returncode == 0, p.stderr
-    assert _gone(marker)
+    assert gone(marker)
 
 
 def test_start_worker_adopts_the_booted_worker() -> None:
@@ -210,15 +185,15 @@ def test_ctrl_c_leaves_no_worker_and_no_traceback(blobs: Path, tmp_path: Path, w
                             env={**os.environ, marker: "1"}, start_new_session=True)  # fmt: skip
     if when == "running":
         deadline = time.monotonic() + 60
-        while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:  # the CLI and its worker
+        while len(processes_with(marker)) < 2 and time.monotonic() < deadline:  # the CLI and its worker
             time.sleep(0.05)
         time.sleep(1.5)  # the worker is inside the UDF by now
     else:  # as soon as the worker exists: it is importing datafusion, the CLI is importing Typer
         deadline = time.monotonic() + 60
-        while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:
+        while len(processes_with(marker)) < 2 and time.monotonic() < deadline:
             time.sleep(0.002)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert _gone(marker)
+    assert gone(marker)

@@ -17,36 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datafusion import col, udf
+from support.procs import gone, processes_with
 
 from datafusion_exprtool.actions.eval import worker_start
 
 ENTRY = [sys.executable, "-m", "datafusion_exprtool.cli.entry"]
-
-
-def _processes_with(marker: str) -> list[int]:
-    """Live (not zombie) processes whose environment holds ``marker`` (the test's children inherit it)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if marker.encode() in fh.read():
-                    with open(f"/proc/{entry}/stat") as st:
-                        if st.read().rsplit(")", 1)[1].split()[0] != "Z":
-                            found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
-def _gone(marker: str, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _processes_with(marker):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.skipif(not worker_start.BOOTABLE, reason="the booted worker is POSIX's")
@@ -71,15 +46,15 @@ def test_a_signal_to_the_job_ends_its_worker(tmp_path: Path, sig: signal.Signals
                             env={**os.environ, marker: "1"}, start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:  # the CLI and its worker
+        while len(processes_with(marker)) < 2 and time.monotonic() < deadline:  # the CLI and its worker
             time.sleep(0.05)
         time.sleep(1.5)  # the worker is inside the UDF by now
         os.killpg(proc.pid, sig)
         proc.wait(timeout=60)
         assert proc.returncode == -sig
-        assert _gone(marker, 15), "the worker outlived its job"
+        assert gone(marker, 15), "the worker outlived its job"
     finally:
-        for pid in _processes_with(marker):
+        for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -140,7 +115,7 @@ def test_ctrl_c_while_multiprocessing_workers_start_leaves_no_traceback(tmp_path
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            if any("spawn_main" in _cmdline(pid) for pid in _processes_with(marker)):
+            if any("spawn_main" in _cmdline(pid) for pid in processes_with(marker)):
                 break
             time.sleep(0.002)
         time.sleep(0.05)  # the worker runs multiprocessing's bootstrap now
@@ -150,9 +125,9 @@ def test_ctrl_c_while_multiprocessing_workers_start_leaves_no_traceback(tmp_path
         # --workers stops with 130; --find-rows reports the failure first, then stops the search: 130 while its
         # workers start, 4 once it runs (it reports what it narrowed)
         assert proc.returncode in ((130,) if case == "workers" else (4, 130)), err
-        assert _gone(marker, 15)
+        assert gone(marker, 15)
     finally:
-        for pid in _processes_with(marker):
+        for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
 
 
