@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionConfig, SessionContext
 from support.decoding import decode_all
+from support.plan_msgs import ROOTS, first, plan_root, walk
 
-from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.prost_error import PREFIX, prost_error
 from datafusion_exprtool.layers.proto.scan import scan
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
@@ -33,7 +33,6 @@ NEW_TYPES = {
     "JsonSinkExecNode", "ParquetSink", "CsvSink", "JsonSink", "FileSinkConfig", "CsvWriterOptions", "JsonWriterOptions",
     "DmlNode",
 }  # fmt: skip
-ROOTS = {"logical": "LogicalPlanNode", "physical": "PhysicalPlanNode"}
 PARIS = "arrow_cast('2020-01-0{}T00:00:00', 'Timestamp(Nanosecond, Some(\"Europe/Paris\"))')"
 PHYSICAL = {
     "arrow": "select a from ar where a > 1",
@@ -79,59 +78,42 @@ def blobs(tmp_path_factory) -> dict:
     return {"blobs": out, "tmp": tmp}
 
 
-def _walk(root: Msg):
-    stack = [root]
-    while stack:
-        m = stack.pop()
-        yield m
-        stack += reversed([f.value for f in m.fields() if isinstance(f.value, Msg) and f.value.known])
-
-
-def _root(blobs: dict, name: str) -> Msg:
-    kind, blob = blobs["blobs"][name]
-    return Msg(ROOTS[kind], blob, 0, len(blob))
-
-
-def _first(blobs: dict, name: str, type_name: str) -> Msg:
-    return next(m for m in _walk(_root(blobs, name)) if m.type == type_name)
-
-
 def test_scan_reads_the_new_nodes_whole(blobs) -> None:
     seen = set()
     for name, (kind, blob) in blobs["blobs"].items():
         res = scan(blob, ROOTS[kind])
         assert res.unknown_count == 0, (name, res.unknown)
         assert not [o for o in res.opaque if o[0] in NEW_TYPES], (name, res.opaque)
-        seen |= {m.type for m in _walk(_root(blobs, name))} & NEW_TYPES
+        seen |= {m.type for m in walk(plan_root(blobs, name))} & NEW_TYPES
     assert seen == NEW_TYPES
 
 
 def test_values_are_the_ones_the_query_asked_for(blobs) -> None:
-    i64 = _first(blobs, "physical.int64", "GenerateSeriesArgsInt64").to_dict()
+    i64 = first(blobs, "physical.int64", "GenerateSeriesArgsInt64").to_dict()
     assert (i64["start"], i64["end"], i64["step"], i64["include_end"]) == (-3, 3, 2, True)
     assert ENUMS["GenerateSeriesName"][i64.get("name", 0)] == "GS_GENERATE_SERIES"
-    ts = _first(blobs, "physical.timestamp", "GenerateSeriesArgsTimestamp").to_dict()
+    ts = first(blobs, "physical.timestamp", "GenerateSeriesArgsTimestamp").to_dict()
     assert ts["tz"] == "Europe/Paris" and ts["step"].to_dict() == {"nanos": 6 * 3600 * 10**9}
-    date = _first(blobs, "physical.date", "GenerateSeriesArgsDate").to_dict()
+    date = first(blobs, "physical.date", "GenerateSeriesArgsDate").to_dict()
     assert ENUMS["GenerateSeriesName"][date["name"]] == "GS_RANGE" and date["step"].to_dict() == {"months": 1}
-    null = _first(blobs, "physical.null", "GenerateSeriesArgsContainsNull").to_dict()
+    null = first(blobs, "physical.null", "GenerateSeriesArgsContainsNull").to_dict()
     assert ENUMS["GenerateSeriesName"][null["name"]] == "GS_RANGE"
-    depths = sorted(m.to_dict().get("depth") for m in _walk(_root(blobs, "physical.unnest")) if m.type == "ListUnnest")
+    depths = sorted(m.to_dict().get("depth") for m in walk(plan_root(blobs, "physical.unnest")) if m.type == "ListUnnest")
     assert depths == [1, 2]
-    items = [m for m in _walk(_root(blobs, "logical.unnest")) if m.type == "ColumnUnnestListItem"]
+    items = [m for m in walk(plan_root(blobs, "logical.unnest")) if m.type == "ColumnUnnestListItem"]
     assert sorted(i.to_dict()["recursion"].to_dict()["depth"] for i in items) == [1, 2]
-    assert _first(blobs, "physical.unnest_columns", "UnnestOptions").to_dict().get("preserve_nulls") is None
-    assert _first(blobs, "physical.analyze", "AnalyzeExecNode").to_dict()["verbose"] is True
-    assert _first(blobs, "logical.analyze", "AnalyzeNode").to_dict()["verbose"] is True
-    plans = [m.to_dict() for m in _walk(_root(blobs, "physical.explain")) if m.type == "StringifiedPlan"]
+    assert first(blobs, "physical.unnest_columns", "UnnestOptions").to_dict().get("preserve_nulls") is None
+    assert first(blobs, "physical.analyze", "AnalyzeExecNode").to_dict()["verbose"] is True
+    assert first(blobs, "logical.analyze", "AnalyzeNode").to_dict()["verbose"] is True
+    plans = [m.to_dict() for m in walk(plan_root(blobs, "physical.explain")) if m.type == "StringifiedPlan"]
     assert any(p["plan"].startswith("Projection: p.a") for p in plans) and len(plans) > 20
-    csv = _first(blobs, "physical.copy_csv", "CsvWriterOptions").to_dict()
+    csv = first(blobs, "physical.copy_csv", "CsvWriterOptions").to_dict()
     assert (csv["delimiter"], csv["null_value"]) == (";", "N")
-    config = _first(blobs, "physical.copy_json", "FileSinkConfig").to_dict()
+    config = first(blobs, "physical.copy_json", "FileSinkConfig").to_dict()
     assert config["table_paths"] == [f"file://{blobs['tmp']}/o.json"] and config["file_extension"] == "json"
-    insert = _first(blobs, "physical.insert", "FileSinkConfig").to_dict()
+    insert = first(blobs, "physical.insert", "FileSinkConfig").to_dict()
     assert [f.to_dict()["path"] for f in insert["file_groups"]] == [f"{str(blobs['tmp']).lstrip('/')}/d/part.parquet"]
-    dml = _first(blobs, "logical.insert", "DmlNode").to_dict()
+    dml = first(blobs, "logical.insert", "DmlNode").to_dict()
     assert ENUMS["DmlNode.Type"][dml["dml_type"]] == "INSERT_APPEND"
 
 
@@ -140,7 +122,7 @@ def _cases(blobs: dict) -> list[tuple[str, str, bytes]]:
     field of the new types on the wire (packed repeated scalars left out: prost takes them either way)."""
     out, done = [], set()
     for name, (kind, blob) in blobs["blobs"].items():
-        for m in _walk(_root(blobs, name)):
+        for m in walk(plan_root(blobs, name)):
             if m.type not in NEW_TYPES:
                 continue
             table = MESSAGES[m.type]
@@ -180,6 +162,6 @@ def test_explain_texts_are_reported_as_clear_text(blobs) -> None:
 
     _kind, blob = blobs["blobs"]["physical.explain"]
     texts = [s.text for s in inspect_bytes(blob).sensitive if s.kind == "explain-text"]
-    plans = {m.to_dict().get("plan") for m in _walk(_root(blobs, "physical.explain")) if m.type == "StringifiedPlan"}
+    plans = {m.to_dict().get("plan") for m in walk(plan_root(blobs, "physical.explain")) if m.type == "StringifiedPlan"}
     assert sorted(texts) == sorted(plans - {None, ""})
     assert any(str(blobs["tmp"]).lstrip("/") in t for t in texts)  # the scan's path travels in the text

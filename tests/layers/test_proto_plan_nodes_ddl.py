@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionConfig, SessionContext
 from support.decoding import decode_all
+from support.plan_msgs import ROOTS, first, plan_root, walk
 from support.retag import retag
 
 from datafusion_exprtool.inspection.pipeline import inspect_bytes
-from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.prost_error import PREFIX, prost_error
 from datafusion_exprtool.layers.proto.scan import scan
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
@@ -33,7 +33,6 @@ NEW_TYPES = {
 }  # fmt: skip
 #: UniqueConstraint: in the .proto, but datafusion 55 writes every constraint as a primary key
 NEVER_WRITTEN = {"UniqueConstraint"}
-ROOTS = {"logical": "LogicalPlanNode", "physical": "PhysicalPlanNode"}
 STATEMENTS = {
     "external": "CREATE EXTERNAL TABLE IF NOT EXISTS e (a INT DEFAULT 7, b INT, PRIMARY KEY (a)) STORED AS CSV "
     "LOCATION '/data/e.csv' PARTITIONED BY (b) WITH ORDER (a DESC) OPTIONS ('format.delimiter' ';')",
@@ -70,23 +69,6 @@ def blobs(tmp_path_factory) -> dict:
     return {"blobs": out, "tmp": tmp}
 
 
-def _walk(root: Msg):
-    stack = [root]
-    while stack:
-        m = stack.pop()
-        yield m
-        stack += reversed([f.value for f in m.fields() if isinstance(f.value, Msg) and f.value.known])
-
-
-def _root(blobs: dict, name: str) -> Msg:
-    kind, blob = blobs["blobs"][name]
-    return Msg(ROOTS[kind], blob, 0, len(blob))
-
-
-def _first(blobs: dict, name: str, type_name: str) -> Msg:
-    return next(m for m in _walk(_root(blobs, name)) if m.type == type_name)
-
-
 def test_scan_reads_the_new_nodes_whole(blobs) -> None:
     seen = set()
     for name, (kind, blob) in blobs["blobs"].items():
@@ -94,39 +76,39 @@ def test_scan_reads_the_new_nodes_whole(blobs) -> None:
         assert res.unknown_count == 0, (name, res.unknown)
         assert not [o for o in res.opaque if o[0] in NEW_TYPES], (name, res.opaque)
         assert inspect_bytes(blob).payloads[0].message == ROOTS[kind], name
-        seen |= {m.type for m in _walk(_root(blobs, name))}
+        seen |= {m.type for m in walk(plan_root(blobs, name))}
     assert seen & (NEW_TYPES | NEVER_WRITTEN) == NEW_TYPES
 
 
 def test_values_are_the_ones_the_statements_asked_for(blobs) -> None:
-    ext = _first(blobs, "logical.external", "CreateExternalTableNode").to_dict()
+    ext = first(blobs, "logical.external", "CreateExternalTableNode").to_dict()
     assert (ext["location"], ext["file_type"], ext["if_not_exists"]) == ("/data/e.csv", "CSV", True)
     assert ext["table_partition_cols"] == ["b"] and "unbounded" not in ext
     options = [o.to_dict() for o in ext["options"]]
     assert options == [{"key": "format.delimiter", "value": ";"}]
     assert [d.to_dict()["key"] for d in ext["column_defaults"]] == ["a"]
-    key = _first(blobs, "logical.external", "PrimaryKeyConstraint").to_dict()
+    key = first(blobs, "logical.external", "PrimaryKeyConstraint").to_dict()
     assert key.get("indices") in ([0], 0, None)  # packed [0] reads as the default, as prost reads it
-    unbounded = _first(blobs, "logical.unbounded", "CreateExternalTableNode").to_dict()
+    unbounded = first(blobs, "logical.unbounded", "CreateExternalTableNode").to_dict()
     assert unbounded["unbounded"] is True and unbounded["or_replace"] is True
-    view = _first(blobs, "logical.view", "CreateViewNode").to_dict()
+    view = first(blobs, "logical.view", "CreateViewNode").to_dict()
     assert view["or_replace"] is True and view["definition"] == STATEMENTS["view"]
-    assert _first(blobs, "logical.schema", "CreateCatalogSchemaNode").to_dict()["schema_name"] == "s1"
-    assert _first(blobs, "logical.catalog", "CreateCatalogNode").to_dict()["if_not_exists"] is True
-    assert _first(blobs, "logical.drop", "DropViewNode").to_dict()["if_exists"] is True
-    prepare = _first(blobs, "logical.prepare", "PrepareNode").to_dict()
+    assert first(blobs, "logical.schema", "CreateCatalogSchemaNode").to_dict()["schema_name"] == "s1"
+    assert first(blobs, "logical.catalog", "CreateCatalogNode").to_dict()["if_not_exists"] is True
+    assert first(blobs, "logical.drop", "DropViewNode").to_dict()["if_exists"] is True
+    prepare = first(blobs, "logical.prepare", "PrepareNode").to_dict()
     assert prepare["name"] == "p" and len(prepare["data_types"]) == len(prepare["fields"]) == 2
-    smj = _first(blobs, "physical.sort_merge", "SortMergeJoinExecNode").to_dict()
+    smj = first(blobs, "physical.sort_merge", "SortMergeJoinExecNode").to_dict()
     assert ENUMS["JoinType"][smj["join_type"]] == "LEFT" and len(smj["sort_options"]) == 1
-    nulls = _first(blobs, "physical.nulls_equal", "SortMergeJoinExecNode").to_dict()
+    nulls = first(blobs, "physical.nulls_equal", "SortMergeJoinExecNode").to_dict()
     assert ENUMS["NullEquality"][nulls["null_equality"]] == "NULL_EQUALS_NULL"
-    assert _first(blobs, "physical.buffer", "BufferExecNode").to_dict()["capacity"] == 4096
-    assert len(_first(blobs, "physical.subquery", "ScalarSubqueryExecNode").to_dict()["subqueries"]) == 1
-    slot = _first(blobs, "physical.subquery", "PhysicalScalarSubqueryExprNode").to_dict()
+    assert first(blobs, "physical.buffer", "BufferExecNode").to_dict()["capacity"] == 4096
+    assert len(first(blobs, "physical.subquery", "ScalarSubqueryExecNode").to_dict()["subqueries"]) == 1
+    slot = first(blobs, "physical.subquery", "PhysicalScalarSubqueryExprNode").to_dict()
     assert slot.get("index", 0) == 0 and "data_type" in slot
-    symmetric = _first(blobs, "physical.symmetric", "SymmetricHashJoinExecNode").to_dict()
+    symmetric = first(blobs, "physical.symmetric", "SymmetricHashJoinExecNode").to_dict()
     assert ENUMS["StreamPartitionMode"][symmetric.get("partition_mode", 0)] == "SINGLE_PARTITION"
-    assert _first(blobs, "physical.async", "AsyncFuncExecNode").to_dict()["async_expr_names"] == ["x"]
+    assert first(blobs, "physical.async", "AsyncFuncExecNode").to_dict()["async_expr_names"] == ["x"]
 
 
 def _cases(blobs: dict) -> list[tuple[tuple[str, str], str, bytes]]:
@@ -134,7 +116,7 @@ def _cases(blobs: dict) -> list[tuple[tuple[str, str], str, bytes]]:
     field of the new types on the wire (packed repeated scalars, map entries and their fields left out)."""
     out, done = [], set()
     for name, (kind, blob) in blobs["blobs"].items():
-        for m in _walk(_root(blobs, name)):
+        for m in walk(plan_root(blobs, name)):
             if m.type not in NEW_TYPES or m.type.endswith("Entry"):
                 continue
             table = MESSAGES[m.type]
@@ -173,7 +155,7 @@ def test_a_map_entry_reads_whatever_its_wire_type_says(blobs) -> None:
     """prost reads a map entry's length whatever wire type its tag says: datafusion decodes a CREATE EXTERNAL
     TABLE whose option entry is tagged as a varint, and the scan reads it the same."""
     _kind, blob = blobs["blobs"]["logical.external"]
-    entry = _first(blobs, "logical.external", "CreateExternalTableNode")
+    entry = first(blobs, "logical.external", "CreateExternalTableNode")
     tag = next(t for n, _w, _a, _b, t in iter_raw(entry.buf, entry.start, entry.end) if n == 8)
     damaged = bytearray(blob)
     damaged[tag] ^= LEN  # wire type 2 -> 0
@@ -190,9 +172,9 @@ def _dropped(blobs: dict) -> list[tuple[str, str, bytes]]:
     number: prost skips it, nothing else moves)."""
     out, seen = [], set()
     for name, (kind, blob) in blobs["blobs"].items():
-        root = _root(blobs, name)
+        root = plan_root(blobs, name)
         where = root.which("PhysicalPlanType")[0] if kind == "physical" else ""
-        for m in _walk(root):
+        for m in walk(root):
             if m.type not in NEW_TYPES and m.type not in ("JoinOn", "JoinFilter"):
                 continue
             table = MESSAGES[m.type]

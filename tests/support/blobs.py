@@ -245,3 +245,14 @@ def raised(fn: Callable[[], object]) -> BaseException:
     except BaseException as exc:  # noqa: BLE001
         return exc
     raise AssertionError("datafusion did not fail")
+
+
+def refuse_777_udf():
+    """A UDF raising on id 777, defined in a function: cloudpickle ships it by value (any worker decodes it)."""
+
+    def refuse(x: pa.Array) -> pa.Array:
+        if pc.any(pc.equal(x, 777)).as_py():
+            raise ValueError("refused 777")
+        return x
+
+    return udf(refuse, [pa.int64()], pa.int64(), "immutable", name="refuse")
