@@ -20,7 +20,7 @@ import pytest
 from datafusion import SessionContext, col, lit, udf
 from datafusion_exprtool.cli.entry import wants_worker
 from support.blobs import pickle_by_name, write_workers
-from support.procs import gone, processes_with
+from support.procs import default_disposition, gone, processes_with
 
 from datafusion_exprtool.actions.eval import worker_start
 
@@ -182,7 +182,8 @@ def test_ctrl_c_leaves_no_worker_and_no_traceback(blobs: Path, tmp_path: Path, w
     marker = f"EXPRTOOL_TEST_{uuid.uuid4().hex}"
     proc = subprocess.Popen([*ENTRY, "eval", str(blob), str(blobs / "data.parquet"), "-q", "--trust"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, marker: "1"}, start_new_session=True)  # fmt: skip
+                            env={**os.environ, marker: "1"}, start_new_session=True,
+                            preexec_fn=default_disposition(signal.SIGINT))  # fmt: skip
     if when == "running":
         deadline = time.monotonic() + 60
         while len(processes_with(marker)) < 2 and time.monotonic() < deadline:  # the CLI and its worker

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datafusion import col, udf
-from support.procs import gone, processes_with
+from support.procs import default_disposition, gone, processes_with
 
 from datafusion_exprtool.actions.eval import worker_start
 
@@ -43,7 +43,8 @@ def test_a_signal_to_the_job_ends_its_worker(tmp_path: Path, sig: signal.Signals
     marker = f"EXPRTOOL_TEST_{uuid.uuid4().hex}"
     proc = subprocess.Popen([*ENTRY, "eval", str(blob), str(tmp_path / "data.parquet"), "-q", "--trust"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # a pipe would wait for the worker
-                            env={**os.environ, marker: "1"}, start_new_session=True)  # fmt: skip
+                            env={**os.environ, marker: "1"}, start_new_session=True,
+                            preexec_fn=default_disposition(sig))  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while len(processes_with(marker)) < 2 and time.monotonic() < deadline:  # the CLI and its worker
@@ -111,7 +112,8 @@ def test_ctrl_c_while_multiprocessing_workers_start_leaves_no_traceback(tmp_path
     marker = f"EXPRTOOL_TEST_{uuid.uuid4().hex}"
     proc = subprocess.Popen([*ENTRY, "eval", str(blob), str(tmp_path / "data.parquet"), "-q", "--trust", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, marker: "1"}, start_new_session=True)  # fmt: skip
+                            env={**os.environ, marker: "1"}, start_new_session=True,
+                            preexec_fn=default_disposition(signal.SIGINT))  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:

@@ -4,7 +4,9 @@ a worker behind is read from /proc, not assumed."""
 from __future__ import annotations
 
 import os
+import signal
 import time
+from collections.abc import Callable
 
 
 def processes_with(marker: str) -> list[int]:
@@ -32,3 +34,15 @@ def gone(marker: str, seconds: float = 20.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def default_disposition(*signals: signal.Signals) -> Callable[[], None]:
+    """A ``preexec_fn`` giving the job the signals' default disposition, whatever the test run's: an ignored
+    signal is inherited (``nohup`` ignores SIGHUP, a shell's background job SIGINT), and a job that rightly
+    ignores it would fail the test, or let a test of "no traceback" pass without the signal arriving."""
+
+    def reset() -> None:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_DFL)
+
+    return reset
