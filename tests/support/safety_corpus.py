@@ -614,6 +614,34 @@ def r_reconstructor_popen(popen: bytes) -> Gadget:
     return gadget
 
 
+def r_reconstructor_base_init(a: Asm, c: str) -> None:
+    """``copyreg._reconstructor(string.Template, wave.Wave_write, canary)``: an allowlisted cls, but the base's
+    ``__init__`` runs on the state (``Wave_write`` opens the path for writing, then fails on the Template)."""
+    a(call(g("copyreg", "_reconstructor"), g("string", "Template"), g("wave", "Wave_write"), s(c)))
+
+
+def _factory_dict(c: str) -> bytes:
+    """``defaultdict(functools.partial(logging.FileHandler, canary))``: both allowlisted value reconstructors;
+    a missing key calls the factory, which opens the canary."""
+    return call(g("collections", "defaultdict"), call(g("functools", "partial"), g("logging", "FileHandler"), s(c)))
+
+
+def r_defaultdict_getitem(a: Asm, c: str) -> None:
+    """``operator.getitem(<that defaultdict>, 'k')``: the missing key calls the factory."""
+    a(call(g("_operator", "getitem"), _factory_dict(c), s("k")))
+
+
+def r_defaultdict_chainmap_or(a: Asm, c: str) -> None:
+    """``functools.reduce(operator.or_, [ChainMap({}), ChainMap(<that defaultdict>, {'k': 1})])`` (a type union's
+    own shape): ``|`` copies the second map key by key, ChainMap asks the defaultdict first: its factory runs."""
+
+    def chainmap(*maps: bytes) -> bytes:  # NEWOBJ + BUILD, as pickle writes a ChainMap
+        return g("collections", "ChainMap") + EMPTY_TUPLE + NEWOBJ + dct((s("maps"), lst(*maps))) + BUILD
+
+    pair = lst(chainmap(dct()), chainmap(_factory_dict(c), dct((s("k"), i(1)))))
+    a(call(g("functools", "reduce"), g("_operator", "or_"), pair))
+
+
 # --- R7: streams a static reader may not walk --------------------------------------------------------------------------
 def w_garbage_after_stop(real_stream: bytes, c: str) -> bytes:
     """Hostile stream, STOP, then bytes that are no pickle at all (the unpickler never reads past STOP)."""
@@ -1134,6 +1162,29 @@ def _hostile() -> list[Case]:
         r_reconstructor_popen(g("imaplib", "subprocess.Popen")),
         ("udf-scalar",),
         "copyreg._reconstructor(imaplib.subprocess.Popen, ..., argv)",
+    )
+
+    everywhere(
+        "reconstructor-base-init",
+        r,
+        r_reconstructor_base_init,
+        ("udf-scalar", "physical"),
+        "copyreg._reconstructor(string.Template, wave.Wave_write, canary): the base's __init__ opens the canary",
+    )
+    everywhere(
+        "defaultdict-factory-getitem",
+        r,
+        r_defaultdict_getitem,
+        ("udf-scalar", "udf-window"),
+        "operator.getitem(defaultdict(partial(logging.FileHandler, canary)), 'k')",
+    )
+    everywhere(
+        "defaultdict-factory-chainmap-or",
+        r,
+        r_defaultdict_chainmap_or,
+        ("udf-aggregate",),
+        "functools.reduce(operator.or_, [ChainMap({}), ChainMap(defaultdict(partial(FileHandler, canary)), "
+        "{'k': 1})])",
     )
 
     # R7 unwalkable streams / protobuf framing

@@ -65,6 +65,7 @@ class Shape(NamedTuple):
     builds: str  # a Kind
     args: ArgCheck = _any
     arity: tuple[int, ...] | None = None  # a fixed signature: other counts raise TypeError before anything runs
+    stores_callable: bool = False  # keeps its first argument to call it later (a partial, a defaultdict)
 
 
 def _arity(*counts: int) -> ArgCheck:
@@ -210,6 +211,11 @@ NARROWED: dict[str, Shape] = {
     "builtins.reduce": Shape(Kind.INSTANCE, _reduce_with_or),
     "operator.attrgetter": Shape(Kind.INSTANCE, _attribute_names),
     "operator.itemgetter": Shape(Kind.INSTANCE, _attribute_names),
+    # how a typing generic unpickles (``typing.List[int]``, a by-value Generic subscripted): getitem on a value
+    # the stream built calls its __getitem__ / __missing__ (a defaultdict's factory)
+    **dict.fromkeys(("operator.getitem", "_operator.getitem"),
+                    Shape(Kind.INSTANCE, _positions(a0={Kind.GLOBAL, Kind.CLASS, Kind.TYPE}))),
+    **dict.fromkeys(("functools.partial", "collections.defaultdict"), Shape(Kind.INSTANCE, stores_callable=True)),
 }
 
 #: the outer ``pickle.dumps(expr)`` (fact sheet §3.1): what an Expr pickle calls

@@ -19,6 +19,7 @@ from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle.receiver import lacks
 from datafusion_exprtool.layers.pickle.grammar import (
+    BUILTIN_CLASSES,
     CLOUDPICKLE_MODULES,
     EXPR_GLOBALS,
     EXPR_SHAPES,
@@ -49,6 +50,8 @@ from datafusion_exprtool.model import Finding
 #: the environment variable that adds a site's own value types to the grammar (``--allow`` adds more)
 ALLOW_ENV = "EXPRTOOL_ALLOW"
 
+#: why a module is denied even when only imported: its import runs a program
+RUNS_ON_IMPORT = "runs a program on import"
 #: call targets whose use means "this blob tries to do something": a dotted name or any dotted prefix of it
 DENY: dict[str, str] = {
     **dict.fromkeys(("os", "posix", "nt", "_posixsubprocess", "subprocess", "pty", "signal", "spawn"),
@@ -71,6 +74,11 @@ DENY: dict[str, str] = {
     **dict.fromkeys(tuple(f"builtins.{n}" for n in ("exec", "eval", "compile", "__import__", "breakpoint",
                                                      "input", "setattr", "delattr", "globals", "locals", "vars",
                                                      "help", "exit", "quit")), "runs or reaches code"),
+    # run source text (cProfile.runctx, doctest.run_docstring_examples), import by a string (pydoc.locate), or
+    # build objects named in a config (logging.config)
+    **dict.fromkeys(("cProfile", "profile", "doctest", "pydoc", "logging.config"), "runs or reaches code"),
+    # importing them runs a program (a browser, a GUI, a package's command line): ``x.__main__`` is said below
+    **dict.fromkeys(("this", "antigravity", "__hello__", "__phello__", "idlelib", "turtledemo"), RUNS_ON_IMPORT),
 }  # fmt: skip
 #: final names that run or load code wherever they are reached (``posixpath.os.system``, ``x.spawnvp``)
 DENY_WORDS = frozenset(
@@ -99,6 +107,8 @@ def denied(dotted: str) -> str | None:
         why = DENY.get(".".join(parts[:i]))
         if why is not None:
             return why
+    if "__main__" in parts[1:]:  # ``pkg.__main__``: importing it runs the package's command line
+        return RUNS_ON_IMPORT
     return None
 
 
@@ -125,6 +135,7 @@ class Reading:
         self.instance_of: dict[int, Any] = {}  # an instance: the by-value class it came from
         self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
         self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
+        self.callables: set[int] = set()  # partials of callables the grammar may call
         self.stop: int | None = None  # where the receiver's unpickler certainly raises: nothing after it runs
         self.problems: list[Finding] = []  # calls outside the grammar
         self.gray: list[Finding] = []  # calls that run by-value code while decoding
@@ -172,6 +183,8 @@ def _call(r: Reading, c: Call) -> None:
             return
         if dotted in ("copyreg.__newobj__", "copyreg.__newobj_ex__", "copyreg._reconstructor"):
             cls = c.args[0] if isinstance(c.args, tuple) and c.args else None
+            if dotted == "copyreg._reconstructor" and not _reconstructor_base(r, c):
+                return
             _instance(r, c, cls, "REDUCE", f"{dotted}(…)")
             return
         if r.context == "expr":
@@ -242,6 +255,11 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
         r.names[id(c)] = f"types.{c.args[0]}" if dotted.endswith("_builtin_type") else dotted
     if shape.builds == Kind.MODULE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
         r.names[id(c)] = c.args[0]
+        if dotted.endswith(".subimport") and denied(c.args[0]) == RUNS_ON_IMPORT:
+            r.flag("suspicious-call", c.offset, "REDUCE", f"{dotted}({c.args[0]!r}) ({RUNS_ON_IMPORT})",
+                   "dangerous family")
+    if shape.stores_callable:
+        _stored_callable(r, c, dotted)
     if dotted.endswith("._class_setstate") and isinstance(c.args, tuple) and isinstance(c.args[1], tuple):
         state = c.args[1][0] if c.args[1] else None
         if isinstance(state, PDict):
@@ -250,6 +268,43 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
         r.enums.add(id(c))
     if dotted.endswith("._make_skeleton_class") and r.kind(c.args[0]) == Kind.CLASS:
         _runs_code(r, c, "builds a class whose metaclass travels by value", "its metaclass runs while decoding")
+
+
+def _reconstructor_base(r: Reading, c: Call) -> bool:
+    """``copyreg._reconstructor(cls, base, state)`` runs ``base.__new__(cls, state)`` and, unless base is object,
+    ``base.__init__(obj, state)``: protocols 0-1 write the class's first builtin base there (object, list, dict…),
+    so any other base is a call of that class's ``__init__`` on the state (``wave.Wave_write`` opens a path)."""
+    base = c.args[1] if isinstance(c.args, tuple) and len(c.args) == 3 else None
+    if isinstance(base, Global) and _norm(base.dotted) in BUILTIN_CLASSES:
+        return True
+    if isinstance(base, Global) and denied(base.dotted):
+        return False  # said by the globals rule
+    r.flag("suspicious-call", c.offset, "REDUCE",
+           f"copyreg._reconstructor with base {_what(r, base)}: it calls that class's __init__ on the state",
+           "call outside the grammar")
+    return False
+
+
+def _stored_callable(r: Reading, c: Call, dotted: str) -> None:
+    """A value that keeps a callable the worker calls later (a partial when called, a defaultdict's factory on a
+    missing key): the callable must be one the grammar itself may call, or the value launders the call."""
+    func = c.args[0] if isinstance(c.args, tuple) and c.args else None
+    if _grammar_callable(r, func):
+        r.callables.add(id(c))  # a partial of a grammar callable: itself one
+    elif dotted.endswith(".defaultdict"):
+        r.flag("suspicious-call", c.offset, "REDUCE",
+               f"{dotted} with default factory {_what(r, func)}, which cloudpickle never calls (a missing key calls it)",
+               "stores a callable outside the grammar")
+
+
+def _grammar_callable(r: Reading, value: Any) -> bool:
+    """None, by-value code (the gray zone), a type the grammar built, or a global the grammar may call."""
+    if value is None or id(value) in r.callables or r.kind(value) in (Kind.FUNCTION, Kind.CLASS, Kind.TYPE):
+        return True
+    if isinstance(value, Global):
+        name = _norm(value.dotted)
+        return value_shape(name, r.allow) is not None or value_class(name, r.allow)
+    return False
 
 
 def _getattr(r: Reading, c: Call) -> None:
