@@ -41,6 +41,7 @@ class Kind:
     FUNCTION = "function"  # a by-value function (``_make_function``)
     CLASS = "class"  # a by-value class (``_make_skeleton_class`` / ``_make_skeleton_enum``)
     INSTANCE = "instance"  # an object the stream created (NEWOBJ, a value reconstructor)
+    SHARED = "shared"  # an object the receiver already holds (a logger from logging's registry): never mutated
     RECONSTRUCTOR = "reconstructor"  # ``getattr(Expr, '_reconstruct')``
     ATTRIBUTE = "attribute"  # what a getattr reached
     COMPUTED = "computed"  # anything the grammar does not account for
@@ -216,6 +217,8 @@ NARROWED: dict[str, Shape] = {
     **dict.fromkeys(("operator.getitem", "_operator.getitem"),
                     Shape(Kind.INSTANCE, _positions(a0={Kind.GLOBAL, Kind.CLASS, Kind.TYPE}))),
     **dict.fromkeys(("functools.partial", "collections.defaultdict"), Shape(Kind.INSTANCE, stores_callable=True)),
+    # returns the process's own logger of that name (how a captured logger unpickles): not the stream's to mutate
+    "logging.getLogger": Shape(Kind.SHARED, _constants, (0, 1)),
 }
 
 #: the outer ``pickle.dumps(expr)`` (fact sheet §3.1): what an Expr pickle calls
