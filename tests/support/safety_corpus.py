@@ -631,15 +631,48 @@ def r_defaultdict_getitem(a: Asm, c: str) -> None:
     a(call(g("_operator", "getitem"), _factory_dict(c), s("k")))
 
 
-def r_defaultdict_chainmap_or(a: Asm, c: str) -> None:
-    """``functools.reduce(operator.or_, [ChainMap({}), ChainMap(<that defaultdict>, {'k': 1})])`` (a type union's
-    own shape): ``|`` copies the second map key by key, ChainMap asks the defaultdict first: its factory runs."""
+def _chainmap(*maps: bytes) -> bytes:
+    """A ChainMap as pickle writes one (NEWOBJ, then BUILD of its ``maps``)."""
+    return g("collections", "ChainMap") + EMPTY_TUPLE + NEWOBJ + dct((s("maps"), lst(*maps))) + BUILD
 
-    def chainmap(*maps: bytes) -> bytes:  # NEWOBJ + BUILD, as pickle writes a ChainMap
-        return g("collections", "ChainMap") + EMPTY_TUPLE + NEWOBJ + dct((s("maps"), lst(*maps))) + BUILD
 
-    pair = lst(chainmap(dct()), chainmap(_factory_dict(c), dct((s("k"), i(1)))))
-    a(call(g("functools", "reduce"), g("_operator", "or_"), pair))
+def r_chainmap_or(factory_dict: Callable[[str], bytes]) -> Gadget:
+    """``functools.reduce(operator.or_, [ChainMap({}), ChainMap(<a defaultdict>, {'k': 1})])`` (a type union's own
+    shape): ``|`` copies the second map key by key, ChainMap asks the defaultdict first: its factory runs."""
+
+    def gadget(a: Asm, c: str) -> None:
+        pair = lst(_chainmap(dct()), _chainmap(factory_dict(c), dct((s("k"), i(1)))))
+        a(call(g("functools", "reduce"), g("_operator", "or_"), pair))
+
+    return gadget
+
+
+def _factory_by_build(c: str) -> bytes:
+    """``defaultdict(None)`` given its factory afterwards by a BUILD slot state (``setattr(dd, 'default_factory',
+    partial(logging.FileHandler, canary))``)."""
+    state = tup(NONE, dct((s("default_factory"), call(g("functools", "partial"), g("logging", "FileHandler"), s(c)))))
+    return call(g("collections", "defaultdict"), NONE) + state + BUILD
+
+
+def _factory_by_newobj(c: str) -> bytes:
+    """The same defaultdict created bare by NEWOBJ (no call that names its factory), then BUILD."""
+    state = tup(NONE, dct((s("default_factory"), call(g("functools", "partial"), g("logging", "FileHandler"), s(c)))))
+    return g("collections", "defaultdict") + EMPTY_TUPLE + NEWOBJ + state + BUILD
+
+
+def _factory_swapped(c: str) -> bytes:
+    """``defaultdict(partial(frozenset))`` whose partial a BUILD (``partial.__setstate__``) points at
+    ``logging.FileHandler(canary)`` after the call that built it."""
+    part = call(g("functools", "partial"), g("builtins", "frozenset"))
+    swap = tup(g("logging", "FileHandler"), tup(s(c)), EMPTY_DICT, NONE)
+    return call(g("collections", "defaultdict"), part + swap + BUILD)
+
+
+def r_fake_module_partial(a: Asm, c: str) -> None:
+    """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
+    module named like an allowlisted one, whose attribute the stream chose."""
+    fake = call(g(CP, "dynamic_subimport"), s("functools"), dct((s("partial"), g("logging", "FileHandler"))))
+    a(call(getattr_(fake, "partial"), s(c)))
 
 
 # --- R7: streams a static reader may not walk --------------------------------------------------------------------------
@@ -1181,10 +1214,38 @@ def _hostile() -> list[Case]:
     everywhere(
         "defaultdict-factory-chainmap-or",
         r,
-        r_defaultdict_chainmap_or,
+        r_chainmap_or(_factory_dict),
         ("udf-aggregate",),
         "functools.reduce(operator.or_, [ChainMap({}), ChainMap(defaultdict(partial(FileHandler, canary)), "
         "{'k': 1})])",
+    )
+    everywhere(
+        "defaultdict-factory-by-build",
+        r,
+        r_chainmap_or(_factory_by_build),
+        ("udf-scalar",),
+        "the same, the factory set by BUILD on defaultdict(None)",
+    )
+    everywhere(
+        "defaultdict-factory-by-newobj",
+        r,
+        r_chainmap_or(_factory_by_newobj),
+        ("udf-window",),
+        "the same, the defaultdict created by NEWOBJ and its factory set by BUILD",
+    )
+    everywhere(
+        "partial-func-swapped-by-build",
+        r,
+        r_chainmap_or(_factory_swapped),
+        ("udf-scalar",),
+        "the same, the factory partial(frozenset) pointed at FileHandler(canary) by partial.__setstate__",
+    )
+    everywhere(
+        "fake-module-partial",
+        r,
+        r_fake_module_partial,
+        ("udf-scalar", "logical"),
+        "getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)",
     )
 
     # R7 unwalkable streams / protobuf framing

@@ -253,9 +253,11 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
     r.kinds[id(c)] = shape.builds
     if shape.builds == Kind.TYPE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
         r.names[id(c)] = f"types.{c.args[0]}" if dotted.endswith("_builtin_type") else dotted
-    if shape.builds == Kind.MODULE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
+    if dotted.endswith(".subimport") and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
+        # only an imported module is named: dynamic_subimport / ModuleType build a fresh namespace whose
+        # attributes the stream chose (``dynamic_subimport('functools', {'partial': …})``)
         r.names[id(c)] = c.args[0]
-        if dotted.endswith(".subimport") and denied(c.args[0]) == RUNS_ON_IMPORT:
+        if denied(c.args[0]) == RUNS_ON_IMPORT:
             r.flag("suspicious-call", c.offset, "REDUCE", f"{dotted}({c.args[0]!r}) ({RUNS_ON_IMPORT})",
                    "dangerous family")
     if shape.stores_callable:
@@ -289,7 +291,13 @@ def _stored_callable(r: Reading, c: Call, dotted: str) -> None:
     """A value that keeps a callable the worker calls later (a partial when called, a defaultdict's factory on a
     missing key): the callable must be one the grammar itself may call, or the value launders the call."""
     func = c.args[0] if isinstance(c.args, tuple) and c.args else None
-    if _grammar_callable(r, func):
+    if dotted.endswith(".defaultdict") and c.builds:
+        r.flag("suspicious-call", c.offset, "REDUCE", f"{dotted} whose state a later BUILD sets, which pickle never "
+               "does (its default factory is among it)", "stores a callable outside the grammar")
+        return
+    # partial.__setstate__((func, args, kwds, dict)) swaps the function after the call that built it
+    held = [func, *(st[0] if isinstance(st, tuple) and st else st for st in c.builds)]
+    if all(_grammar_callable(r, f) for f in held):
         r.callables.add(id(c))  # a partial of a grammar callable: itself one
     elif dotted.endswith(".defaultdict"):
         r.flag("suspicious-call", c.offset, "REDUCE",
@@ -358,6 +366,11 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
         r.instance_of[id(node)] = cls
         return
     dotted = _norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
+    shape = value_shape(dotted, r.allow) if dotted else None
+    if shape is not None and shape.stores_callable:
+        r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted}: pickle calls it to rebuild one, "
+               "never creates it bare (its callable would be set unjudged)", "creates an object outside the grammar")
+        return
     if dotted and value_class(dotted, r.allow) and kind in (Kind.GLOBAL, Kind.TYPE):
         r.kinds[id(node)] = Kind.INSTANCE
         return
