@@ -675,6 +675,29 @@ def r_fake_module_partial(a: Asm, c: str) -> None:
     a(call(getattr_(fake, "partial"), s(c)))
 
 
+def r_expr_payload_encoded(encoding: str, errors: str = "") -> Callable[[Path], bytes]:
+    """``(Expr, Expr)`` pickled: a plain Expr as pickle writes it, then ``Expr._reconstruct(_codecs.encode(text,
+    encoding[, errors]))`` whose text decodes to an Expr holding a hostile UDF (the os.system gadget): the
+    codec rebuilds the protobuf bytes exactly, though they appear nowhere in the stream."""
+
+    def build(canary: Path) -> bytes:
+        hostile = in_udf("scalar", system_plain)(canary)
+        text = hostile.decode(encoding, errors or "strict")
+        reconstruct = getattr_(g("datafusion.expr", "Expr"), "_reconstruct")
+        encoded = call(g("_codecs", "encode"), s(text), s(encoding), *([s(errors)] if errors else []))
+        plain = call(reconstruct, bb(real_plain_expr()))
+        return Asm()(tup(plain, call(reconstruct, encoded))).pickle(4)
+
+    return build
+
+
+@functools.cache
+def real_plain_expr() -> bytes:
+    from datafusion import col, lit
+
+    return (col("a") + lit(1)).to_bytes()
+
+
 # --- R7: streams a static reader may not walk --------------------------------------------------------------------------
 def w_garbage_after_stop(real_stream: bytes, c: str) -> bytes:
     """Hostile stream, STOP, then bytes that are no pickle at all (the unpickler never reads past STOP)."""
@@ -1240,6 +1263,11 @@ def _hostile() -> list[Case]:
         ("udf-scalar",),
         "the same, the factory partial(frozenset) pointed at FileHandler(canary) by partial.__setstate__",
     )
+    for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):
+        add(f"expr-payload-{encoding}{'-' + errors if errors else ''}@pickle", r, "pickle",
+            r_expr_payload_encoded(encoding, errors),
+            f"Expr._reconstruct(_codecs.encode(text, {encoding!r}{', ' + repr(errors) if errors else ''})) after a "
+            "plain Expr: the hidden Expr's UDF runs os.system")  # fmt: skip
     everywhere(
         "fake-module-partial",
         r,

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle.receiver import lacks
+from datafusion_exprtool.layers.pickle.expr_payload import readable_payload
 from datafusion_exprtool.layers.pickle.grammar import (
     BUILTIN_CLASSES,
     CLOUDPICKLE_MODULES,
@@ -214,11 +215,17 @@ def _call(r: Reading, c: Call) -> None:
             return
         _apply(r, c, shape, dotted)
     elif kind == Kind.RECONSTRUCTOR:  # its bytes: a constant, or ``_codecs.encode(str, 'latin1')`` below protocol 3
-        if isinstance(c.args, tuple) and len(c.args) == 1 and r.kind(c.args[0]) == Kind.DATA:
-            r.kinds[id(c)] = Kind.INSTANCE
-        else:
+        if not (isinstance(c.args, tuple) and len(c.args) == 1 and r.kind(c.args[0]) == Kind.DATA):
             r.flag("suspicious-call", c.offset, "REDUCE", "Expr._reconstruct with other than one bytes argument",
                    "call outside the grammar")
+        elif r.context == "expr" and not readable_payload(r.result, c.args[0]):
+            # ``_codecs.encode(text, 'utf-16-le', 'surrogatepass')`` rebuilds any bytes: the Expr (and every UDF
+            # in it) decodes, unread
+            r.flag("suspicious-call", c.offset, "REDUCE", "Expr._reconstruct of bytes this reading cannot recover "
+                   "(only literal bytes and _codecs.encode(text, 'latin1') are read): a payload it cannot judge",
+                   "hides a payload")
+        else:
+            r.kinds[id(c)] = Kind.INSTANCE
     elif kind == Kind.CLASS and id(target) in r.enums and isinstance(c.args, tuple) and len(c.args) == 1:
         r.kinds[id(c)] = Kind.INSTANCE  # an enum member, looked up by value
     elif kind in (Kind.FUNCTION, Kind.CLASS):
