@@ -72,6 +72,34 @@ def test_a_mutation_of_the_workers_logger_is_suspicious(tmp_path: Path) -> None:
     assert any("shared" in m and "BUILD" in m for m in _suspicious(blob.read_bytes()))
 
 
+def _patch_enum_member(a: Asm, c: str) -> None:
+    """BUILD on ``http.HTTPStatus(200)``: the process's own enum member, not a fresh object."""
+    a(call(g("http", "HTTPStatus"), i(200)), tup(NONE, dct((s("phrase"), s("pwned")))), BUILD)
+
+
+def _patch_typing_origin(a: Asm, c: str) -> None:
+    """BUILD on ``operator.getitem(typing.IO, str)``: typing's cached alias, whose setattr patches ``typing.IO``."""
+    a(call(g("_operator", "getitem"), g("typing", "IO"), g("builtins", "str")))
+    a(tup(NONE, dct((s("write"), g("builtins", "print")))), BUILD)
+
+
+@pytest.mark.parametrize(
+    ("gadget", "probe", "patched"),
+    [
+        (_patch_enum_member, "import http; print(http.HTTPStatus.OK.phrase)", "pwned"),
+        (_patch_typing_origin, "import typing; print(typing.IO.write)", "<built-in function print>"),
+    ],
+    ids=["enum-member", "typing-alias"],
+)
+def test_a_mutation_of_process_wide_state_is_suspicious(gadget, probe: str, patched: str, tmp_path: Path) -> None:
+    blob = tmp_path / "blob"
+    blob.write_bytes(in_udf("scalar", gadget)(tmp_path / "canary"))
+    loaded = _load_then(blob, probe)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == patched  # the decode patched the worker's own object
+    assert any("shared" in m and "BUILD" in m for m in _suspicious(blob.read_bytes()))
+
+
 _LOG = logging.getLogger("exprtool.user_job")
 
 

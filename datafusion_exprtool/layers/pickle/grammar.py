@@ -213,9 +213,11 @@ NARROWED: dict[str, Shape] = {
     "operator.attrgetter": Shape(Kind.INSTANCE, _attribute_names),
     "operator.itemgetter": Shape(Kind.INSTANCE, _attribute_names),
     # how a typing generic unpickles (``typing.List[int]``, a by-value Generic subscripted): getitem on a value
-    # the stream built calls its __getitem__ / __missing__ (a defaultdict's factory)
+    # the stream built calls its __getitem__ / __missing__ (a defaultdict's factory); what it returns is typing's
+    # cached alias, whose attributes set the origin class's (``typing.IO[str].write = …`` patches typing.IO)
     **dict.fromkeys(("operator.getitem", "_operator.getitem"),
-                    Shape(Kind.INSTANCE, _positions(a0={Kind.GLOBAL, Kind.CLASS, Kind.TYPE}))),
+                    Shape(Kind.SHARED, _positions(a0={Kind.GLOBAL, Kind.CLASS, Kind.TYPE}))),
+    "http.HTTPStatus": Shape(Kind.SHARED, arity=(1,)),  # an enum member: the process's own singleton
     **dict.fromkeys(("functools.partial", "collections.defaultdict"), Shape(Kind.INSTANCE, stores_callable=True)),
     # returns the process's own logger of that name (how a captured logger unpickles): not the stream's to mutate
     "logging.getLogger": Shape(Kind.SHARED, _constants, (0, 1)),
