@@ -668,6 +668,17 @@ def _factory_swapped(c: str) -> bytes:
     return call(g("collections", "defaultdict"), part + swap + BUILD)
 
 
+def r_planted_hook(hook: str, trigger: bytes) -> Gadget:
+    """A ``types.SimpleNamespace`` given ``{hook: logging.FileHandler}`` by a BUILD, then the opcode for which
+    pickle looks ``hook`` up on the object and calls it (``trigger`` follows the canary string on the stack)."""
+
+    def gadget(a: Asm, c: str) -> None:
+        a(call(g("types", "SimpleNamespace")), dct((s(hook), g("logging", "FileHandler"))), BUILD)
+        a(MARK if trigger in (b"e", ADDITEMS) else b"", s(c), trigger)  # APPENDS / ADDITEMS take a marked run
+
+    return gadget
+
+
 def r_fake_module_partial(a: Asm, c: str) -> None:
     """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
     module named like an allowlisted one, whose attribute the stream chose."""
@@ -1263,6 +1274,11 @@ def _hostile() -> list[Case]:
         ("udf-scalar",),
         "the same, the factory partial(frozenset) pointed at FileHandler(canary) by partial.__setstate__",
     )
+    for hook, trigger, opcode in (("append", APPEND, "APPEND"), ("append", b"e", "APPENDS"),
+                                  ("add", ADDITEMS, "ADDITEMS"), ("__setstate__", BUILD, "BUILD")):
+        everywhere(f"planted-{hook.strip('_')}-{opcode.lower()}", r, r_planted_hook(hook, trigger),
+                   ("udf-scalar",) if opcode != "BUILD" else ("udf-scalar", "physical"),
+                   f"SimpleNamespace with {hook}=logging.FileHandler set by BUILD, then {opcode} calls it")  # fmt: skip
     for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):
         add(f"expr-payload-{encoding}{'-' + errors if errors else ''}@pickle", r, "pickle",
             r_expr_payload_encoded(encoding, errors),

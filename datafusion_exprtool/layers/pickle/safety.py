@@ -32,7 +32,6 @@ from datafusion_exprtool.layers.pickle.grammar import (
     value_shape,
 )
 from datafusion_exprtool.layers.pickle.values import (
-    Build,
     ByteArray,
     Call,
     Ext,
@@ -457,24 +456,49 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
     """BUILD, SETITEM(S), APPEND(S) on a module, class, function or anything reached rather than built."""
 
     def check(self, r: Reading) -> Iterator[Finding]:
+        planted: dict[int, set[str]] = {}  # an object: the attribute names its BUILD states set
         for b in r.result.builds:
-            yield from self._judge(r, b.obj, b.offset, "BUILD", b)
+            planted.setdefault(id(b.obj), set()).update(_state_names(b.state))
+        for b in r.result.builds:
+            yield from self._judge(r, b.obj, b.offset, "BUILD", planted)
         for m in r.result.mutations:
-            yield from self._judge(r, m.target, m.offset, m.opcode, None)
+            yield from self._judge(r, m.target, m.offset, m.opcode, planted)
 
     @staticmethod
-    def _judge(r: Reading, target: Any, offset: int, opcode: str, build: Build | None) -> Iterator[Finding]:
+    def _judge(r: Reading, target: Any, offset: int, opcode: str, planted: dict[int, set[str]]) -> Iterator[Finding]:
         kind = r.kind(target)
         if kind in (Kind.INSTANCE, Kind.DATA) and not isinstance(target, Global):
+            hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in planted.get(id(target), ())), None)
+            if hook is not None:
+                yield _finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on an object whose {hook!r} a BUILD state set: pickle looks {hook} up on "
+                               "the object and calls it, so the stream calls what it chose (calls a planted "
+                               "attribute)")
+                return
             cls = r.instance_of.get(id(target))
-            if build is not None and cls is not None and "__setstate__" in r.class_attrs.get(id(cls), ()):
+            own = r.class_attrs.get(id(cls), ()) if cls is not None else ()
+            hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in own), None)
+            if hook is not None:
                 yield _finding("runs-at-decode", r.layer, offset,
-                               f"{opcode}: an instance of a by-value class with __setstate__: it runs while the "
+                               f"{opcode}: an instance of a by-value class with {hook}: it runs while the "
                                "worker decodes the blob, before any row", "code")
             return
         yield _finding("suspicious-mutation", r.layer, offset,
                        f"{opcode} on {_what(r, target)}, which the stream did not create "
                        "(mutates something it did not create)")
+
+
+#: the attributes pickle looks up on an object and calls (a fresh object's own attributes come first): BUILD's
+#: ``__setstate__``, APPEND's ``append``, APPENDS's ``extend`` (else ``append``), ADDITEMS's ``add``
+PICKLE_HOOKS: dict[str, tuple[str, ...]] = {
+    "BUILD": ("__setstate__",), "APPEND": ("append",), "APPENDS": ("extend", "append"), "ADDITEMS": ("add",),
+}  # fmt: skip
+
+
+def _state_names(state: Any) -> set[str]:
+    """The attribute names a BUILD state sets: a dict's keys, or a (dict, slot dict) pair's."""
+    parts = state if isinstance(state, tuple) else (state,)
+    return {k for part in parts if isinstance(part, PDict) for k in part.keys() if isinstance(k, str)}
 
 
 class OpaqueReferences(Rule):
