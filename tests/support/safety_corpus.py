@@ -57,6 +57,7 @@ from support.pickle_asm import (
     MARK,
     NEWOBJ,
     NEWOBJ_EX,
+    NEWTRUE,
     NONE,
     OBJ,
     POP,
@@ -679,6 +680,14 @@ def r_planted_hook(hook: str, trigger: bytes) -> Gadget:
     return gadget
 
 
+def r_mro_entries(a: Asm, c: str) -> None:
+    """``_make_skeleton_class(type, 'X', (<ns>,), {}, None, None)`` where a BUILD gave the SimpleNamespace base an
+    ``__mro_entries__`` of ``partial(zipfile.ZipFile, canary, 'w', 0, True)``: creating the class calls it."""
+    hook = call(g("functools", "partial"), g("zipfile", "ZipFile"), s(c), s("w"), i(0), NEWTRUE)
+    base = call(g("types", "SimpleNamespace")) + dct((s("__mro_entries__"), hook)) + BUILD
+    a(call(g(CP, "_make_skeleton_class"), g("builtins", "type"), s("X"), tup(base), EMPTY_DICT, NONE, NONE))
+
+
 def r_fake_module_partial(a: Asm, c: str) -> None:
     """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
     module named like an allowlisted one, whose attribute the stream chose."""
@@ -1279,6 +1288,8 @@ def _hostile() -> list[Case]:
         everywhere(f"planted-{hook.strip('_')}-{opcode.lower()}", r, r_planted_hook(hook, trigger),
                    ("udf-scalar",) if opcode != "BUILD" else ("udf-scalar", "physical"),
                    f"SimpleNamespace with {hook}=logging.FileHandler set by BUILD, then {opcode} calls it")  # fmt: skip
+    everywhere("planted-mro-entries", r, r_mro_entries, ("udf-aggregate", "chn"),
+               "_make_skeleton_class with a base whose planted __mro_entries__ opens the canary")  # fmt: skip
     for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):
         add(f"expr-payload-{encoding}{'-' + errors if errors else ''}@pickle", r, "pickle",
             r_expr_payload_encoded(encoding, errors),

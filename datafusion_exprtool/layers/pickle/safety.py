@@ -471,9 +471,9 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
             hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in planted.get(id(target), ())), None)
             if hook is not None:
                 yield _finding("suspicious-mutation", r.layer, offset,
-                               f"{opcode} on an object whose {hook!r} a BUILD state set: pickle looks {hook} up on "
-                               "the object and calls it, so the stream calls what it chose (calls a planted "
-                               "attribute)")
+                               f"{opcode} on an object whose {hook!r} a BUILD state set: {hook} is looked up on the "
+                               "object and called while decoding, so the stream calls what it chose (calls a "
+                               "planted attribute)")
                 return
             cls = r.instance_of.get(id(target))
             own = r.class_attrs.get(id(cls), ()) if cls is not None else ()
@@ -489,9 +489,12 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
 
 
 #: the attributes pickle looks up on an object and calls (a fresh object's own attributes come first): BUILD's
-#: ``__setstate__``, APPEND's ``append``, APPENDS's ``extend`` (else ``append``), ADDITEMS's ``add``
+#: ``__setstate__``, APPEND's ``append``, APPENDS's ``extend`` (else ``append``), ADDITEMS's ``add``; and a
+#: class statement calls its bases' ``__mro_entries__`` (``_make_skeleton_class``). The two dunders are never an
+#: instance's data: planting one is flagged whatever follows
 PICKLE_HOOKS: dict[str, tuple[str, ...]] = {
-    "BUILD": ("__setstate__",), "APPEND": ("append",), "APPENDS": ("extend", "append"), "ADDITEMS": ("add",),
+    "BUILD": ("__setstate__", "__mro_entries__"), "APPEND": ("append",), "APPENDS": ("extend", "append"),
+    "ADDITEMS": ("add",),
 }  # fmt: skip
 
 
