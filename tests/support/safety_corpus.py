@@ -35,6 +35,7 @@ import pickle
 import shlex
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -688,6 +689,20 @@ def r_mro_entries(a: Asm, c: str) -> None:
     a(call(g(CP, "_make_skeleton_class"), g("builtins", "type"), s("X"), tup(base), EMPTY_DICT, NONE, NONE))
 
 
+def r_property_getattr(a: Asm, c: str) -> None:
+    """Plain cloudpickle output of ``getattr(Holder(), 'p')`` where the by-value class Holder has
+    ``p = property(partial(zipfile.ZipFile, canary, 'w', 0, True))``: the getattr runs the getter."""
+
+    class Holder:
+        p = property(functools.partial(zipfile.ZipFile, c, "w", 0, True))
+
+    class Trigger:
+        def __reduce__(self) -> tuple:
+            return (getattr, (Holder(), "p"))
+
+    a.embed(cloudpickle.dumps(Trigger(), protocol=5))
+
+
 def r_fake_module_partial(a: Asm, c: str) -> None:
     """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
     module named like an allowlisted one, whose attribute the stream chose."""
@@ -1290,6 +1305,8 @@ def _hostile() -> list[Case]:
         everywhere(f"planted-{hook.strip('_')}-{opcode.lower()}", r, r_planted_hook(hook, trigger),
                    ("udf-scalar",) if opcode != "BUILD" else ("udf-scalar", "physical"),
                    f"SimpleNamespace with {hook}=logging.FileHandler set by BUILD, then {opcode} calls it")  # fmt: skip
+    everywhere("by-value-property-getattr", r, r_property_getattr, ("udf-scalar", "logical"),
+               "getattr(<by-value instance>, 'p'): a property whose getter is partial(zipfile.ZipFile, canary, …)")
     everywhere("planted-mro-entries", r, r_mro_entries, ("udf-aggregate", "chn"),
                "_make_skeleton_class with a base whose planted __mro_entries__ opens the canary")  # fmt: skip
     for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):

@@ -347,6 +347,11 @@ def _getattr(r: Reading, c: Call) -> None:
             r.flag("suspicious-call", c.offset, "REDUCE", f"getattr reaches {dotted}, which an Expr pickle never names",
                    "call outside the grammar")
         return
+    if id(owner) in r.instance_of:  # cloudpickle writes a by-value instance's bound method as types.MethodType
+        r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({_what(r, owner)}, {name!r}) on an instance of a "
+               "by-value class: its descriptors (a property's getter) run while decoding",
+               "getattr on a by-value instance")
+        return
     if okind in (Kind.GLOBAL, Kind.MODULE, Kind.TYPE, Kind.CLASS, Kind.INSTANCE, Kind.DATA):
         r.kinds[id(c)] = Kind.RECONSTRUCTOR if dotted == "datafusion.expr.Expr._reconstruct" else Kind.ATTRIBUTE
         if okind == Kind.CLASS:
