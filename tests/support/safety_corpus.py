@@ -531,6 +531,16 @@ def n_osfile(a: Asm, c: str) -> None:
     a(call(g("pyarrow.lib", "OSFile"), s(c), s("w")))
 
 
+def n_osfile_newobj(a: Asm, c: str) -> None:
+    """NEWOBJ ``pyarrow.lib.OSFile`` (canary, 'w'): its Cython ``__cinit__`` opens the file; no call at all."""
+    a(g("pyarrow.lib", "OSFile"), tup(s(c), s("w")), NEWOBJ)
+
+
+def n_osfile_copyreg_newobj(a: Asm, c: str) -> None:
+    """``copyreg.__newobj__(pyarrow.lib.OSFile, canary, 'w')``: the same through copyreg."""
+    a(call(g("copyreg", "__newobj__"), g("pyarrow.lib", "OSFile"), s(c), s("w")))
+
+
 def n_memory_map(a: Asm, c: str) -> None:
     a(call(g("pyarrow.lib", "create_memory_map"), s(c), i(8)))
 
@@ -1179,6 +1189,10 @@ def _hostile() -> list[Case]:
     everywhere(
         "pyarrow-osfile", r, n_osfile, ("udf-scalar", "physical", "pickle"), "pyarrow.lib.OSFile(canary, 'w')"
     )
+    everywhere("pyarrow-osfile-newobj", r, n_osfile_newobj, ("udf-scalar", "udf-window"),
+               "NEWOBJ pyarrow.lib.OSFile (canary, 'w')")  # fmt: skip
+    everywhere("pyarrow-osfile-copyreg-newobj", r, n_osfile_copyreg_newobj, ("udf-aggregate",),
+               "copyreg.__newobj__(pyarrow.lib.OSFile, canary, 'w')")  # fmt: skip
     everywhere(
         "pyarrow-create-memory-map",
         r,

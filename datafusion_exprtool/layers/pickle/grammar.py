@@ -262,5 +262,10 @@ BUILTIN_CLASSES = frozenset(
                               "str", "bytes", "complex")
 )  # fmt: skip
 
+#: the packages whose values' reconstructors the grammar generates (``value_types.py``): an instance of one of
+#: their classes rebuilt any other way (NEWOBJ runs its ``__new__`` / Cython ``__cinit__`` on the stream's
+#: arguments: ``pyarrow.lib.OSFile(path, 'w')`` opens a file) is outside the grammar, not an unknown user type
+GRAMMAR_PACKAGES = frozenset({"pyarrow", "datafusion", "cloudpickle"})
+
 #: top-level names a dotted global may not walk through: every module of the standard library
 STDLIB_MODULES = frozenset(sys.stdlib_module_names) | {"posix", "nt", "builtins", "__builtin__"}

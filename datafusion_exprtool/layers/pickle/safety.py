@@ -24,6 +24,7 @@ from datafusion_exprtool.layers.pickle.grammar import (
     CLOUDPICKLE_MODULES,
     EXPR_GLOBALS,
     EXPR_SHAPES,
+    GRAMMAR_PACKAGES,
     INTROSPECTION,
     STDLIB_MODULES,
     Kind,
@@ -386,7 +387,8 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
         r.kinds[id(node)] = Kind.INSTANCE
         return
     top = dotted.split(".", 1)[0]
-    if isinstance(cls, Global) and r.context == "cloudpickle" and top not in STDLIB_MODULES and not denied(dotted):
+    if (isinstance(cls, Global) and r.context == "cloudpickle" and top not in STDLIB_MODULES
+            and top not in GRAMMAR_PACKAGES and not denied(dotted)):  # fmt: skip
         r.kinds[id(node)] = Kind.INSTANCE  # an instance of an importable class: its own __new__/__setstate__ run
         r.gray.append(_finding(
             "imported-class-instance", r.layer, node.offset,
