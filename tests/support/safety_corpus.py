@@ -713,6 +713,19 @@ def r_property_getattr(a: Asm, c: str) -> None:
     a.embed(cloudpickle.dumps(Trigger(), protocol=5))
 
 
+def r_class_setstate_partial(a: Asm, c: str) -> None:
+    """Plain cloudpickle output of an instance of a by-value class whose ``__setstate__`` is
+    ``staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))``: the instance's BUILD calls it (not by-value code)."""
+
+    class Holder:
+        __setstate__ = staticmethod(functools.partial(zipfile.ZipFile, c, "w", 0))
+
+        def __getstate__(self) -> bool:
+            return True
+
+    a.embed(cloudpickle.dumps(Holder(), protocol=5))
+
+
 def r_fake_module_partial(a: Asm, c: str) -> None:
     """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
     module named like an allowlisted one, whose attribute the stream chose."""
@@ -1321,6 +1334,8 @@ def _hostile() -> list[Case]:
                    f"SimpleNamespace with {hook}=logging.FileHandler set by BUILD, then {opcode} calls it")  # fmt: skip
     everywhere("by-value-property-getattr", r, r_property_getattr, ("udf-scalar", "logical"),
                "getattr(<by-value instance>, 'p'): a property whose getter is partial(zipfile.ZipFile, canary, …)")
+    everywhere("by-value-class-setstate-partial", r, r_class_setstate_partial, ("udf-window", "physical"),
+               "a by-value class's __setstate__ = staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))")
     everywhere("planted-mro-entries", r, r_mro_entries, ("udf-aggregate", "chn"),
                "_make_skeleton_class with a base whose planted __mro_entries__ opens the canary")  # fmt: skip
     for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):

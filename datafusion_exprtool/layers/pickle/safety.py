@@ -132,7 +132,7 @@ class Reading:
         self.allow = allow
         self.kinds: dict[int, str] = {}
         self.names: dict[int, str] = {}  # a type's or an attribute's dotted name
-        self.class_attrs: dict[int, set[str]] = {}  # a by-value class: the names its state sets
+        self.class_attrs: dict[int, dict[str, Any]] = {}  # a by-value class: the names its state sets, and values
         self.instance_of: dict[int, Any] = {}  # an instance: the by-value class it came from
         self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
         self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
@@ -272,7 +272,7 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
     if dotted.endswith("._class_setstate") and isinstance(c.args, tuple) and isinstance(c.args[1], tuple):
         state = c.args[1][0] if c.args[1] else None
         if isinstance(state, PDict):
-            r.class_attrs.setdefault(id(c.args[0]), set()).update(k for k in state.keys() if isinstance(k, str))
+            r.class_attrs.setdefault(id(c.args[0]), {}).update((k, v) for k, v in state.pairs if isinstance(k, str))
     if dotted.endswith("._make_skeleton_enum"):
         r.enums.add(id(c))
     if dotted.endswith("._make_skeleton_class") and r.kind(c.args[0]) == Kind.CLASS:
@@ -483,16 +483,28 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
                                "planted attribute)")
                 return
             cls = r.instance_of.get(id(target))
-            own = r.class_attrs.get(id(cls), ()) if cls is not None else ()
+            own = r.class_attrs.get(id(cls), {}) if cls is not None else {}
             hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in own), None)
-            if hook is not None:
+            if hook is not None and _by_value_code(r, own[hook]):
                 yield _finding("runs-at-decode", r.layer, offset,
                                f"{opcode}: an instance of a by-value class with {hook}: it runs while the "
                                "worker decodes the blob, before any row", "code")
+            elif hook is not None:  # ``__setstate__ = staticmethod(partial(zipfile.ZipFile, …))``: not its own code
+                yield _finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on an instance of a by-value class whose {hook} is {_what(r, own[hook])}, "
+                               "not code of its own: pickle calls it while decoding (calls a planted attribute)")
             return
         yield _finding("suspicious-mutation", r.layer, offset,
                        f"{opcode} on {_what(r, target)}, which the stream did not create "
                        "(mutates something it did not create)")
+
+
+def _by_value_code(r: Reading, value: Any) -> bool:
+    """A by-value function, or a staticmethod/classmethod of one: what a class body defines."""
+    if isinstance(value, Call) and isinstance(value.func, Global) and isinstance(value.args, tuple) and value.args:
+        if _norm(value.func.dotted) in ("builtins.staticmethod", "builtins.classmethod"):
+            value = value.args[0]
+    return r.kind(value) == Kind.FUNCTION
 
 
 #: the attributes pickle looks up on an object and calls (a fresh object's own attributes come first): BUILD's
