@@ -28,6 +28,7 @@ numpy and pandas are not installed in this environment, so no case uses them (``
 from __future__ import annotations
 
 import base64
+import enum
 import functools
 import importlib
 import os
@@ -726,6 +727,21 @@ def r_class_setstate_partial(a: Asm, c: str) -> None:
     a.embed(cloudpickle.dumps(Holder(), protocol=5))
 
 
+def r_enum_missing_partial(a: Asm, c: str) -> None:
+    """Plain cloudpickle output of ``Color(999)`` where the by-value enum's ``_missing_`` is
+    ``staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))``: the lookup of a value it lacks calls it."""
+
+    class Color(enum.Enum):
+        RED = 1
+        _missing_ = staticmethod(functools.partial(zipfile.ZipFile, c, "w", 0))
+
+    class Trigger:
+        def __reduce__(self) -> tuple:
+            return (Color, (999,))
+
+    a.embed(cloudpickle.dumps(Trigger(), protocol=5))
+
+
 def r_fake_module_partial(a: Asm, c: str) -> None:
     """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
     module named like an allowlisted one, whose attribute the stream chose."""
@@ -1336,6 +1352,8 @@ def _hostile() -> list[Case]:
                "getattr(<by-value instance>, 'p'): a property whose getter is partial(zipfile.ZipFile, canary, …)")
     everywhere("by-value-class-setstate-partial", r, r_class_setstate_partial, ("udf-window", "physical"),
                "a by-value class's __setstate__ = staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))")
+    everywhere("by-value-enum-missing-partial", r, r_enum_missing_partial, ("udf-scalar",),
+               "Color(999) where the by-value enum's _missing_ = staticmethod(partial(zipfile.ZipFile, canary, …))")
     everywhere("planted-mro-entries", r, r_mro_entries, ("udf-aggregate", "chn"),
                "_make_skeleton_class with a base whose planted __mro_entries__ opens the canary")  # fmt: skip
     for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):

@@ -227,7 +227,13 @@ def _call(r: Reading, c: Call) -> None:
         else:
             r.kinds[id(c)] = Kind.INSTANCE
     elif kind == Kind.CLASS and id(target) in r.enums and isinstance(c.args, tuple) and len(c.args) == 1:
-        r.kinds[id(c)] = Kind.INSTANCE  # an enum member, looked up by value
+        r.kinds[id(c)] = Kind.INSTANCE  # an enum member, looked up by value; a value it lacks calls _missing_
+        missing = r.class_attrs.get(id(target), {}).get("_missing_")
+        if missing is not None and _by_value_code(r, missing):
+            _runs_code(r, c, "looks an enum member up", "a by-value enum with _missing_")
+        elif missing is not None:
+            r.flag("suspicious-call", c.offset, "REDUCE", f"looks a member of a by-value enum up whose _missing_ is "
+                   f"{_what(r, missing)}, not code of its own: a value it lacks calls it", "calls a planted attribute")
     elif kind in (Kind.FUNCTION, Kind.CLASS):
         _runs_code(r, c, "calls by-value code", f"a by-value {kind}")
         r.kinds[id(c)] = Kind.INSTANCE
