@@ -15,8 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from datafusion import col, udf
+from support.cli import run_cli
 from support.pickle_asm import BUILD, NEWTRUE, NONE, Asm, call, dct, g, i, s, tup
-from support.safety_corpus import CP, in_udf
+from support.safety_corpus import CP, PARQUET, hostile, in_udf
 
 from datafusion_exprtool.inspection.pipeline import inspect_bytes
 
@@ -110,3 +111,15 @@ def test_a_udf_closing_over_a_logger_stays_code() -> None:
 
     insp = inspect_bytes(udf(logged, [pa.int64()], pa.int64(), "immutable", "logged")(col("a")).to_bytes())
     assert insp.safety.verdict == "code", [f.message for f in insp.safety.findings]
+
+
+def test_eval_refuses_an_expr_pickle_whose_payload_a_codec_hides(tmp_path: Path) -> None:
+    """``Expr._reconstruct(_codecs.encode(text, 'utf-16-le', 'surrogatepass'))`` next to a plain Expr: the gate
+    once read it as ``data`` and eval's worker ran ``pickle.loads`` on it (the hidden UDF's os.system)."""
+    case = next(c for c in hostile() if c.name == "expr-payload-utf-16-le-surrogatepass@pickle")
+    canary, blob = tmp_path / "canary", tmp_path / "blob.pkl"
+    blob.write_bytes(case.build(canary))
+    result = run_cli("eval", str(blob), str(PARQUET))
+    assert result.exit_code == 1, result.output
+    assert "suspicious" in result.output and "a payload it cannot judge" in result.output
+    assert not canary.exists()
