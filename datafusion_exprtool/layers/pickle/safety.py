@@ -19,6 +19,7 @@ from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle.receiver import lacks
 from datafusion_exprtool.layers.pickle.expr_payload import readable_payload
+from datafusion_exprtool.layers.pickle.families import RUNS_ON_IMPORT, denied, norm
 from datafusion_exprtool.layers.pickle.grammar import (
     BUILTIN_CLASSES,
     CLOUDPICKLE_MODULES,
@@ -51,72 +52,11 @@ from datafusion_exprtool.model import Finding
 #: the environment variable that adds a site's own value types to the grammar (``--allow`` adds more)
 ALLOW_ENV = "EXPRTOOL_ALLOW"
 
-#: why a module is denied even when only imported: its import runs a program
-RUNS_ON_IMPORT = "runs a program on import"
-#: call targets whose use means "this blob tries to do something": a dotted name or any dotted prefix of it
-DENY: dict[str, str] = {
-    **dict.fromkeys(("os", "posix", "nt", "_posixsubprocess", "subprocess", "pty", "signal", "spawn"),
-                    "runs commands"),
-    **dict.fromkeys(("importlib", "runpy", "imp", "pkgutil", "zipimport"), "imports code"),
-    **dict.fromkeys(("pickle", "_pickle", "dill", "joblib", "shelve", "copyreg._inverted_registry",
-                     "copyreg.add_extension"), "nested unpickler"),
-    **dict.fromkeys(("cloudpickle.loads", "cloudpickle.load", "cloudpickle.cloudpickle.loads",
-                     "cloudpickle.cloudpickle.load", "cloudpickle.cloudpickle.Unpickler"), "nested unpickler"),
-    "marshal": "loads code objects",
-    **dict.fromkeys(("pandas.read_pickle", "pandas.io.pickle", "torch.load", "numpy.load", "yaml.load",
-                     "yaml.unsafe_load"), "nested unpickler"),
-    **dict.fromkeys(("ctypes", "_ctypes", "cffi", "mmap"), "raw memory access"),
-    **dict.fromkeys(("socket", "_socket", "ssl", "http.client", "urllib", "ftplib", "smtplib", "telnetlib"),
-                    "network"),
-    **dict.fromkeys(("shutil", "tempfile", "glob", "io.open", "_io.open", "builtins.open", "pathlib.Path",
-                     "codecs.open", "codecs.EncodedFile"), "file system"),
-    **dict.fromkeys(("sys", "gc", "inspect", "code", "codeop", "pdb", "bdb", "timeit", "trace", "webbrowser",
-                     "multiprocessing", "threading", "_thread", "asyncio", "concurrent"), "interpreter control"),
-    **dict.fromkeys(tuple(f"builtins.{n}" for n in ("exec", "eval", "compile", "__import__", "breakpoint",
-                                                     "input", "setattr", "delattr", "globals", "locals", "vars",
-                                                     "help", "exit", "quit")), "runs or reaches code"),
-    # run source text (cProfile.runctx, doctest.run_docstring_examples), import by a string (pydoc.locate), or
-    # build objects named in a config (logging.config)
-    **dict.fromkeys(("cProfile", "profile", "doctest", "pydoc", "logging.config"), "runs or reaches code"),
-    # importing them runs a program (a browser, a GUI, a package's command line): ``x.__main__`` is said below
-    **dict.fromkeys(("this", "antigravity", "__hello__", "__phello__", "idlelib", "turtledemo"), RUNS_ON_IMPORT),
-}  # fmt: skip
-#: final names that run or load code wherever they are reached (``posixpath.os.system``, ``x.spawnvp``)
-DENY_WORDS = frozenset(
-    """
-    system popen exec execv execve execl execle execlp execlpe execvp execvpe spawnl spawnle spawnlp spawnlpe
-    spawnv spawnve spawnvp spawnvpe posix_spawn posix_spawnp fork forkpty startfile eval compile __import__
-    import_module loads load Unpickler check_output check_call call run Popen getoutput getstatusoutput
-    call_tracing runcode runsource run_path run_module kill killpg
-    """.split()
-)
-#: ordinary names that end in one of those words
-_SAFE_WORDS = frozenset({"json.loads", "json.load", "_json.loads"})
-
-
-def _norm(dotted: str) -> str:
-    return "builtins" + dotted[len("__builtin__") :] if dotted.startswith("__builtin__.") else dotted
-
-
-def denied(dotted: str) -> str | None:
-    """Why a dotted name is dangerous (its last word, or the first matching prefix), or None."""
-    dotted = _norm(dotted)
-    parts = dotted.split(".")
-    if len(parts) > 1 and parts[-1] in DENY_WORDS and dotted not in _SAFE_WORDS:
-        return "nested unpickler" if parts[-1] in ("loads", "load", "Unpickler") else "runs or loads code"
-    for i in range(1, len(parts) + 1):
-        why = DENY.get(".".join(parts[:i]))
-        if why is not None:
-            return why
-    if "__main__" in parts[1:]:  # ``pkg.__main__``: importing it runs the package's command line
-        return RUNS_ON_IMPORT
-    return None
-
 
 def allowed_names(extra: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
     """The site's own value types: ``EXPRTOOL_ALLOW`` (comma or space separated) plus ``extra``."""
     env = os.environ.get(ALLOW_ENV, "").replace(",", " ").split()
-    return frozenset(_norm(n) for n in (*env, *extra) if n)
+    return frozenset(norm(n) for n in (*env, *extra) if n)
 
 
 class Reading:
@@ -178,7 +118,7 @@ def read(result: PickleResult, context: str, layer: str, allow: frozenset[str] =
 def _call(r: Reading, c: Call) -> None:
     target, kind = c.func, r.kind(c.func)
     if isinstance(target, Global):
-        dotted = _norm(target.dotted)
+        dotted = norm(target.dotted)
         if dotted == "builtins.getattr":
             _getattr(r, c)
             return
@@ -290,7 +230,7 @@ def _reconstructor_base(r: Reading, c: Call) -> bool:
     ``base.__init__(obj, state)``: protocols 0-1 write the class's first builtin base there (object, list, dict…),
     so any other base is a call of that class's ``__init__`` on the state (``wave.Wave_write`` opens a path)."""
     base = c.args[1] if isinstance(c.args, tuple) and len(c.args) == 3 else None
-    if isinstance(base, Global) and _norm(base.dotted) in BUILTIN_CLASSES:
+    if isinstance(base, Global) and norm(base.dotted) in BUILTIN_CLASSES:
         return True
     if isinstance(base, Global) and denied(base.dotted):
         return False  # said by the globals rule
@@ -323,7 +263,7 @@ def _grammar_callable(r: Reading, value: Any) -> bool:
     if value is None or id(value) in r.callables or r.kind(value) in (Kind.FUNCTION, Kind.CLASS, Kind.TYPE):
         return True
     if isinstance(value, Global):
-        name = _norm(value.dotted)
+        name = norm(value.dotted)
         return value_shape(name, r.allow) is not None or value_class(name, r.allow)
     return False
 
@@ -338,7 +278,7 @@ def _getattr(r: Reading, c: Call) -> None:
         r.flag("suspicious-call", c.offset, "REDUCE", "getattr of a computed name", "computed attribute name")
         return
     okind = r.kind(owner)
-    base = _norm(owner.dotted) if isinstance(owner, Global) else r.names.get(id(owner), "")
+    base = norm(owner.dotted) if isinstance(owner, Global) else r.names.get(id(owner), "")
     dotted = f"{base}.{name}" if base else name
     r.names[id(c)] = dotted if base else ""  # named in what a later call of it is told
     if name in INTROSPECTION:
@@ -383,7 +323,7 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
         r.kinds[id(node)] = Kind.INSTANCE
         r.instance_of[id(node)] = cls
         return
-    dotted = _norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
+    dotted = norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
     shape = value_shape(dotted, r.allow) if dotted else None
     if shape is not None and shape.stores_callable:
         r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted}: pickle calls it to rebuild one, "
@@ -450,7 +390,7 @@ class GlobalsOutsideTheirModule(Rule):
                            "STACK_GLOBAL: a global whose module or name the stream computed (resolved only when "
                            "loaded) (builds a global's name from computed strings)")
         for g in r.result.globals:
-            name = _norm(g.dotted)
+            name = norm(g.dotted)
             parts = g.name.split(".")
             walked = [p for p in parts[:-1] if p in STDLIB_MODULES or (p.startswith("__") and p.endswith("__"))]
             why = denied(name) or denied(".".join(parts)) if len(parts) > 1 else denied(name)
@@ -508,7 +448,7 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
 def _by_value_code(r: Reading, value: Any) -> bool:
     """A by-value function, or a staticmethod/classmethod of one: what a class body defines."""
     if isinstance(value, Call) and isinstance(value.func, Global) and isinstance(value.args, tuple) and value.args:
-        if _norm(value.func.dotted) in ("builtins.staticmethod", "builtins.classmethod"):
+        if norm(value.func.dotted) in ("builtins.staticmethod", "builtins.classmethod"):
             value = value.args[0]
     return r.kind(value) == Kind.FUNCTION
 
