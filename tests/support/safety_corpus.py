@@ -742,6 +742,15 @@ def r_enum_missing_partial(a: Asm, c: str) -> None:
     a.embed(cloudpickle.dumps(Trigger(), protocol=5))
 
 
+def r_class_append(a: Asm, c: str) -> None:
+    """APPEND on what ``_class_setstate`` returns (the by-value class itself, whose ``append`` the state set to
+    ``staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))``): pickle calls ``C.append(canary)``."""
+    skeleton = call(g(CP, "_make_skeleton_class"), g("builtins", "type"), s("C"), EMPTY_TUPLE, EMPTY_DICT, NONE, NONE)
+    hook = call(g("builtins", "staticmethod"), call(g("functools", "partial"), g("zipfile", "ZipFile"), s(c), s("w"),
+                                                    i(0)))  # fmt: skip
+    a(call(g(CP, "_class_setstate"), skeleton, tup(dct((s("append"), hook)), EMPTY_DICT)), s(c), APPEND)
+
+
 def r_fake_module_partial(a: Asm, c: str) -> None:
     """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
     module named like an allowlisted one, whose attribute the stream chose."""
@@ -1354,6 +1363,8 @@ def _hostile() -> list[Case]:
                "a by-value class's __setstate__ = staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))")
     everywhere("by-value-enum-missing-partial", r, r_enum_missing_partial, ("udf-scalar",),
                "Color(999) where the by-value enum's _missing_ = staticmethod(partial(zipfile.ZipFile, canary, …))")
+    everywhere("class-setstate-result-append", r, r_class_append, ("udf-scalar", "udf-aggregate"),
+               "APPEND on _class_setstate's result: the by-value class's append = partial(zipfile.ZipFile, …)")
     everywhere("planted-mro-entries", r, r_mro_entries, ("udf-aggregate", "chn"),
                "_make_skeleton_class with a base whose planted __mro_entries__ opens the canary")  # fmt: skip
     for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):

@@ -174,7 +174,8 @@ for _name, _shape in {
     "_make_empty_cell": Shape(Kind.CELL, arity=(0,)),
     "_make_cell": Shape(Kind.CELL, arity=(0, 1)),
     "_function_setstate": Shape(Kind.DATA, _positions(a0={Kind.FUNCTION}, a1={Kind.DATA}), (2,)),
-    "_class_setstate": Shape(Kind.DATA, _positions(a0={Kind.CLASS}, a1={Kind.DATA}), (2,)),
+    # returns the class it filled: what pickle then does to it (APPEND calls the class's ``append``) is judged
+    "_class_setstate": Shape(Kind.CLASS, _positions(a0={Kind.CLASS}, a1={Kind.DATA}), (2,)),
     "subimport": Shape(Kind.MODULE, _constants, (1,)),
     "dynamic_subimport": Shape(Kind.MODULE, _positions(a1={Kind.DATA}), (2,)),
     "_make_skeleton_class": Shape(Kind.CLASS, _metaclass, (6,)),
