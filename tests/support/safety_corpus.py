@@ -751,6 +751,15 @@ def r_class_append(a: Asm, c: str) -> None:
     a(call(g(CP, "_class_setstate"), skeleton, tup(dct((s("append"), hook)), EMPTY_DICT)), s(c), APPEND)
 
 
+def r_codec_registered(a: Asm, c: str) -> None:
+    """A codec planted in ``encodings._cache`` (SETITEM on a ChainMap whose first map it is), then
+    ``_codecs.encode('x', 'exprtool_evil')`` runs its encoder ``partial(zipfile.ZipFile, canary, 'w', 0, True)``."""
+    encoder = call(g("functools", "partial"), g("zipfile", "ZipFile"), s(c), s("w"), i(0), NEWTRUE)
+    a(_chainmap(getattr_(subimport(s("encodings")), "_cache")))
+    a(s("exprtool_evil"), tup(encoder, encoder, NONE, NONE), SETITEM, POP)
+    a(call(g("_codecs", "encode"), s("x"), s("exprtool_evil")))
+
+
 def r_fake_module_partial(a: Asm, c: str) -> None:
     """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
     module named like an allowlisted one, whose attribute the stream chose."""
@@ -1365,6 +1374,8 @@ def _hostile() -> list[Case]:
                "Color(999) where the by-value enum's _missing_ = staticmethod(partial(zipfile.ZipFile, canary, …))")
     everywhere("class-setstate-result-append", r, r_class_append, ("udf-scalar", "udf-aggregate"),
                "APPEND on _class_setstate's result: the by-value class's append = partial(zipfile.ZipFile, …)")
+    everywhere("codec-planted-through-chainmap", r, r_codec_registered, ("udf-scalar", "udf-window"),
+               "SETITEM on ChainMap(encodings._cache) registers a codec; _codecs.encode('x', it) runs its encoder")
     everywhere("planted-mro-entries", r, r_mro_entries, ("udf-aggregate", "chn"),
                "_make_skeleton_class with a base whose planted __mro_entries__ opens the canary")  # fmt: skip
     for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):

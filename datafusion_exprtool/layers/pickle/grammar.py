@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from datafusion_exprtool.layers.pickle.expr_payload import is_latin1_codec
 from datafusion_exprtool.layers.pickle.value_types import METACLASSES, VALUE_CALLS, VALUE_CLASSES
 from datafusion_exprtool.layers.pickle.values import Frozen, Global, PList, PSet
 
@@ -141,6 +142,15 @@ def _one_argument(args: Any, kind: Callable[[Any], str]) -> str | None:
     return "type() with other than one argument builds a class (running its bases' hooks)"
 
 
+def _latin1_text(args: Any, kind: Callable[[Any], str]) -> str | None:
+    """``_codecs.encode(str, 'latin1')``: how protocols 0-2 write bytes. Another codec name is a lookup in the
+    worker's codec registry, which runs whatever codec that name finds (one the stream itself registered)."""
+    if (isinstance(args, tuple) and len(args) == 2 and all(isinstance(a, str) for a in args)
+            and is_latin1_codec(args[1])):  # fmt: skip
+        return None
+    return "only _codecs.encode(text, 'latin1') is how pickle writes bytes; another codec runs what it finds"
+
+
 def _attribute_names(args: Any, kind: Callable[[Any], str]) -> str | None:
     if not isinstance(args, tuple) or not all(isinstance(a, (str, int)) for a in args):
         return "an attrgetter/itemgetter over computed names"
@@ -219,6 +229,7 @@ NARROWED: dict[str, Shape] = {
     **dict.fromkeys(("operator.getitem", "_operator.getitem"),
                     Shape(Kind.SHARED, _positions(a0={Kind.GLOBAL, Kind.CLASS, Kind.TYPE}))),
     "http.HTTPStatus": Shape(Kind.SHARED, arity=(1,)),  # an enum member: the process's own singleton
+    "_codecs.encode": Shape(Kind.INSTANCE, _latin1_text),
     **dict.fromkeys(("functools.partial", "collections.defaultdict"), Shape(Kind.INSTANCE, stores_callable=True)),
     # returns the process's own logger of that name (how a captured logger unpickles): not the stream's to mutate
     "logging.getLogger": Shape(Kind.SHARED, _constants, (0, 1)),
@@ -226,7 +237,7 @@ NARROWED: dict[str, Shape] = {
 
 #: the outer ``pickle.dumps(expr)`` (fact sheet §3.1): what an Expr pickle calls
 EXPR_SHAPES: dict[str, Shape] = {
-    "_codecs.encode": Shape(Kind.DATA, _constants),
+    "_codecs.encode": Shape(Kind.DATA, _latin1_text),
     "datafusion.expr.Expr._reconstruct": Shape(Kind.INSTANCE, _constants),
     "copyreg._reconstructor": Shape(Kind.INSTANCE, _arity(3)),
     **{f"builtins.{n}": Shape(Kind.DATA, _constants) for n in ("set", "frozenset", "bytearray")},

@@ -77,6 +77,7 @@ class Reading:
         self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
         self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
         self.callables: set[int] = set()  # partials of callables the grammar may call
+        self.chainmaps: set[int] = set()  # ChainMaps: SETITEM writes through to their first map
         self.stop: int | None = None  # where the receiver's unpickler certainly raises: nothing after it runs
         self.problems: list[Finding] = []  # calls outside the grammar
         self.gray: list[Finding] = []  # calls that run by-value code while decoding
@@ -331,6 +332,8 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
         return
     if dotted and value_class(dotted, r.allow) and kind in (Kind.GLOBAL, Kind.TYPE):
         r.kinds[id(node)] = Kind.INSTANCE
+        if dotted == "collections.ChainMap":
+            r.chainmaps.add(id(node))
         return
     top = dotted.split(".", 1)[0]
     if (isinstance(cls, Global) and r.context == "cloudpickle" and top not in STDLIB_MODULES
@@ -428,6 +431,12 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
                                "object and called while decoding, so the stream calls what it chose (calls a "
                                "planted attribute)")
                 return
+            through = _written_through(r, target) if opcode in ("SETITEM", "SETITEMS") else None
+            if through is not None:
+                yield _finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on a ChainMap over {_what(r, through)}: it writes through to that "
+                               "map, which the stream did not create (mutates something it did not create)")
+                return
             cls = r.instance_of.get(id(target))
             own = r.class_attrs.get(id(cls), {}) if cls is not None else {}
             hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in own), None)
@@ -443,6 +452,19 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
         yield _finding("suspicious-mutation", r.layer, offset,
                        f"{opcode} on {_what(r, target)}, which the stream did not create "
                        "(mutates something it did not create)")
+
+
+def _written_through(r: Reading, target: Any) -> Any:
+    """What a ChainMap's BUILD states put in its ``maps`` that the stream did not create (None: nothing)."""
+    if id(target) not in r.chainmaps:
+        return None
+    for state in getattr(target, "builds", ()):
+        for part in state if isinstance(state, tuple) else (state,):
+            maps = part.get("maps") if isinstance(part, PDict) else None
+            for m in maps.items if isinstance(maps, PList) else [] if maps is None else [maps]:
+                if r.kind(m) not in (Kind.DATA, Kind.INSTANCE) or isinstance(m, Global):
+                    return m
+    return None
 
 
 def _by_value_code(r: Reading, value: Any) -> bool:
