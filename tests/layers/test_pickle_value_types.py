@@ -11,7 +11,7 @@ import pytest
 from support.repo import load_tool
 
 from datafusion_exprtool.layers.pickle import value_types
-from datafusion_exprtool.layers.pickle.safety import denied
+from datafusion_exprtool.layers.pickle.families import denied
 
 
 def _differs() -> list[str]:

@@ -28,6 +28,7 @@ numpy and pandas are not installed in this environment, so no case uses them (``
 from __future__ import annotations
 
 import base64
+import enum
 import functools
 import importlib
 import os
@@ -35,6 +36,7 @@ import pickle
 import shlex
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,7 @@ from support.pickle_asm import (
     MARK,
     NEWOBJ,
     NEWOBJ_EX,
+    NEWTRUE,
     NONE,
     OBJ,
     POP,
@@ -529,6 +532,16 @@ def n_osfile(a: Asm, c: str) -> None:
     a(call(g("pyarrow.lib", "OSFile"), s(c), s("w")))
 
 
+def n_osfile_newobj(a: Asm, c: str) -> None:
+    """NEWOBJ ``pyarrow.lib.OSFile`` (canary, 'w'): its Cython ``__cinit__`` opens the file; no call at all."""
+    a(g("pyarrow.lib", "OSFile"), tup(s(c), s("w")), NEWOBJ)
+
+
+def n_osfile_copyreg_newobj(a: Asm, c: str) -> None:
+    """``copyreg.__newobj__(pyarrow.lib.OSFile, canary, 'w')``: the same through copyreg."""
+    a(call(g("copyreg", "__newobj__"), g("pyarrow.lib", "OSFile"), s(c), s("w")))
+
+
 def n_memory_map(a: Asm, c: str) -> None:
     a(call(g("pyarrow.lib", "create_memory_map"), s(c), i(8)))
 
@@ -612,6 +625,171 @@ def r_reconstructor_popen(popen: bytes) -> Gadget:
         a(call(g("copyreg", "_reconstructor"), popen, popen, argv(c)))
 
     return gadget
+
+
+def r_reconstructor_base_init(a: Asm, c: str) -> None:
+    """``copyreg._reconstructor(string.Template, wave.Wave_write, canary)``: an allowlisted cls, but the base's
+    ``__init__`` runs on the state (``Wave_write`` opens the path for writing, then fails on the Template)."""
+    a(call(g("copyreg", "_reconstructor"), g("string", "Template"), g("wave", "Wave_write"), s(c)))
+
+
+def _factory_dict(c: str) -> bytes:
+    """``defaultdict(functools.partial(logging.FileHandler, canary))``: both allowlisted value reconstructors;
+    a missing key calls the factory, which opens the canary."""
+    return call(g("collections", "defaultdict"), call(g("functools", "partial"), g("logging", "FileHandler"), s(c)))
+
+
+def r_defaultdict_getitem(a: Asm, c: str) -> None:
+    """``operator.getitem(<that defaultdict>, 'k')``: the missing key calls the factory."""
+    a(call(g("_operator", "getitem"), _factory_dict(c), s("k")))
+
+
+def _chainmap(*maps: bytes) -> bytes:
+    """A ChainMap as pickle writes one (NEWOBJ, then BUILD of its ``maps``)."""
+    return g("collections", "ChainMap") + EMPTY_TUPLE + NEWOBJ + dct((s("maps"), lst(*maps))) + BUILD
+
+
+def r_chainmap_or(factory_dict: Callable[[str], bytes]) -> Gadget:
+    """``functools.reduce(operator.or_, [ChainMap({}), ChainMap(<a defaultdict>, {'k': 1})])`` (a type union's own
+    shape): ``|`` copies the second map key by key, ChainMap asks the defaultdict first: its factory runs."""
+
+    def gadget(a: Asm, c: str) -> None:
+        pair = lst(_chainmap(dct()), _chainmap(factory_dict(c), dct((s("k"), i(1)))))
+        a(call(g("functools", "reduce"), g("_operator", "or_"), pair))
+
+    return gadget
+
+
+def _factory_by_build(c: str) -> bytes:
+    """``defaultdict(None)`` given its factory afterwards by a BUILD slot state (``setattr(dd, 'default_factory',
+    partial(logging.FileHandler, canary))``)."""
+    state = tup(NONE, dct((s("default_factory"), call(g("functools", "partial"), g("logging", "FileHandler"), s(c)))))
+    return call(g("collections", "defaultdict"), NONE) + state + BUILD
+
+
+def _factory_by_newobj(c: str) -> bytes:
+    """The same defaultdict created bare by NEWOBJ (no call that names its factory), then BUILD."""
+    state = tup(NONE, dct((s("default_factory"), call(g("functools", "partial"), g("logging", "FileHandler"), s(c)))))
+    return g("collections", "defaultdict") + EMPTY_TUPLE + NEWOBJ + state + BUILD
+
+
+def _factory_swapped(c: str) -> bytes:
+    """``defaultdict(partial(frozenset))`` whose partial a BUILD (``partial.__setstate__``) points at
+    ``logging.FileHandler(canary)`` after the call that built it."""
+    part = call(g("functools", "partial"), g("builtins", "frozenset"))
+    swap = tup(g("logging", "FileHandler"), tup(s(c)), EMPTY_DICT, NONE)
+    return call(g("collections", "defaultdict"), part + swap + BUILD)
+
+
+def r_planted_hook(hook: str, trigger: bytes) -> Gadget:
+    """A ``types.SimpleNamespace`` given ``{hook: logging.FileHandler}`` by a BUILD, then the opcode for which
+    pickle looks ``hook`` up on the object and calls it (``trigger`` follows the canary string on the stack)."""
+
+    def gadget(a: Asm, c: str) -> None:
+        a(call(g("types", "SimpleNamespace")), dct((s(hook), g("logging", "FileHandler"))), BUILD)
+        a(MARK if trigger in (b"e", ADDITEMS) else b"", s(c), trigger)  # APPENDS / ADDITEMS take a marked run
+
+    return gadget
+
+
+def r_mro_entries(a: Asm, c: str) -> None:
+    """``_make_skeleton_class(type, 'X', (<ns>,), {}, None, None)`` where a BUILD gave the SimpleNamespace base an
+    ``__mro_entries__`` of ``partial(zipfile.ZipFile, canary, 'w', 0, True)``: creating the class calls it."""
+    hook = call(g("functools", "partial"), g("zipfile", "ZipFile"), s(c), s("w"), i(0), NEWTRUE)
+    base = call(g("types", "SimpleNamespace")) + dct((s("__mro_entries__"), hook)) + BUILD
+    a(call(g(CP, "_make_skeleton_class"), g("builtins", "type"), s("X"), tup(base), EMPTY_DICT, NONE, NONE))
+
+
+def r_property_getattr(a: Asm, c: str) -> None:
+    """Plain cloudpickle output of ``getattr(Holder(), 'p')`` where the by-value class Holder has
+    ``p = property(partial(zipfile.ZipFile, canary, 'w', 0, True))``: the getattr runs the getter."""
+
+    class Holder:
+        p = property(functools.partial(zipfile.ZipFile, c, "w", 0, True))
+
+    class Trigger:
+        def __reduce__(self) -> tuple:
+            return (getattr, (Holder(), "p"))
+
+    a.embed(cloudpickle.dumps(Trigger(), protocol=5))
+
+
+def r_class_setstate_partial(a: Asm, c: str) -> None:
+    """Plain cloudpickle output of an instance of a by-value class whose ``__setstate__`` is
+    ``staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))``: the instance's BUILD calls it (not by-value code)."""
+
+    class Holder:
+        __setstate__ = staticmethod(functools.partial(zipfile.ZipFile, c, "w", 0))
+
+        def __getstate__(self) -> bool:
+            return True
+
+    a.embed(cloudpickle.dumps(Holder(), protocol=5))
+
+
+def r_enum_missing_partial(a: Asm, c: str) -> None:
+    """Plain cloudpickle output of ``Color(999)`` where the by-value enum's ``_missing_`` is
+    ``staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))``: the lookup of a value it lacks calls it."""
+
+    class Color(enum.Enum):
+        RED = 1
+        _missing_ = staticmethod(functools.partial(zipfile.ZipFile, c, "w", 0))
+
+    class Trigger:
+        def __reduce__(self) -> tuple:
+            return (Color, (999,))
+
+    a.embed(cloudpickle.dumps(Trigger(), protocol=5))
+
+
+def r_class_append(a: Asm, c: str) -> None:
+    """APPEND on what ``_class_setstate`` returns (the by-value class itself, whose ``append`` the state set to
+    ``staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))``): pickle calls ``C.append(canary)``."""
+    skeleton = call(g(CP, "_make_skeleton_class"), g("builtins", "type"), s("C"), EMPTY_TUPLE, EMPTY_DICT, NONE, NONE)
+    hook = call(g("builtins", "staticmethod"), call(g("functools", "partial"), g("zipfile", "ZipFile"), s(c), s("w"),
+                                                    i(0)))  # fmt: skip
+    a(call(g(CP, "_class_setstate"), skeleton, tup(dct((s("append"), hook)), EMPTY_DICT)), s(c), APPEND)
+
+
+def r_codec_registered(a: Asm, c: str) -> None:
+    """A codec planted in ``encodings._cache`` (SETITEM on a ChainMap whose first map it is), then
+    ``_codecs.encode('x', 'exprtool_evil')`` runs its encoder ``partial(zipfile.ZipFile, canary, 'w', 0, True)``."""
+    encoder = call(g("functools", "partial"), g("zipfile", "ZipFile"), s(c), s("w"), i(0), NEWTRUE)
+    a(_chainmap(getattr_(subimport(s("encodings")), "_cache")))
+    a(s("exprtool_evil"), tup(encoder, encoder, NONE, NONE), SETITEM, POP)
+    a(call(g("_codecs", "encode"), s("x"), s("exprtool_evil")))
+
+
+def r_fake_module_partial(a: Asm, c: str) -> None:
+    """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
+    module named like an allowlisted one, whose attribute the stream chose."""
+    fake = call(g(CP, "dynamic_subimport"), s("functools"), dct((s("partial"), g("logging", "FileHandler"))))
+    a(call(getattr_(fake, "partial"), s(c)))
+
+
+def r_expr_payload_encoded(encoding: str, errors: str = "") -> Callable[[Path], bytes]:
+    """``(Expr, Expr)`` pickled: a plain Expr as pickle writes it, then ``Expr._reconstruct(_codecs.encode(text,
+    encoding[, errors]))`` whose text decodes to an Expr holding a hostile UDF (the os.system gadget): the
+    codec rebuilds the protobuf bytes exactly, though they appear nowhere in the stream."""
+
+    def build(canary: Path) -> bytes:
+        hostile = in_udf("scalar", system_plain)(canary)
+        if len(hostile) % 2:  # a 2-byte codec needs an even length: one more space in the command
+            hostile = in_udf("scalar", lambda a, c: a(call(g("os", "system"), s(cmd(c) + " "))))(canary)
+        text = hostile.decode(encoding, errors or "strict")
+        reconstruct = getattr_(g("datafusion.expr", "Expr"), "_reconstruct")
+        encoded = call(g("_codecs", "encode"), s(text), s(encoding), *([s(errors)] if errors else []))
+        plain = call(reconstruct, bb(real_plain_expr()))
+        return Asm()(tup(plain, call(reconstruct, encoded))).pickle(4)
+
+    return build
+
+
+@functools.cache
+def real_plain_expr() -> bytes:
+    from datafusion import col, lit
+
+    return (col("a") + lit(1)).to_bytes()
 
 
 # --- R7: streams a static reader may not walk --------------------------------------------------------------------------
@@ -1058,6 +1236,10 @@ def _hostile() -> list[Case]:
     everywhere(
         "pyarrow-osfile", r, n_osfile, ("udf-scalar", "physical", "pickle"), "pyarrow.lib.OSFile(canary, 'w')"
     )
+    everywhere("pyarrow-osfile-newobj", r, n_osfile_newobj, ("udf-scalar", "udf-window"),
+               "NEWOBJ pyarrow.lib.OSFile (canary, 'w')")  # fmt: skip
+    everywhere("pyarrow-osfile-copyreg-newobj", r, n_osfile_copyreg_newobj, ("udf-aggregate",),
+               "copyreg.__newobj__(pyarrow.lib.OSFile, canary, 'w')")  # fmt: skip
     everywhere(
         "pyarrow-create-memory-map",
         r,
@@ -1134,6 +1316,79 @@ def _hostile() -> list[Case]:
         r_reconstructor_popen(g("imaplib", "subprocess.Popen")),
         ("udf-scalar",),
         "copyreg._reconstructor(imaplib.subprocess.Popen, ..., argv)",
+    )
+
+    everywhere(
+        "reconstructor-base-init",
+        r,
+        r_reconstructor_base_init,
+        ("udf-scalar", "physical"),
+        "copyreg._reconstructor(string.Template, wave.Wave_write, canary): the base's __init__ opens the canary",
+    )
+    everywhere(
+        "defaultdict-factory-getitem",
+        r,
+        r_defaultdict_getitem,
+        ("udf-scalar", "udf-window"),
+        "operator.getitem(defaultdict(partial(logging.FileHandler, canary)), 'k')",
+    )
+    everywhere(
+        "defaultdict-factory-chainmap-or",
+        r,
+        r_chainmap_or(_factory_dict),
+        ("udf-aggregate",),
+        "functools.reduce(operator.or_, [ChainMap({}), ChainMap(defaultdict(partial(FileHandler, canary)), "
+        "{'k': 1})])",
+    )
+    everywhere(
+        "defaultdict-factory-by-build",
+        r,
+        r_chainmap_or(_factory_by_build),
+        ("udf-scalar",),
+        "the same, the factory set by BUILD on defaultdict(None)",
+    )
+    everywhere(
+        "defaultdict-factory-by-newobj",
+        r,
+        r_chainmap_or(_factory_by_newobj),
+        ("udf-window",),
+        "the same, the defaultdict created by NEWOBJ and its factory set by BUILD",
+    )
+    everywhere(
+        "partial-func-swapped-by-build",
+        r,
+        r_chainmap_or(_factory_swapped),
+        ("udf-scalar",),
+        "the same, the factory partial(frozenset) pointed at FileHandler(canary) by partial.__setstate__",
+    )
+    for hook, trigger, opcode in (("append", APPEND, "APPEND"), ("append", b"e", "APPENDS"),
+                                  ("add", ADDITEMS, "ADDITEMS"), ("__setstate__", BUILD, "BUILD")):
+        everywhere(f"planted-{hook.strip('_')}-{opcode.lower()}", r, r_planted_hook(hook, trigger),
+                   ("udf-scalar",) if opcode != "BUILD" else ("udf-scalar", "physical"),
+                   f"SimpleNamespace with {hook}=logging.FileHandler set by BUILD, then {opcode} calls it")  # fmt: skip
+    everywhere("by-value-property-getattr", r, r_property_getattr, ("udf-scalar", "logical"),
+               "getattr(<by-value instance>, 'p'): a property whose getter is partial(zipfile.ZipFile, canary, …)")
+    everywhere("by-value-class-setstate-partial", r, r_class_setstate_partial, ("udf-window", "physical"),
+               "a by-value class's __setstate__ = staticmethod(partial(zipfile.ZipFile, canary, 'w', 0))")
+    everywhere("by-value-enum-missing-partial", r, r_enum_missing_partial, ("udf-scalar",),
+               "Color(999) where the by-value enum's _missing_ = staticmethod(partial(zipfile.ZipFile, canary, …))")
+    everywhere("class-setstate-result-append", r, r_class_append, ("udf-scalar", "udf-aggregate"),
+               "APPEND on _class_setstate's result: the by-value class's append = partial(zipfile.ZipFile, …)")
+    everywhere("codec-planted-through-chainmap", r, r_codec_registered, ("udf-scalar", "udf-window"),
+               "SETITEM on ChainMap(encodings._cache) registers a codec; _codecs.encode('x', it) runs its encoder")
+    everywhere("planted-mro-entries", r, r_mro_entries, ("udf-aggregate", "chn"),
+               "_make_skeleton_class with a base whose planted __mro_entries__ opens the canary")  # fmt: skip
+    for encoding, errors in (("utf-16-le", "surrogatepass"), ("raw_unicode_escape", ""), ("latin-1", "strict")):
+        add(f"expr-payload-{encoding}{'-' + errors if errors else ''}@pickle", r, "pickle",
+            r_expr_payload_encoded(encoding, errors),
+            f"Expr._reconstruct(_codecs.encode(text, {encoding!r}{', ' + repr(errors) if errors else ''})) after a "
+            "plain Expr: the hidden Expr's UDF runs os.system")  # fmt: skip
+    everywhere(
+        "fake-module-partial",
+        r,
+        r_fake_module_partial,
+        ("udf-scalar", "logical"),
+        "getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)",
     )
 
     # R7 unwalkable streams / protobuf framing

@@ -78,6 +78,12 @@ def _payload(result: PickleResult, arg: Any) -> tuple[bytes, int | None, str] | 
     return None
 
 
+def readable_payload(result: PickleResult, arg: Any) -> bool:
+    """Whether ``Expr._reconstruct(arg)``'s bytes are ones this reading recovers (literal bytes, or the latin-1
+    text protocols 0-2 write): any other encoding hides the payload, so the safety reading flags it."""
+    return _payload(result, arg) is not None
+
+
 def find_expr_payloads(result: PickleResult) -> list[ExprPayload]:
     """Every Expr rebuilt by the pickle, in stream order (one per REDUCE site)."""
     found: list[ExprPayload] = []

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from datafusion_exprtool.layers.pickle.expr_payload import is_latin1_codec
 from datafusion_exprtool.layers.pickle.value_types import METACLASSES, VALUE_CALLS, VALUE_CLASSES
 from datafusion_exprtool.layers.pickle.values import Frozen, Global, PList, PSet
 
@@ -41,6 +42,7 @@ class Kind:
     FUNCTION = "function"  # a by-value function (``_make_function``)
     CLASS = "class"  # a by-value class (``_make_skeleton_class`` / ``_make_skeleton_enum``)
     INSTANCE = "instance"  # an object the stream created (NEWOBJ, a value reconstructor)
+    SHARED = "shared"  # an object the receiver already holds (a logger from logging's registry): never mutated
     RECONSTRUCTOR = "reconstructor"  # ``getattr(Expr, '_reconstruct')``
     ATTRIBUTE = "attribute"  # what a getattr reached
     COMPUTED = "computed"  # anything the grammar does not account for
@@ -65,6 +67,7 @@ class Shape(NamedTuple):
     builds: str  # a Kind
     args: ArgCheck = _any
     arity: tuple[int, ...] | None = None  # a fixed signature: other counts raise TypeError before anything runs
+    stores_callable: bool = False  # keeps its first argument to call it later (a partial, a defaultdict)
 
 
 def _arity(*counts: int) -> ArgCheck:
@@ -139,6 +142,15 @@ def _one_argument(args: Any, kind: Callable[[Any], str]) -> str | None:
     return "type() with other than one argument builds a class (running its bases' hooks)"
 
 
+def _latin1_text(args: Any, kind: Callable[[Any], str]) -> str | None:
+    """``_codecs.encode(str, 'latin1')``: how protocols 0-2 write bytes. Another codec name is a lookup in the
+    worker's codec registry, which runs whatever codec that name finds (one the stream itself registered)."""
+    if (isinstance(args, tuple) and len(args) == 2 and all(isinstance(a, str) for a in args)
+            and is_latin1_codec(args[1])):  # fmt: skip
+        return None
+    return "only _codecs.encode(text, 'latin1') is how pickle writes bytes; another codec runs what it finds"
+
+
 def _attribute_names(args: Any, kind: Callable[[Any], str]) -> str | None:
     if not isinstance(args, tuple) or not all(isinstance(a, (str, int)) for a in args):
         return "an attrgetter/itemgetter over computed names"
@@ -172,7 +184,8 @@ for _name, _shape in {
     "_make_empty_cell": Shape(Kind.CELL, arity=(0,)),
     "_make_cell": Shape(Kind.CELL, arity=(0, 1)),
     "_function_setstate": Shape(Kind.DATA, _positions(a0={Kind.FUNCTION}, a1={Kind.DATA}), (2,)),
-    "_class_setstate": Shape(Kind.DATA, _positions(a0={Kind.CLASS}, a1={Kind.DATA}), (2,)),
+    # returns the class it filled: what pickle then does to it (APPEND calls the class's ``append``) is judged
+    "_class_setstate": Shape(Kind.CLASS, _positions(a0={Kind.CLASS}, a1={Kind.DATA}), (2,)),
     "subimport": Shape(Kind.MODULE, _constants, (1,)),
     "dynamic_subimport": Shape(Kind.MODULE, _positions(a1={Kind.DATA}), (2,)),
     "_make_skeleton_class": Shape(Kind.CLASS, _metaclass, (6,)),
@@ -210,11 +223,21 @@ NARROWED: dict[str, Shape] = {
     "builtins.reduce": Shape(Kind.INSTANCE, _reduce_with_or),
     "operator.attrgetter": Shape(Kind.INSTANCE, _attribute_names),
     "operator.itemgetter": Shape(Kind.INSTANCE, _attribute_names),
+    # how a typing generic unpickles (``typing.List[int]``, a by-value Generic subscripted): getitem on a value
+    # the stream built calls its __getitem__ / __missing__ (a defaultdict's factory); what it returns is typing's
+    # cached alias, whose attributes set the origin class's (``typing.IO[str].write = …`` patches typing.IO)
+    **dict.fromkeys(("operator.getitem", "_operator.getitem"),
+                    Shape(Kind.SHARED, _positions(a0={Kind.GLOBAL, Kind.CLASS, Kind.TYPE}))),
+    "http.HTTPStatus": Shape(Kind.SHARED, arity=(1,)),  # an enum member: the process's own singleton
+    "_codecs.encode": Shape(Kind.INSTANCE, _latin1_text),
+    **dict.fromkeys(("functools.partial", "collections.defaultdict"), Shape(Kind.INSTANCE, stores_callable=True)),
+    # returns the process's own logger of that name (how a captured logger unpickles): not the stream's to mutate
+    "logging.getLogger": Shape(Kind.SHARED, _constants, (0, 1)),
 }
 
 #: the outer ``pickle.dumps(expr)`` (fact sheet §3.1): what an Expr pickle calls
 EXPR_SHAPES: dict[str, Shape] = {
-    "_codecs.encode": Shape(Kind.DATA, _constants),
+    "_codecs.encode": Shape(Kind.DATA, _latin1_text),
     "datafusion.expr.Expr._reconstruct": Shape(Kind.INSTANCE, _constants),
     "copyreg._reconstructor": Shape(Kind.INSTANCE, _arity(3)),
     **{f"builtins.{n}": Shape(Kind.DATA, _constants) for n in ("set", "frozenset", "bytearray")},
@@ -250,6 +273,11 @@ BUILTIN_CLASSES = frozenset(
     f"builtins.{n}" for n in ("object", "list", "dict", "set", "frozenset", "tuple", "bytearray", "int", "float",
                               "str", "bytes", "complex")
 )  # fmt: skip
+
+#: the packages whose values' reconstructors the grammar generates (``value_types.py``): an instance of one of
+#: their classes rebuilt any other way (NEWOBJ runs its ``__new__`` / Cython ``__cinit__`` on the stream's
+#: arguments: ``pyarrow.lib.OSFile(path, 'w')`` opens a file) is outside the grammar, not an unknown user type
+GRAMMAR_PACKAGES = frozenset({"pyarrow", "datafusion", "cloudpickle"})
 
 #: top-level names a dotted global may not walk through: every module of the standard library
 STDLIB_MODULES = frozenset(sys.stdlib_module_names) | {"posix", "nt", "builtins", "__builtin__"}

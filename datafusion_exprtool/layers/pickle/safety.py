@@ -18,10 +18,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle.receiver import lacks
+from datafusion_exprtool.layers.pickle.expr_payload import readable_payload
+from datafusion_exprtool.layers.pickle.families import RUNS_ON_IMPORT, denied, norm
 from datafusion_exprtool.layers.pickle.grammar import (
+    BUILTIN_CLASSES,
     CLOUDPICKLE_MODULES,
     EXPR_GLOBALS,
     EXPR_SHAPES,
+    GRAMMAR_PACKAGES,
     INTROSPECTION,
     STDLIB_MODULES,
     Kind,
@@ -30,7 +34,6 @@ from datafusion_exprtool.layers.pickle.grammar import (
     value_shape,
 )
 from datafusion_exprtool.layers.pickle.values import (
-    Build,
     ByteArray,
     Call,
     Ext,
@@ -49,63 +52,11 @@ from datafusion_exprtool.model import Finding
 #: the environment variable that adds a site's own value types to the grammar (``--allow`` adds more)
 ALLOW_ENV = "EXPRTOOL_ALLOW"
 
-#: call targets whose use means "this blob tries to do something": a dotted name or any dotted prefix of it
-DENY: dict[str, str] = {
-    **dict.fromkeys(("os", "posix", "nt", "_posixsubprocess", "subprocess", "pty", "signal", "spawn"),
-                    "runs commands"),
-    **dict.fromkeys(("importlib", "runpy", "imp", "pkgutil", "zipimport"), "imports code"),
-    **dict.fromkeys(("pickle", "_pickle", "dill", "joblib", "shelve", "copyreg._inverted_registry",
-                     "copyreg.add_extension"), "nested unpickler"),
-    **dict.fromkeys(("cloudpickle.loads", "cloudpickle.load", "cloudpickle.cloudpickle.loads",
-                     "cloudpickle.cloudpickle.load", "cloudpickle.cloudpickle.Unpickler"), "nested unpickler"),
-    "marshal": "loads code objects",
-    **dict.fromkeys(("pandas.read_pickle", "pandas.io.pickle", "torch.load", "numpy.load", "yaml.load",
-                     "yaml.unsafe_load"), "nested unpickler"),
-    **dict.fromkeys(("ctypes", "_ctypes", "cffi", "mmap"), "raw memory access"),
-    **dict.fromkeys(("socket", "_socket", "ssl", "http.client", "urllib", "ftplib", "smtplib", "telnetlib"),
-                    "network"),
-    **dict.fromkeys(("shutil", "tempfile", "glob", "io.open", "_io.open", "builtins.open", "pathlib.Path",
-                     "codecs.open", "codecs.EncodedFile"), "file system"),
-    **dict.fromkeys(("sys", "gc", "inspect", "code", "codeop", "pdb", "bdb", "timeit", "trace", "webbrowser",
-                     "multiprocessing", "threading", "_thread", "asyncio", "concurrent"), "interpreter control"),
-    **dict.fromkeys(tuple(f"builtins.{n}" for n in ("exec", "eval", "compile", "__import__", "breakpoint",
-                                                     "input", "setattr", "delattr", "globals", "locals", "vars",
-                                                     "help", "exit", "quit")), "runs or reaches code"),
-}  # fmt: skip
-#: final names that run or load code wherever they are reached (``posixpath.os.system``, ``x.spawnvp``)
-DENY_WORDS = frozenset(
-    """
-    system popen exec execv execve execl execle execlp execlpe execvp execvpe spawnl spawnle spawnlp spawnlpe
-    spawnv spawnve spawnvp spawnvpe posix_spawn posix_spawnp fork forkpty startfile eval compile __import__
-    import_module loads load Unpickler check_output check_call call run Popen getoutput getstatusoutput
-    call_tracing runcode runsource run_path run_module kill killpg
-    """.split()
-)
-#: ordinary names that end in one of those words
-_SAFE_WORDS = frozenset({"json.loads", "json.load", "_json.loads"})
-
-
-def _norm(dotted: str) -> str:
-    return "builtins" + dotted[len("__builtin__") :] if dotted.startswith("__builtin__.") else dotted
-
-
-def denied(dotted: str) -> str | None:
-    """Why a dotted name is dangerous (its last word, or the first matching prefix), or None."""
-    dotted = _norm(dotted)
-    parts = dotted.split(".")
-    if len(parts) > 1 and parts[-1] in DENY_WORDS and dotted not in _SAFE_WORDS:
-        return "nested unpickler" if parts[-1] in ("loads", "load", "Unpickler") else "runs or loads code"
-    for i in range(1, len(parts) + 1):
-        why = DENY.get(".".join(parts[:i]))
-        if why is not None:
-            return why
-    return None
-
 
 def allowed_names(extra: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
     """The site's own value types: ``EXPRTOOL_ALLOW`` (comma or space separated) plus ``extra``."""
     env = os.environ.get(ALLOW_ENV, "").replace(",", " ").split()
-    return frozenset(_norm(n) for n in (*env, *extra) if n)
+    return frozenset(norm(n) for n in (*env, *extra) if n)
 
 
 class Reading:
@@ -121,10 +72,12 @@ class Reading:
         self.allow = allow
         self.kinds: dict[int, str] = {}
         self.names: dict[int, str] = {}  # a type's or an attribute's dotted name
-        self.class_attrs: dict[int, set[str]] = {}  # a by-value class: the names its state sets
+        self.class_attrs: dict[int, dict[str, Any]] = {}  # a by-value class: the names its state sets, and values
         self.instance_of: dict[int, Any] = {}  # an instance: the by-value class it came from
         self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
         self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
+        self.callables: set[int] = set()  # partials of callables the grammar may call
+        self.chainmaps: set[int] = set()  # ChainMaps: SETITEM writes through to their first map
         self.stop: int | None = None  # where the receiver's unpickler certainly raises: nothing after it runs
         self.problems: list[Finding] = []  # calls outside the grammar
         self.gray: list[Finding] = []  # calls that run by-value code while decoding
@@ -166,12 +119,14 @@ def read(result: PickleResult, context: str, layer: str, allow: frozenset[str] =
 def _call(r: Reading, c: Call) -> None:
     target, kind = c.func, r.kind(c.func)
     if isinstance(target, Global):
-        dotted = _norm(target.dotted)
+        dotted = norm(target.dotted)
         if dotted == "builtins.getattr":
             _getattr(r, c)
             return
         if dotted in ("copyreg.__newobj__", "copyreg.__newobj_ex__", "copyreg._reconstructor"):
             cls = c.args[0] if isinstance(c.args, tuple) and c.args else None
+            if dotted == "copyreg._reconstructor" and not _reconstructor_base(r, c):
+                return
             _instance(r, c, cls, "REDUCE", f"{dotted}(…)")
             return
         if r.context == "expr":
@@ -201,13 +156,25 @@ def _call(r: Reading, c: Call) -> None:
             return
         _apply(r, c, shape, dotted)
     elif kind == Kind.RECONSTRUCTOR:  # its bytes: a constant, or ``_codecs.encode(str, 'latin1')`` below protocol 3
-        if isinstance(c.args, tuple) and len(c.args) == 1 and r.kind(c.args[0]) == Kind.DATA:
-            r.kinds[id(c)] = Kind.INSTANCE
-        else:
+        if not (isinstance(c.args, tuple) and len(c.args) == 1 and r.kind(c.args[0]) == Kind.DATA):
             r.flag("suspicious-call", c.offset, "REDUCE", "Expr._reconstruct with other than one bytes argument",
                    "call outside the grammar")
+        elif r.context == "expr" and not readable_payload(r.result, c.args[0]):
+            # ``_codecs.encode(text, 'utf-16-le', 'surrogatepass')`` rebuilds any bytes: the Expr (and every UDF
+            # in it) decodes, unread
+            r.flag("suspicious-call", c.offset, "REDUCE", "Expr._reconstruct of bytes this reading cannot recover "
+                   "(only literal bytes and _codecs.encode(text, 'latin1') are read): a payload it cannot judge",
+                   "hides a payload")
+        else:
+            r.kinds[id(c)] = Kind.INSTANCE
     elif kind == Kind.CLASS and id(target) in r.enums and isinstance(c.args, tuple) and len(c.args) == 1:
-        r.kinds[id(c)] = Kind.INSTANCE  # an enum member, looked up by value
+        r.kinds[id(c)] = Kind.INSTANCE  # an enum member, looked up by value; a value it lacks calls _missing_
+        missing = r.class_attrs.get(id(target), {}).get("_missing_")
+        if missing is not None and _by_value_code(r, missing):
+            _runs_code(r, c, "looks an enum member up", "a by-value enum with _missing_")
+        elif missing is not None:
+            r.flag("suspicious-call", c.offset, "REDUCE", f"looks a member of a by-value enum up whose _missing_ is "
+                   f"{_what(r, missing)}, not code of its own: a value it lacks calls it", "calls a planted attribute")
     elif kind in (Kind.FUNCTION, Kind.CLASS):
         _runs_code(r, c, "calls by-value code", f"a by-value {kind}")
         r.kinds[id(c)] = Kind.INSTANCE
@@ -240,16 +207,66 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
     r.kinds[id(c)] = shape.builds
     if shape.builds == Kind.TYPE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
         r.names[id(c)] = f"types.{c.args[0]}" if dotted.endswith("_builtin_type") else dotted
-    if shape.builds == Kind.MODULE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
+    if dotted.endswith(".subimport") and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
+        # only an imported module is named: dynamic_subimport / ModuleType build a fresh namespace whose
+        # attributes the stream chose (``dynamic_subimport('functools', {'partial': …})``)
         r.names[id(c)] = c.args[0]
+        if denied(c.args[0]) == RUNS_ON_IMPORT:
+            r.flag("suspicious-call", c.offset, "REDUCE", f"{dotted}({c.args[0]!r}) ({RUNS_ON_IMPORT})",
+                   "dangerous family")
+    if shape.stores_callable:
+        _stored_callable(r, c, dotted)
     if dotted.endswith("._class_setstate") and isinstance(c.args, tuple) and isinstance(c.args[1], tuple):
         state = c.args[1][0] if c.args[1] else None
         if isinstance(state, PDict):
-            r.class_attrs.setdefault(id(c.args[0]), set()).update(k for k in state.keys() if isinstance(k, str))
+            r.class_attrs.setdefault(id(c.args[0]), {}).update((k, v) for k, v in state.pairs if isinstance(k, str))
     if dotted.endswith("._make_skeleton_enum"):
         r.enums.add(id(c))
     if dotted.endswith("._make_skeleton_class") and r.kind(c.args[0]) == Kind.CLASS:
         _runs_code(r, c, "builds a class whose metaclass travels by value", "its metaclass runs while decoding")
+
+
+def _reconstructor_base(r: Reading, c: Call) -> bool:
+    """``copyreg._reconstructor(cls, base, state)`` runs ``base.__new__(cls, state)`` and, unless base is object,
+    ``base.__init__(obj, state)``: protocols 0-1 write the class's first builtin base there (object, list, dict…),
+    so any other base is a call of that class's ``__init__`` on the state (``wave.Wave_write`` opens a path)."""
+    base = c.args[1] if isinstance(c.args, tuple) and len(c.args) == 3 else None
+    if isinstance(base, Global) and norm(base.dotted) in BUILTIN_CLASSES:
+        return True
+    if isinstance(base, Global) and denied(base.dotted):
+        return False  # said by the globals rule
+    r.flag("suspicious-call", c.offset, "REDUCE",
+           f"copyreg._reconstructor with base {_what(r, base)}: it calls that class's __init__ on the state",
+           "call outside the grammar")
+    return False
+
+
+def _stored_callable(r: Reading, c: Call, dotted: str) -> None:
+    """A value that keeps a callable the worker calls later (a partial when called, a defaultdict's factory on a
+    missing key): the callable must be one the grammar itself may call, or the value launders the call."""
+    func = c.args[0] if isinstance(c.args, tuple) and c.args else None
+    if dotted.endswith(".defaultdict") and c.builds:
+        r.flag("suspicious-call", c.offset, "REDUCE", f"{dotted} whose state a later BUILD sets, which pickle never "
+               "does (its default factory is among it)", "stores a callable outside the grammar")
+        return
+    # partial.__setstate__((func, args, kwds, dict)) swaps the function after the call that built it
+    held = [func, *(st[0] if isinstance(st, tuple) and st else st for st in c.builds)]
+    if all(_grammar_callable(r, f) for f in held):
+        r.callables.add(id(c))  # a partial of a grammar callable: itself one
+    elif dotted.endswith(".defaultdict"):
+        r.flag("suspicious-call", c.offset, "REDUCE",
+               f"{dotted} with default factory {_what(r, func)}, which cloudpickle never calls (a missing key calls it)",
+               "stores a callable outside the grammar")
+
+
+def _grammar_callable(r: Reading, value: Any) -> bool:
+    """None, by-value code (the gray zone), a type the grammar built, or a global the grammar may call."""
+    if value is None or id(value) in r.callables or r.kind(value) in (Kind.FUNCTION, Kind.CLASS, Kind.TYPE):
+        return True
+    if isinstance(value, Global):
+        name = norm(value.dotted)
+        return value_shape(name, r.allow) is not None or value_class(name, r.allow)
+    return False
 
 
 def _getattr(r: Reading, c: Call) -> None:
@@ -262,7 +279,7 @@ def _getattr(r: Reading, c: Call) -> None:
         r.flag("suspicious-call", c.offset, "REDUCE", "getattr of a computed name", "computed attribute name")
         return
     okind = r.kind(owner)
-    base = _norm(owner.dotted) if isinstance(owner, Global) else r.names.get(id(owner), "")
+    base = norm(owner.dotted) if isinstance(owner, Global) else r.names.get(id(owner), "")
     dotted = f"{base}.{name}" if base else name
     r.names[id(c)] = dotted if base else ""  # named in what a later call of it is told
     if name in INTROSPECTION:
@@ -277,6 +294,11 @@ def _getattr(r: Reading, c: Call) -> None:
         else:
             r.flag("suspicious-call", c.offset, "REDUCE", f"getattr reaches {dotted}, which an Expr pickle never names",
                    "call outside the grammar")
+        return
+    if id(owner) in r.instance_of:  # cloudpickle writes a by-value instance's bound method as types.MethodType
+        r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({_what(r, owner)}, {name!r}) on an instance of a "
+               "by-value class: its descriptors (a property's getter) run while decoding",
+               "getattr on a by-value instance")
         return
     if okind in (Kind.GLOBAL, Kind.MODULE, Kind.TYPE, Kind.CLASS, Kind.INSTANCE, Kind.DATA):
         r.kinds[id(c)] = Kind.RECONSTRUCTOR if dotted == "datafusion.expr.Expr._reconstruct" else Kind.ATTRIBUTE
@@ -302,12 +324,20 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
         r.kinds[id(node)] = Kind.INSTANCE
         r.instance_of[id(node)] = cls
         return
-    dotted = _norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
+    dotted = norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
+    shape = value_shape(dotted, r.allow) if dotted else None
+    if shape is not None and shape.stores_callable:
+        r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted}: pickle calls it to rebuild one, "
+               "never creates it bare (its callable would be set unjudged)", "creates an object outside the grammar")
+        return
     if dotted and value_class(dotted, r.allow) and kind in (Kind.GLOBAL, Kind.TYPE):
         r.kinds[id(node)] = Kind.INSTANCE
+        if dotted == "collections.ChainMap":
+            r.chainmaps.add(id(node))
         return
     top = dotted.split(".", 1)[0]
-    if isinstance(cls, Global) and r.context == "cloudpickle" and top not in STDLIB_MODULES and not denied(dotted):
+    if (isinstance(cls, Global) and r.context == "cloudpickle" and top not in STDLIB_MODULES
+            and top not in GRAMMAR_PACKAGES and not denied(dotted)):  # fmt: skip
         r.kinds[id(node)] = Kind.INSTANCE  # an instance of an importable class: its own __new__/__setstate__ run
         r.gray.append(_finding(
             "imported-class-instance", r.layer, node.offset,
@@ -363,7 +393,7 @@ class GlobalsOutsideTheirModule(Rule):
                            "STACK_GLOBAL: a global whose module or name the stream computed (resolved only when "
                            "loaded) (builds a global's name from computed strings)")
         for g in r.result.globals:
-            name = _norm(g.dotted)
+            name = norm(g.dotted)
             parts = g.name.split(".")
             walked = [p for p in parts[:-1] if p in STDLIB_MODULES or (p.startswith("__") and p.endswith("__"))]
             why = denied(name) or denied(".".join(parts)) if len(parts) > 1 else denied(name)
@@ -382,24 +412,83 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
     """BUILD, SETITEM(S), APPEND(S) on a module, class, function or anything reached rather than built."""
 
     def check(self, r: Reading) -> Iterator[Finding]:
+        planted: dict[int, set[str]] = {}  # an object: the attribute names its BUILD states set
         for b in r.result.builds:
-            yield from self._judge(r, b.obj, b.offset, "BUILD", b)
+            planted.setdefault(id(b.obj), set()).update(_state_names(b.state))
+        for b in r.result.builds:
+            yield from self._judge(r, b.obj, b.offset, "BUILD", planted)
         for m in r.result.mutations:
-            yield from self._judge(r, m.target, m.offset, m.opcode, None)
+            yield from self._judge(r, m.target, m.offset, m.opcode, planted)
 
     @staticmethod
-    def _judge(r: Reading, target: Any, offset: int, opcode: str, build: Build | None) -> Iterator[Finding]:
+    def _judge(r: Reading, target: Any, offset: int, opcode: str, planted: dict[int, set[str]]) -> Iterator[Finding]:
         kind = r.kind(target)
         if kind in (Kind.INSTANCE, Kind.DATA) and not isinstance(target, Global):
+            hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in planted.get(id(target), ())), None)
+            if hook is not None:
+                yield _finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on an object whose {hook!r} a BUILD state set: {hook} is looked up on the "
+                               "object and called while decoding, so the stream calls what it chose (calls a "
+                               "planted attribute)")
+                return
+            through = _written_through(r, target) if opcode in ("SETITEM", "SETITEMS") else None
+            if through is not None:
+                yield _finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on a ChainMap over {_what(r, through)}: it writes through to that "
+                               "map, which the stream did not create (mutates something it did not create)")
+                return
             cls = r.instance_of.get(id(target))
-            if build is not None and cls is not None and "__setstate__" in r.class_attrs.get(id(cls), ()):
+            own = r.class_attrs.get(id(cls), {}) if cls is not None else {}
+            hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in own), None)
+            if hook is not None and _by_value_code(r, own[hook]):
                 yield _finding("runs-at-decode", r.layer, offset,
-                               f"{opcode}: an instance of a by-value class with __setstate__: it runs while the "
+                               f"{opcode}: an instance of a by-value class with {hook}: it runs while the "
                                "worker decodes the blob, before any row", "code")
+            elif hook is not None:  # ``__setstate__ = staticmethod(partial(zipfile.ZipFile, …))``: not its own code
+                yield _finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on an instance of a by-value class whose {hook} is {_what(r, own[hook])}, "
+                               "not code of its own: pickle calls it while decoding (calls a planted attribute)")
             return
         yield _finding("suspicious-mutation", r.layer, offset,
                        f"{opcode} on {_what(r, target)}, which the stream did not create "
                        "(mutates something it did not create)")
+
+
+def _written_through(r: Reading, target: Any) -> Any:
+    """What a ChainMap's BUILD states put in its ``maps`` that the stream did not create (None: nothing)."""
+    if id(target) not in r.chainmaps:
+        return None
+    for state in getattr(target, "builds", ()):
+        for part in state if isinstance(state, tuple) else (state,):
+            maps = part.get("maps") if isinstance(part, PDict) else None
+            for m in maps.items if isinstance(maps, PList) else [] if maps is None else [maps]:
+                if r.kind(m) not in (Kind.DATA, Kind.INSTANCE) or isinstance(m, Global):
+                    return m
+    return None
+
+
+def _by_value_code(r: Reading, value: Any) -> bool:
+    """A by-value function, or a staticmethod/classmethod of one: what a class body defines."""
+    if isinstance(value, Call) and isinstance(value.func, Global) and isinstance(value.args, tuple) and value.args:
+        if norm(value.func.dotted) in ("builtins.staticmethod", "builtins.classmethod"):
+            value = value.args[0]
+    return r.kind(value) == Kind.FUNCTION
+
+
+#: the attributes pickle looks up on an object and calls (a fresh object's own attributes come first): BUILD's
+#: ``__setstate__``, APPEND's ``append``, APPENDS's ``extend`` (else ``append``), ADDITEMS's ``add``; and a
+#: class statement calls its bases' ``__mro_entries__`` (``_make_skeleton_class``). The two dunders are never an
+#: instance's data: planting one is flagged whatever follows
+PICKLE_HOOKS: dict[str, tuple[str, ...]] = {
+    "BUILD": ("__setstate__", "__mro_entries__"), "APPEND": ("append",), "APPENDS": ("extend", "append"),
+    "ADDITEMS": ("add",),
+}  # fmt: skip
+
+
+def _state_names(state: Any) -> set[str]:
+    """The attribute names a BUILD state sets: a dict's keys, or a (dict, slot dict) pair's."""
+    parts = state if isinstance(state, tuple) else (state,)
+    return {k for part in parts if isinstance(part, PDict) for k in part.keys() if isinstance(k, str)}
 
 
 class OpaqueReferences(Rule):

@@ -1,0 +1,125 @@
+"""Hostile streams the corpus's canary loader cannot show on its own: an import that runs a program, and a
+mutation of the worker's own logger that runs attacker code only when the worker logs later. Each is proven
+with the genuine loader in a throwaway process (a harmless payload), and each is ``suspicious``; what users
+ship (a UDF closing over a logger) stays ``code``.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from datafusion import col, udf
+from support.cli import run_cli
+from support.pickle_asm import BUILD, NEWTRUE, NONE, Asm, call, dct, g, i, s, tup
+from support.safety_corpus import CP, PARQUET, hostile, in_udf
+
+from datafusion_exprtool.inspection.pipeline import inspect_bytes
+
+
+def _load_then(blob: Path, after: str = "") -> subprocess.CompletedProcess:
+    """``Expr.from_bytes`` of the blob in a fresh interpreter, then ``after`` (what the worker does next)."""
+    code = textwrap.dedent(f"""
+        from datafusion import Expr, SessionContext
+        Expr.from_bytes(open({str(blob)!r}, 'rb').read(), SessionContext())
+    """) + textwrap.dedent(after)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=blob.parent)
+
+
+def _suspicious(blob: bytes) -> list[str]:
+    insp = inspect_bytes(blob)
+    assert insp.safety.verdict == "suspicious", [f.message for f in insp.safety.findings]
+    return [f.message for f in insp.safety.findings if f.verdict == "suspicious"]
+
+
+@pytest.mark.parametrize(
+    "gadget",
+    [lambda a, c: a(g("this", "s")), lambda a, c: a(call(g(CP, "subimport"), s("this")))],
+    ids=["global", "subimport"],
+)
+def test_a_module_whose_import_runs_a_program_is_suspicious(gadget, tmp_path: Path) -> None:
+    blob = tmp_path / "blob"
+    blob.write_bytes(in_udf("scalar", gadget)(tmp_path / "canary"))
+    loaded = _load_then(blob)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "Beautiful is better than ugly" in loaded.stdout  # importing `this` ran its program in the decoder
+    assert any("runs a program on import" in m for m in _suspicious(blob.read_bytes()))
+
+
+@pytest.mark.parametrize("module", ["venv.__main__", "idlelib", "antigravity", "__hello__"])
+def test_every_module_whose_import_runs_a_program_is_named(module: str, tmp_path: Path) -> None:
+    blob = in_udf("scalar", lambda a, c: a(call(g(CP, "subimport"), s(module))))(tmp_path / "canary")
+    assert any(module in m for m in _suspicious(blob))
+
+
+def _logger_backdoor(a: Asm, c: str) -> None:
+    """BUILD on ``logging.getLogger('datafusion')`` (the worker's own logger) sets its ``handle`` to
+    ``partial(zipfile.ZipFile, canary, 'w', 0, True)``: nothing runs while decoding; the next log call does."""
+    handle = call(g("functools", "partial"), g("zipfile", "ZipFile"), s(c), s("w"), i(0), NEWTRUE)
+    a(call(g("logging", "getLogger"), s("datafusion")), tup(NONE, dct((s("handle"), handle))), BUILD)
+
+
+def test_a_mutation_of_the_workers_logger_is_suspicious(tmp_path: Path) -> None:
+    canary, blob = tmp_path / "canary", tmp_path / "blob"
+    blob.write_bytes(in_udf("scalar", _logger_backdoor)(canary))
+    loaded = _load_then(blob, "import logging\nlogging.getLogger('datafusion').warning('later')\n")
+    assert loaded.returncode == 0, loaded.stderr
+    assert canary.exists()  # the decode planted it; the worker's next log call ran it
+    assert any("shared" in m and "BUILD" in m for m in _suspicious(blob.read_bytes()))
+
+
+def _patch_enum_member(a: Asm, c: str) -> None:
+    """BUILD on ``http.HTTPStatus(200)``: the process's own enum member, not a fresh object."""
+    a(call(g("http", "HTTPStatus"), i(200)), tup(NONE, dct((s("phrase"), s("pwned")))), BUILD)
+
+
+def _patch_typing_origin(a: Asm, c: str) -> None:
+    """BUILD on ``operator.getitem(typing.IO, str)``: typing's cached alias, whose setattr patches ``typing.IO``."""
+    a(call(g("_operator", "getitem"), g("typing", "IO"), g("builtins", "str")))
+    a(tup(NONE, dct((s("write"), g("builtins", "print")))), BUILD)
+
+
+@pytest.mark.parametrize(
+    ("gadget", "probe", "patched"),
+    [
+        (_patch_enum_member, "import http; print(http.HTTPStatus.OK.phrase)", "pwned"),
+        (_patch_typing_origin, "import typing; print(typing.IO.write)", "<built-in function print>"),
+    ],
+    ids=["enum-member", "typing-alias"],
+)
+def test_a_mutation_of_process_wide_state_is_suspicious(gadget, probe: str, patched: str, tmp_path: Path) -> None:
+    blob = tmp_path / "blob"
+    blob.write_bytes(in_udf("scalar", gadget)(tmp_path / "canary"))
+    loaded = _load_then(blob, probe)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == patched  # the decode patched the worker's own object
+    assert any("shared" in m and "BUILD" in m for m in _suspicious(blob.read_bytes()))
+
+
+_LOG = logging.getLogger("exprtool.user_job")
+
+
+def test_a_udf_closing_over_a_logger_stays_code() -> None:
+    def logged(a: pa.Array) -> pa.Array:  # a local function: cloudpickle ships it, and the logger, by value
+        _LOG.debug("called")
+        return a
+
+    insp = inspect_bytes(udf(logged, [pa.int64()], pa.int64(), "immutable", "logged")(col("a")).to_bytes())
+    assert insp.safety.verdict == "code", [f.message for f in insp.safety.findings]
+
+
+def test_eval_refuses_an_expr_pickle_whose_payload_a_codec_hides(tmp_path: Path) -> None:
+    """``Expr._reconstruct(_codecs.encode(text, 'utf-16-le', 'surrogatepass'))`` next to a plain Expr: the gate
+    once read it as ``data`` and eval's worker ran ``pickle.loads`` on it (the hidden UDF's os.system)."""
+    case = next(c for c in hostile() if c.name == "expr-payload-utf-16-le-surrogatepass@pickle")
+    canary, blob = tmp_path / "canary", tmp_path / "blob.pkl"
+    blob.write_bytes(case.build(canary))
+    result = run_cli("eval", str(blob), str(PARQUET))
+    assert result.exit_code == 1, result.output
+    assert "suspicious" in result.output and "_codecs.encode" in result.output
+    assert not canary.exists()
