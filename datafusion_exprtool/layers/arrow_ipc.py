@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
+from datafusion_exprtool.errors import CORRUPT, INVALID_UTF8, TRUNCATED, UNDERFLOW, DecodeError
 
 LAYER = "arrow-ipc"
 CONTINUATION = b"\xff\xff\xff\xff"
@@ -147,10 +147,24 @@ class FlatBuffer:
         return None if p is None else self.table(p)
 
     def string(self, pos: int) -> str:
+        """A string as flatbuffers verifiers accept it: in bounds, UTF-8 (arrow-rs's verifier, so datafusion:
+        ``Utf8Error``; pyarrow's does not check it) and NUL-terminated inside the buffer (both verifiers:
+        ``MissingNullTerminator``, pyarrow's "Invalid flatbuffers message")."""
         n = self._unpack("<I", 4, pos)
-        if pos + 4 + n > self.hi:
+        end = pos + 4 + n
+        if end > self.hi:
             raise self.fail(pos, f"string of {n} bytes runs past the flatbuffer")
-        return bytes(self.data[pos + 4 : pos + 4 + n]).decode("utf-8", "replace")
+        try:
+            text = bytes(self.data[pos + 4 : end]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(
+                LAYER, self.origin + pos, f"string of {n} bytes at flatbuffer offset {pos - self.lo} is not UTF-8 "
+                f"(byte {exc.start} of it; arrow-rs's flatbuffers verifier: Utf8Error)", kind=INVALID_UTF8,
+            ) from None
+        if end >= self.hi or self.data[end] != 0:
+            raise self.fail(pos, f"string of {n} bytes at flatbuffer offset {pos - self.lo} has no NUL terminator "
+                            "(flatbuffers verifier: MissingNullTerminator)")  # fmt: skip
+        return text
 
     def opt_string(self, tbl: tuple[int, int, int], fid: int) -> str | None:
         p = self.ref(tbl, fid)

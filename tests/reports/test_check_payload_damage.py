@@ -39,6 +39,9 @@ REFUSED = [
     ("literal-flatbuffer", "literal_struct.expr.bin", 779, 64, "literal-value-corrupt"),
     ("literal-in-pickle", "literal_list.expr.pkl", 251, 32, "literal-value-corrupt"),
     ("rows-validity-past-body", "plan_memory.physical.bin", 395, 2, "table-rows-corrupt"),
+    # the UDF's Arrow schema: arrow-rs's flatbuffers verifier wants a string NUL-terminated and UTF-8
+    ("schema-name-no-nul", "udf_closure.expr.bin", (b"arg_0", -4), 4, "cloudpickle-corrupt"),
+    ("schema-name-utf8", "udf_closure.expr.bin", (b"arg_0", 1), 128, "cloudpickle-corrupt"),
 ]  # fmt: skip
 #: flips datafusion decodes: a struct literal's own length (arrow-rs takes it from its children when it
 #: has no nulls) and the literal message's bodyLength (arrow-rs reads the literal's arrow_data whole)
