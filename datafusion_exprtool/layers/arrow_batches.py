@@ -25,7 +25,7 @@ from datafusion_exprtool.layers.arrow_ipc import (
 #: arrow-rs ``Buffer::slice_with_length``'s assertion: a panic that aborts the decode (PanicException)
 SLICE_PANIC = "the offset of the new Buffer cannot exceed the existing length"
 #: RecordBatch table fields (Message.fbs)
-_RB_BUFFERS, _RB_COMPRESSION = 2, 3
+_RB_NODES, _RB_BUFFERS, _RB_COMPRESSION = 1, 2, 3
 
 
 def slice_panic(message: bytes, body_size: int) -> str | None:
@@ -46,6 +46,22 @@ def slice_panic(message: bytes, body_size: int) -> str | None:
     except DecodeError:
         return None
     return None
+
+
+def field_nodes(message: bytes) -> list[tuple[int, int]] | None:
+    """(length, null_count) of each FieldNode of a RecordBatch ``message`` (flatbuffer, unframed), in the
+    order of the schema's fields read depth first; None when it is no record batch or does not read."""
+    try:
+        fb = FlatBuffer(message, 0, len(message), 0)
+        msg = fb.table(fb.follow(0))
+        if fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0) != HEADER_RECORD_BATCH:
+            return None
+        batch = fb.sub_table(msg, MESSAGE_HEADER)
+        if batch is None:
+            return None
+        return [struct.unpack_from("<qq", message, pos) for pos in fb.vector(fb.ref(batch, _RB_NODES), 16)]
+    except DecodeError:
+        return None
 
 
 class _Aligned(FlatBuffer):
