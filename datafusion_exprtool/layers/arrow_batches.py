@@ -18,6 +18,7 @@ from datafusion_exprtool.layers.arrow_ipc import (
     MESSAGE_BODY_LENGTH,
     MESSAGE_HEADER,
     MESSAGE_HEADER_TYPE,
+    AlignedFlatBuffer,
     FlatBuffer,
     read_schema_message,
 )
@@ -64,22 +65,6 @@ def field_nodes(message: bytes) -> list[tuple[int, int]] | None:
         return None
 
 
-class _Aligned(FlatBuffer):
-    """arrow-rs's flatbuffers verifier also refuses a scalar or offset at a position not a multiple of its size."""
-
-    def _unpack(self, fmt: str, size: int, pos: int, blame: int | None = None) -> int:
-        if (pos - self.lo) % size:
-            raise self.fail(pos, f"{size}-byte value at flatbuffer offset {pos - self.lo} is unaligned")
-        return super()._unpack(fmt, size, pos, blame)
-
-    def struct_vector(self, tbl: tuple[int, int, int], fid: int, elem: int) -> None:
-        """A vector of 8-byte-aligned structs (FieldNode, Buffer) or int64s: its data must be aligned too."""
-        pos = self.ref(tbl, fid)
-        if pos is not None and (pos + 4 - self.lo) % 8:
-            raise self.fail(pos, "vector of 8-byte values is unaligned")
-        self.vector(pos, elem)
-
-
 def message_reads(message: bytes) -> bool:
     """Does every field arrow-rs verifies of a RecordBatch ``message`` (flatbuffer, unframed) lie in bounds,
     aligned?
@@ -88,7 +73,7 @@ def message_reads(message: bytes) -> bool:
     its "invalid flatbuffer" is a verdict only when this bounds-checked read fails too.
     """
     try:
-        fb = _Aligned(message, 0, len(message), 0)
+        fb = AlignedFlatBuffer(message, 0, len(message), 0)
         msg = fb.table(fb.follow(0))
         fb.scalar(msg, 0, "<h", 0)
         fb.scalar(msg, MESSAGE_BODY_LENGTH, "<q", 0)

@@ -190,6 +190,30 @@ class FlatBuffer:
         return out
 
 
+class AlignedFlatBuffer(FlatBuffer):
+    """FlatBuffer read as the flatbuffers verifiers read it (arrow-rs's: datafusion's ``Unaligned``; pyarrow's):
+    a scalar, offset or vtable at a position not a multiple of its size is refused."""
+
+    def _unpack(self, fmt: str, size: int, pos: int, blame: int | None = None) -> int:
+        if (pos - self.lo) % size:
+            raise self.fail(pos, f"{size}-byte value at flatbuffer offset {pos - self.lo} is unaligned")
+        return super()._unpack(fmt, size, pos, blame)
+
+    def table(self, pos: int) -> tuple[int, int, int]:
+        """A vtable must end aligned too: its size is a whole number of 2-byte slots."""
+        tbl = super().table(pos)
+        if tbl[2] % 2:
+            raise self.fail(pos, f"vtable of {tbl[2]} bytes at flatbuffer offset {tbl[1] - self.lo} ends unaligned")
+        return tbl
+
+    def struct_vector(self, tbl: tuple[int, int, int], fid: int, elem: int) -> None:
+        """A vector of 8-byte-aligned structs (FieldNode, Buffer) or int64s: its data must be aligned too."""
+        pos = self.ref(tbl, fid)
+        if pos is not None and (pos + 4 - self.lo) % 8:
+            raise self.fail(pos, "vector of 8-byte values is unaligned")
+        self.vector(pos, elem)
+
+
 def read_schema(data: bytes, origin: int = 0) -> list[ArrowField]:
     """The fields of a schema-only IPC stream, with pyarrow's type strings."""
     return read_schema_message(data, origin).fields
@@ -214,9 +238,10 @@ def read_schema_message(data: bytes, origin: int = 0) -> ArrowSchema:
             LAYER, origin + head - 4, f"metadata length {length} runs past the end ({len(data) - head} bytes)",
             kind=UNDERFLOW,
         )
-    fb = FlatBuffer(data, head, head + length, origin)
+    fb = AlignedFlatBuffer(data, head, head + length, origin)
     root = fb.follow(head)
     msg = fb.table(root)
+    fb.scalar(msg, MESSAGE_VERSION, "<h", 0)  # unused, but the verifier reads it (aligned, in bounds)
     header_type = fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0)
     if header_type != HEADER_SCHEMA:
         kind = MESSAGE_HEADERS.get(header_type, f"unknown header {header_type}")

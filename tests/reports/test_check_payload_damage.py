@@ -43,6 +43,9 @@ REFUSED = [
     # the UDF's Arrow schema: arrow-rs's flatbuffers verifier wants a string NUL-terminated and UTF-8
     ("schema-name-no-nul", "udf_closure.expr.bin", (b"arg_0", -4), 4, "cloudpickle-corrupt"),
     ("schema-name-utf8", "udf_closure.expr.bin", (b"arg_0", 1), 128, "cloudpickle-corrupt"),
+    # ... and every scalar, offset and vtable aligned to its size (Unaligned): a vtable's size, a table's field
+    ("schema-vtable-unaligned", "udaf_inline.expr.bin", (b"\xff\xff\xff\xff", 14), 1, "cloudpickle-corrupt"),
+    ("schema-field-unaligned", "udaf_inline.expr.bin", (b"\xff\xff\xff\xff", 18), 1, "cloudpickle-corrupt"),
 ]  # fmt: skip
 #: flips datafusion decodes: a struct literal's own length (arrow-rs takes it from its children when it
 #: has no nulls), the same for a struct nested in another type (a Map's entries), and the literal
