@@ -63,9 +63,10 @@ def parse(text: str) -> tuple[dict, dict]:
 
 
 #: fields the fact sheet saw in datafusion 55.0.0 blobs but its reference .proto lacks (§5.6): known to
-#: exist, so not "unknown", but their meaning is not guessed — they are kept as raw bytes
+#: exist, so not "unknown"; their meaning is not guessed (raw bytes) unless datafusion's own text names it
 SUPPLEMENT: dict[str, dict[int, tuple]] = {
-    "AggregateExecNode": {14: ("unnamed_14", "bytes", None, True, None)},
+    # 14: datafusion 55.0.0 names it in its decode errors ("AggregateExecNode.schema: Schema.columns: Field…")
+    "AggregateExecNode": {14: ("schema", "message", "Schema", False, None)},
 }
 
 # --- option messages (datafusion-proto-common 55.2.0, as linked into the datafusion 55.0.0 wheel) -------

@@ -53,6 +53,18 @@ class DataFusionFailed(Exception):
         super().__init__(f"datafusion failed to {action}: {message}")
 
 
+def datafusion_failed(action: str, exc: BaseException) -> DataFusionFailed:
+    """``exc``, raised by datafusion while it decoded or encoded, as a DataFusionFailed; re-raises anything else
+    (Ctrl-C, SystemExit). A Rust panic (a buffer sliced past its end by damaged bytes) reaches Python as pyo3's
+    ``PanicException``, a BaseException that ``except Exception`` lets through to a traceback: it is datafusion's
+    failure too, named "Rust panic" as eval names it."""
+    if type(exc).__name__ == "PanicException":
+        return DataFusionFailed(action, f"Rust panic: {exc}")
+    if isinstance(exc, Exception):
+        return DataFusionFailed(action, str(exc))
+    raise exc
+
+
 @dataclass
 class ReencodeResult:
     data: bytes  # the output, text encoding applied
@@ -149,8 +161,8 @@ def encode_object(
                 return pickle.dumps(obj, protocol=protocol)
         raw = drop_fun_definitions(obj.to_bytes(strict), message, keep_by_name)
         return pickle.dumps(_ExprBytes(raw), protocol=protocol) if container == "pickle" else raw
-    except Exception as exc:
-        raise DataFusionFailed("encode", str(exc)) from None
+    except BaseException as exc:  # noqa: BLE001 - datafusion_failed re-raises what is not datafusion's
+        raise datafusion_failed("encode", exc) from None
 
 
 class _ExprBytes(bytes):
@@ -200,14 +212,18 @@ def decode_payload(raw: bytes, message: str, ctx: Any = None) -> Any:
     from datafusion.expr import Expr
     from datafusion.plan import ExecutionPlan, LogicalPlan
 
+    from datafusion_exprtool.sandbox.crash import Panic, rust_stderr_captured
+
+    panics: list[Panic] = []  # Rust's own report of a panic: the PanicException already says it, in one line
     try:
-        if message == "LogicalPlanNode":
-            return LogicalPlan.from_bytes(ctx or SessionContext(), raw)
-        if message == "PhysicalPlanNode":
-            return ExecutionPlan.from_bytes(ctx or SessionContext(), raw)
-        return Expr.from_bytes(raw, ctx)
-    except Exception as exc:
-        raise DataFusionFailed("decode", str(exc)) from None
+        with rust_stderr_captured(panics):
+            if message == "LogicalPlanNode":
+                return LogicalPlan.from_bytes(ctx or SessionContext(), raw)
+            if message == "PhysicalPlanNode":
+                return ExecutionPlan.from_bytes(ctx or SessionContext(), raw)
+            return Expr.from_bytes(raw, ctx)
+    except BaseException as exc:  # noqa: BLE001 - datafusion_failed re-raises what is not datafusion's
+        raise datafusion_failed("decode", exc) from None
 
 
 def render(obj: Any) -> str:

@@ -18,6 +18,7 @@ import struct
 from typing import Any
 
 from datafusion_exprtool.layers.arrow_batches import (
+    field_nodes,
     message_reads,
     slice_panic,
     stream_reads,
@@ -30,9 +31,13 @@ from datafusion_exprtool.text.engine import children, evaluate
 
 #: what pyarrow refuses in an IPC stream and arrow-rs reads (a metadata version arrow-rs does not check)
 PYARROW_ONLY = "Old metadata version not supported"
-#: pyarrow's complaint when a column's length differs from the batch's: arrow-rs ignores a struct node's
-#: length when it has no nulls (its children give it), so this one is not a verdict
+#: pyarrow's refusal of a buffer that does not start on an 8-byte boundary: arrow-rs copies it aligned
+UNALIGNED_BUFFER = "did not start on 8-byte aligned offset"
+#: pyarrow's complaints when a struct's own length differs from its column's or its children's (a struct
+#: column, or one nested in a list or a map's entries): arrow-rs ignores a struct node's length when it has no
+#: nulls (its children give it), so these are no verdict when no struct node counts a null
 LENGTH_MISMATCH = "Array length did not match record batch length"
+STRUCT_LENGTH = "has length smaller than expected for struct array"
 LITERAL_ID = "literal-value-corrupt"
 ROWS_ID = "table-rows-corrupt"
 
@@ -108,9 +113,43 @@ def _literal_unreadable(pa: Any, value: Any) -> tuple[str, str] | None:
         batch.validate(full=True)
     except (pa.ArrowException, ValueError, OSError, TypeError, IndexError) as exc:
         text = str(exc)
-        if LENGTH_MISMATCH in text and pa.types.is_struct(field.type):  # arrow-rs: the children's length
-            return None
+        if (LENGTH_MISMATCH in text or STRUCT_LENGTH in text) and _structs_without_nulls(pa, field, ipc):
+            return None  # arrow-rs: the children's length
+        if PYARROW_ONLY in text or UNALIGNED_BUFFER in text:  # pyarrow's strictness alone: arrow-rs reads on
+            return (panic, "arrow-rs slices a buffer pyarrow skips") if panic is not None else None
         if "flatbuffer" in text.lower():  # pyarrow's verifier: arrow-rs's differs (judged by reading it)
             return None if message_reads(ipc) else ("", f"pyarrow: {text}")
         return panic or "", f"pyarrow: {text}"
     return (panic, "arrow-rs slices a buffer pyarrow skips") if panic is not None else None
+
+
+
+def _structs_without_nulls(pa: Any, field: Any, ipc: bytes) -> bool:
+    """Whether the literal has a struct node (a Map's entries are one), none of them counts a null and the
+    children of each agree on their length: then arrow-rs builds each struct from its children (its
+    ``StructArray::new``), whatever length the struct's own node declares."""
+    nodes = field_nodes(ipc)
+    if nodes is None:
+        return False
+    structs: dict[int, list[int]] = {}  # a struct node's index -> its children's
+    index = 0
+    todo: list[tuple[Any, int | None]] = [(field.type, None)]
+    while todo:  # the field nodes' order: depth first, a node before its children
+        t, parent = todo.pop()
+        if parent is not None:
+            structs[parent].append(index)
+        if pa.types.is_struct(t):
+            structs[index] = []
+            todo.extend((t.field(i).type, index) for i in reversed(range(t.num_fields)))
+        elif pa.types.is_map(t):  # map<entries: struct<key, value>>: the entries node follows the map's
+            index += 1
+            structs[index] = []
+            todo.extend([(t.item_field.type, index), (t.key_field.type, index)])
+        elif hasattr(t, "value_field"):  # the list types
+            todo.append((t.value_field.type, None))
+        elif getattr(t, "num_fields", 0):  # a union, run-end encoded: not judged here
+            return False
+        index += 1
+    if not structs or index != len(nodes):
+        return False
+    return all(nodes[s][1] == 0 and len({nodes[c][0] for c in kids}) <= 1 for s, kids in structs.items())

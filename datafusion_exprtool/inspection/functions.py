@@ -13,7 +13,7 @@ import hashlib
 import sys
 from dataclasses import dataclass, field
 
-from datafusion_exprtool.errors import TRUNCATED, DecodeError
+from datafusion_exprtool.errors import CORRUPT, TRUNCATED, DecodeError
 from datafusion_exprtool.layers import arrow_ipc, dfpy
 from datafusion_exprtool.layers.cloudpickle import stream as cloudpickle_stream
 from datafusion_exprtool.layers.pickle import safety as pickle_safety
@@ -219,10 +219,14 @@ def frame_overrun(frame: tuple[int, int], size: int, layer: str, name: str | Non
     """A pickle FRAME (``frame``: absolute offset, declared size) that runs past the end of its ``size``-byte
     stream: the static walk reads on (framing never changes the opcodes), ``pickle.loads`` refuses it."""
     offset, declared = frame
+    # past sys.maxsize the unpickler refuses the length itself (OverflowError), before it reads: no truncation
+    past_max = declared > sys.maxsize
     return Finding(
-        id="frame-overrun", severity="warning", layer=layer, offset=offset, function=name, decode_kind=TRUNCATED,
-        message=(f"{name}: " if name else "") + f"FRAME of {declared} bytes runs past the end ({size} bytes)",
-    )
+        id="frame-overrun", severity="warning", layer=layer, offset=offset, function=name,
+        decode_kind=CORRUPT if past_max else TRUNCATED,
+        message=(f"{name}: " if name else "") + f"FRAME of {declared} bytes runs past the end ({size} bytes)"
+        + (f" and past the largest length the unpickler holds ({sys.maxsize})" if past_max else ""),
+    )  # fmt: skip
 
 
 def _from_error(err: DecodeError, name: str) -> Finding:

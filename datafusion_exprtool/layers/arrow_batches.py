@@ -18,6 +18,7 @@ from datafusion_exprtool.layers.arrow_ipc import (
     MESSAGE_BODY_LENGTH,
     MESSAGE_HEADER,
     MESSAGE_HEADER_TYPE,
+    AlignedFlatBuffer,
     FlatBuffer,
     read_schema_message,
 )
@@ -25,7 +26,7 @@ from datafusion_exprtool.layers.arrow_ipc import (
 #: arrow-rs ``Buffer::slice_with_length``'s assertion: a panic that aborts the decode (PanicException)
 SLICE_PANIC = "the offset of the new Buffer cannot exceed the existing length"
 #: RecordBatch table fields (Message.fbs)
-_RB_BUFFERS, _RB_COMPRESSION = 2, 3
+_RB_NODES, _RB_BUFFERS, _RB_COMPRESSION = 1, 2, 3
 
 
 def slice_panic(message: bytes, body_size: int) -> str | None:
@@ -48,20 +49,20 @@ def slice_panic(message: bytes, body_size: int) -> str | None:
     return None
 
 
-class _Aligned(FlatBuffer):
-    """arrow-rs's flatbuffers verifier also refuses a scalar or offset at a position not a multiple of its size."""
-
-    def _unpack(self, fmt: str, size: int, pos: int, blame: int | None = None) -> int:
-        if (pos - self.lo) % size:
-            raise self.fail(pos, f"{size}-byte value at flatbuffer offset {pos - self.lo} is unaligned")
-        return super()._unpack(fmt, size, pos, blame)
-
-    def struct_vector(self, tbl: tuple[int, int, int], fid: int, elem: int) -> None:
-        """A vector of 8-byte-aligned structs (FieldNode, Buffer) or int64s: its data must be aligned too."""
-        pos = self.ref(tbl, fid)
-        if pos is not None and (pos + 4 - self.lo) % 8:
-            raise self.fail(pos, "vector of 8-byte values is unaligned")
-        self.vector(pos, elem)
+def field_nodes(message: bytes) -> list[tuple[int, int]] | None:
+    """(length, null_count) of each FieldNode of a RecordBatch ``message`` (flatbuffer, unframed), in the
+    order of the schema's fields read depth first; None when it is no record batch or does not read."""
+    try:
+        fb = FlatBuffer(message, 0, len(message), 0)
+        msg = fb.table(fb.follow(0))
+        if fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0) != HEADER_RECORD_BATCH:
+            return None
+        batch = fb.sub_table(msg, MESSAGE_HEADER)
+        if batch is None:
+            return None
+        return [struct.unpack_from("<qq", message, pos) for pos in fb.vector(fb.ref(batch, _RB_NODES), 16)]
+    except DecodeError:
+        return None
 
 
 def message_reads(message: bytes) -> bool:
@@ -72,7 +73,7 @@ def message_reads(message: bytes) -> bool:
     its "invalid flatbuffer" is a verdict only when this bounds-checked read fails too.
     """
     try:
-        fb = _Aligned(message, 0, len(message), 0)
+        fb = AlignedFlatBuffer(message, 0, len(message), 0)
         msg = fb.table(fb.follow(0))
         fb.scalar(msg, 0, "<h", 0)
         fb.scalar(msg, MESSAGE_BODY_LENGTH, "<q", 0)

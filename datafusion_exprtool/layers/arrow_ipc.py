@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from datafusion_exprtool.errors import CORRUPT, TRUNCATED, UNDERFLOW, DecodeError
+from datafusion_exprtool.errors import CORRUPT, INVALID_UTF8, TRUNCATED, UNDERFLOW, DecodeError
 
 LAYER = "arrow-ipc"
 CONTINUATION = b"\xff\xff\xff\xff"
@@ -147,10 +147,24 @@ class FlatBuffer:
         return None if p is None else self.table(p)
 
     def string(self, pos: int) -> str:
+        """A string as flatbuffers verifiers accept it: in bounds, UTF-8 (arrow-rs's verifier, so datafusion:
+        ``Utf8Error``; pyarrow's does not check it) and NUL-terminated inside the buffer (both verifiers:
+        ``MissingNullTerminator``, pyarrow's "Invalid flatbuffers message")."""
         n = self._unpack("<I", 4, pos)
-        if pos + 4 + n > self.hi:
+        end = pos + 4 + n
+        if end > self.hi:
             raise self.fail(pos, f"string of {n} bytes runs past the flatbuffer")
-        return bytes(self.data[pos + 4 : pos + 4 + n]).decode("utf-8", "replace")
+        try:
+            text = bytes(self.data[pos + 4 : end]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(
+                LAYER, self.origin + pos, f"string of {n} bytes at flatbuffer offset {pos - self.lo} is not UTF-8 "
+                f"(byte {exc.start} of it; arrow-rs's flatbuffers verifier: Utf8Error)", kind=INVALID_UTF8,
+            ) from None
+        if end >= self.hi or self.data[end] != 0:
+            raise self.fail(pos, f"string of {n} bytes at flatbuffer offset {pos - self.lo} has no NUL terminator "
+                            "(flatbuffers verifier: MissingNullTerminator)")  # fmt: skip
+        return text
 
     def opt_string(self, tbl: tuple[int, int, int], fid: int) -> str | None:
         p = self.ref(tbl, fid)
@@ -174,6 +188,30 @@ class FlatBuffer:
             kv = self.table(p)
             out[self.opt_string(kv, 0) or ""] = self.opt_string(kv, 1) or ""
         return out
+
+
+class AlignedFlatBuffer(FlatBuffer):
+    """FlatBuffer read as the flatbuffers verifiers read it (arrow-rs's: datafusion's ``Unaligned``; pyarrow's):
+    a scalar, offset or vtable at a position not a multiple of its size is refused."""
+
+    def _unpack(self, fmt: str, size: int, pos: int, blame: int | None = None) -> int:
+        if (pos - self.lo) % size:
+            raise self.fail(pos, f"{size}-byte value at flatbuffer offset {pos - self.lo} is unaligned")
+        return super()._unpack(fmt, size, pos, blame)
+
+    def table(self, pos: int) -> tuple[int, int, int]:
+        """A vtable must end aligned too: its size is a whole number of 2-byte slots."""
+        tbl = super().table(pos)
+        if tbl[2] % 2:
+            raise self.fail(pos, f"vtable of {tbl[2]} bytes at flatbuffer offset {tbl[1] - self.lo} ends unaligned")
+        return tbl
+
+    def struct_vector(self, tbl: tuple[int, int, int], fid: int, elem: int) -> None:
+        """A vector of 8-byte-aligned structs (FieldNode, Buffer) or int64s: its data must be aligned too."""
+        pos = self.ref(tbl, fid)
+        if pos is not None and (pos + 4 - self.lo) % 8:
+            raise self.fail(pos, "vector of 8-byte values is unaligned")
+        self.vector(pos, elem)
 
 
 def read_schema(data: bytes, origin: int = 0) -> list[ArrowField]:
@@ -200,9 +238,10 @@ def read_schema_message(data: bytes, origin: int = 0) -> ArrowSchema:
             LAYER, origin + head - 4, f"metadata length {length} runs past the end ({len(data) - head} bytes)",
             kind=UNDERFLOW,
         )
-    fb = FlatBuffer(data, head, head + length, origin)
+    fb = AlignedFlatBuffer(data, head, head + length, origin)
     root = fb.follow(head)
     msg = fb.table(root)
+    fb.scalar(msg, MESSAGE_VERSION, "<h", 0)  # unused, but the verifier reads it (aligned, in bounds)
     header_type = fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0)
     if header_type != HEADER_SCHEMA:
         kind = MESSAGE_HEADERS.get(header_type, f"unknown header {header_type}")

@@ -58,6 +58,13 @@ def outer_frame_past_end() -> bytes:
     return data[:3] + struct.pack("<Q", len(data) * 4) + data[11:]
 
 
+def outer_frame_past_max() -> bytes:
+    """A FRAME length past what the unpickler can hold (2**64 - 1 > sys.maxsize): CPython refuses it with an
+    OverflowError, not as truncated data."""
+    data = pickle.dumps(col("a") + 1, protocol=5)
+    return data[:3] + struct.pack("<Q", 2**64 - 1) + data[11:]
+
+
 def scrambled_schema() -> bytes:
     blob, at = _inline_udf_blob()
     ipc = bytearray(blob)
@@ -89,6 +96,7 @@ DAMAGED: dict[str, tuple[Callable[[], bytes], str, str, str]] = {
     "udf-stream-random": (random_stream, "expr", "cloudpickle", "invalid load key"),
     "udf-stream-frame-2^40": (stream_frame_2_40, "expr", "cloudpickle", "pickle data was truncated"),
     "outer-frame-past-end": (outer_frame_past_end, "pkl", "pickle", "pickle data was truncated"),
+    "outer-frame-past-max": (outer_frame_past_max, "pkl", "pickle", "FRAME length exceeds system's maximum"),
     "arrow-schema-scrambled": (scrambled_schema, "expr", "arrow-ipc", "Unable to get root as message"),
     "fun-name-not-utf8": (name_not_utf8, "expr", "protobuf", "not UTF-8"),
     # Arrow IPC inside the protobuf: a nested literal's buffers, a memory table's rows (inspection/arrow_damage)
@@ -192,3 +200,12 @@ def test_nothing_datafusion_decodes_is_exit_3(tmp_path: Path) -> None:
         wrong.append(_readable(case.build(tmp_path / f"{k:03d}"), case.name))
     wrong = [w for w in wrong if w is not None]
     assert not wrong, wrong[:10]
+
+
+@pytest.mark.parametrize("name", ["outer-frame-past-end", "outer-frame-past-max", "udf-stream-frame-2^40"])
+def test_check_says_what_the_unpickler_says(damaged: dict[str, Path], name: str) -> None:
+    """A FRAME that claims too much: check's error carries the receiver's own text (truncated data, or a length
+    past the unpickler's maximum), never another one."""
+    (refusal,) = decode_all([(damaged[name], DAMAGED[name][1])])
+    first = check_bytes(damaged[name].read_bytes()).errors[0]
+    assert refusal is not None and first.datafusion_text and first.datafusion_text in refusal, (first, refusal)

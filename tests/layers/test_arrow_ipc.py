@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.blobs import MySum, double_it
 
-from datafusion_exprtool.errors import DecodeError
+from datafusion_exprtool.errors import INVALID_UTF8, DecodeError
 from datafusion_exprtool.layers import arrow_ipc
 from datafusion_exprtool.layers.arrow_ipc import ArrowField, read_schema, read_schema_message
 
@@ -282,6 +282,8 @@ def test_corrupted_bytes_agree_with_pyarrow(sample: bytes, flips: list[tuple[int
     except DecodeError as exc:
         assert exc.layer == "arrow-ipc"
         assert exc.offset is not None and 3 <= exc.offset <= 3 + len(blob)
+        if exc.kind == INVALID_UTF8:
+            return  # arrow-rs (datafusion) refuses a non-UTF-8 string; pyarrow reads it with U+FFFD
         ours = None
     try:
         theirs = truth(blob)
@@ -299,3 +301,30 @@ def test_import_does_not_load_pyarrow() -> None:
     blob = as_stream(pa.schema([pa.field("a", pa.int64())]))
     out = subprocess.run([sys.executable, "-c", code, blob.hex()], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _name_damaged(how: str) -> tuple[bytes, int]:
+    """A one-field schema stream with its field name damaged as ``how`` says, and the offset of the name's
+    length prefix (where the reader must point)."""
+    blob = bytearray(as_stream(pa.schema([pa.field("arg_0", pa.int64())])))
+    at = blob.index(b"arg_0")
+    if how == "short":  # the length says 1: the byte after "a" is "r", no NUL terminator
+        blob[at - 4] = 1
+    elif how == "terminator":  # the terminator overwritten
+        blob[at + 5] = ord("X")
+    else:  # "utf8": a byte no UTF-8 text has there
+        blob[at + 1] ^= 0x80
+    return bytes(blob), at - 4
+
+
+@pytest.mark.parametrize("how", ["short", "terminator", "utf8"])
+def test_unterminated_or_non_utf8_string_is_refused(how: str) -> None:
+    """Every flatbuffers verifier wants a string NUL-terminated; arrow-rs's (datafusion's) also wants it
+    UTF-8 (MissingNullTerminator / Utf8Error: datafusion refuses the UDF). pyarrow agrees on the terminator."""
+    blob, length_at = _name_damaged(how)
+    with pytest.raises(DecodeError) as info:
+        read_schema(blob, 100)
+    assert info.value.layer == "arrow-ipc" and info.value.offset == 100 + length_at
+    if how != "utf8":
+        with pytest.raises(OSError, match="Invalid flatbuffers"):
+            truth(blob)

@@ -868,7 +868,7 @@ MESSAGES: dict[str, dict[int, FieldSpec]] = {
         11: _row(('limit', 'message', 'AggLimit', False, None)),
         12: _row(('has_grouping_set', 'bool', None, False, None)),
         13: _row(('dynamic_filter', 'message', 'PhysicalExprNode', False, None)),
-        14: _row(('unnamed_14', 'bytes', None, True, None)),
+        14: _row(('schema', 'message', 'Schema', False, None)),
     },
     'MaybeFilter': {
         1: _row(('expr', 'message', 'PhysicalExprNode', False, None)),

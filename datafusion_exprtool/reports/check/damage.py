@@ -14,8 +14,10 @@ The nested literals and memory-table rows whose Arrow IPC bytes do not read back
 from __future__ import annotations
 
 import re
+import sys
 
 from datafusion_exprtool.errors import (
+    CORRUPT,
     INVALID_LOAD_KEY,
     MISSING_FIELD,
     NO_STOP,
@@ -213,6 +215,8 @@ def pickle_damage_finding(err: DecodeError) -> Finding:
         why = f"the outer pickle stops at byte {err.offset} before its STOP opcode: {text}"
     else:
         cid, said = "pickle-corrupt", ("invalid load key" if err.kind == INVALID_LOAD_KEY else "")
+        if err.opcode == "FRAME" and err.kind == CORRUPT:  # a length past sys.maxsize: CPython's OverflowError
+            said = f"FRAME length exceeds system's maximum of {sys.maxsize} bytes"
         fix = (
             "The pickle was altered between sender and receiver (text decoding, a patched byte): re-create it "
             "with `pickle.dumps(expr)` and ship raw bytes; `exprtool inspect BLOB` shows where it breaks."
