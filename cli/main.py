@@ -198,7 +198,8 @@ def main() -> None:
     except KeyboardInterrupt:
         print("exprtool: interrupted", file=sys.stderr)
         raise SystemExit(ExitCode.INTERRUPTED) from None
-    except Exception as exc:  # noqa: BLE001 - the last line of defence of principle 3
+    except BaseException as exc:  # noqa: BLE001 - the last line of defence of principle 3 (pyo3's PanicException,
+        # a Rust panic inside datafusion, is a BaseException: ``except Exception`` would let it through as a traceback)
         if os.environ.get("EXPRTOOL_DEBUG"):
             raise
         where = ""
