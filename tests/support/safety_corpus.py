@@ -1483,7 +1483,7 @@ def _legit() -> list[Case]:
         "closure_set_frozenset", "closure_bytes", "re_pattern", "uuid_capture", "fraction_capture",
         "datetime_timezone", "pyarrow_objects", "partial_capture", "collections_capture", "logger_capture",
         "json_and_math", "nested_closure", "namespace_complex_slice_range", "string_template",
-        "module_function_reference",
+        "module_function_reference", "class_hooks_capture",
     )  # fmt: skip
     for job in scalar_jobs:
         add(

@@ -22,12 +22,17 @@ from datafusion_exprtool.layers.pickle.expr_payload import readable_payload
 from datafusion_exprtool.layers.pickle.families import RUNS_ON_IMPORT, denied, norm
 from datafusion_exprtool.layers.pickle.grammar import (
     BUILTIN_CLASSES,
+    CLASS_HOOKS,
     CLOUDPICKLE_MODULES,
+    CONSUMED_HOOKS,
     EXPR_GLOBALS,
     EXPR_SHAPES,
     GRAMMAR_PACKAGES,
     INTROSPECTION,
+    METACLASSES,
+    SKELETON_NAMESPACE,
     STDLIB_MODULES,
+    STORES_ONLY,
     Kind,
     Shape,
     value_class,
@@ -75,6 +80,7 @@ class Reading:
         self.class_attrs: dict[int, dict[str, Any]] = {}  # a by-value class: the names its state sets, and values
         self.instance_of: dict[int, Any] = {}  # an instance: the by-value class it came from
         self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
+        self.bases: dict[int, list[Any]] = {}  # a by-value class: its by-value bases and metaclass
         self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
         self.callables: set[int] = set()  # partials of callables the grammar may call
         self.chainmaps: set[int] = set()  # ChainMaps: SETITEM writes through to their first map
@@ -113,6 +119,8 @@ def read(result: PickleResult, context: str, layer: str, allow: frozenset[str] =
             _new_object(r, node)
         else:
             _call(r, node)
+    for value, offset in result.hashed:
+        _hooks_run(r, offset, value, "hashed", "a dict key or set item")
     return r
 
 
@@ -180,6 +188,7 @@ def _call(r: Reading, c: Call) -> None:
         r.kinds[id(c)] = Kind.INSTANCE
         if kind == Kind.CLASS:
             r.instance_of[id(c)] = target
+            _class_hooks(r, c, target, "called", "the class called")
     elif kind == Kind.ATTRIBUTE:
         dotted = r.names.get(id(target), "")
         owner = r.owner_class.get(id(target))
@@ -205,6 +214,8 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
         r.flag("suspicious-call", c.offset, "REDUCE", f"{dotted}: {why}", "arguments outside the grammar")
         return
     r.kinds[id(c)] = shape.builds
+    if dotted not in STORES_ONLY and isinstance(c.args, tuple):
+        _consumed(r, c, dotted)
     if shape.builds == Kind.TYPE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
         r.names[id(c)] = f"types.{c.args[0]}" if dotted.endswith("_builtin_type") else dotted
     if dotted.endswith(".subimport") and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
@@ -219,11 +230,123 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
     if dotted.endswith("._class_setstate") and isinstance(c.args, tuple) and isinstance(c.args[1], tuple):
         state = c.args[1][0] if c.args[1] else None
         if isinstance(state, PDict):
-            r.class_attrs.setdefault(id(c.args[0]), {}).update((k, v) for k, v in state.pairs if isinstance(k, str))
+            attrs = r.class_attrs.setdefault(id(c.args[0]), {})
+            attrs.update((k, v) for k, v in state.pairs if isinstance(k, str))
+            r.class_attrs[id(c)] = attrs  # what it returns is the same class
+            r.bases[id(c)] = r.bases.setdefault(id(c.args[0]), [])
+            _abc_registry(r, c, c.args[0], state.get("_abc_impl"))
     if dotted.endswith("._make_skeleton_enum"):
         r.enums.add(id(c))
-    if dotted.endswith("._make_skeleton_class") and r.kind(c.args[0]) == Kind.CLASS:
+        _class_built(r, c, None, c.args[0])
+    if dotted.endswith("._make_skeleton_class"):
+        _class_built(r, c, c.args[0], c.args[2], c.args[3])
+
+
+def _class_built(r: Reading, c: Call, meta: Any, bases: Any, namespace: Any = None) -> None:
+    """A class statement run while decoding: its by-value bases' ``__init_subclass__``, a by-value metaclass's
+    hooks, and the ``__set_name__`` of every value of its namespace run."""
+    by_value = [b for b in (bases if isinstance(bases, tuple) else ()) if r.kind(b) == Kind.CLASS]
+    r.bases[id(c)] = by_value
+    for base in by_value:
+        _class_hooks(r, c, base, "base", "a by-value base")
+    if r.kind(meta) == Kind.CLASS:
         _runs_code(r, c, "builds a class whose metaclass travels by value", "its metaclass runs while decoding")
+        _class_hooks(r, c, meta, "metaclass", "its by-value metaclass")
+    extra = [(k, v) for k, v in namespace.pairs if k not in SKELETON_NAMESPACE or not _namespace_value(r, k, v)] \
+        if isinstance(namespace, PDict) else []  # fmt: skip
+    if extra:
+        r.flag("suspicious-call", c.offset, "REDUCE", f"_make_skeleton_class with {extra[0][0]!r} = "
+               f"{_what(r, extra[0][1])} in type_kwargs, the namespace the class is created with: cloudpickle puts "
+               "only __module__ and a __dict__ property there (each value's __set_name__ runs)",
+               "arguments outside the grammar")
+
+
+def _namespace_value(r: Reading, key: Any, value: Any) -> bool:
+    if key == "__module__":
+        return isinstance(value, str)
+    return isinstance(value, Call) and isinstance(value.func, Global) and norm(value.func.dotted) == "builtins.property"
+
+
+def _abc_registry(r: Reading, c: Call, cls: Any, registry: Any) -> None:
+    """``_class_setstate`` calls ``cls.register(sub)`` for every class of the ``_abc_impl`` registry."""
+    subs = registry.items if isinstance(registry, PList) else []
+    if subs:
+        _class_hooks(r, c, cls, "abc-register", "an ABC registry")
+    for sub in subs:
+        if r.kind(sub) == Kind.CLASS:
+            _class_hooks(r, c, sub, "abc-registered", "a class an ABC registers")
+
+
+def _consumed(r: Reading, c: Call, dotted: str) -> None:
+    """A value call given a by-value instance (or a literal holding one) may call any of its hooks."""
+    args = list(c.args)
+    args += [v for a in c.args if isinstance(a, (tuple, PList, PSet, Frozen)) for v in (a if isinstance(a, tuple)
+             else a.items)]  # fmt: skip
+    for a in args:
+        if id(a) in r.instance_of:
+            _hook_check(r, c, r.instance_of[id(a)], CONSUMED_HOOKS, f"an argument of {dotted}")
+        elif r.kind(a) == Kind.CLASS and dotted.endswith("operator.getitem") and a is c.args[0]:
+            _class_hooks(r, c, a, "subscripted", f"a by-value class given to {dotted}")
+
+
+def _hooks_run(r: Reading, offset: int, value: Any, event: str, detail: str) -> None:
+    cls = r.instance_of.get(id(value))
+    if cls is not None:
+        _hook_check(r, _At(offset, "SETITEM(S)/ADDITEMS/FROZENSET"), cls, CLASS_HOOKS[event], detail)
+
+
+class _At:
+    """Where a hook runs when no call node stands there (a dict key hashed by SETITEMS)."""
+
+    def __init__(self, offset: int, opcode: str):
+        self.offset, self.opcode = offset, opcode
+
+
+def _class_hooks(r: Reading, node: Any, cls: Any, event: str, detail: str) -> None:
+    _hook_check(r, node, cls, CLASS_HOOKS[event], detail)
+
+
+def _hook_check(r: Reading, node: Any, cls: Any, names: tuple[str, ...], detail: str) -> None:
+    """Each hook the interpreter calls on ``cls`` here: its own by-value code runs at decode; anything else is a
+    call the stream chose (``__init_subclass__ = staticmethod(partial(tarfile.TarFile, …))``)."""
+    for name in names:
+        value = _class_hook(r, cls, name)
+        if value is _ABSENT:
+            continue
+        if _by_value_code(r, value):
+            _runs_code(r, node, f"runs {name} of a by-value class", detail)
+        elif value is not None and not _value_constructor(r, value):
+            r.flag("suspicious-call", node.offset, getattr(node, "opcode", "REDUCE"), f"{detail}: the interpreter calls the by-value class's "
+                   f"{name}, which is {_what(r, value)}, not code of its own", "calls a planted attribute")
+            return
+
+
+_ABSENT = object()
+
+
+def _value_constructor(r: Reading, value: Any) -> bool:
+    """A global the grammar calls to build a value, or a staticmethod/classmethod of one
+    (``__class_getitem__ = classmethod(types.GenericAlias)``): a hook that only builds a value."""
+    if isinstance(value, Call) and isinstance(value.func, Global) and isinstance(value.args, tuple) and value.args:
+        if norm(value.func.dotted) in ("builtins.staticmethod", "builtins.classmethod"):
+            value = value.args[0]
+    return isinstance(value, Global) and value_shape(norm(value.dotted), r.allow) is not None
+
+
+def _class_hook(r: Reading, cls: Any, name: str) -> Any:
+    """``name`` as a by-value class's state (or a by-value base's) sets it, else _ABSENT (inherited from a class
+    the grammar knows)."""
+    todo, seen = [cls], set()
+    while todo:
+        k = todo.pop(0)
+        if id(k) in seen:
+            continue
+        seen.add(id(k))
+        attrs = r.class_attrs.get(id(k), {})
+        if name in attrs:
+            return attrs[name]
+        todo.extend(r.bases.get(id(k), ()))
+    return _ABSENT
 
 
 def _reconstructor_base(r: Reading, c: Call) -> bool:
@@ -323,8 +446,14 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
     if kind == Kind.CLASS:
         r.kinds[id(node)] = Kind.INSTANCE
         r.instance_of[id(node)] = cls
+        _class_hooks(r, node, cls, "instance", "an instance created")
         return
     dotted = norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
+    if dotted in METACLASSES:
+        r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted}: it creates a class from the stream's "
+               "bases and namespace (their __init_subclass__, __set_name__ and metaclass run); cloudpickle builds "
+               "classes with _make_skeleton_class", "creates an object outside the grammar")
+        return
     shape = value_shape(dotted, r.allow) if dotted else None
     if shape is not None and shape.stores_callable:
         r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted}: pickle calls it to rebuild one, "
@@ -415,13 +544,15 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
         planted: dict[int, set[str]] = {}  # an object: the attribute names its BUILD states set
         for b in r.result.builds:
             planted.setdefault(id(b.obj), set()).update(_state_names(b.state))
-        for b in r.result.builds:
-            yield from self._judge(r, b.obj, b.offset, "BUILD", planted)
+        for b in r.result.builds:  # a (dict, slot dict) state is set by setattr: the class's __setattr__ runs
+            slots = isinstance(b.state, tuple) and len(b.state) == 2 and b.state[1] is not None
+            yield from self._judge(r, b.obj, b.offset, "BUILD", planted, ("__setattr__",) if slots else ())
         for m in r.result.mutations:
             yield from self._judge(r, m.target, m.offset, m.opcode, planted)
 
     @staticmethod
-    def _judge(r: Reading, target: Any, offset: int, opcode: str, planted: dict[int, set[str]]) -> Iterator[Finding]:
+    def _judge(r: Reading, target: Any, offset: int, opcode: str, planted: dict[int, set[str]],
+               extra: tuple[str, ...] = ()) -> Iterator[Finding]:  # fmt: skip
         kind = r.kind(target)
         if kind in (Kind.INSTANCE, Kind.DATA) and not isinstance(target, Global):
             hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in planted.get(id(target), ())), None)
@@ -438,16 +569,18 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
                                "map, which the stream did not create (mutates something it did not create)")
                 return
             cls = r.instance_of.get(id(target))
-            own = r.class_attrs.get(id(cls), {}) if cls is not None else {}
-            hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in own), None)
-            if hook is not None and _by_value_code(r, own[hook]):
-                yield _finding("runs-at-decode", r.layer, offset,
-                               f"{opcode}: an instance of a by-value class with {hook}: it runs while the "
-                               "worker decodes the blob, before any row", "code")
-            elif hook is not None:  # ``__setstate__ = staticmethod(partial(zipfile.ZipFile, …))``: not its own code
+            names = PICKLE_HOOKS.get(opcode, ()) + LOOKUP_HOOKS.get(opcode, ()) + extra
+            hooks = [(h, _class_hook(r, cls, h)) for h in names if cls is not None]
+            hooks = [(h, v) for h, v in hooks if v is not _ABSENT and v is not None]
+            bad = next(((h, v) for h, v in hooks if not _by_value_code(r, v)), None)
+            if bad is not None:  # ``__setstate__ = staticmethod(partial(zipfile.ZipFile, …))``: not its own code
                 yield _finding("suspicious-mutation", r.layer, offset,
-                               f"{opcode} on an instance of a by-value class whose {hook} is {_what(r, own[hook])}, "
+                               f"{opcode} on an instance of a by-value class whose {bad[0]} is {_what(r, bad[1])}, "
                                "not code of its own: pickle calls it while decoding (calls a planted attribute)")
+            elif hooks:
+                yield _finding("runs-at-decode", r.layer, offset,
+                               f"{opcode}: an instance of a by-value class with {hooks[0][0]}: it runs while the "
+                               "worker decodes the blob, before any row", "code")
             return
         yield _finding("suspicious-mutation", r.layer, offset,
                        f"{opcode} on {_what(r, target)}, which the stream did not create "
@@ -482,6 +615,13 @@ def _by_value_code(r: Reading, value: Any) -> bool:
 PICKLE_HOOKS: dict[str, tuple[str, ...]] = {
     "BUILD": ("__setstate__", "__mro_entries__"), "APPEND": ("append",), "APPENDS": ("extend", "append"),
     "ADDITEMS": ("add",),
+}  # fmt: skip
+#: what else pickle's own code runs on a by-value instance for each opcode: the lookup of the hooks above (a
+#: class's ``__getattribute__``/``__getattr__``) and SETITEM(S)'s item assignment (BUILD's ``setattr`` of a slot
+#: state runs ``__setattr__``: added where the state has one)
+LOOKUP_HOOKS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("APPEND", "APPENDS", "ADDITEMS"), ("__getattribute__", "__getattr__")),
+    "BUILD": ("__getattribute__", "__getattr__"), **dict.fromkeys(("SETITEM", "SETITEMS"), ("__setitem__",)),
 }  # fmt: skip
 
 
