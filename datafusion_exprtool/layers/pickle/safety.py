@@ -355,7 +355,14 @@ def _reconstructor_base(r: Reading, c: Call) -> bool:
     so any other base is a call of that class's ``__init__`` on the state (``wave.Wave_write`` opens a path)."""
     base = c.args[1] if isinstance(c.args, tuple) and len(c.args) == 3 else None
     if isinstance(base, Global) and norm(base.dotted) in BUILTIN_CLASSES:
-        return True
+        state = c.args[2]  # ``base(obj)``: a literal; ``list.__init__`` would run anything else to its end
+        if norm(base.dotted) == "builtins.object" or state is None or (
+                r.kind(state) == Kind.DATA and not (isinstance(state, int) and base.name == "bytearray")):
+            return True
+        r.flag("suspicious-call", c.offset, "REDUCE", f"copyreg._reconstructor runs {base.dotted}.__init__ on "
+               f"{_what(r, state)}: protocols 0-1 write a literal there (an Expr is iterated forever, a by-value "
+               "instance runs its hooks)", "arguments outside the grammar")
+        return False
     if isinstance(base, Global) and denied(base.dotted):
         return False  # said by the globals rule
     r.flag("suspicious-call", c.offset, "REDUCE",
