@@ -799,6 +799,16 @@ def r_hook(event: str) -> Gadget:
             meta = _filled(_skeleton("M", tup(g("builtins", "type"))), **{name: hook})
             cls = _skeleton("K", meta=meta)
             a(_filled(cls, y=i(1)) if name == "__setattr__" else cls)
+        elif event == "inherited-metaclass":  # a class built on B gets B's by-value metaclass, planted after B
+            a(_skeleton("M", tup(g("builtins", "type"))))
+            meta = a.memoize()
+            a(POP, _skeleton("B", meta=get(meta)))
+            base = a.memoize()
+            a(POP, _filled(get(meta), __new__=hook), POP, _skeleton("X", tup(get(base))))
+        elif event == "enum-mixin-new":  # an enum's by-value mixin creates each member
+            mixin = _filled(_skeleton("Mix", tup(g("builtins", "int"))), __new__=hook)
+            a(call(g(CP, "_make_skeleton_enum"), tup(mixin, g("enum", "Enum")), s("E"), s("E"), dct((s("A"), i(1))),
+                   s("m"), NONE, NONE))  # fmt: skip
         elif event == "class-getitem":  # how a subscripted generic unpickles
             a(call(g("_operator", "getitem"), _filled(_skeleton("G"), __class_getitem__=hook), g("builtins", "int")))
         elif event == "abc-register":  # _class_setstate calls cls.register(sub) for its _abc_impl registry
@@ -834,7 +844,8 @@ def r_hook(event: str) -> Gadget:
 HOOK_EVENTS: dict[str, tuple[str, ...]] = {
     "init-subclass": ("udf-scalar", "udf-aggregate"), "set-name": ("udf-scalar",),
     "metaclass-prepare": ("udf-window",), "metaclass-new": ("udf-scalar",), "metaclass-init": ("expr",),
-    "metaclass-setattr": ("udf-scalar",), "class-getitem": ("udf-scalar", "logical"),
+    "metaclass-setattr": ("udf-scalar",), "inherited-metaclass": ("udf-scalar",), "enum-mixin-new": ("udf-window",),
+    "class-getitem": ("udf-scalar", "logical"),
     "abc-register": ("udf-scalar",), "abc-subclasshook": ("udf-aggregate",), "hash-additems": ("udf-scalar",),
     "hash-setitem": ("udf-window", "physical"), "hash-frozenset": ("udf-scalar",), "del-temporary": ("udf-scalar",),
     "range-index": ("udf-scalar",), "complex-complex": ("chn",), "build-getattr": ("udf-scalar",),

@@ -325,6 +325,8 @@ CLASS_HOOKS: dict[str, tuple[str, ...]] = {
     # a class built on by-value bases (``_make_skeleton_class``/``_make_skeleton_enum``): ``type.__new__``
     # calls the bases' ``__init_subclass__``
     "base": ("__init_subclass__",),
+    # an enum's by-value mixin also creates each member (``_new_member_``, then ``__init__``)
+    "enum-base": ("__init_subclass__", "__new__", "__init__"),
     # a by-value metaclass: ``types.new_class`` calls ``__prepare__`` then ``meta(name, bases, ns)``;
     # ``_class_setstate`` sets the class's attributes through ``__setattr__``
     "metaclass": ("__prepare__", "__new__", "__init__", "__call__", "__setattr__", "__getattribute__", "__getattr__"),

@@ -80,7 +80,8 @@ class Reading:
         self.class_attrs: dict[int, dict[str, Any]] = {}  # a by-value class: the names its state sets, and values
         self.instance_of: dict[int, Any] = {}  # an instance: the by-value class it came from
         self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
-        self.bases: dict[int, list[Any]] = {}  # a by-value class: its by-value bases and metaclass
+        self.bases: dict[int, list[Any]] = {}  # a by-value class: its by-value bases
+        self.metaclass: dict[int, Any] = {}  # a by-value class: its by-value metaclass (given, or a base's)
         self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
         self.callables: set[int] = set()  # partials of callables the grammar may call
         self.chainmaps: set[int] = set()  # ChainMaps: SETITEM writes through to their first map
@@ -234,24 +235,33 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
             attrs.update((k, v) for k, v in state.pairs if isinstance(k, str))
             r.class_attrs[id(c)] = attrs  # what it returns is the same class
             r.bases[id(c)] = r.bases.setdefault(id(c.args[0]), [])
+            if id(c.args[0]) in r.metaclass:
+                r.metaclass[id(c)] = r.metaclass[id(c.args[0])]
             _abc_registry(r, c, c.args[0], state.get("_abc_impl"))
     if dotted.endswith("._make_skeleton_enum"):
         r.enums.add(id(c))
-        _class_built(r, c, None, c.args[0])
+        _class_built(r, c, None, c.args[0], enum_members=c.args[3])
     if dotted.endswith("._make_skeleton_class"):
         _class_built(r, c, c.args[0], c.args[2], c.args[3])
 
 
-def _class_built(r: Reading, c: Call, meta: Any, bases: Any, namespace: Any = None) -> None:
-    """A class statement run while decoding: its by-value bases' ``__init_subclass__``, a by-value metaclass's
-    hooks, and the ``__set_name__`` of every value of its namespace run."""
+def _class_built(r: Reading, c: Call, meta: Any, bases: Any, namespace: Any = None, enum_members: Any = None) -> None:
+    """A class statement run while decoding: its by-value bases' ``__init_subclass__``, its metaclass's hooks (the
+    given one, or the most derived: a by-value base's), and the ``__set_name__`` of every namespace value run;
+    an enum's members are created by its mixin's ``__new__``/``__init__`` and hashed."""
     by_value = [b for b in (bases if isinstance(bases, tuple) else ()) if r.kind(b) == Kind.CLASS]
     r.bases[id(c)] = by_value
     for base in by_value:
-        _class_hooks(r, c, base, "base", "a by-value base")
-    if r.kind(meta) == Kind.CLASS:
+        _class_hooks(r, c, base, "enum-base" if enum_members is not None else "base", "a by-value base")
+    if r.kind(meta) != Kind.CLASS:
+        meta = next((r.metaclass[id(b)] for b in by_value if id(b) in r.metaclass), None)
+    if meta is not None:
+        r.metaclass[id(c)] = meta
         _runs_code(r, c, "builds a class whose metaclass travels by value", "its metaclass runs while decoding")
         _class_hooks(r, c, meta, "metaclass", "its by-value metaclass")
+    for _, value in enum_members.pairs if isinstance(enum_members, PDict) else ():
+        if id(value) in r.instance_of:
+            _hook_check(r, c, r.instance_of[id(value)], CONSUMED_HOOKS, "an enum member's value")
     extra = [(k, v) for k, v in namespace.pairs if k not in SKELETON_NAMESPACE or not _namespace_value(r, k, v)] \
         if isinstance(namespace, PDict) else []  # fmt: skip
     if extra:
