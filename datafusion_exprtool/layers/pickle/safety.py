@@ -18,19 +18,25 @@ from collections.abc import Iterator
 from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle.receiver import lacks
+from datafusion_exprtool.layers.pickle.class_hooks import (
+    ABSENT,
+    abc_registry,
+    class_built,
+    class_hook,
+    class_hooks,
+    consumed,
+    hooks_run,
+)
 from datafusion_exprtool.layers.pickle.expr_payload import readable_payload
 from datafusion_exprtool.layers.pickle.families import RUNS_ON_IMPORT, denied, norm
 from datafusion_exprtool.layers.pickle.grammar import (
     BUILTIN_CLASSES,
-    CLASS_HOOKS,
     CLOUDPICKLE_MODULES,
-    CONSUMED_HOOKS,
     EXPR_GLOBALS,
     EXPR_SHAPES,
     GRAMMAR_PACKAGES,
     INTROSPECTION,
     METACLASSES,
-    SKELETON_NAMESPACE,
     STDLIB_MODULES,
     STORES_ONLY,
     Kind,
@@ -38,17 +44,15 @@ from datafusion_exprtool.layers.pickle.grammar import (
     value_class,
     value_shape,
 )
+from datafusion_exprtool.layers.pickle.reading import Reading, by_value_code, finding, runs_code, what
 from datafusion_exprtool.layers.pickle.values import (
-    ByteArray,
     Call,
     Ext,
-    Frozen,
     Global,
     NewObj,
     PDict,
     PersistentId,
     PList,
-    PSet,
     iter_nodes,
 )
 from datafusion_exprtool.layers.pickle.vm import PickleResult
@@ -64,52 +68,6 @@ def allowed_names(extra: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
     return frozenset(norm(n) for n in (*env, *extra) if n)
 
 
-class Reading:
-    """A stream read against the grammar: the kind of every value, and what each call did.
-
-    A plain class: a dataclass would cost its generated code on every start-up of the CLI.
-    """
-
-    def __init__(self, result: PickleResult, context: str, layer: str, allow: frozenset[str]):
-        self.result = result
-        self.context = context  # "expr" | "cloudpickle"
-        self.layer = layer
-        self.allow = allow
-        self.kinds: dict[int, str] = {}
-        self.names: dict[int, str] = {}  # a type's or an attribute's dotted name
-        self.class_attrs: dict[int, dict[str, Any]] = {}  # a by-value class: the names its state sets, and values
-        self.instance_of: dict[int, Any] = {}  # an instance: the by-value class it came from
-        self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
-        self.bases: dict[int, list[Any]] = {}  # a by-value class: its by-value bases
-        self.metaclass: dict[int, Any] = {}  # a by-value class: its by-value metaclass (given, or a base's)
-        self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
-        self.callables: set[int] = set()  # partials of callables the grammar may call
-        self.chainmaps: set[int] = set()  # ChainMaps: SETITEM writes through to their first map
-        self.stop: int | None = None  # where the receiver's unpickler certainly raises: nothing after it runs
-        self.problems: list[Finding] = []  # calls outside the grammar
-        self.gray: list[Finding] = []  # calls that run by-value code while decoding
-
-    def kind(self, value: Any) -> str:
-        known = self.kinds.get(id(value))
-        if known is not None:
-            return known
-        if isinstance(value, (str, bytes, int, float, complex, bool, tuple, PList, PDict, PSet, Frozen, ByteArray)):
-            return Kind.DATA
-        if value is None:
-            return Kind.DATA
-        if isinstance(value, Global):
-            return Kind.GLOBAL
-        return Kind.COMPUTED
-
-    def flag(self, fid: str, offset: int, opcode: str, message: str, rule: str) -> None:
-        self.problems.append(_finding(fid, self.layer, offset, f"{opcode}: {message} ({rule})"))
-
-
-def _finding(fid: str, layer: str, offset: int, message: str, verdict: str = "suspicious") -> Finding:
-    severity = "error" if verdict == "suspicious" else "warning"
-    return Finding(id=fid, severity=severity, layer=layer, offset=offset, message=message, verdict=verdict)
-
-
 def read(result: PickleResult, context: str, layer: str, allow: frozenset[str] = frozenset()) -> Reading:
     """Give every call of the stream a kind, in stream order (a call only uses values made before it)."""
     r = Reading(result, context, layer, allow)
@@ -121,7 +79,7 @@ def read(result: PickleResult, context: str, layer: str, allow: frozenset[str] =
         else:
             _call(r, node)
     for value, offset in result.hashed:
-        _hooks_run(r, offset, value, "hashed", "a dict key or set item")
+        hooks_run(r, offset, value, "hashed", "a dict key or set item")
     return r
 
 
@@ -179,22 +137,22 @@ def _call(r: Reading, c: Call) -> None:
     elif kind == Kind.CLASS and id(target) in r.enums and isinstance(c.args, tuple) and len(c.args) == 1:
         r.kinds[id(c)] = Kind.INSTANCE  # an enum member, looked up by value; a value it lacks calls _missing_
         missing = r.class_attrs.get(id(target), {}).get("_missing_")
-        if missing is not None and _by_value_code(r, missing):
-            _runs_code(r, c, "looks an enum member up", "a by-value enum with _missing_")
+        if missing is not None and by_value_code(r, missing):
+            runs_code(r, c, "looks an enum member up", "a by-value enum with _missing_")
         elif missing is not None:
             r.flag("suspicious-call", c.offset, "REDUCE", f"looks a member of a by-value enum up whose _missing_ is "
-                   f"{_what(r, missing)}, not code of its own: a value it lacks calls it", "calls a planted attribute")
+                   f"{what(r, missing)}, not code of its own: a value it lacks calls it", "calls a planted attribute")
     elif kind in (Kind.FUNCTION, Kind.CLASS):
-        _runs_code(r, c, "calls by-value code", f"a by-value {kind}")
+        runs_code(r, c, "calls by-value code", f"a by-value {kind}")
         r.kinds[id(c)] = Kind.INSTANCE
         if kind == Kind.CLASS:
             r.instance_of[id(c)] = target
-            _class_hooks(r, c, target, "called", "the class called")
+            class_hooks(r, c, target, "called", "the class called")
     elif kind == Kind.ATTRIBUTE:
         dotted = r.names.get(id(target), "")
         owner = r.owner_class.get(id(target))
         if owner is not None:  # a classmethod of a by-value class (pyarrow extension types rebuild this way)
-            _runs_code(r, c, "calls a by-value class's method", dotted)
+            runs_code(r, c, "calls a by-value class's method", dotted)
             r.kinds[id(c)] = Kind.INSTANCE
         elif dotted and (shape := value_shape(dotted, r.allow)) is not None:
             _apply(r, c, shape, dotted)
@@ -202,7 +160,7 @@ def _call(r: Reading, c: Call) -> None:
             r.flag("suspicious-call", c.offset, "REDUCE", f"calls {dotted or 'an attribute'} reached by getattr",
                    "calls a value the stream computed")
     else:
-        r.flag("suspicious-call", c.offset, "REDUCE", f"calls {_what(r, target)}",
+        r.flag("suspicious-call", c.offset, "REDUCE", f"calls {what(r, target)}",
                "calls a value the stream computed")
 
 
@@ -216,7 +174,7 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
         return
     r.kinds[id(c)] = shape.builds
     if dotted not in STORES_ONLY and isinstance(c.args, tuple):
-        _consumed(r, c, dotted)
+        consumed(r, c, dotted)
     if shape.builds == Kind.TYPE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
         r.names[id(c)] = f"types.{c.args[0]}" if dotted.endswith("_builtin_type") else dotted
     if dotted.endswith(".subimport") and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
@@ -237,126 +195,12 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
             r.bases[id(c)] = r.bases.setdefault(id(c.args[0]), [])
             if id(c.args[0]) in r.metaclass:
                 r.metaclass[id(c)] = r.metaclass[id(c.args[0])]
-            _abc_registry(r, c, c.args[0], state.get("_abc_impl"))
+            abc_registry(r, c, c.args[0], state.get("_abc_impl"))
     if dotted.endswith("._make_skeleton_enum"):
         r.enums.add(id(c))
-        _class_built(r, c, None, c.args[0], enum_members=c.args[3])
+        class_built(r, c, None, c.args[0], enum_members=c.args[3])
     if dotted.endswith("._make_skeleton_class"):
-        _class_built(r, c, c.args[0], c.args[2], c.args[3])
-
-
-def _class_built(r: Reading, c: Call, meta: Any, bases: Any, namespace: Any = None, enum_members: Any = None) -> None:
-    """A class statement run while decoding: its by-value bases' ``__init_subclass__``, its metaclass's hooks (the
-    given one, or the most derived: a by-value base's), and the ``__set_name__`` of every namespace value run;
-    an enum's members are created by its mixin's ``__new__``/``__init__`` and hashed."""
-    by_value = [b for b in (bases if isinstance(bases, tuple) else ()) if r.kind(b) == Kind.CLASS]
-    r.bases[id(c)] = by_value
-    for base in by_value:
-        _class_hooks(r, c, base, "enum-base" if enum_members is not None else "base", "a by-value base")
-    if r.kind(meta) != Kind.CLASS:
-        meta = next((r.metaclass[id(b)] for b in by_value if id(b) in r.metaclass), None)
-    if meta is not None:
-        r.metaclass[id(c)] = meta
-        _runs_code(r, c, "builds a class whose metaclass travels by value", "its metaclass runs while decoding")
-        _class_hooks(r, c, meta, "metaclass", "its by-value metaclass")
-    for _, value in enum_members.pairs if isinstance(enum_members, PDict) else ():
-        if id(value) in r.instance_of:
-            _hook_check(r, c, r.instance_of[id(value)], CONSUMED_HOOKS, "an enum member's value")
-    extra = [(k, v) for k, v in namespace.pairs if k not in SKELETON_NAMESPACE or not _namespace_value(r, k, v)] \
-        if isinstance(namespace, PDict) else []  # fmt: skip
-    if extra:
-        r.flag("suspicious-call", c.offset, "REDUCE", f"_make_skeleton_class with {extra[0][0]!r} = "
-               f"{_what(r, extra[0][1])} in type_kwargs, the namespace the class is created with: cloudpickle puts "
-               "only __module__ and a __dict__ property there (each value's __set_name__ runs)",
-               "arguments outside the grammar")
-
-
-def _namespace_value(r: Reading, key: Any, value: Any) -> bool:
-    if key == "__module__":
-        return isinstance(value, str)
-    return isinstance(value, Call) and isinstance(value.func, Global) and norm(value.func.dotted) == "builtins.property"
-
-
-def _abc_registry(r: Reading, c: Call, cls: Any, registry: Any) -> None:
-    """``_class_setstate`` calls ``cls.register(sub)`` for every class of the ``_abc_impl`` registry."""
-    subs = registry.items if isinstance(registry, PList) else []
-    if subs:
-        _class_hooks(r, c, cls, "abc-register", "an ABC registry")
-    for sub in subs:
-        if r.kind(sub) == Kind.CLASS:
-            _class_hooks(r, c, sub, "abc-registered", "a class an ABC registers")
-
-
-def _consumed(r: Reading, c: Call, dotted: str) -> None:
-    """A value call given a by-value instance (or a literal holding one) may call any of its hooks."""
-    args = list(c.args)
-    args += [v for a in c.args if isinstance(a, (tuple, PList, PSet, Frozen)) for v in (a if isinstance(a, tuple)
-             else a.items)]  # fmt: skip
-    for a in args:
-        if id(a) in r.instance_of:
-            _hook_check(r, c, r.instance_of[id(a)], CONSUMED_HOOKS, f"an argument of {dotted}")
-        elif r.kind(a) == Kind.CLASS and dotted.endswith("operator.getitem") and a is c.args[0]:
-            _class_hooks(r, c, a, "subscripted", f"a by-value class given to {dotted}")
-
-
-def _hooks_run(r: Reading, offset: int, value: Any, event: str, detail: str) -> None:
-    cls = r.instance_of.get(id(value))
-    if cls is not None:
-        _hook_check(r, _At(offset, "SETITEM(S)/ADDITEMS/FROZENSET"), cls, CLASS_HOOKS[event], detail)
-
-
-class _At:
-    """Where a hook runs when no call node stands there (a dict key hashed by SETITEMS)."""
-
-    def __init__(self, offset: int, opcode: str):
-        self.offset, self.opcode = offset, opcode
-
-
-def _class_hooks(r: Reading, node: Any, cls: Any, event: str, detail: str) -> None:
-    _hook_check(r, node, cls, CLASS_HOOKS[event], detail)
-
-
-def _hook_check(r: Reading, node: Any, cls: Any, names: tuple[str, ...], detail: str) -> None:
-    """Each hook the interpreter calls on ``cls`` here: its own by-value code runs at decode; anything else is a
-    call the stream chose (``__init_subclass__ = staticmethod(partial(tarfile.TarFile, …))``)."""
-    for name in names:
-        value = _class_hook(r, cls, name)
-        if value is _ABSENT:
-            continue
-        if _by_value_code(r, value):
-            _runs_code(r, node, f"runs {name} of a by-value class", detail)
-        elif value is not None and not _value_constructor(r, value):
-            r.flag("suspicious-call", node.offset, getattr(node, "opcode", "REDUCE"), f"{detail}: the interpreter calls the by-value class's "
-                   f"{name}, which is {_what(r, value)}, not code of its own", "calls a planted attribute")
-            return
-
-
-_ABSENT = object()
-
-
-def _value_constructor(r: Reading, value: Any) -> bool:
-    """A global the grammar calls to build a value, or a staticmethod/classmethod of one
-    (``__class_getitem__ = classmethod(types.GenericAlias)``): a hook that only builds a value."""
-    if isinstance(value, Call) and isinstance(value.func, Global) and isinstance(value.args, tuple) and value.args:
-        if norm(value.func.dotted) in ("builtins.staticmethod", "builtins.classmethod"):
-            value = value.args[0]
-    return isinstance(value, Global) and value_shape(norm(value.dotted), r.allow) is not None
-
-
-def _class_hook(r: Reading, cls: Any, name: str) -> Any:
-    """``name`` as a by-value class's state (or a by-value base's) sets it, else _ABSENT (inherited from a class
-    the grammar knows)."""
-    todo, seen = [cls], set()
-    while todo:
-        k = todo.pop(0)
-        if id(k) in seen:
-            continue
-        seen.add(id(k))
-        attrs = r.class_attrs.get(id(k), {})
-        if name in attrs:
-            return attrs[name]
-        todo.extend(r.bases.get(id(k), ()))
-    return _ABSENT
+        class_built(r, c, c.args[0], c.args[2], c.args[3])
 
 
 def _reconstructor_base(r: Reading, c: Call) -> bool:
@@ -370,13 +214,13 @@ def _reconstructor_base(r: Reading, c: Call) -> bool:
                 r.kind(state) == Kind.DATA and not (isinstance(state, int) and base.name == "bytearray")):
             return True
         r.flag("suspicious-call", c.offset, "REDUCE", f"copyreg._reconstructor runs {base.dotted}.__init__ on "
-               f"{_what(r, state)}: protocols 0-1 write a literal there (an Expr is iterated forever, a by-value "
+               f"{what(r, state)}: protocols 0-1 write a literal there (an Expr is iterated forever, a by-value "
                "instance runs its hooks)", "arguments outside the grammar")
         return False
     if isinstance(base, Global) and denied(base.dotted):
         return False  # said by the globals rule
     r.flag("suspicious-call", c.offset, "REDUCE",
-           f"copyreg._reconstructor with base {_what(r, base)}: it calls that class's __init__ on the state",
+           f"copyreg._reconstructor with base {what(r, base)}: it calls that class's __init__ on the state",
            "call outside the grammar")
     return False
 
@@ -395,7 +239,7 @@ def _stored_callable(r: Reading, c: Call, dotted: str) -> None:
         r.callables.add(id(c))  # a partial of a grammar callable: itself one
     elif dotted.endswith(".defaultdict"):
         r.flag("suspicious-call", c.offset, "REDUCE",
-               f"{dotted} with default factory {_what(r, func)}, which cloudpickle never calls (a missing key calls it)",
+               f"{dotted} with default factory {what(r, func)}, which cloudpickle never calls (a missing key calls it)",
                "stores a callable outside the grammar")
 
 
@@ -436,7 +280,7 @@ def _getattr(r: Reading, c: Call) -> None:
                    "call outside the grammar")
         return
     if id(owner) in r.instance_of:  # cloudpickle writes a by-value instance's bound method as types.MethodType
-        r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({_what(r, owner)}, {name!r}) on an instance of a "
+        r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({what(r, owner)}, {name!r}) on an instance of a "
                "by-value class: its descriptors (a property's getter) run while decoding",
                "getattr on a by-value instance")
         return
@@ -445,13 +289,13 @@ def _getattr(r: Reading, c: Call) -> None:
         if okind == Kind.CLASS:
             r.owner_class[id(c)] = owner
         return
-    r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({_what(r, owner)}, {name!r})",
+    r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({what(r, owner)}, {name!r})",
            "getattr on a value the stream computed")
 
 
 def _new_object(r: Reading, node: NewObj) -> None:
     if node.opcode in ("OBJ", "INST"):  # protocol 2+ pickles (every datafusion and cloudpickle one) never write them
-        r.flag("suspicious-call", node.offset, node.opcode, f"calls {_what(r, node.cls)}",
+        r.flag("suspicious-call", node.offset, node.opcode, f"calls {what(r, node.cls)}",
                f"{node.opcode} is not an opcode datafusion or cloudpickle write")
         return
     _instance(r, node, node.cls, node.opcode, "cls.__new__(cls, …)")
@@ -463,7 +307,7 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
     if kind == Kind.CLASS:
         r.kinds[id(node)] = Kind.INSTANCE
         r.instance_of[id(node)] = cls
-        _class_hooks(r, node, cls, "instance", "an instance created")
+        class_hooks(r, node, cls, "instance", "an instance created")
         return
     dotted = norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
     if dotted in METACLASSES:
@@ -485,7 +329,7 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
     if (isinstance(cls, Global) and r.context == "cloudpickle" and top not in STDLIB_MODULES
             and top not in GRAMMAR_PACKAGES and not denied(dotted)):  # fmt: skip
         r.kinds[id(node)] = Kind.INSTANCE  # an instance of an importable class: its own __new__/__setstate__ run
-        r.gray.append(_finding(
+        r.gray.append(finding(
             "imported-class-instance", r.layer, node.offset,
             f"{opcode}: rebuilds an instance of {dotted}; the worker imports {top} and runs that class's "
             f"__new__/__setstate__ while decoding", "code",
@@ -493,22 +337,8 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
         return
     if denied(dotted):
         return  # said by the globals rule
-    r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted or _what(r, cls)}",
+    r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted or what(r, cls)}",
            "creates an object of a class outside the grammar")
-
-
-def _runs_code(r: Reading, node: Any, what: str, detail: str) -> None:
-    r.gray.append(_finding(
-        "runs-at-decode", r.layer, node.offset,
-        f"{what} ({detail}): it runs while the worker decodes the blob, before any row", "code",
-    ))
-
-
-def _what(r: Reading, value: Any) -> str:
-    if isinstance(value, Global):
-        return value.dotted
-    name = r.names.get(id(value))
-    return name or f"a {r.kind(value)} value ({type(value).__name__})"
 
 
 def _writer(context: str) -> str:
@@ -535,7 +365,7 @@ class GlobalsOutsideTheirModule(Rule):
 
     def check(self, r: Reading) -> Iterator[Finding]:
         for g in r.result.computed_globals:
-            yield _finding("computed-global", r.layer, g.offset,
+            yield finding("computed-global", r.layer, g.offset,
                            "STACK_GLOBAL: a global whose module or name the stream computed (resolved only when "
                            "loaded) (builds a global's name from computed strings)")
         for g in r.result.globals:
@@ -545,13 +375,13 @@ class GlobalsOutsideTheirModule(Rule):
             why = denied(name) or denied(".".join(parts)) if len(parts) > 1 else denied(name)
             if why is not None:
                 fid = "nested-unpickler" if why == "nested unpickler" else "suspicious-global"
-                yield _finding(fid, r.layer, g.offset, f"global {g.dotted} ({why})")
+                yield finding(fid, r.layer, g.offset, f"global {g.dotted} ({why})")
             elif walked:
-                yield _finding("suspicious-global", r.layer, g.offset,
+                yield finding("suspicious-global", r.layer, g.offset,
                                f"global {g.dotted} walks from module {g.module} into {walked[0]} "
                                "(a dotted name that leaves its module)")
             elif r.context == "expr" and name not in EXPR_GLOBALS:
-                yield _finding("suspicious-global", r.layer, g.offset, f"global {g.dotted} has no place in an Expr pickle")
+                yield finding("suspicious-global", r.layer, g.offset, f"global {g.dotted} has no place in an Expr pickle")
 
 
 class MutationsOfWhatTheStreamDidNotCreate(Rule):
@@ -574,33 +404,33 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
         if kind in (Kind.INSTANCE, Kind.DATA) and not isinstance(target, Global):
             hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in planted.get(id(target), ())), None)
             if hook is not None:
-                yield _finding("suspicious-mutation", r.layer, offset,
+                yield finding("suspicious-mutation", r.layer, offset,
                                f"{opcode} on an object whose {hook!r} a BUILD state set: {hook} is looked up on the "
                                "object and called while decoding, so the stream calls what it chose (calls a "
                                "planted attribute)")
                 return
             through = _written_through(r, target) if opcode in ("SETITEM", "SETITEMS") else None
             if through is not None:
-                yield _finding("suspicious-mutation", r.layer, offset,
-                               f"{opcode} on a ChainMap over {_what(r, through)}: it writes through to that "
+                yield finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on a ChainMap over {what(r, through)}: it writes through to that "
                                "map, which the stream did not create (mutates something it did not create)")
                 return
             cls = r.instance_of.get(id(target))
             names = PICKLE_HOOKS.get(opcode, ()) + LOOKUP_HOOKS.get(opcode, ()) + extra
-            hooks = [(h, _class_hook(r, cls, h)) for h in names if cls is not None]
-            hooks = [(h, v) for h, v in hooks if v is not _ABSENT and v is not None]
-            bad = next(((h, v) for h, v in hooks if not _by_value_code(r, v)), None)
+            hooks = [(h, class_hook(r, cls, h)) for h in names if cls is not None]
+            hooks = [(h, v) for h, v in hooks if v is not ABSENT and v is not None]
+            bad = next(((h, v) for h, v in hooks if not by_value_code(r, v)), None)
             if bad is not None:  # ``__setstate__ = staticmethod(partial(zipfile.ZipFile, …))``: not its own code
-                yield _finding("suspicious-mutation", r.layer, offset,
-                               f"{opcode} on an instance of a by-value class whose {bad[0]} is {_what(r, bad[1])}, "
+                yield finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on an instance of a by-value class whose {bad[0]} is {what(r, bad[1])}, "
                                "not code of its own: pickle calls it while decoding (calls a planted attribute)")
             elif hooks:
-                yield _finding("runs-at-decode", r.layer, offset,
+                yield finding("runs-at-decode", r.layer, offset,
                                f"{opcode}: an instance of a by-value class with {hooks[0][0]}: it runs while the "
                                "worker decodes the blob, before any row", "code")
             return
-        yield _finding("suspicious-mutation", r.layer, offset,
-                       f"{opcode} on {_what(r, target)}, which the stream did not create "
+        yield finding("suspicious-mutation", r.layer, offset,
+                       f"{opcode} on {what(r, target)}, which the stream did not create "
                        "(mutates something it did not create)")
 
 
@@ -615,14 +445,6 @@ def _written_through(r: Reading, target: Any) -> Any:
                 if r.kind(m) not in (Kind.DATA, Kind.INSTANCE) or isinstance(m, Global):
                     return m
     return None
-
-
-def _by_value_code(r: Reading, value: Any) -> bool:
-    """A by-value function, or a staticmethod/classmethod of one: what a class body defines."""
-    if isinstance(value, Call) and isinstance(value.func, Global) and isinstance(value.args, tuple) and value.args:
-        if norm(value.func.dotted) in ("builtins.staticmethod", "builtins.classmethod"):
-            value = value.args[0]
-    return r.kind(value) == Kind.FUNCTION
 
 
 #: the attributes pickle looks up on an object and calls (a fresh object's own attributes come first): BUILD's
@@ -654,10 +476,10 @@ class OpaqueReferences(Rule):
     def check(self, r: Reading) -> Iterator[Finding]:
         for v in iter_nodes(r.result.value) + list(r.result.calls):
             if isinstance(v, Ext):
-                yield _finding("suspicious-extension", r.layer, v.offset,
+                yield finding("suspicious-extension", r.layer, v.offset,
                                "EXT: resolves a global through copyreg's extension registry")
             elif isinstance(v, PersistentId):
-                yield _finding("persistent-id", r.layer, v.offset,
+                yield finding("persistent-id", r.layer, v.offset,
                                "PERSID: an object the receiver's persistent_load decides, not the stream")
 
 
