@@ -22,14 +22,13 @@ from support.safety_corpus import CP, PARQUET, getattr_, hostile, in_pickle, in_
 from datafusion_exprtool.inspection.pipeline import inspect_bytes
 
 
-def _load_then(blob: Path, after: str = "", timeout: float = 60) -> subprocess.CompletedProcess:
+def _load_then(blob: Path, after: str = "") -> subprocess.CompletedProcess:
     """``Expr.from_bytes`` of the blob in a fresh interpreter, then ``after`` (what the worker does next)."""
     code = textwrap.dedent(f"""
         from datafusion import Expr, SessionContext
         Expr.from_bytes(open({str(blob)!r}, 'rb').read(), SessionContext())
     """) + textwrap.dedent(after)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                          cwd=blob.parent)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=blob.parent)
 
 
 def _suspicious(blob: bytes) -> list[str]:
@@ -148,9 +147,7 @@ def test_an_expr_pickle_that_hangs_pickle_loads_is_suspicious(tmp_path: Path) ->
                                  _an_expr()))  # fmt: skip
     blob = tmp_path / "blob.pkl"
     blob.write_bytes(in_pickle(gadget)(tmp_path / "canary"))
-    with pytest.raises(subprocess.TimeoutExpired):
-        subprocess.run([sys.executable, "-c", f"import pickle; pickle.loads(open({str(blob)!r}, 'rb').read())"],
-                       capture_output=True, timeout=6)  # fmt: skip
+    _assert_hangs(f"import pickle, datafusion\nprint('decoding', flush=True)\npickle.loads(open({str(blob)!r}, 'rb').read())")
     assert any("_reconstructor" in m for m in _suspicious(blob.read_bytes()))
 
 
@@ -159,16 +156,30 @@ def test_a_stream_that_hangs_every_worker_is_suspicious(gadget, tmp_path: Path) 
     """The genuine loader never returns (killed after a few seconds); a tool must not call such a blob benign."""
     blob = tmp_path / "blob"
     blob.write_bytes(in_udf("scalar", gadget)(tmp_path / "canary"))
-    with pytest.raises(subprocess.TimeoutExpired):
-        _load_then(blob, timeout=6)
+    _assert_hangs(f"from datafusion import Expr, SessionContext\nctx = SessionContext()\nprint('decoding', flush=True)\n"
+                  f"Expr.from_bytes(open({str(blob)!r}, 'rb').read(), ctx)")
     assert any("arguments outside the grammar" in m for m in _suspicious(blob.read_bytes()))
 
 
-def test_a_stream_that_allocates_a_terabyte_is_suspicious(tmp_path: Path) -> None:
+def _assert_hangs(code: str) -> None:
+    """The snippet got as far as decoding and never returned from it (killed after a few seconds)."""
+    with pytest.raises(subprocess.TimeoutExpired) as hung:
+        subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=8)
+    out = hung.value.stdout or b""
+    assert b"decoding" in (out if isinstance(out, bytes) else out.encode())
+
+
+@pytest.mark.parametrize("carrier", ["udf-scalar", "pickle"])
+def test_a_stream_that_allocates_a_terabyte_is_suspicious(carrier: str, tmp_path: Path) -> None:
+    """``bytearray(2**40)``: a few bytes ask the loader for 1 TiB (8 GiB would succeed). In an Expr pickle the
+    verdict was ``data``."""
+    gadget = lambda a, c: a(call(g("builtins", "bytearray"), py(2**40)))  # noqa: E731
     blob = tmp_path / "blob"
-    blob.write_bytes(in_udf("scalar", lambda a, c: a(call(g("builtins", "bytearray"), py(2**40))))(tmp_path / "c"))
-    loaded = _load_then(blob)
-    assert "MemoryError" in loaded.stderr  # a 1 TiB allocation asked for by a few bytes (8 GiB would succeed)
+    blob.write_bytes((in_udf("scalar", gadget) if carrier == "udf-scalar" else in_pickle(gadget))(tmp_path / "c"))
+    load = "Expr.from_bytes(b, SessionContext())" if carrier == "udf-scalar" else "pickle.loads(b)"
+    code = f"import pickle\nfrom datafusion import Expr, SessionContext\nb = open({str(blob)!r}, 'rb').read()\n{load}"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "MemoryError" in loaded.stderr
     assert any("bytearray" in m for m in _suspicious(blob.read_bytes()))
 
 

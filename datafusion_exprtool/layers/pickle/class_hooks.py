@@ -104,7 +104,8 @@ def hook_check(r: Reading, node: Any, cls: Any, names: tuple[str, ...], detail: 
         if by_value_code(r, value):
             runs_code(r, node, f"runs {name} of a by-value class", detail)
         elif value is not None and not value_constructor(r, value):
-            r.flag("suspicious-call", node.offset, getattr(node, "opcode", "REDUCE"), f"{detail}: the interpreter calls the by-value class's "
+            opcode = getattr(node, "opcode", "REDUCE")
+            r.flag("suspicious-call", node.offset, opcode, f"{detail}: the interpreter calls the by-value class's "
                    f"{name}, which is {what(r, value)}, not code of its own", "calls a planted attribute")
             return
 

@@ -276,7 +276,8 @@ EXPR_SHAPES: dict[str, Shape] = {
     "_codecs.encode": Shape(Kind.DATA, _latin1_text),
     "datafusion.expr.Expr._reconstruct": Shape(Kind.INSTANCE, _constants),
     "copyreg._reconstructor": Shape(Kind.INSTANCE, _arity(3)),
-    **{f"builtins.{n}": Shape(Kind.DATA, _constants) for n in ("set", "frozenset", "bytearray")},
+    **{f"builtins.{n}": Shape(Kind.DATA, _constants) for n in ("set", "frozenset")},
+    "builtins.bytearray": Shape(Kind.DATA, _literal_bytes),  # ``bytearray(2**40)`` asks pickle.loads for 1 TiB
     "collections.OrderedDict": Shape(Kind.DATA),
 }
 #: the globals an Expr pickle names besides the calls above
