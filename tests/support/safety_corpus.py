@@ -760,6 +760,99 @@ def r_codec_registered(a: Asm, c: str) -> None:
     a(call(g("_codecs", "encode"), s("x"), s("exprtool_evil")))
 
 
+# --- implicit hooks of by-value classes: what the interpreter calls on its own while a class or value is built --
+def _skeleton(name: str, bases: bytes = EMPTY_TUPLE, meta: bytes = b"", namespace: bytes = EMPTY_DICT) -> bytes:
+    return call(g(CP, "_make_skeleton_class"), meta or g("builtins", "type"), s(name), bases, namespace, NONE, NONE)
+
+
+def _filled(cls: bytes, **attrs: bytes) -> bytes:
+    """``_class_setstate(cls, ({attrs}, {}))``: what it returns is the class, filled."""
+    return call(g(CP, "_class_setstate"), cls, tup(dct(*((s(k), v) for k, v in attrs.items())), EMPTY_DICT))
+
+
+def _tar(c: str) -> bytes:
+    """``partial(tarfile.TarFile, canary, 'w', None)``: opens the canary for writing, whatever (up to ten) further
+    positional arguments the interpreter passes a hook; not code of the class's own."""
+    return call(g("functools", "partial"), g("tarfile", "TarFile"), s(c), s("w"), NONE)
+
+
+def _static(value: bytes) -> bytes:
+    return call(g("builtins", "staticmethod"), value)
+
+
+def _instance_of(cls: bytes) -> bytes:
+    return call(g("copyreg", "__newobj__"), cls)
+
+
+def r_hook(event: str) -> Gadget:
+    """A by-value class (as cloudpickle builds one) whose hook is ``partial(tarfile.TarFile, canary, 'w', None)``,
+    then what makes the interpreter call that hook while decoding (``event``)."""
+
+    def gadget(a: Asm, c: str) -> None:
+        hook = _tar(c)
+        if event == "init-subclass":  # type.__new__ calls the base's __init_subclass__
+            a(_skeleton("Sub", tup(_filled(_skeleton("Base"), __init_subclass__=_static(hook)))))
+        elif event == "set-name":  # type_kwargs are the namespace: each value's __set_name__ runs
+            a(_skeleton("Owner", namespace=dct((s("x"), _instance_of(_filled(_skeleton("D"), __set_name__=hook))))))
+        elif event.startswith("metaclass-"):  # types.new_class calls the metaclass's hooks
+            name = f"__{event[10:]}__"
+            meta = _filled(_skeleton("M", tup(g("builtins", "type"))), **{name: hook})
+            cls = _skeleton("K", meta=meta)
+            a(_filled(cls, y=i(1)) if name == "__setattr__" else cls)
+        elif event == "inherited-metaclass":  # a class built on B gets B's by-value metaclass, planted after B
+            a(_skeleton("M", tup(g("builtins", "type"))))
+            meta = a.memoize()
+            a(POP, _skeleton("B", meta=get(meta)))
+            base = a.memoize()
+            a(POP, _filled(get(meta), __new__=hook), POP, _skeleton("X", tup(get(base))))
+        elif event == "enum-mixin-new":  # an enum's by-value mixin creates each member
+            mixin = _filled(_skeleton("Mix", tup(g("builtins", "int"))), __new__=hook)
+            a(call(g(CP, "_make_skeleton_enum"), tup(mixin, g("enum", "Enum")), s("E"), s("E"), dct((s("A"), i(1))),
+                   s("m"), NONE, NONE))  # fmt: skip
+        elif event == "class-getitem":  # how a subscripted generic unpickles
+            a(call(g("_operator", "getitem"), _filled(_skeleton("G"), __class_getitem__=hook), g("builtins", "int")))
+        elif event == "abc-register":  # _class_setstate calls cls.register(sub) for its _abc_impl registry
+            a(_filled(_skeleton("A", meta=g("abc", "ABCMeta")), register=hook, _abc_impl=lst(g("builtins", "int"))))
+        elif event == "abc-subclasshook":  # register asks the registered class's __subclasshook__
+            sub = _filled(_skeleton("B", meta=g("abc", "ABCMeta")), __subclasshook__=_static(hook))
+            a(_filled(_skeleton("A", meta=g("abc", "ABCMeta")), _abc_impl=lst(sub)))
+        elif event.startswith("hash-"):  # a dict key, set or frozenset item is hashed
+            x = _instance_of(_filled(_skeleton("H"), __hash__=hook))
+            a({"hash-additems": EMPTY_SET + MARK + x + ADDITEMS, "hash-setitem": EMPTY_DICT + x + i(1) + SETITEM,
+               "hash-frozenset": MARK + x + FROZENSET}[event])  # fmt: skip
+        elif event == "del-temporary":  # the unpickler drops it: __del__ runs
+            a(_instance_of(_filled(_skeleton("D"), __del__=hook)), POP, NONE)
+        elif event in ("range-index", "complex-complex"):  # a value call consumes a by-value instance
+            func, name = event.split("-")
+            a(call(g("builtins", func), _instance_of(_filled(_skeleton("I"), **{f"__{name}__": hook}))))
+        elif event in ("build-getattr", "build-setattr"):  # BUILD looks __setstate__ up; a slot state is setattr'd
+            x = _instance_of(_filled(_skeleton("S"), **{f"__{event[6:]}__": hook}))
+            a(x, tup(NONE, dct((s("y"), i(1)))) if event == "build-setattr" else dct((s("y"), i(1))), BUILD)
+        elif event in ("newobj-type", "copyreg-newobj-type"):  # type.__new__ on the stream's bases
+            base, ns = tup(_filled(_skeleton("Base"), __init_subclass__=_static(hook))), EMPTY_DICT
+            if event == "newobj-type":
+                a(g("builtins", "type"), tup(s("X"), base, ns), NEWOBJ)
+            else:
+                a(call(g("copyreg", "__newobj__"), g("builtins", "type"), s("X"), base, ns))
+        else:
+            raise KeyError(event)
+
+    return gadget
+
+
+#: event -> carriers the corpus puts it in
+HOOK_EVENTS: dict[str, tuple[str, ...]] = {
+    "init-subclass": ("udf-scalar", "udf-aggregate"), "set-name": ("udf-scalar",),
+    "metaclass-prepare": ("udf-window",), "metaclass-new": ("udf-scalar",), "metaclass-init": ("expr",),
+    "metaclass-setattr": ("udf-scalar",), "inherited-metaclass": ("udf-scalar",), "enum-mixin-new": ("udf-window",),
+    "class-getitem": ("udf-scalar", "logical"),
+    "abc-register": ("udf-scalar",), "abc-subclasshook": ("udf-aggregate",), "hash-additems": ("udf-scalar",),
+    "hash-setitem": ("udf-window", "physical"), "hash-frozenset": ("udf-scalar",), "del-temporary": ("udf-scalar",),
+    "range-index": ("udf-scalar",), "complex-complex": ("chn",), "build-getattr": ("udf-scalar",),
+    "build-setattr": ("udf-aggregate",), "newobj-type": ("udf-scalar", "expr"), "copyreg-newobj-type": ("udf-scalar",),
+}  # fmt: skip
+
+
 def r_fake_module_partial(a: Asm, c: str) -> None:
     """``getattr(dynamic_subimport('functools', {'partial': logging.FileHandler}), 'partial')(canary)``: a fresh
     module named like an allowlisted one, whose attribute the stream chose."""
@@ -1383,6 +1476,9 @@ def _hostile() -> list[Case]:
             r_expr_payload_encoded(encoding, errors),
             f"Expr._reconstruct(_codecs.encode(text, {encoding!r}{', ' + repr(errors) if errors else ''})) after a "
             "plain Expr: the hidden Expr's UDF runs os.system")  # fmt: skip
+    for event, carriers in HOOK_EVENTS.items():
+        everywhere(f"by-value-hook-{event}", r, r_hook(event), carriers,
+                   f"a by-value class's hook is partial(tarfile.TarFile, canary, 'w', None); {event} calls it")
     everywhere(
         "fake-module-partial",
         r,
@@ -1483,7 +1579,7 @@ def _legit() -> list[Case]:
         "closure_set_frozenset", "closure_bytes", "re_pattern", "uuid_capture", "fraction_capture",
         "datetime_timezone", "pyarrow_objects", "partial_capture", "collections_capture", "logger_capture",
         "json_and_math", "nested_closure", "namespace_complex_slice_range", "string_template",
-        "module_function_reference",
+        "module_function_reference", "class_hooks_capture",
     )  # fmt: skip
     for job in scalar_jobs:
         add(

@@ -130,6 +130,79 @@ class Square(Shape):
 T = typing.TypeVar("T")
 
 
+class Plugin:
+    """A registry base: every subclass registers itself (ordinary __init_subclass__)."""
+
+    registry: typing.ClassVar[dict] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Plugin.registry[cls.__name__] = cls
+
+
+class Doubler(Plugin):
+    factor = 2
+
+
+class Positive:
+    """A descriptor that learns its name (ordinary __set_name__)."""
+
+    def __set_name__(self, owner, name):
+        self.name = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else getattr(obj, self.name)
+
+    def __set__(self, obj, value):
+        setattr(obj, self.name, abs(value))
+
+
+class Gain:
+    level = Positive()
+
+    def __init__(self, level):
+        self.level = level
+
+    __class_getitem__ = classmethod(types.GenericAlias)
+
+
+class Box(typing.Generic[T]):
+    def __init__(self, item):
+        self.item = item
+
+
+class Codec(abc.ABC):
+    @abc.abstractmethod
+    def code(self) -> int: ...
+
+
+class Plain:
+    def code(self) -> int:
+        return 1
+
+
+Codec.register(Plain)
+
+
+class Tag(enum.Enum):
+    A = "a"
+    B = "b"
+
+
+def class_hooks_capture():
+    """By-value classes with the implicit hooks real users write: a registry base's __init_subclass__, a
+    descriptor's __set_name__, __class_getitem__, a Generic subscripted, an ABC with a registered class, and
+    frozen dataclasses hashed as set items and dict keys while the UDF decodes."""
+    gain, kinds, spans = Gain(-3), {Bounds(0, 1), Bounds(2, 3)}, {Bounds(0, 5): Tag.A}
+    alias, boxed, plugin = Gain[int], Box[int], Plugin.registry["Doubler"]
+
+    def scaled(a):
+        assert alias is not None and boxed is not None and isinstance(Plain(), Codec)
+        return each(a, lambda v: v * gain.level * plugin.factor + len(kinds) + len(spans))
+
+    return scalar(scaled, "hooked")
+
+
 def base_scalar():
     return scalar(lambda a: pc.multiply(a, 2), "double_it")
 

@@ -19,6 +19,7 @@ A ``Shape`` says what a call builds (a ``Kind``) and, when its arguments matter,
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -132,8 +133,36 @@ def _reduce_with_or(args: Any, kind: Callable[[Any], str]) -> str | None:
     """``functools.reduce(operator.or_, types)``: how ``int | None`` unpickles; any other function is a call."""
     if isinstance(args, tuple) and args and isinstance(args[0], Global) and args[0].name == "or_":
         if args[0].module in ("operator", "_operator"):
-            return None
+            return _literal_items(args[1:2], kind)
     return "reduce calls its first argument on every item: only operator.or_ (a type union) is an ordinary value"
+
+
+def _literal_items(args: Any, kind: Callable[[Any], str]) -> str | None:
+    """A call that iterates its first argument: only a literal the stream wrote (finite, no hooks of its own)."""
+    if not isinstance(args, tuple) or not args or kind(args[0]) == Kind.DATA and not isinstance(args[0], int):
+        return None
+    return (f"iterates {_describe(args[0], kind)}, not a literal: the worker would run it to the end (an Expr never "
+            "stops, a range fills memory, a by-value instance runs its __iter__/__len__)")
+
+
+def _literal_bytes(args: Any, kind: Callable[[Any], str]) -> str | None:
+    """``bytearray(b'…')`` or ``bytearray(text, 'latin-1')``: how pickle writes one; an int allocates that many."""
+    if isinstance(args, tuple) and (not args or isinstance(args[0], (bytes, str))) and _constants(args, kind) is None:
+        return None
+    return "bytearray of other than literal bytes (an int allocates that many bytes, an iterable is run to its end)"
+
+
+def _fraction_text(args: Any, kind: Callable[[Any], str]) -> str | None:
+    """``Fraction(n, d)``: what Fraction's ``__reduce__`` writes (or 'n/d' text); an exponent in text
+    ('1e999999999') makes the worker compute that power of ten."""
+    if isinstance(args, tuple) and 1 <= len(args) <= 2 and all(type(a) is int for a in args):
+        return None
+    if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], str) and _FRACTION.fullmatch(args[0]):
+        return None
+    return "Fraction of other than integers or 'n/d' text (an exponent makes the worker compute that power)"
+
+
+_FRACTION = re.compile(r"-?[0-9]+(/[0-9]+)?")
 
 
 def _one_argument(args: Any, kind: Callable[[Any], str]) -> str | None:
@@ -228,6 +257,13 @@ NARROWED: dict[str, Shape] = {
     # cached alias, whose attributes set the origin class's (``typing.IO[str].write = …`` patches typing.IO)
     **dict.fromkeys(("operator.getitem", "_operator.getitem"),
                     Shape(Kind.SHARED, _positions(a0={Kind.GLOBAL, Kind.CLASS, Kind.TYPE}))),
+    # a call that consumes its argument runs it to the end: an Expr iterates forever (``__getitem__`` never
+    # raises IndexError), ``range(10**12)`` fills memory, ``bytearray(10**11)`` allocates that many bytes; pickle
+    # writes these values' items as literals, so anything else hangs or exhausts the worker from a small stream
+    **dict.fromkeys(("builtins.set", "builtins.frozenset", "collections.deque", "collections.Counter",
+                     "collections.OrderedDict"), Shape(Kind.INSTANCE, _literal_items)),
+    "builtins.bytearray": Shape(Kind.INSTANCE, _literal_bytes),
+    "fractions.Fraction": Shape(Kind.INSTANCE, _fraction_text),
     "http.HTTPStatus": Shape(Kind.SHARED, arity=(1,)),  # an enum member: the process's own singleton
     "_codecs.encode": Shape(Kind.INSTANCE, _latin1_text),
     **dict.fromkeys(("functools.partial", "collections.defaultdict"), Shape(Kind.INSTANCE, stores_callable=True)),
@@ -240,7 +276,8 @@ EXPR_SHAPES: dict[str, Shape] = {
     "_codecs.encode": Shape(Kind.DATA, _latin1_text),
     "datafusion.expr.Expr._reconstruct": Shape(Kind.INSTANCE, _constants),
     "copyreg._reconstructor": Shape(Kind.INSTANCE, _arity(3)),
-    **{f"builtins.{n}": Shape(Kind.DATA, _constants) for n in ("set", "frozenset", "bytearray")},
+    **{f"builtins.{n}": Shape(Kind.DATA, _constants) for n in ("set", "frozenset")},
+    "builtins.bytearray": Shape(Kind.DATA, _literal_bytes),  # ``bytearray(2**40)`` asks pickle.loads for 1 TiB
     "collections.OrderedDict": Shape(Kind.DATA),
 }
 #: the globals an Expr pickle names besides the calls above
@@ -281,3 +318,45 @@ GRAMMAR_PACKAGES = frozenset({"pyarrow", "datafusion", "cloudpickle"})
 
 #: top-level names a dotted global may not walk through: every module of the standard library
 STDLIB_MODULES = frozenset(sys.stdlib_module_names) | {"posix", "nt", "builtins", "__builtin__"}
+
+
+#: the attributes of a by-value class the interpreter looks up and calls on its own while a worker decodes,
+#: by what the stream does: each must be the class's own by-value code (runs-at-decode) or it is suspicious
+CLASS_HOOKS: dict[str, tuple[str, ...]] = {
+    # a class built on by-value bases (``_make_skeleton_class``/``_make_skeleton_enum``): ``type.__new__``
+    # calls the bases' ``__init_subclass__``
+    "base": ("__init_subclass__",),
+    # an enum's by-value mixin also creates each member (``_new_member_``, then ``__init__``)
+    "enum-base": ("__init_subclass__", "__new__", "__init__"),
+    # a by-value metaclass: ``types.new_class`` calls ``__prepare__`` then ``meta(name, bases, ns)``;
+    # ``_class_setstate`` sets the class's attributes through ``__setattr__``
+    "metaclass": ("__prepare__", "__new__", "__init__", "__call__", "__setattr__", "__getattribute__", "__getattr__"),
+    # an instance created (NEWOBJ, copyreg) runs ``__new__``; one dropped by the unpickler runs ``__del__``
+    "instance": ("__new__", "__del__"),
+    "called": ("__new__", "__init__", "__del__"),  # the class called (REDUCE)
+    # a dict key, set or frozenset item: hashed, compared on a collision
+    "hashed": ("__hash__", "__eq__"),
+    # ``operator.getitem(cls, …)``: how a subscripted generic unpickles
+    "subscripted": ("__class_getitem__",),
+    # ``_class_setstate`` with an ``_abc_impl`` registry calls ``cls.register(sub)``, which asks the registered
+    # class's ``__subclasshook__``
+    "abc-register": ("register",),
+    "abc-registered": ("__subclasshook__",),
+}  # fmt: skip
+
+#: what a value call may do to a by-value instance among its arguments: call any of these
+CONSUMED_HOOKS = (
+    "__iter__", "__next__", "__len__", "__length_hint__", "__index__", "__int__", "__float__", "__complex__",
+    "__bytes__", "__str__", "__repr__", "__format__", "__getitem__", "__contains__", "__bool__", "__hash__",
+    "__eq__", "__lt__", "__fspath__", "__getattribute__", "__getattr__", "__new__", "__del__", "__class_getitem__",
+)  # fmt: skip
+
+#: value calls that only keep their arguments (a bound method, a partial, a descriptor): nothing of them runs
+STORES_ONLY = frozenset(
+    {"functools.partial", "types.MethodType", "builtins.staticmethod", "builtins.classmethod", "builtins.property",
+     "types.SimpleNamespace", "types.MappingProxyType", *CLOUDPICKLE_SHAPES}
+)  # fmt: skip
+
+#: the only names cloudpickle puts in ``_make_skeleton_class``'s type_kwargs (the class's namespace when it is
+#: created: every value's ``__set_name__`` runs then): the module's name, and a ``__dict__`` property
+SKELETON_NAMESPACE = frozenset({"__module__", "__dict__"})

@@ -18,6 +18,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from datafusion_exprtool.layers.cloudpickle.receiver import lacks
+from datafusion_exprtool.layers.pickle.class_hooks import (
+    ABSENT,
+    abc_registry,
+    class_built,
+    class_hook,
+    class_hooks,
+    consumed,
+    hooks_run,
+)
 from datafusion_exprtool.layers.pickle.expr_payload import readable_payload
 from datafusion_exprtool.layers.pickle.families import RUNS_ON_IMPORT, denied, norm
 from datafusion_exprtool.layers.pickle.grammar import (
@@ -27,23 +36,23 @@ from datafusion_exprtool.layers.pickle.grammar import (
     EXPR_SHAPES,
     GRAMMAR_PACKAGES,
     INTROSPECTION,
+    METACLASSES,
     STDLIB_MODULES,
+    STORES_ONLY,
     Kind,
     Shape,
     value_class,
     value_shape,
 )
+from datafusion_exprtool.layers.pickle.reading import Reading, by_value_code, finding, runs_code, what
 from datafusion_exprtool.layers.pickle.values import (
-    ByteArray,
     Call,
     Ext,
-    Frozen,
     Global,
     NewObj,
     PDict,
     PersistentId,
     PList,
-    PSet,
     iter_nodes,
 )
 from datafusion_exprtool.layers.pickle.vm import PickleResult
@@ -59,50 +68,6 @@ def allowed_names(extra: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
     return frozenset(norm(n) for n in (*env, *extra) if n)
 
 
-class Reading:
-    """A stream read against the grammar: the kind of every value, and what each call did.
-
-    A plain class: a dataclass would cost its generated code on every start-up of the CLI.
-    """
-
-    def __init__(self, result: PickleResult, context: str, layer: str, allow: frozenset[str]):
-        self.result = result
-        self.context = context  # "expr" | "cloudpickle"
-        self.layer = layer
-        self.allow = allow
-        self.kinds: dict[int, str] = {}
-        self.names: dict[int, str] = {}  # a type's or an attribute's dotted name
-        self.class_attrs: dict[int, dict[str, Any]] = {}  # a by-value class: the names its state sets, and values
-        self.instance_of: dict[int, Any] = {}  # an instance: the by-value class it came from
-        self.owner_class: dict[int, Any] = {}  # an attribute of a by-value class: that class
-        self.enums: set[int] = set()  # by-value enum classes (calling one looks a member up)
-        self.callables: set[int] = set()  # partials of callables the grammar may call
-        self.chainmaps: set[int] = set()  # ChainMaps: SETITEM writes through to their first map
-        self.stop: int | None = None  # where the receiver's unpickler certainly raises: nothing after it runs
-        self.problems: list[Finding] = []  # calls outside the grammar
-        self.gray: list[Finding] = []  # calls that run by-value code while decoding
-
-    def kind(self, value: Any) -> str:
-        known = self.kinds.get(id(value))
-        if known is not None:
-            return known
-        if isinstance(value, (str, bytes, int, float, complex, bool, tuple, PList, PDict, PSet, Frozen, ByteArray)):
-            return Kind.DATA
-        if value is None:
-            return Kind.DATA
-        if isinstance(value, Global):
-            return Kind.GLOBAL
-        return Kind.COMPUTED
-
-    def flag(self, fid: str, offset: int, opcode: str, message: str, rule: str) -> None:
-        self.problems.append(_finding(fid, self.layer, offset, f"{opcode}: {message} ({rule})"))
-
-
-def _finding(fid: str, layer: str, offset: int, message: str, verdict: str = "suspicious") -> Finding:
-    severity = "error" if verdict == "suspicious" else "warning"
-    return Finding(id=fid, severity=severity, layer=layer, offset=offset, message=message, verdict=verdict)
-
-
 def read(result: PickleResult, context: str, layer: str, allow: frozenset[str] = frozenset()) -> Reading:
     """Give every call of the stream a kind, in stream order (a call only uses values made before it)."""
     r = Reading(result, context, layer, allow)
@@ -113,6 +78,8 @@ def read(result: PickleResult, context: str, layer: str, allow: frozenset[str] =
             _new_object(r, node)
         else:
             _call(r, node)
+    for value, offset in result.hashed:
+        hooks_run(r, offset, value, "hashed", "a dict key or set item")
     return r
 
 
@@ -170,21 +137,22 @@ def _call(r: Reading, c: Call) -> None:
     elif kind == Kind.CLASS and id(target) in r.enums and isinstance(c.args, tuple) and len(c.args) == 1:
         r.kinds[id(c)] = Kind.INSTANCE  # an enum member, looked up by value; a value it lacks calls _missing_
         missing = r.class_attrs.get(id(target), {}).get("_missing_")
-        if missing is not None and _by_value_code(r, missing):
-            _runs_code(r, c, "looks an enum member up", "a by-value enum with _missing_")
+        if missing is not None and by_value_code(r, missing):
+            runs_code(r, c, "looks an enum member up", "a by-value enum with _missing_")
         elif missing is not None:
             r.flag("suspicious-call", c.offset, "REDUCE", f"looks a member of a by-value enum up whose _missing_ is "
-                   f"{_what(r, missing)}, not code of its own: a value it lacks calls it", "calls a planted attribute")
+                   f"{what(r, missing)}, not code of its own: a value it lacks calls it", "calls a planted attribute")
     elif kind in (Kind.FUNCTION, Kind.CLASS):
-        _runs_code(r, c, "calls by-value code", f"a by-value {kind}")
+        runs_code(r, c, "calls by-value code", f"a by-value {kind}")
         r.kinds[id(c)] = Kind.INSTANCE
         if kind == Kind.CLASS:
             r.instance_of[id(c)] = target
+            class_hooks(r, c, target, "called", "the class called")
     elif kind == Kind.ATTRIBUTE:
         dotted = r.names.get(id(target), "")
         owner = r.owner_class.get(id(target))
         if owner is not None:  # a classmethod of a by-value class (pyarrow extension types rebuild this way)
-            _runs_code(r, c, "calls a by-value class's method", dotted)
+            runs_code(r, c, "calls a by-value class's method", dotted)
             r.kinds[id(c)] = Kind.INSTANCE
         elif dotted and (shape := value_shape(dotted, r.allow)) is not None:
             _apply(r, c, shape, dotted)
@@ -192,7 +160,7 @@ def _call(r: Reading, c: Call) -> None:
             r.flag("suspicious-call", c.offset, "REDUCE", f"calls {dotted or 'an attribute'} reached by getattr",
                    "calls a value the stream computed")
     else:
-        r.flag("suspicious-call", c.offset, "REDUCE", f"calls {_what(r, target)}",
+        r.flag("suspicious-call", c.offset, "REDUCE", f"calls {what(r, target)}",
                "calls a value the stream computed")
 
 
@@ -205,6 +173,8 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
         r.flag("suspicious-call", c.offset, "REDUCE", f"{dotted}: {why}", "arguments outside the grammar")
         return
     r.kinds[id(c)] = shape.builds
+    if dotted not in STORES_ONLY and isinstance(c.args, tuple):
+        consumed(r, c, dotted)
     if shape.builds == Kind.TYPE and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
         r.names[id(c)] = f"types.{c.args[0]}" if dotted.endswith("_builtin_type") else dotted
     if dotted.endswith(".subimport") and isinstance(c.args, tuple) and c.args and isinstance(c.args[0], str):
@@ -219,11 +189,18 @@ def _apply(r: Reading, c: Call, shape: Shape, dotted: str) -> None:
     if dotted.endswith("._class_setstate") and isinstance(c.args, tuple) and isinstance(c.args[1], tuple):
         state = c.args[1][0] if c.args[1] else None
         if isinstance(state, PDict):
-            r.class_attrs.setdefault(id(c.args[0]), {}).update((k, v) for k, v in state.pairs if isinstance(k, str))
+            attrs = r.class_attrs.setdefault(id(c.args[0]), {})
+            attrs.update((k, v) for k, v in state.pairs if isinstance(k, str))
+            r.class_attrs[id(c)] = attrs  # what it returns is the same class
+            r.bases[id(c)] = r.bases.setdefault(id(c.args[0]), [])
+            if id(c.args[0]) in r.metaclass:
+                r.metaclass[id(c)] = r.metaclass[id(c.args[0])]
+            abc_registry(r, c, c.args[0], state.get("_abc_impl"))
     if dotted.endswith("._make_skeleton_enum"):
         r.enums.add(id(c))
-    if dotted.endswith("._make_skeleton_class") and r.kind(c.args[0]) == Kind.CLASS:
-        _runs_code(r, c, "builds a class whose metaclass travels by value", "its metaclass runs while decoding")
+        class_built(r, c, None, c.args[0], enum_members=c.args[3])
+    if dotted.endswith("._make_skeleton_class"):
+        class_built(r, c, c.args[0], c.args[2], c.args[3])
 
 
 def _reconstructor_base(r: Reading, c: Call) -> bool:
@@ -232,11 +209,18 @@ def _reconstructor_base(r: Reading, c: Call) -> bool:
     so any other base is a call of that class's ``__init__`` on the state (``wave.Wave_write`` opens a path)."""
     base = c.args[1] if isinstance(c.args, tuple) and len(c.args) == 3 else None
     if isinstance(base, Global) and norm(base.dotted) in BUILTIN_CLASSES:
-        return True
+        state = c.args[2]  # ``base(obj)``: a literal; ``list.__init__`` would run anything else to its end
+        if norm(base.dotted) == "builtins.object" or state is None or (
+                r.kind(state) == Kind.DATA and not (isinstance(state, int) and base.name == "bytearray")):
+            return True
+        r.flag("suspicious-call", c.offset, "REDUCE", f"copyreg._reconstructor runs {base.dotted}.__init__ on "
+               f"{what(r, state)}: protocols 0-1 write a literal there (an Expr is iterated forever, a by-value "
+               "instance runs its hooks)", "arguments outside the grammar")
+        return False
     if isinstance(base, Global) and denied(base.dotted):
         return False  # said by the globals rule
     r.flag("suspicious-call", c.offset, "REDUCE",
-           f"copyreg._reconstructor with base {_what(r, base)}: it calls that class's __init__ on the state",
+           f"copyreg._reconstructor with base {what(r, base)}: it calls that class's __init__ on the state",
            "call outside the grammar")
     return False
 
@@ -255,7 +239,7 @@ def _stored_callable(r: Reading, c: Call, dotted: str) -> None:
         r.callables.add(id(c))  # a partial of a grammar callable: itself one
     elif dotted.endswith(".defaultdict"):
         r.flag("suspicious-call", c.offset, "REDUCE",
-               f"{dotted} with default factory {_what(r, func)}, which cloudpickle never calls (a missing key calls it)",
+               f"{dotted} with default factory {what(r, func)}, which cloudpickle never calls (a missing key calls it)",
                "stores a callable outside the grammar")
 
 
@@ -296,7 +280,7 @@ def _getattr(r: Reading, c: Call) -> None:
                    "call outside the grammar")
         return
     if id(owner) in r.instance_of:  # cloudpickle writes a by-value instance's bound method as types.MethodType
-        r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({_what(r, owner)}, {name!r}) on an instance of a "
+        r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({what(r, owner)}, {name!r}) on an instance of a "
                "by-value class: its descriptors (a property's getter) run while decoding",
                "getattr on a by-value instance")
         return
@@ -305,13 +289,13 @@ def _getattr(r: Reading, c: Call) -> None:
         if okind == Kind.CLASS:
             r.owner_class[id(c)] = owner
         return
-    r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({_what(r, owner)}, {name!r})",
+    r.flag("suspicious-call", c.offset, "REDUCE", f"getattr({what(r, owner)}, {name!r})",
            "getattr on a value the stream computed")
 
 
 def _new_object(r: Reading, node: NewObj) -> None:
     if node.opcode in ("OBJ", "INST"):  # protocol 2+ pickles (every datafusion and cloudpickle one) never write them
-        r.flag("suspicious-call", node.offset, node.opcode, f"calls {_what(r, node.cls)}",
+        r.flag("suspicious-call", node.offset, node.opcode, f"calls {what(r, node.cls)}",
                f"{node.opcode} is not an opcode datafusion or cloudpickle write")
         return
     _instance(r, node, node.cls, node.opcode, "cls.__new__(cls, …)")
@@ -323,8 +307,14 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
     if kind == Kind.CLASS:
         r.kinds[id(node)] = Kind.INSTANCE
         r.instance_of[id(node)] = cls
+        class_hooks(r, node, cls, "instance", "an instance created")
         return
     dotted = norm(cls.dotted) if isinstance(cls, Global) else r.names.get(id(cls), "")
+    if dotted in METACLASSES:
+        r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted}: it creates a class from the stream's "
+               "bases and namespace (their __init_subclass__, __set_name__ and metaclass run); cloudpickle builds "
+               "classes with _make_skeleton_class", "creates an object outside the grammar")
+        return
     shape = value_shape(dotted, r.allow) if dotted else None
     if shape is not None and shape.stores_callable:
         r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted}: pickle calls it to rebuild one, "
@@ -339,7 +329,7 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
     if (isinstance(cls, Global) and r.context == "cloudpickle" and top not in STDLIB_MODULES
             and top not in GRAMMAR_PACKAGES and not denied(dotted)):  # fmt: skip
         r.kinds[id(node)] = Kind.INSTANCE  # an instance of an importable class: its own __new__/__setstate__ run
-        r.gray.append(_finding(
+        r.gray.append(finding(
             "imported-class-instance", r.layer, node.offset,
             f"{opcode}: rebuilds an instance of {dotted}; the worker imports {top} and runs that class's "
             f"__new__/__setstate__ while decoding", "code",
@@ -347,22 +337,8 @@ def _instance(r: Reading, node: Call | NewObj, cls: Any, opcode: str, how: str) 
         return
     if denied(dotted):
         return  # said by the globals rule
-    r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted or _what(r, cls)}",
+    r.flag("suspicious-call", node.offset, opcode, f"{how} with cls {dotted or what(r, cls)}",
            "creates an object of a class outside the grammar")
-
-
-def _runs_code(r: Reading, node: Any, what: str, detail: str) -> None:
-    r.gray.append(_finding(
-        "runs-at-decode", r.layer, node.offset,
-        f"{what} ({detail}): it runs while the worker decodes the blob, before any row", "code",
-    ))
-
-
-def _what(r: Reading, value: Any) -> str:
-    if isinstance(value, Global):
-        return value.dotted
-    name = r.names.get(id(value))
-    return name or f"a {r.kind(value)} value ({type(value).__name__})"
 
 
 def _writer(context: str) -> str:
@@ -389,7 +365,7 @@ class GlobalsOutsideTheirModule(Rule):
 
     def check(self, r: Reading) -> Iterator[Finding]:
         for g in r.result.computed_globals:
-            yield _finding("computed-global", r.layer, g.offset,
+            yield finding("computed-global", r.layer, g.offset,
                            "STACK_GLOBAL: a global whose module or name the stream computed (resolved only when "
                            "loaded) (builds a global's name from computed strings)")
         for g in r.result.globals:
@@ -399,13 +375,13 @@ class GlobalsOutsideTheirModule(Rule):
             why = denied(name) or denied(".".join(parts)) if len(parts) > 1 else denied(name)
             if why is not None:
                 fid = "nested-unpickler" if why == "nested unpickler" else "suspicious-global"
-                yield _finding(fid, r.layer, g.offset, f"global {g.dotted} ({why})")
+                yield finding(fid, r.layer, g.offset, f"global {g.dotted} ({why})")
             elif walked:
-                yield _finding("suspicious-global", r.layer, g.offset,
+                yield finding("suspicious-global", r.layer, g.offset,
                                f"global {g.dotted} walks from module {g.module} into {walked[0]} "
                                "(a dotted name that leaves its module)")
             elif r.context == "expr" and name not in EXPR_GLOBALS:
-                yield _finding("suspicious-global", r.layer, g.offset, f"global {g.dotted} has no place in an Expr pickle")
+                yield finding("suspicious-global", r.layer, g.offset, f"global {g.dotted} has no place in an Expr pickle")
 
 
 class MutationsOfWhatTheStreamDidNotCreate(Rule):
@@ -415,42 +391,46 @@ class MutationsOfWhatTheStreamDidNotCreate(Rule):
         planted: dict[int, set[str]] = {}  # an object: the attribute names its BUILD states set
         for b in r.result.builds:
             planted.setdefault(id(b.obj), set()).update(_state_names(b.state))
-        for b in r.result.builds:
-            yield from self._judge(r, b.obj, b.offset, "BUILD", planted)
+        for b in r.result.builds:  # a (dict, slot dict) state is set by setattr: the class's __setattr__ runs
+            slots = isinstance(b.state, tuple) and len(b.state) == 2 and b.state[1] is not None
+            yield from self._judge(r, b.obj, b.offset, "BUILD", planted, ("__setattr__",) if slots else ())
         for m in r.result.mutations:
             yield from self._judge(r, m.target, m.offset, m.opcode, planted)
 
     @staticmethod
-    def _judge(r: Reading, target: Any, offset: int, opcode: str, planted: dict[int, set[str]]) -> Iterator[Finding]:
+    def _judge(r: Reading, target: Any, offset: int, opcode: str, planted: dict[int, set[str]],
+               extra: tuple[str, ...] = ()) -> Iterator[Finding]:  # fmt: skip
         kind = r.kind(target)
         if kind in (Kind.INSTANCE, Kind.DATA) and not isinstance(target, Global):
             hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in planted.get(id(target), ())), None)
             if hook is not None:
-                yield _finding("suspicious-mutation", r.layer, offset,
+                yield finding("suspicious-mutation", r.layer, offset,
                                f"{opcode} on an object whose {hook!r} a BUILD state set: {hook} is looked up on the "
                                "object and called while decoding, so the stream calls what it chose (calls a "
                                "planted attribute)")
                 return
             through = _written_through(r, target) if opcode in ("SETITEM", "SETITEMS") else None
             if through is not None:
-                yield _finding("suspicious-mutation", r.layer, offset,
-                               f"{opcode} on a ChainMap over {_what(r, through)}: it writes through to that "
+                yield finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on a ChainMap over {what(r, through)}: it writes through to that "
                                "map, which the stream did not create (mutates something it did not create)")
                 return
             cls = r.instance_of.get(id(target))
-            own = r.class_attrs.get(id(cls), {}) if cls is not None else {}
-            hook = next((h for h in PICKLE_HOOKS.get(opcode, ()) if h in own), None)
-            if hook is not None and _by_value_code(r, own[hook]):
-                yield _finding("runs-at-decode", r.layer, offset,
-                               f"{opcode}: an instance of a by-value class with {hook}: it runs while the "
-                               "worker decodes the blob, before any row", "code")
-            elif hook is not None:  # ``__setstate__ = staticmethod(partial(zipfile.ZipFile, …))``: not its own code
-                yield _finding("suspicious-mutation", r.layer, offset,
-                               f"{opcode} on an instance of a by-value class whose {hook} is {_what(r, own[hook])}, "
+            names = PICKLE_HOOKS.get(opcode, ()) + LOOKUP_HOOKS.get(opcode, ()) + extra
+            hooks = [(h, class_hook(r, cls, h)) for h in names if cls is not None]
+            hooks = [(h, v) for h, v in hooks if v is not ABSENT and v is not None]
+            bad = next(((h, v) for h, v in hooks if not by_value_code(r, v)), None)
+            if bad is not None:  # ``__setstate__ = staticmethod(partial(zipfile.ZipFile, …))``: not its own code
+                yield finding("suspicious-mutation", r.layer, offset,
+                               f"{opcode} on an instance of a by-value class whose {bad[0]} is {what(r, bad[1])}, "
                                "not code of its own: pickle calls it while decoding (calls a planted attribute)")
+            elif hooks:
+                yield finding("runs-at-decode", r.layer, offset,
+                               f"{opcode}: an instance of a by-value class with {hooks[0][0]}: it runs while the "
+                               "worker decodes the blob, before any row", "code")
             return
-        yield _finding("suspicious-mutation", r.layer, offset,
-                       f"{opcode} on {_what(r, target)}, which the stream did not create "
+        yield finding("suspicious-mutation", r.layer, offset,
+                       f"{opcode} on {what(r, target)}, which the stream did not create "
                        "(mutates something it did not create)")
 
 
@@ -467,14 +447,6 @@ def _written_through(r: Reading, target: Any) -> Any:
     return None
 
 
-def _by_value_code(r: Reading, value: Any) -> bool:
-    """A by-value function, or a staticmethod/classmethod of one: what a class body defines."""
-    if isinstance(value, Call) and isinstance(value.func, Global) and isinstance(value.args, tuple) and value.args:
-        if norm(value.func.dotted) in ("builtins.staticmethod", "builtins.classmethod"):
-            value = value.args[0]
-    return r.kind(value) == Kind.FUNCTION
-
-
 #: the attributes pickle looks up on an object and calls (a fresh object's own attributes come first): BUILD's
 #: ``__setstate__``, APPEND's ``append``, APPENDS's ``extend`` (else ``append``), ADDITEMS's ``add``; and a
 #: class statement calls its bases' ``__mro_entries__`` (``_make_skeleton_class``). The two dunders are never an
@@ -482,6 +454,13 @@ def _by_value_code(r: Reading, value: Any) -> bool:
 PICKLE_HOOKS: dict[str, tuple[str, ...]] = {
     "BUILD": ("__setstate__", "__mro_entries__"), "APPEND": ("append",), "APPENDS": ("extend", "append"),
     "ADDITEMS": ("add",),
+}  # fmt: skip
+#: what else pickle's own code runs on a by-value instance for each opcode: the lookup of the hooks above (a
+#: class's ``__getattribute__``/``__getattr__``) and SETITEM(S)'s item assignment (BUILD's ``setattr`` of a slot
+#: state runs ``__setattr__``: added where the state has one)
+LOOKUP_HOOKS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("APPEND", "APPENDS", "ADDITEMS"), ("__getattribute__", "__getattr__")),
+    "BUILD": ("__getattribute__", "__getattr__"), **dict.fromkeys(("SETITEM", "SETITEMS"), ("__setitem__",)),
 }  # fmt: skip
 
 
@@ -497,10 +476,10 @@ class OpaqueReferences(Rule):
     def check(self, r: Reading) -> Iterator[Finding]:
         for v in iter_nodes(r.result.value) + list(r.result.calls):
             if isinstance(v, Ext):
-                yield _finding("suspicious-extension", r.layer, v.offset,
+                yield finding("suspicious-extension", r.layer, v.offset,
                                "EXT: resolves a global through copyreg's extension registry")
             elif isinstance(v, PersistentId):
-                yield _finding("persistent-id", r.layer, v.offset,
+                yield finding("persistent-id", r.layer, v.offset,
                                "PERSID: an object the receiver's persistent_load decides, not the stream")
 
 

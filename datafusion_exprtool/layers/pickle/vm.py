@@ -46,6 +46,9 @@ class PickleResult:
     builds: list[Build] = field(default_factory=list)
     mutations: list[Mutation] = field(default_factory=list)
     computed_globals: list[ComputedGlobal] = field(default_factory=list)  # STACK_GLOBAL of computed strings
+    #: (value, offset) of every dict key, set and frozenset item the unpickler hashes while building literals:
+    #: hashing calls the value's ``__hash__`` (and ``__eq__`` on a collision)
+    hashed: list[tuple[Any, int]] = field(default_factory=list)
     opcodes: int = 0
     #: (absolute offset, declared size) of the first FRAME that claims more bytes than follow it: the stream
     #: walks (framing never changes the opcodes), but ``pickle.loads`` refuses it ("pickle data was truncated")
@@ -223,6 +226,8 @@ class _Machine:
         target = self.top()
         if isinstance(target, (PList, PSet)):
             target.items.extend(items)
+            if isinstance(target, PSet):
+                self.res.hashed.extend((item, off) for item in items)
         else:  # list.append/extend or set.add on an object: its own methods would run
             self.res.mutations.append(Mutation(target, opcode, items, off))
 
@@ -232,6 +237,7 @@ class _Machine:
         target = self.top()
         if isinstance(target, PDict):
             target.pairs.extend(zip(items[::2], items[1::2], strict=True))
+            self.res.hashed.extend((key, off) for key in items[::2])
         else:
             self.res.mutations.append(Mutation(target, opcode, items, off))
 
@@ -254,6 +260,8 @@ class _Machine:
             self.set_items(items, off, name)
         else:
             self.stack.append(_EMPTY[name](items, off))
+            if name == "FROZENSET":
+                self.res.hashed.extend((item, off) for item in items)
 
     def tuple_n(self, name: str, arg: None, off: int) -> None:
         n = int(name[-1])
