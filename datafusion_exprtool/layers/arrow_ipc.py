@@ -195,7 +195,8 @@ class AlignedFlatBuffer(FlatBuffer):
     a scalar, offset or vtable at a position not a multiple of its size is refused."""
 
     def _unpack(self, fmt: str, size: int, pos: int, blame: int | None = None) -> int:
-        if (pos - self.lo) % size:
+        # out of bounds first: a position outside the buffer is reported as that, at a byte of the input
+        if self.lo <= pos and pos + size <= self.hi and (pos - self.lo) % size:
             raise self.fail(pos, f"{size}-byte value at flatbuffer offset {pos - self.lo} is unaligned")
         return super()._unpack(fmt, size, pos, blame)
 

@@ -328,3 +328,19 @@ def test_unterminated_or_non_utf8_string_is_refused(how: str) -> None:
     if how != "utf8":
         with pytest.raises(OSError, match="Invalid flatbuffers"):
             truth(blob)
+
+
+def test_an_offset_before_the_buffer_is_out_of_bounds_not_unaligned() -> None:
+    """A vtable offset pointing before the flatbuffer's start (hypothesis found one: offset -9) was reported as
+    "unaligned" at a byte before the input; it is out of bounds, at a byte inside it."""
+    refused = 0
+    for sample in _SAMPLES:
+        data = bytearray(sample)
+        data[228 % len(data)] = 45
+        blob = bytes(data[:176])
+        try:
+            read_schema(blob, 3)
+        except DecodeError as exc:
+            refused += 1
+            assert exc.offset is not None and 3 <= exc.offset <= 3 + len(blob), exc
+    assert refused
