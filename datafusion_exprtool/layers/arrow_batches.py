@@ -29,16 +29,26 @@ SLICE_PANIC = "the offset of the new Buffer cannot exceed the existing length"
 _RB_NODES, _RB_BUFFERS, _RB_COMPRESSION = 1, 2, 3
 
 
+def _record_batch(message: bytes) -> tuple[FlatBuffer, tuple[int, int, int]] | None:
+    """The reader and the RecordBatch table of ``message`` (flatbuffer, unframed); None when it holds no
+    record batch. A read out of bounds raises DecodeError."""
+    fb = FlatBuffer(message, 0, len(message), 0)
+    msg = fb.table(fb.follow(0))
+    if fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0) != HEADER_RECORD_BATCH:
+        return None
+    batch = fb.sub_table(msg, MESSAGE_HEADER)
+    return None if batch is None else (fb, batch)
+
+
 def slice_panic(message: bytes, body_size: int) -> str | None:
     """arrow-rs's panic text for the first buffer of a RecordBatch ``message`` (flatbuffer, unframed) that
     runs past a body of ``body_size`` bytes; None when every buffer fits (or it is no plain record batch)."""
     try:
-        fb = FlatBuffer(message, 0, len(message), 0)
-        msg = fb.table(fb.follow(0))
-        if fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0) != HEADER_RECORD_BATCH:
+        found = _record_batch(message)
+        if found is None:
             return None
-        batch = fb.sub_table(msg, MESSAGE_HEADER)
-        if batch is None or fb.slot(batch, _RB_COMPRESSION) is not None:  # compressed: sliced after decoding
+        fb, batch = found
+        if fb.slot(batch, _RB_COMPRESSION) is not None:  # compressed: sliced after decoding
             return None
         for pos in fb.vector(fb.ref(batch, _RB_BUFFERS), 16):
             offset, length = (v & 0xFFFF_FFFF_FFFF_FFFF for v in struct.unpack_from("<qq", message, pos))
@@ -53,13 +63,10 @@ def field_nodes(message: bytes) -> list[tuple[int, int]] | None:
     """(length, null_count) of each FieldNode of a RecordBatch ``message`` (flatbuffer, unframed), in the
     order of the schema's fields read depth first; None when it is no record batch or does not read."""
     try:
-        fb = FlatBuffer(message, 0, len(message), 0)
-        msg = fb.table(fb.follow(0))
-        if fb.scalar(msg, MESSAGE_HEADER_TYPE, "<B", 0) != HEADER_RECORD_BATCH:
+        found = _record_batch(message)
+        if found is None:
             return None
-        batch = fb.sub_table(msg, MESSAGE_HEADER)
-        if batch is None:
-            return None
+        fb, batch = found
         return [struct.unpack_from("<qq", message, pos) for pos in fb.vector(fb.ref(batch, _RB_NODES), 16)]
     except DecodeError:
         return None
