@@ -36,6 +36,35 @@ DISTRIBUTIONS = ("cloudpickle", "datafusion", "pyarrow")
 _VARARGS, _VARKEYWORDS = 0x04, 0x08
 
 
+MODULE_TREE = """
+import importlib, json, os, pkgutil, sys
+modules, packages = [], []
+def walk(name, path):
+    packages.append(name)
+    for info in pkgutil.iter_modules(path):  # the files on disk: nothing below the top package is imported
+        full = name + "." + info.name
+        modules.append(full)
+        if info.ispkg:
+            walk(full, [os.path.join(p, info.name) for p in path])
+for dist in %r:
+    top = importlib.import_module(dist)
+    modules.append(dist)
+    walk(dist, list(top.__path__))
+    # a package may register modules that have no file of their own (an extension's submodules)
+    modules.extend(m for m in list(sys.modules) if m.startswith(dist + "."))
+print(json.dumps({"modules": sorted(set(modules)), "packages": sorted(set(packages))}))
+"""
+
+
+def module_tree() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """({distribution: every module a fresh interpreter can import from it}, the packages among them): a
+    global whose module is not there fails with "No module named …" before any name is looked up."""
+    code = MODULE_TREE % (DISTRIBUTIONS,)
+    found = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    tree = {d: frozenset(m for m in found["modules"] if m == d or m.startswith(d + ".")) for d in DISTRIBUTIONS}
+    return tree, frozenset(found["packages"])
+
+
 def collect() -> tuple[dict[str, str], dict[str, frozenset[str]], dict[str, tuple[str, tuple[str, ...]]]]:
     """(versions, {module: top-level names}, {reconstructor: (qualname, positional parameter names)}).
 
@@ -96,6 +125,7 @@ def render(
     versions: dict[str, str],
     names: dict[str, frozenset[str]],
     signatures: dict[str, tuple[str, tuple[str, ...]]],
+    tree: tuple[dict[str, frozenset[str]], frozenset[str]],
 ) -> str:
     """Source text of layers/cloudpickle/names.py."""
     stamp = ", ".join(f"{d} {v}" for d, v in versions.items())
@@ -121,14 +151,20 @@ def render(
     parts.append("SIGNATURES: dict[str, tuple[str, tuple[str, ...]]] = {")
     for name, (qualname, params) in signatures.items():
         parts.append(f"    {name!r}: ({qualname!r}, {params!r}),")
-    parts += ["}", ""]
+    parts += ["}", "", "#: distribution -> every module a fresh interpreter can import from it"]
+    parts.append("MODULES: dict[str, frozenset[str]] = {")
+    modules, packages = tree
+    for dist, found in modules.items():
+        parts.append(f"    {dist!r}: {_names_literal(found)},")
+    parts += ["}", "", "#: the packages among them (a module below a plain module is 'not a package')"]
+    parts += [f"PACKAGES: frozenset[str] = {_names_literal(packages).replace(chr(10) + '    ', chr(10))}", ""]
     return "\n".join(parts)
 
 
 def main(argv: list[str]) -> int:
     from generated import write_or_check  # tools/generated.py, beside this script
 
-    return write_or_check(TARGET, render(*collect()), argv)
+    return write_or_check(TARGET, render(*collect(), module_tree()), argv)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import subprocess
 import sys
 
@@ -13,7 +14,12 @@ import pytest
 from support.repo import load_tool
 
 from datafusion_exprtool.layers.cloudpickle import names as receiver_names
-from datafusion_exprtool.layers.cloudpickle.receiver import arity_error, attribute_error, installed_version
+from datafusion_exprtool.layers.cloudpickle.receiver import (
+    arity_error,
+    attribute_error,
+    installed_version,
+    module_error,
+)
 from datafusion_exprtool.layers.pickle.values import Global
 
 
@@ -32,7 +38,7 @@ def test_committed_table_is_the_generator_output_for_the_installed_packages() ->
         assert attribute_error("cloudpickle.cloudpickle", "_lake_empty_cell", 4) is None
         pytest.skip(f"installed {_installed_differs()} differ from the table: run tools/gen_receiver_names.py")
     tool = _tool()
-    assert tool.render(*tool.collect()) == tool.TARGET.read_text()
+    assert tool.render(*tool.collect(), tool.module_tree()) == tool.TARGET.read_text()
 
 
 def test_lookups_agree_with_the_real_modules() -> None:
@@ -50,6 +56,31 @@ def test_lookups_agree_with_the_real_modules() -> None:
     with pytest.raises(TypeError) as exc:
         cp._make_function(1, 2, 3, 4, 5, 6)
     assert str(exc.value) == arity_error(Global("cloudpickle.cloudpickle", "_make_function", 0), 6)
+
+
+def test_missing_modules_agree_with_the_import_system() -> None:
+    """A global's module the receiver's package lacks: the text a fresh interpreter's import gives, or None
+    where it imports (every tabled module does)."""
+    if _installed_differs():
+        pytest.skip("the table describes other releases than the installed ones")
+    names = ["datafusion.uwer_defined", "datafusion.user_defined.x", "pyarrow.lib.x", "pyarrow.nope.deeper",
+             "datafusion._internal.expr", "datafusion.functions", "pyarrow.parquet.core", "cloudpickle.nothing"]  # fmt: skip
+    code = (
+        "import importlib, json, sys\n"
+        "out = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "        out[name] = None\n"
+        "    except ModuleNotFoundError as exc:\n"
+        "        out[name] = str(exc)\n"
+        "print(json.dumps(out))\n"
+    )
+    real = json.loads(subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True,
+                                     check=True).stdout)  # fmt: skip
+    assert {n: module_error(n) for n in names} == real
+    assert sum(text is not None for text in real.values()) >= 5
+    assert module_error("some_other_package.uwer_defined") is None  # not tabled: no verdict
 
 
 def test_lookups_import_nothing() -> None:

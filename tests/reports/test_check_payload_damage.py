@@ -25,6 +25,7 @@ ON_311 = sys.version_info[:2] == (3, 11)
 REFUSED = [
     ("cloudpickle-name", "udf_closure.expr.bin", (b"_make_empty_cell", 1), 1, "module-attribute-missing"),
     ("datafusion-base-class", "udwf_inline.expr.bin", (b"WindowEvaluator", 3), 16, "module-attribute-missing"),
+    ("datafusion-module", "udwf_inline.expr.bin", (b"user_defined", 1), 4, "module-missing"),  # uwer_defined
     ("setstate-globals", "udf_scalar_inline.expr.bin", (b"\x8c\x0b__globals__", 2), 2, "cloudpickle-corrupt"),
     ("setstate-submodules", "udf_scalar_inline.expr.bin", (b"_cloudpickle_submodules", 21), 32,
      "cloudpickle-corrupt"),
@@ -109,6 +110,7 @@ def test_stable_texts_are_predicted(fixture_set, tmp_path):
     expected = {
         "cloudpickle-name": "Can't get attribute '_lake_empty_cell' on <module 'cloudpickle.cloudpickle'",
         "datafusion-base-class": "Can't get attribute 'WintowEvaluator' on <module 'datafusion.user_defined'",
+        "datafusion-module": "No module named 'datafusion.uwer_defined'",
         "setstate-globals": "KeyError('__globals__')",
         "setstate-submodules": "KeyError('_cloudpickle_submodules')",
         "make-function-arity": "_make_function() takes 5 positional arguments but 6 were given",

@@ -214,3 +214,71 @@ SIGNATURES: dict[str, tuple[str, tuple[str, ...]]] = {
     '_make_skeleton_enum': ('_make_skeleton_enum', ('bases', 'name', 'qualname', 'members', 'module', 'class_tracker_id', 'extra')),
     '_make_typevar': ('_make_typevar', ('name', 'bound', 'constraints', 'covariant', 'contravariant', 'class_tracker_id')),
 }
+
+#: distribution -> every module a fresh interpreter can import from it
+MODULES: dict[str, frozenset[str]] = {
+    'cloudpickle': frozenset(
+        """
+        cloudpickle cloudpickle.cloudpickle cloudpickle.cloudpickle_fast
+        """.split()
+    ),
+    'datafusion': frozenset(
+        """
+        datafusion datafusion._internal datafusion.catalog datafusion.col datafusion.common
+        datafusion.context datafusion.dataframe datafusion.dataframe_formatter datafusion.expr
+        datafusion.extensions datafusion.functions datafusion.functions.spark datafusion.input
+        datafusion.input.base datafusion.input.location datafusion.io datafusion.ipc datafusion.object_store
+        datafusion.options datafusion.plan datafusion.record_batch datafusion.substrait datafusion.unparser
+        datafusion.user_defined
+        """.split()
+    ),
+    'pyarrow': frozenset(
+        """
+        pyarrow pyarrow._acero pyarrow._azurefs pyarrow._compute pyarrow._compute_docstrings pyarrow._csv
+        pyarrow._dataset pyarrow._dataset_orc pyarrow._dataset_parquet pyarrow._dataset_parquet_encryption
+        pyarrow._feather pyarrow._flight pyarrow._fs pyarrow._gcsfs pyarrow._generated_version pyarrow._hdfs
+        pyarrow._json pyarrow._orc pyarrow._parquet pyarrow._parquet_encryption pyarrow._pyarrow_cpp_tests
+        pyarrow._s3fs pyarrow._substrait pyarrow.acero pyarrow.benchmark pyarrow.cffi pyarrow.compute
+        pyarrow.conftest pyarrow.csv pyarrow.cuda pyarrow.dataset pyarrow.feather pyarrow.flight pyarrow.fs
+        pyarrow.interchange pyarrow.interchange.buffer pyarrow.interchange.column
+        pyarrow.interchange.dataframe pyarrow.interchange.from_dataframe pyarrow.ipc pyarrow.json
+        pyarrow.jvm pyarrow.lib pyarrow.libarrow_python pyarrow.libarrow_python_flight
+        pyarrow.libarrow_python_parquet_encryption pyarrow.orc pyarrow.pandas_compat pyarrow.parquet
+        pyarrow.parquet.core pyarrow.parquet.encryption pyarrow.substrait pyarrow.tests
+        pyarrow.tests.arrow_16597 pyarrow.tests.arrow_39313 pyarrow.tests.arrow_7980 pyarrow.tests.conftest
+        pyarrow.tests.interchange pyarrow.tests.interchange.test_conversion
+        pyarrow.tests.interchange.test_interchange_spec pyarrow.tests.pandas_examples
+        pyarrow.tests.pandas_threaded_import pyarrow.tests.parquet pyarrow.tests.parquet.common
+        pyarrow.tests.parquet.conftest pyarrow.tests.parquet.encryption pyarrow.tests.parquet.test_basic
+        pyarrow.tests.parquet.test_compliant_nested_type pyarrow.tests.parquet.test_data_types
+        pyarrow.tests.parquet.test_dataset pyarrow.tests.parquet.test_datetime
+        pyarrow.tests.parquet.test_encryption pyarrow.tests.parquet.test_metadata
+        pyarrow.tests.parquet.test_pandas pyarrow.tests.parquet.test_parquet_file
+        pyarrow.tests.parquet.test_parquet_writer pyarrow.tests.read_record_batch pyarrow.tests.strategies
+        pyarrow.tests.test_acero pyarrow.tests.test_adhoc_memory_leak pyarrow.tests.test_array
+        pyarrow.tests.test_builder pyarrow.tests.test_cffi pyarrow.tests.test_compute
+        pyarrow.tests.test_convert_builtin pyarrow.tests.test_cpp_internals pyarrow.tests.test_csv
+        pyarrow.tests.test_cuda pyarrow.tests.test_cuda_numba_interop pyarrow.tests.test_cython
+        pyarrow.tests.test_dataset pyarrow.tests.test_dataset_encryption pyarrow.tests.test_deprecations
+        pyarrow.tests.test_device pyarrow.tests.test_dlpack pyarrow.tests.test_exec_plan
+        pyarrow.tests.test_extension_type pyarrow.tests.test_feather pyarrow.tests.test_flight
+        pyarrow.tests.test_flight_async pyarrow.tests.test_fs pyarrow.tests.test_gandiva
+        pyarrow.tests.test_gdb pyarrow.tests.test_io pyarrow.tests.test_ipc pyarrow.tests.test_json
+        pyarrow.tests.test_jvm pyarrow.tests.test_memory pyarrow.tests.test_misc pyarrow.tests.test_orc
+        pyarrow.tests.test_pandas pyarrow.tests.test_scalars pyarrow.tests.test_schema
+        pyarrow.tests.test_sparse_tensor pyarrow.tests.test_strategies pyarrow.tests.test_substrait
+        pyarrow.tests.test_table pyarrow.tests.test_tensor pyarrow.tests.test_types pyarrow.tests.test_udf
+        pyarrow.tests.test_util pyarrow.tests.test_without_numpy pyarrow.tests.util
+        pyarrow.tests.wsgi_examples pyarrow.types pyarrow.util pyarrow.vendored pyarrow.vendored.docscrape
+        pyarrow.vendored.version
+        """.split()
+    ),
+}
+
+#: the packages among them (a module below a plain module is 'not a package')
+PACKAGES: frozenset[str] = frozenset(
+    """
+    cloudpickle datafusion datafusion.functions datafusion.input pyarrow pyarrow.interchange
+    pyarrow.parquet pyarrow.tests pyarrow.tests.interchange pyarrow.tests.parquet pyarrow.vendored
+    """.split()
+)

@@ -4,7 +4,8 @@ The static machine reads a damaged stream to its STOP; the receiver then fails w
 reconstructors meet the damage. Four failures are predicted here, each with CPython's own text:
 
 * a global the receiver's module lacks (``Can't get attribute 'X' on <module 'M' …>``): a misspelt
-  cloudpickle internal or datafusion base class. Looked up in a table generated from the installed
+  cloudpickle internal or datafusion base class; or whose module its package lacks (``No module named
+  'datafusion.uwer_defined'``). Looked up in a table generated from the installed
   cloudpickle, datafusion and pyarrow (``names.py``, used only when the installed versions are
   the table's), or in the namespace of an already-imported pickle module (builtins, copyreg, _codecs):
   nothing is imported and no getattr runs on a name from the blob;
@@ -30,8 +31,10 @@ from datafusion_exprtool.layers.pickle.values import ByteArray, Call, Frozen, Gl
 from datafusion_exprtool.layers.pickle.vm import PickleResult
 from datafusion_exprtool.model import Finding
 
-#: the catalog entries of what the receiver raises: a global its module lacks, any other stream it refuses
-MISSING_ATTRIBUTE, CORRUPT_STREAM = "module-attribute-missing", "cloudpickle-corrupt"
+#: the catalog entries of what the receiver raises: a global its module lacks, a module its package lacks, any
+#: other stream it refuses
+MISSING_ATTRIBUTE, MISSING_MODULE, CORRUPT_STREAM = "module-attribute-missing", "module-missing", "cloudpickle-corrupt"
+_CATALOG_IDS = {"udf-attribute-missing": MISSING_ATTRIBUTE, "udf-module-missing": MISSING_MODULE}
 _CP_MODULES = ("cloudpickle.cloudpickle", "cloudpickle.cloudpickle_fast", "cloudpickle")
 #: pickle-machinery modules, looked up in sys.modules only (never imported on the blob's word)
 PICKLE_MODULES = ("builtins", "copyreg", "_codecs")
@@ -49,8 +52,11 @@ _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
 def receiver_failures(result: PickleResult, python_minor: int | None) -> list[Finding]:
     """The first failure the receiver meets rebuilding ``result`` (a list of at most one finding)."""
     problems: list[tuple[int, str, str, str]] = []  # (offset, id, what, receiver text)
-    if result.protocol >= 3:  # no fix_imports renaming: the name looked up is the name in the stream
-        for g in result.globals:
+    for g in result.globals:
+        text = module_error(g.module)  # fix_imports renames Python 2 names only: none of these packages
+        if text is not None:
+            problems.append((g.offset, "udf-module-missing", f"global {g.module}.{g.name}", text))
+        elif result.protocol >= 3:  # no fix_imports renaming: the name looked up is the name in the stream
             text = attribute_error(g.module, g.name, result.protocol)
             if text is not None:
                 problems.append((g.offset, "udf-attribute-missing", f"global {g.module}.{g.name}", text))
@@ -82,7 +88,7 @@ def receiver_failures(result: PickleResult, python_minor: int | None) -> list[Fi
             offset=offset,
             message=message,
             datafusion_text=text,
-            catalog_id=MISSING_ATTRIBUTE if fid == "udf-attribute-missing" else CORRUPT_STREAM,
+            catalog_id=_CATALOG_IDS.get(fid, CORRUPT_STREAM),
         )
     ]
 
@@ -144,6 +150,26 @@ def lacks(module: str, name: str) -> bool:
     global before anything is called); False when it has it or that cannot be told."""
     names = _names(module)
     return names is not None and name.split(".")[0] not in names
+
+
+def module_error(module: str) -> str | None:
+    """CPython's text for a global whose module the receiver's cloudpickle, datafusion or pyarrow does not
+    have (``datafusion.uwer_defined``: a flipped bit, or a module another version renamed); None when it has
+    it or that cannot be told (another package, another installed version than the table's)."""
+    parts = module.split(".")
+    dist = parts[0]
+    known = receiver_names.MODULES.get(dist)
+    if known is None or installed_version(dist) != receiver_names.VERSIONS.get(dist):
+        return None
+    for depth in range(2, len(parts) + 1):
+        prefix = ".".join(parts[:depth])
+        if prefix in known:
+            continue
+        parent = ".".join(parts[: depth - 1])
+        if parent not in receiver_names.PACKAGES:
+            return f"No module named '{prefix}'; '{parent}' is not a package"
+        return f"No module named '{prefix}'"
+    return None
 
 
 def attribute_error(module: str, name: str, protocol: int) -> str | None:

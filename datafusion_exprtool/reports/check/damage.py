@@ -45,7 +45,7 @@ CUT_PICKLE = re.compile(rb"\(?c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n")
 #: how an Expr pickle names datafusion (GLOBAL / STACK_GLOBAL strings): bytes before it are not telling
 DATAFUSION_MARK = b"datafusion"
 #: receiver findings read from this interpreter's modules (a target elsewhere may have other versions)
-LOCAL_RECEIVER_IDS = ("udf-attribute-missing", "udf-call-invalid")
+LOCAL_RECEIVER_IDS = ("udf-attribute-missing", "udf-module-missing", "udf-call-invalid")
 
 
 def semantic_findings(insp: Inspection) -> list[Finding]:
@@ -256,6 +256,13 @@ def _receiver_error(w: Finding) -> Finding:
             "The UDF's stream names a global the receiver's module does not have. A misspelt cloudpickle or "
             "datafusion name means the bytes were altered in transit: re-create the blob on the sender and ship "
             "raw bytes. Otherwise deploy the sender's version of that module on the receiver."
+        )
+    elif w.id == "udf-module-missing":  # a module of the receiver's own cloudpickle / datafusion / pyarrow
+        fix = (
+            "The UDF's stream names a module the receiver's package does not have. A misspelt module name means "
+            "the bytes were altered in transit: re-create the blob on the sender and ship raw bytes. Otherwise "
+            "the sender ran another version of that package (a module renamed or moved): deploy the same "
+            "version on the sender and the workers."
         )
     else:
         _, fix = _catalog(cid, exc_type="", detail=said)
