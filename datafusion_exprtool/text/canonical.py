@@ -15,7 +15,15 @@ from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, VARINT, iter_raw
-from datafusion_exprtool.text.engine import UNSUPPORTED, Gen, arm, children, placeholder, render_with
+from datafusion_exprtool.text.engine import (
+    UNSUPPORTED,
+    Gen,
+    arm,
+    children,
+    known_text,
+    placeholder,
+    render_with,
+)
 from datafusion_exprtool.text.leaves import int_run, leaf_text, next_field, skip_entries
 from datafusion_exprtool.text.scalar import scalar_gen, simple_scalar_debug, type_gen
 
@@ -148,6 +156,10 @@ def placeholder_text(kind: str, msg: Msg, number: int, offset: Any) -> str:
 
 def expr_gen(msg: Msg) -> Gen:
     """Expander of one LogicalExprNode."""
+    known = known_text(msg)  # a diagram's label of this sub-expression, already rendered
+    if known is not None:
+        yield known
+        return
     name, value, number = arm(msg)
     if name == "literal":  # fast path: most literals are one string, no generator needed
         text = simple_scalar_debug(value)

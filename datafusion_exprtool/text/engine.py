@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, NamedTuple, Union
 
@@ -58,18 +59,20 @@ def render_collecting(render: Callable[[Msg], str], msg: Msg) -> tuple[str, list
         _GAPS.reset(token)
 
 
-def drive(root: Gen, out: list[str] | None = None, *, text: bool = True) -> list[str]:
+def drive(root: Gen, out: list[str] | None = None, *, text: bool = True, limit: int | None = None) -> list[str]:
     """Run a generator tree: strings go to ``out``, generators are pushed and resumed until exhausted.
 
     A child's return value is sent to its parent when the parent resumes, so the same engine also
     builds values (pyarrow types) bottom-up. A generator that raises DecodeError is replaced by a
     visible placeholder: malformed bytes deep in a tree must not lose the rest of the rendering
     (recorded as a ``Gap`` when ``text``: ``evaluate`` builds values, the placeholders it drops are none).
+    With ``limit``, the run stops once more than ``limit`` characters are out (a label needs no more).
     """
     out = [] if out is None else out
     stack: list[Gen] = [root]
     append, push, pop = out.append, stack.append, stack.pop
     sent: Any = None
+    size = 0
     while stack:
         try:
             item = stack[-1].send(sent)
@@ -86,6 +89,10 @@ def drive(root: Gen, out: list[str] | None = None, *, text: bool = True) -> list
         sent = None
         if type(item) is str:
             append(item)
+            if limit is not None:
+                size += len(item)
+                if size > limit:
+                    break
         else:
             push(item)
     return out
@@ -102,8 +109,33 @@ def evaluate(root: Gen) -> Any:
     return result[0] if result else None
 
 
-def render_with(fn: Callable[[Msg], Gen], msg: Msg) -> str:
-    return "".join(drive(fn(msg)))
+def render_with(fn: Callable[[Msg], Gen], msg: Msg, limit: int | None = None) -> str:
+    """``fn``'s rendering of ``msg``; with ``limit``, its first ``limit`` + 1 characters or more (a longer text
+    is cut there: a caller that cuts at ``limit`` still sees that it must)."""
+    return "".join(drive(fn(msg), limit=limit))
+
+
+#: texts already rendered, by (message type, absolute offset of its body): a renderer that consults it
+#: (``known_text``) yields the text instead of walking the message again
+_KNOWN: ContextVar[dict[tuple[str, int], str] | None] = ContextVar("exprtool_known_texts", default=None)
+
+
+def known_text(msg: Msg) -> str | None:
+    """The text recorded for ``msg`` by ``reusing`` (None outside it, or for a message not recorded)."""
+    known = _KNOWN.get()
+    return None if known is None else known.get((msg.type, msg.origin + msg.start))
+
+
+@contextmanager
+def reusing(known: dict[tuple[str, int], str]) -> Iterator[None]:
+    """Render with ``known``'s texts standing for their messages: labels computed deepest first reuse their
+    sub-expressions' (a text cut past a limit stands for the start of the whole, so only renderings cut at
+    that limit may use it)."""
+    token = _KNOWN.set(known)
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
 
 
 def children(msg: Msg, number: int, type_name: str) -> Iterator[Msg]:

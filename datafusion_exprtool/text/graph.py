@@ -22,7 +22,7 @@ from datafusion_exprtool.layers.proto.roots import PLAN_MESSAGES
 from datafusion_exprtool.layers.proto.scan_facts import SITE_NODES, UDAF_AS_WINDOW
 from datafusion_exprtool.layers.proto.tables import MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN
-from datafusion_exprtool.text.engine import render_with
+from datafusion_exprtool.text.engine import render_with, reusing
 from datafusion_exprtool.text.leaves import next_field, skip_entries
 
 #: nodes drawn at most (a diagram past ~40 boxes is no longer read, only scrolled)
@@ -95,6 +95,7 @@ def build_graph(root: Msg, limit: int = DEFAULT_LIMIT, max_children: int = MAX_C
     graph = Graph(kind)
     queue: deque[tuple[Msg, int, str]] = deque([(root, -1, "input" if plan else "argument")])
     counted = 0  # plan nodes seen past the limit (children only, no label)
+    drawn: list[Msg] = []  # each node's message, for the expressions' labels
     while queue:
         msg, parent, role = queue.popleft()
         if len(graph.nodes) >= limit:
@@ -107,8 +108,9 @@ def build_graph(root: Msg, limit: int = DEFAULT_LIMIT, max_children: int = MAX_C
                 else:
                     queue.extend((child, -1, r) for r, child in _plan_children(msg))
             continue
-        node = GraphNode(len(graph.nodes), _label(msg, plan), msg.offset, msg.origin + msg.end, parent, role)
+        node = GraphNode(len(graph.nodes), _label(msg) if plan else "", msg.offset, msg.origin + msg.end, parent, role)
         graph.nodes.append(node)
+        drawn.append(msg)
         try:
             kids, more, node.calls, complete = _plan_parts(msg) if plan else _expression_parts(msg, max_children)
         except DecodeError:
@@ -118,6 +120,8 @@ def build_graph(root: Msg, limit: int = DEFAULT_LIMIT, max_children: int = MAX_C
             more, kids = more + len(kids) - max_children, kids[:max_children]
         node.hidden += more
         queue.extend((child, node.index, child_role) for child_role, child in kids)
+    if not plan:
+        _label_expressions(graph, drawn)
     if plan and counted is not None:
         graph.total = len(graph.nodes) + counted
     elif not graph.hidden:
@@ -134,19 +138,28 @@ def _plan_children(msg: Msg) -> list[tuple[str, Msg]]:
         return []
 
 
-def _label(msg: Msg, plan: bool) -> str:
-    if plan:
-        from datafusion_exprtool.text.plan import node_line
+def _label(msg: Msg) -> str:
+    from datafusion_exprtool.text.plan import node_line
 
-        text = node_line(msg)
-    elif msg.type == "LogicalExprNode":
-        from datafusion_exprtool.text.canonical import render_expr
+    return _one_line(node_line(msg))
 
-        text = render_expr(msg)
-    else:
-        from datafusion_exprtool.text.physical_expr import physical_gen
 
-        text = render_with(physical_gen, msg)
+def _label_expressions(graph: Graph, drawn: list[Msg]) -> None:
+    """Each drawn sub-expression's label, deepest first, rendered only to LABEL_LIMIT characters and reusing
+    the texts of the sub-expressions drawn below it: the 40 labels of a 25k-deep chain are not 40 renderings
+    of the whole chain (measured: 9.5 s against 0.8 s for the JSON report)."""
+    from datafusion_exprtool.text.canonical import expr_gen
+    from datafusion_exprtool.text.physical_expr import physical_gen
+
+    known: dict[tuple[str, int], str] = {}
+    with reusing(known):
+        for node, msg in zip(reversed(graph.nodes), reversed(drawn), strict=True):
+            text = render_with(expr_gen if msg.type == "LogicalExprNode" else physical_gen, msg, limit=LABEL_LIMIT)
+            known[(msg.type, msg.origin + msg.start)] = text
+            node.label = _one_line(text)
+
+
+def _one_line(text: str) -> str:
     text = text.replace("\r", " ").replace("\n", " ")  # one line; datafusion's own spacing kept
     return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
 

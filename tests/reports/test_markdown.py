@@ -168,6 +168,34 @@ def test_expression_nodes_carry_datafusions_canonical_names(make) -> None:  # no
     assert sorted(n.label for n in graph.nodes) == sorted(datafusion_names(e))
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
+
+
+@pytest.mark.parametrize("deep", ["left", "right"])
+def test_deep_expression_labels_are_datafusions_names_cut(deep: str) -> None:
+    """Labels of a 300-step chain, rendered deepest first and reusing the texts drawn below them (the 40
+    labels of a 25k-deep chain were 40 renderings of the whole chain: 9.5 s): datafusion's own
+    canonical_name() of each drawn sub-expression, cut at LABEL_LIMIT, sub-expressions inside parentheses
+    (a lower-precedence child) included."""
+    from datafusion.common import RexType
+
+    e = col("a")
+    for i in range(300):  # datafusion's own recursion (to_bytes, canonical_name) stays within its stack
+        step = (col("b") + lit(i)) * lit(2)  # a child of higher precedence: drawn with parentheses around it
+        e = (e * step) - lit(i) if deep == "left" else step - (lit(i) * e)
+    graph = build_graph(inspect_bytes(e.to_bytes()).payloads[0].root)
+    assert len(graph.nodes) == DEFAULT_LIMIT and any(n.label.endswith("…") for n in graph.nodes)
+    shallow, stack = [], [(e, 0)]
+    while stack:  # datafusion's names down to the depth the diagram can reach
+        x, depth = stack.pop()
+        shallow.append(_cut(x.canonical_name()))
+        if depth < DEFAULT_LIMIT and x.rex_type() not in (RexType.Reference, RexType.Literal):
+            stack.extend((child, depth + 1) for child in x.rex_call_operands())
+    for node in graph.nodes:
+        assert node.label in shallow, node.label
+
+
 @pytest.mark.parametrize("sql", PLANS)
 def test_plan_nodes_carry_datafusions_display_indent_lines(ctx: SessionContext, sql: str) -> None:
     df = ctx.sql(sql)
