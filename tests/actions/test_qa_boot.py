@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datafusion import col, udf
+from support.blobs import refusing_udf
 from support.procs import default_disposition, gone, processes_with
 
 from datafusion_exprtool.actions.eval import worker_start
@@ -87,18 +88,6 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _refuse_udf():
-    """Raises on a = 77 (defined in a function: cloudpickle ships it by value, every worker decodes it)."""
-    import pyarrow.compute as pc
-
-    def refuse(x: pa.Array) -> pa.Array:
-        if pc.any(pc.equal(x, 77)).as_py():
-            raise ValueError("refused 77")
-        return x
-
-    return udf(refuse, [pa.int64()], pa.int64(), "immutable", name="refuse")
-
-
 @pytest.mark.skipif(not worker_start.BOOTABLE, reason="process groups and /proc are POSIX's")
 @pytest.mark.parametrize("case", ["workers", "find-rows"])
 def test_ctrl_c_while_multiprocessing_workers_start_leaves_no_traceback(tmp_path: Path, case: str) -> None:
@@ -107,7 +96,7 @@ def test_ctrl_c_while_multiprocessing_workers_start_leaves_no_traceback(tmp_path
     importing datafusion) died of it with a KeyboardInterrupt traceback on the user's terminal."""
     pq.write_table(pa.table({"a": pa.array(range(200), pa.int64())}), tmp_path / "data.parquet", row_group_size=50)
     blob = tmp_path / "refuse.pkl"
-    blob.write_bytes(pickle.dumps(_refuse_udf()(col("a"))))
+    blob.write_bytes(pickle.dumps(refusing_udf(77)(col("a"))))
     extra = ["--workers", "2"] if case == "workers" else ["--find-rows"]
     marker = f"EXPRTOOL_TEST_{uuid.uuid4().hex}"
     proc = subprocess.Popen([*ENTRY, "eval", str(blob), str(tmp_path / "data.parquet"), "-q", "--trust", *extra],

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionContext, col
-from support.blobs import refuse_777_udf
+from support.blobs import refusing_udf
 from support.cli import run_cli
 
 
@@ -95,7 +95,7 @@ def test_the_glob_error_says_which_option_and_what_to_do(data: Path) -> None:
 # --- a bundle is never written over the bundle being replayed ------------------------------------------------
 def test_a_bundle_is_never_replaced_by_its_own_replay(data: Path, tmp_path: Path) -> None:
     blob = tmp_path / "refuse.pkl"
-    blob.write_bytes(pickle.dumps(refuse_777_udf()(col("id"))))
+    blob.write_bytes(pickle.dumps(refusing_udf()(col("id"))))
     bundle = tmp_path / "repro"
     r = run_cli("eval", str(blob), str(data / "t"), "--isolate", "none", "--bundle", str(bundle), "-q")
     assert r.exit_code == 4 and (bundle / "bundle.json").is_file(), r.output

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionConfig, SessionContext, col
-from support.blobs import refuse_777_udf
+from support.blobs import refusing_udf
 from support.cli import run_cli
 
 
@@ -32,7 +32,7 @@ def test_find_rows_on_a_failing_plan_says_it_is_a_plan(data: Path, kind: str) ->
     'the expression reads no column' (it reads one: the failure depends on it)."""
     ctx = SessionContext(SessionConfig().with_target_partitions(2))
     ctx.register_parquet("t", str(data / "t") + "/")
-    ctx.register_udf(refuse_777_udf())
+    ctx.register_udf(refusing_udf())
     df = ctx.sql("select refuse(id) as r from t")
     plan = df.logical_plan() if kind == "logical" else df.execution_plan()
     blob = data / f"refuse.{kind}.bin"
@@ -53,7 +53,7 @@ def test_find_rows_on_a_one_row_input_does_not_claim_rows_were_tried(data: Path,
     'tried'; the report says the set is the whole input instead of 'every row tried fails'."""
     one = tmp_path / "one.parquet"
     pq.write_table(pq.read_table(data / "t" / "p1.parquet").slice(277, 1), one)
-    expr = refuse_777_udf()(col("id"))
+    expr = refusing_udf()(col("id"))
     blob = tmp_path / "one.pkl"
     blob.write_bytes(pickle.dumps(expr))
     ctx = SessionContext()
@@ -124,7 +124,7 @@ def test_a_failed_parquet_output_leaves_no_traceback_and_no_file(data: Path, tmp
 
     ctx = SessionContext(SessionConfig().with_target_partitions(2).with_batch_size(50))
     ctx.register_parquet("t", str(data / "t") + "/")
-    ctx.register_udf(refuse_777_udf())
+    ctx.register_udf(refusing_udf())
     df = ctx.sql("select refuse(id) as r from t")
     blob = tmp_path / "refuse.physical.bin"
     blob.write_bytes(df.execution_plan().to_bytes())

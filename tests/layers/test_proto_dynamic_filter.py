@@ -12,7 +12,7 @@ has them from datafusion 55's bytes. Checked here against what the installed dat
 from __future__ import annotations
 
 import pytest
-from support.decoding import decode_all
+from support.decoding import decode_cases
 from support.dynamic_filters import edit_arm, plans, with_fields
 
 from datafusion_exprtool.layers.proto.msg import Msg
@@ -84,12 +84,7 @@ def _flips(blobs) -> list[tuple[str, bytes]]:
 
 
 def _verdicts(blobs, cases: list[tuple[str, bytes]]) -> list[str | None]:
-    items = []
-    for i, (_key, data) in enumerate(cases):
-        path = blobs["tmp"] / f"case.{len(items)}.{i}"
-        path.write_bytes(data)
-        items.append((path, "physical"))
-    return decode_all(items)
+    return decode_cases([(key, "physical", data) for key, data in cases], blobs["tmp"])
 
 
 def test_field_names_are_the_ones_datafusion_names(blobs) -> None:

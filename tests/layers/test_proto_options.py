@@ -17,7 +17,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionConfig, SessionContext
-from support.decoding import decode_all
+from support.decoding import decode_cases
 
 from datafusion_exprtool.errors import DecodeError
 from datafusion_exprtool.layers.proto.msg import Msg
@@ -264,12 +264,7 @@ def _targeted(blobs: dict) -> list[tuple[str, str, bytes]]:
 
 
 def _verdicts(blobs: dict, cases: list[tuple[str, str, bytes]]) -> list[str | None]:
-    items = []
-    for i, (_label, kind, data) in enumerate(cases):
-        path = blobs["tmp"] / f"damaged.{i}"
-        path.write_bytes(data)
-        items.append((path, kind))
-    return decode_all(items)
+    return decode_cases(cases, blobs["tmp"], "damaged")
 
 
 def _agree(label: str, kind: str, data: bytes, theirs: str | None) -> bool:

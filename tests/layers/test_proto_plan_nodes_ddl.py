@@ -14,12 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionConfig, SessionContext
-from support.decoding import decode_all
-from support.plan_msgs import ROOTS, first, plan_root, walk
+from support.decoding import decode_all, decode_cases
+from support.plan_msgs import ROOTS, assert_flips_named_as_datafusion, first, plan_root, walk
 from support.retag import retag
 
 from datafusion_exprtool.inspection.pipeline import inspect_bytes
-from datafusion_exprtool.layers.proto.prost_error import PREFIX, prost_error
+from datafusion_exprtool.layers.proto.prost_error import prost_error
 from datafusion_exprtool.layers.proto.scan import scan
 from datafusion_exprtool.layers.proto.tables import ENUMS, MESSAGES
 from datafusion_exprtool.layers.proto.wire import LEN, iter_raw
@@ -135,19 +135,7 @@ def _cases(blobs: dict) -> list[tuple[tuple[str, str], str, bytes]]:
 
 def test_field_names_are_the_ones_datafusion_names(blobs) -> None:
     cases = _cases(blobs)
-    items = []
-    for i, (_key, kind, data) in enumerate(cases):
-        path = blobs["tmp"] / f"flipped.{i}"
-        path.write_bytes(data)
-        items.append((path, kind))
-    verdicts = decode_all(items)
-    for (key, kind, data), theirs in zip(cases, verdicts, strict=True):
-        ours = prost_error(data, ROOTS[kind])
-        assert theirs is not None and PREFIX in theirs, (key, theirs)
-        assert ours is not None and ours in theirs.replace('\\"', '"'), (key, ours, theirs)
-        message, field = key
-        spec = next(s for s in MESSAGES[message].values() if s.name == field)
-        assert f"{message}.{spec.oneof or field}: " in ours, (key, ours)
+    assert_flips_named_as_datafusion(cases, blobs["tmp"])
     assert len(cases) >= 40
 
 
@@ -198,12 +186,7 @@ def test_required_fields_of_the_new_nodes_are_predicted_in_datafusions_words(blo
     from datafusion_exprtool.errors import DecodeError
 
     cases = _dropped(blobs)
-    items = []
-    for i, (_key, kind, data) in enumerate(cases):
-        path = blobs["tmp"] / f"dropped.{i}"
-        path.write_bytes(data)
-        items.append((path, kind))
-    verdicts = decode_all(items)
+    verdicts = decode_cases(cases, blobs["tmp"], "dropped")
     for (key, kind, data), said in zip(cases, verdicts, strict=True):
         try:
             damage = inspect_bytes(data, message=kind).damage

@@ -247,12 +247,13 @@ def raised(fn: Callable[[], object]) -> BaseException:
     raise AssertionError("datafusion did not fail")
 
 
-def refuse_777_udf():
-    """A UDF raising on id 777, defined in a function: cloudpickle ships it by value (any worker decodes it)."""
+def refusing_udf(bad: int = 777):
+    """A UDF ``refuse`` raising ``refused <bad>`` on the value ``bad``, defined in a function: cloudpickle ships
+    it by value (any worker decodes it)."""
 
     def refuse(x: pa.Array) -> pa.Array:
-        if pc.any(pc.equal(x, 777)).as_py():
-            raise ValueError("refused 777")
+        if pc.any(pc.equal(x, bad)).as_py():
+            raise ValueError(f"refused {bad}")
         return x
 
     return udf(refuse, [pa.int64()], pa.int64(), "immutable", name="refuse")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from datafusion import Expr
 
@@ -55,3 +57,13 @@ def decode_all(items: list[tuple[Path, str]]) -> list[str | None]:
         if len(results) < len(items):  # the child died on the next blob: datafusion did not decode it
             results.append(f"decoder died ({proc.returncode})")
     return results
+
+
+def decode_cases(cases: Sequence[tuple[Any, str, bytes]], tmp: Path, stem: str = "case") -> list[str | None]:
+    """datafusion's verdict on each ``(label, kind, blob)`` case, the blobs written under ``tmp``."""
+    items = []
+    for i, (_label, kind, data) in enumerate(cases):
+        path = tmp / f"{stem}.{i}"
+        path.write_bytes(data)
+        items.append((path, kind))
+    return decode_all(items)
